@@ -1,0 +1,1 @@
+"""The model protocol, the adapter registry and the adapters (Show-o family under `showo/`)."""

@@ -1,0 +1,1 @@
+"""Results to tables: HTML, Markdown, CSV and LaTeX, with the paper-reported rows."""

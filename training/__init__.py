@@ -1,0 +1,1 @@
+"""The Sync-GRPO + Dynamic Group Scaling trainer."""

@@ -1,0 +1,54 @@
+"""The generated dataset card (README.md) and split summary (SPLITS.md) of a build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from .images import ImageStore
+from .schema import TASK_TITLES, TASKS, Concept, ExtraInfo, TaskItem, field_docs
+from .sources.annotations import ImageCredit
+
+_ENV = Environment(
+    loader=PackageLoader("unifybench_pp", "templates"),
+    undefined=StrictUndefined,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def write_card(
+    out: Path,
+    manifest: dict,
+    concepts: list[Concept],
+    extra_info: list[ExtraInfo],
+    tasks: dict[str, list[TaskItem]],
+    store: ImageStore,
+    credits: dict[str, ImageCredit],
+) -> None:
+    origins = manifest["image_origins"]
+    images = [
+        {
+            "name": image.name,
+            "size": f"{image.width}x{image.height}",
+            "origins": [
+                {"path": path, "credit": credits.get(path)} for path in origins[image.name]
+            ],
+        }
+        for image in store.stored()
+    ]
+    context = {
+        "manifest": manifest,
+        "concepts": concepts,
+        "tasks": [(task, TASK_TITLES[task], len(items)) for task, items in tasks.items()],
+        "categories": sorted(manifest["counts"]["concepts"]),
+        "extra_info": extra_info,
+        "images": images,
+        "records": [("concepts.jsonl", Concept), ("extra_info.jsonl", ExtraInfo)]
+        + [(f"{task}.jsonl", cls) for task, cls in TASKS.items()],
+        "field_docs": field_docs,
+    }
+    for template, target in (("card.md.j2", "README.md"), ("splits.md.j2", "SPLITS.md")):
+        (out / target).write_text(_ENV.get_template(template).render(**context), encoding="utf-8")

@@ -1,0 +1,91 @@
+"""Content-addressed image store: each source image is read, hashed and decoded once."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from .errors import SourceError
+
+_SUFFIX = {".jpeg": ".jpg"}
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    sha256: str
+    name: str
+    """Path inside the built benchmark, `images/<sha256><ext>`."""
+    source: Path
+    width: int
+    height: int
+
+
+class ImageStore:
+    """Maps source image paths to content-addressed names.
+
+    The same photo referenced from several places (a test image that is also a
+    VQA image and a recognition positive) is read and hashed once; two files
+    with equal bytes share one stored image, which is how the leakage check
+    spots a test photo copied into the training folder.
+    """
+
+    def __init__(self, source_root: Path) -> None:
+        self.source_root = source_root
+        self._by_path: dict[Path, StoredImage] = {}
+        self.files_read = 0
+
+    def ingest(self, paths: Iterable[Path], advance: Callable[[], None] = lambda: None) -> None:
+        for path in paths:
+            if path not in self._by_path:
+                self._by_path[path] = self._read(path)
+            advance()
+
+    def _read(self, path: Path) -> StoredImage:
+        display = path.relative_to(self.source_root).as_posix()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise SourceError(display, "", f"image cannot be read: {exc.strerror}", "restore the file") from None
+        self.files_read += 1
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                width, height = image.size
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise SourceError(display, "", f"image is corrupt or not an image ({exc})",
+                              "replace it with a valid PNG or JPEG") from None
+        digest = hashlib.sha256(data).hexdigest()
+        suffix = _SUFFIX.get(path.suffix.lower(), path.suffix.lower())
+        return StoredImage(digest, f"images/{digest}{suffix}", path, width, height)
+
+    def __getitem__(self, path: Path) -> StoredImage:
+        return self._by_path[path]
+
+    def name(self, path: Path) -> str:
+        return self._by_path[path].name
+
+    def stored(self) -> list[StoredImage]:
+        """Distinct stored images, one per content, sorted by name."""
+        unique: dict[str, StoredImage] = {}
+        for image in self._by_path.values():
+            unique.setdefault(image.name, image)
+        return [unique[name] for name in sorted(unique)]
+
+    def origins(self) -> dict[str, list[str]]:
+        """Stored name -> every source path with that content, for the manifest and card."""
+        result: dict[str, list[str]] = {}
+        for path, image in self._by_path.items():
+            result.setdefault(image.name, []).append(path.relative_to(self.source_root).as_posix())
+        return {name: sorted(paths) for name, paths in sorted(result.items())}
+
+    def write(self, out_dir: Path, advance: Callable[[], None] = lambda: None) -> None:
+        (out_dir / "images").mkdir(parents=True, exist_ok=True)
+        for image in self.stored():
+            shutil.copyfile(image.source, out_dir / image.name)
+            advance()

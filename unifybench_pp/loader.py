@@ -1,0 +1,118 @@
+"""Load a built UnifyBench++ folder, and convert it to and from Hugging Face datasets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SourceError
+from .jsonio import read_json, read_jsonl
+from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, from_record, to_record
+
+@dataclass
+class Benchmark:
+    """A built benchmark in memory: manifest, concepts, extra_info and the nine task views."""
+
+    root: Path
+    manifest: dict[str, Any]
+    concepts: dict[str, Concept]
+    extra_info: list[ExtraInfo]
+    tasks: dict[str, list[TaskItem]]
+
+    @property
+    def version(self) -> str:
+        return self.manifest["version"]
+
+    def image_path(self, name: str) -> Path:
+        """Absolute path of an image named in an item (`images/<sha>.<ext>`)."""
+        return self.root / name
+
+    def items(self, task: str, concepts: Iterable[str] | None = None) -> list[TaskItem]:
+        if task not in self.tasks:
+            raise KeyError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
+        wanted = set(concepts) if concepts is not None else None
+        return [item for item in self.tasks[task] if wanted is None or item.concept in wanted]
+
+    def to_hf(self) -> Any:
+        """A `datasets.DatasetDict`: one split per task plus `concepts` and `extra_info`.
+
+        Image columns hold paths relative to `root`; cast them with
+        `datasets.Image()` after joining the root if you want decoded images.
+        """
+        from datasets import Dataset, DatasetDict, Features, Sequence, Value
+
+        def features(cls: type) -> Features:
+            return Features({
+                f.name: Sequence(Value("string")) if str(f.type).startswith("list") else Value("string")
+                for f in dataclasses.fields(cls)
+            })
+
+        tables: dict[str, tuple[type, list[Any]]] = {
+            "concepts": (Concept, list(self.concepts.values())),
+            "extra_info": (ExtraInfo, self.extra_info),
+        }
+        tables.update({task: (TASKS[task], items) for task, items in self.tasks.items()})
+        result = DatasetDict()
+        for split, (cls, rows) in tables.items():
+            records = [to_record(row) for row in rows]
+            columns = {f.name: [r[f.name] for r in records] for f in dataclasses.fields(cls)}
+            result[split] = Dataset.from_dict(columns, features=features(cls))
+        return result
+
+    @classmethod
+    def from_hf(cls, dataset_dict: Any, root: Path, manifest: dict[str, Any]) -> Benchmark:
+        """Rebuild a Benchmark from `to_hf()` output (e.g. after a Hub round trip)."""
+        def rows(split: str, record_cls: type) -> list[Any]:
+            return [from_record(record_cls, dict(row)) for row in dataset_dict[split]]
+
+        concepts = rows("concepts", Concept)
+        return cls(
+            root=root,
+            manifest=manifest,
+            concepts={c.id: c for c in concepts},
+            extra_info=rows("extra_info", ExtraInfo),
+            tasks={task: rows(task, item_cls) for task, item_cls in TASKS.items()},
+        )
+
+    def to_parquet(self, out: Path) -> list[Path]:
+        """Write one Parquet file per split of `to_hf()`; returns the files written."""
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for split, dataset in self.to_hf().items():
+            path = out / f"{split}.parquet"
+            dataset.to_parquet(str(path))
+            written.append(path)
+        return written
+
+
+def load(path: str | Path) -> Benchmark:
+    """Load a folder written by `ubpp build-dataset`, checking its schema version."""
+    root = Path(path).resolve()
+    manifest_path = root / "manifest.json"
+    if not manifest_path.is_file():
+        raise SourceError(root, "", "not a UnifyBench++ build (no manifest.json)", "run `ubpp build-dataset --out DIR`")
+    manifest = read_json(manifest_path)
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise SourceError(
+            manifest_path, "schema_version",
+            f"built with schema {manifest.get('schema_version')!r}, this code reads {SCHEMA_VERSION!r}",
+            "rebuild the benchmark with this version of ubpp",
+        )
+
+    def table(name: str, cls: type) -> list[Any]:
+        try:
+            return [from_record(cls, record) for record in read_jsonl(root / f"{name}.jsonl")]
+        except (ValueError, TypeError) as exc:
+            raise SourceError(root / f"{name}.jsonl", "", str(exc), "rebuild the benchmark") from None
+
+    concepts = table("concepts", Concept)
+    return Benchmark(
+        root=root,
+        manifest=manifest,
+        concepts={c.id: c for c in concepts},
+        extra_info=table("extra_info", ExtraInfo),
+        tasks={task: table(task, cls) for task, cls in TASKS.items()},
+    )
