@@ -57,7 +57,10 @@ class ImageStore:
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 width, height = image.size
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except UnidentifiedImageError:
+            raise SourceError(display, "", "image is corrupt or not an image (unknown format)",
+                              "replace it with a valid PNG or JPEG") from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise SourceError(display, "", f"image is corrupt or not an image ({exc})",
                               "replace it with a valid PNG or JPEG") from None
         digest = hashlib.sha256(data).hexdigest()

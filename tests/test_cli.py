@@ -1,0 +1,55 @@
+"""The `ubpp` console script as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# The console script `pip install -e .` puts beside the interpreter running the tests.
+UBPP = Path(sys.executable).with_name("ubpp")
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    assert UBPP.is_file(), "the ubpp console script is not installed: pip install -e ."
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run([str(UBPP), *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def test_default_build_prints_summary(tmp_path: Path) -> None:
+    result = run("build-dataset", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "ubpp_data" / "unifybench_pp-mini"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["version"] in result.stdout
+    assert "Dense Rea. Gen." in result.stdout
+    assert f"{manifest['counts']['tasks']['rec']}" in result.stdout
+
+
+def test_seed_option_and_quiet(tmp_path: Path) -> None:
+    result = run("build-dataset", "--seed", "7", "--out", "b7", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout == ""
+    assert json.loads((tmp_path / "b7" / "manifest.json").read_text())["seed"] == 7
+
+
+def test_bad_option_value(tmp_path: Path) -> None:
+    result = run("build-dataset", "--heldout-fraction", "1.5", "--out", "x", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "heldout_fraction" in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_export_parquet(tmp_path: Path) -> None:
+    assert run("build-dataset", "--out", "b", "-q", cwd=tmp_path).returncode == 0
+    result = run("export", "b", "--out", "pq", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "pq").glob("*.parquet"))) == 11
+
+
+def test_help_explains_options(tmp_path: Path) -> None:
+    result = run("build-dataset", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    for option in ("--source", "--annotations", "--out", "--seed", "--quiet"):
+        assert option in result.stdout

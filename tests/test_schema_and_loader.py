@@ -1,0 +1,54 @@
+"""Schema documentation and versioning, and the loader's refusals."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import unifybench_pp
+from unifybench_pp import SCHEMA_VERSION, SourceError, TASKS
+from unifybench_pp.schema import Concept, ExtraInfo, RecItem, from_record, to_record
+
+
+@pytest.mark.parametrize("cls", [Concept, ExtraInfo, *TASKS.values()])
+def test_every_field_is_documented(cls: type) -> None:
+    for field in dataclasses.fields(cls):
+        assert len(field.metadata.get("doc", "")) > 10, f"{cls.__name__}.{field.name}"
+
+
+def test_nine_tasks_in_table_order() -> None:
+    assert list(TASKS) == ["rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen", "rea_gen", "dense_rea_gen"]
+
+
+def test_from_record_rejects_unknown_and_missing_fields() -> None:
+    item = RecItem("rec/a/000", "a", "images/x.png", "Is <a> in this photo?", "Yes", "positive", "")
+    assert from_record(RecItem, to_record(item)) == item
+    with pytest.raises(ValueError, match="unknown fields \\['extra'\\]"):
+        from_record(RecItem, {**to_record(item), "extra": 1})
+    record = to_record(item)
+    del record["answer"]
+    with pytest.raises(ValueError, match="missing fields \\['answer'\\]"):
+        from_record(RecItem, record)
+
+
+def test_load_refuses_non_builds_and_other_schema_versions(mini_build: Path, tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no manifest.json"):
+        unifybench_pp.load(tmp_path)
+    copy = tmp_path / "copy"
+    shutil.copytree(mini_build, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["schema_version"] = "0.1"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(SourceError, match=f"this code reads '{SCHEMA_VERSION}'"):
+        unifybench_pp.load(copy)
+
+
+def test_items_filters_by_concept(mini_build: Path) -> None:
+    bench = unifybench_pp.load(mini_build)
+    assert {i.concept for i in bench.items("qa", ["ast", "coins"])} == {"ast", "coins"}
+    with pytest.raises(KeyError, match="unknown task"):
+        bench.items("captioning")
