@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,15 +24,11 @@ from .schema import (
 )
 from .sources.annotations import ConceptAnnotation
 from .sources.unictokens import RawConcept
+from .segments import split_segments
 from .splits import SplitConfig, draw_distractors, draw_other_concept_negatives, split_extra_info
 
 REC_QUESTION = "Is {token} in this photo?"
 PURE_GEN_DEFAULT = "A photo of {token}."
-
-
-def split_segments(prompt: str) -> list[str]:
-    """Clauses of a dense prompt, split on , ; and . (the judge checks each one)."""
-    return [part.strip() for part in re.split(r"[,;.]", prompt) if part.strip()]
 
 
 def concept_token(name: str) -> str:

@@ -1,0 +1,265 @@
+"""The LLM judge: an OpenAI-compatible chat client with a cache, retries and cost accounting.
+
+Works with the OpenAI API or any compatible server (`base_url`). Every answer
+is JSON validated against the template's schema; an item whose answer never
+validates is recorded as failed, never as a score of 0. Answers are cached in
+SQLite keyed by (model, template hash, messages, image sha256), so re-running
+an evaluation pays nothing. The API key is read from the environment and is
+never written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from .scorers.base import ScorerUnavailable
+
+DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+
+#: USD per million (input, output) tokens, for the per-run cost report.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-2024-08-06": (2.50, 10.00),
+    "gpt-4o-2024-11-20": (2.50, 10.00),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+}
+
+
+class AnswerScore(BaseModel):
+    score: Literal[0, 0.5, 1]
+
+
+class DenseScore(BaseModel):
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class Alignment(BaseModel):
+    verdicts: list[bool]
+
+
+#: template name -> the JSON answer it must produce.
+SCHEMAS: dict[str, type[BaseModel]] = {
+    "judge_answer": AnswerScore,
+    "judge_dense_rea": DenseScore,
+    "judge_dense_alignment": Alignment,
+}
+
+
+class InvalidAnswer(ValueError):
+    """The judge replied, but not with JSON of the expected shape."""
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    template: str
+    variables: dict[str, str]
+    images: tuple[Path, ...] = ()
+    expected_length: int | None = None
+    """For alignment answers: how many verdicts the answer must hold."""
+
+
+@dataclass
+class JudgeResult:
+    answer: dict[str, Any] | None
+    error: str | None = None
+    cached: bool = False
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.answer is not None
+
+
+@dataclass
+class JudgeUsage:
+    requests: int = 0
+    cached: int = 0
+    failed: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for key, value in counts.items():
+                setattr(self, key, getattr(self, key) + value)
+
+    def cost_usd(self, model: str) -> float | None:
+        price = PRICES.get(model)
+        if price is None:
+            return None
+        return (self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6
+
+    def to_dict(self, model: str) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "cached": self.cached, "failed": self.failed, "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd(model),
+        }
+
+
+def load_template(name: str) -> tuple[str, str, str]:
+    """(system text, user text, sha256 of the template file)."""
+    raw = (TEMPLATE_DIR / f"{name}.txt").read_text(encoding="utf-8")
+    system, _, user = raw.partition("\n===\n")
+    return system.strip(), user.strip(), hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _fill(text: str, variables: dict[str, str]) -> str:
+    # Plain replacement: templates contain literal JSON braces that str.format would choke on.
+    for key, value in variables.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+def parse_answer(text: str, schema: type[BaseModel], expected_length: int | None = None) -> dict[str, Any]:
+    """Validate a reply: JSON (optionally in a ``` fence) matching the schema."""
+    body = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text.strip())
+    try:
+        answer = schema.model_validate(json.loads(body)).model_dump()
+    except (json.JSONDecodeError, ValidationError) as error:
+        raise InvalidAnswer(f"invalid judge answer {text[:120]!r}: {str(error).splitlines()[0]}") from None
+    if expected_length is not None and len(answer.get("verdicts", [])) != expected_length:
+        raise InvalidAnswer(f"expected {expected_length} verdicts, got {len(answer.get('verdicts', []))}")
+    return answer
+
+
+class JudgeCache:
+    """SQLite answer cache shared by threads (and by runs pointing at the same file)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL)")
+        self._db.commit()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, answer: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, json.dumps(answer, sort_keys=True)))
+            self._db.commit()
+
+
+class Judge:
+    def __init__(
+        self,
+        model: str = DEFAULT_JUDGE_MODEL,
+        base_url: str | None = None,
+        cache_path: Path = Path.home() / ".cache" / "ubpp" / "judge.sqlite",
+        concurrency: int = 8,
+        max_retries: int = 5,
+        timeout: float = 60.0,
+        backoff: float = 1.0,
+        api_key_env: str = "OPENAI_API_KEY",
+    ) -> None:
+        from openai import OpenAI
+
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        api_key = os.environ.get(api_key_env)
+        if not api_key and not base_url:
+            raise ScorerUnavailable(f"no judge: set {api_key_env} or pass --judge-base-url for a compatible server")
+        self.model = model
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.usage = JudgeUsage()
+        self.cache = JudgeCache(cache_path)
+        # Our own retry loop counts and backs off; the client's would hide both.
+        self._client = OpenAI(api_key=api_key or "unused", base_url=base_url, max_retries=0, timeout=timeout)
+
+    @property
+    def model_id(self) -> str:
+        return self.model
+
+    def template_hash(self, template: str) -> str:
+        return load_template(template)[2]
+
+    def _messages(self, request: JudgeRequest) -> tuple[list[dict[str, Any]], list[str]]:
+        system, user, _ = load_template(request.template)
+        content: list[dict[str, Any]] = [{"type": "text", "text": _fill(user, request.variables)}]
+        hashes = []
+        for path in request.images:
+            data = Path(path).read_bytes()
+            hashes.append(hashlib.sha256(data).hexdigest())
+            mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+            url = f"data:{mime};base64,{base64.b64encode(data).decode()}"
+            content.append({"type": "image_url", "image_url": {"url": url}})
+        return [{"role": "system", "content": _fill(system, request.variables)},
+                {"role": "user", "content": content}], hashes
+
+    def cache_key(self, request: JudgeRequest) -> str:
+        messages, hashes = self._messages(request)
+        for part in messages[1]["content"]:
+            if part["type"] == "image_url":
+                part["image_url"] = "sha256"  # images enter the key by content hash only
+        blob = json.dumps({"model": self.model, "template": self.template_hash(request.template),
+                           "messages": messages, "images": hashes}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def _call(self, request: JudgeRequest) -> JudgeResult:
+        import openai
+
+        key = self.cache_key(request)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.usage.add(cached=1)
+            return JudgeResult(cached, cached=True)
+        messages, _ = self._messages(request)
+        schema = SCHEMAS[request.template]
+        error = "no attempt made"
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.usage.add(retries=1)
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                self.usage.add(requests=1)
+                response = self._client.chat.completions.create(
+                    model=self.model, messages=messages, temperature=0,
+                    response_format={"type": "json_object"},
+                )
+                if response.usage is not None:
+                    self.usage.add(prompt_tokens=response.usage.prompt_tokens or 0,
+                                   completion_tokens=response.usage.completion_tokens or 0)
+                answer = parse_answer(response.choices[0].message.content or "", schema, request.expected_length)
+            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                    openai.APIConnectionError, InvalidAnswer) as exc:
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                continue
+            except openai.APIStatusError as exc:  # other 4xx: retrying cannot help
+                error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                break
+            self.cache.put(key, answer)
+            return JudgeResult(answer, attempts=attempt + 1)
+        self.usage.add(failed=1)
+        return JudgeResult(None, error=error, attempts=attempt + 1)
+
+    def run(self, requests: Sequence[JudgeRequest], advance: Callable[[], None] = lambda: None) -> list[JudgeResult]:
+        """Answer every request with at most `concurrency` calls in flight; order is kept."""
+        def one(request: JudgeRequest) -> JudgeResult:
+            result = self._call(request)
+            advance()
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(one, requests))

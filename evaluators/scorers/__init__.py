@@ -1,0 +1,1 @@
+"""Model-based scorers shared by the evaluators and the trainer's reward experts."""

@@ -1,0 +1,39 @@
+"""Tiny random models saved in their libraries' released layouts, for loading through our real code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+
+def write_clip_tokenizer_files(path: Path) -> None:
+    """A byte-level BPE vocabulary in CLIP's format, covering lowercase letters and a few merges."""
+    letters = list("abcdefghijklmnopqrstuvwxyz")
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for token in letters + [c + "</w>" for c in letters] + list(".,<>'!?0123456789-") + ["th", "the</w>", "a</w>"]:
+        vocab.setdefault(token, len(vocab))
+    (path / "vocab.json").write_text(json.dumps(vocab))
+    (path / "merges.txt").write_text("#version: 0.2\nt h\nth e</w>\n")
+
+
+def make_tiny_clip(path: Path, seed: int = 0) -> Path:
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    write_clip_tokenizer_files(path)
+    tokenizer = CLIPTokenizer(str(path / "vocab.json"), str(path / "merges.txt"))
+    config = CLIPConfig(
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 2, "num_attention_heads": 2, "max_position_embeddings": 77,
+                     "bos_token_id": 0, "eos_token_id": 1, "pad_token_id": 1},
+        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+        projection_dim=16,
+    )
+    CLIPModel(config).eval().save_pretrained(path)
+    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+    return path
