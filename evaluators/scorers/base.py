@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -15,6 +18,24 @@ ImageInput = Image.Image | Path | str
 
 class ScorerUnavailable(RuntimeError):
     """The scorer's weights or package are not here; metrics report "not computed (reason)"."""
+
+
+@functools.cache
+def _hub_unreachable() -> bool:
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
+def hub_offline() -> bool:
+    """True when the Hugging Face Hub cannot be reached, so loaders use the local cache only.
+
+    Without this, a missing model costs a minute of download retries before the
+    metric can be reported as not computed.
+    """
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or _hub_unreachable()
 
 
 def to_pil(image: ImageInput) -> Image.Image:

@@ -19,6 +19,7 @@ from .base import (
     ScorerUnavailable,
     as_tensor,
     batches,
+    hub_offline,
     mean_reference_cosine,
     pick_device,
     to_pil,
@@ -26,6 +27,26 @@ from .base import (
 )
 
 DEFAULT_CLIP = "open_clip:ViT-B-32/openai"
+
+
+def _open_clip_weights(arch: str, pretrained: str) -> str:
+    """A local weights file for an open_clip tag; offline, only the Hugging Face cache is consulted."""
+    import open_clip
+    from huggingface_hub import hf_hub_download
+
+    if Path(pretrained).is_file() or not hub_offline():
+        return pretrained
+    config = open_clip.get_pretrained_cfg(arch, pretrained)
+    repo = (config or {}).get("hf_hub", "").rstrip("/")
+    if not repo:
+        raise ScorerUnavailable(f"open_clip weights {arch}/{pretrained} are not on the Hub and there is no network")
+    for filename in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin"):
+        try:
+            return hf_hub_download(repo, filename, local_files_only=True)
+        except Exception:
+            continue
+    raise ScorerUnavailable(f"open_clip weights {arch}/{pretrained} ({repo}) are not in the local Hugging Face "
+                            f"cache and the Hub cannot be reached")
 
 
 class ClipScorer:
@@ -48,7 +69,8 @@ class ClipScorer:
         import open_clip
 
         arch, _, pretrained = name.partition("/")
-        model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=pretrained or None)
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            arch, pretrained=_open_clip_weights(arch, pretrained) if pretrained else None)
         self._model = model.to(self.device).eval()
         self._preprocess = preprocess
         self._tokenizer = open_clip.get_tokenizer(arch)
@@ -57,8 +79,9 @@ class ClipScorer:
     def _load_transformers(self, spec: str) -> None:
         from transformers import AutoProcessor, CLIPModel
 
-        self._model = CLIPModel.from_pretrained(spec).to(self.device).eval()
-        self._processor = AutoProcessor.from_pretrained(spec)
+        offline = hub_offline()
+        self._model = CLIPModel.from_pretrained(spec, local_files_only=offline).to(self.device).eval()
+        self._processor = AutoProcessor.from_pretrained(spec, local_files_only=offline)
         self._backend = "transformers"
 
     @torch.inference_mode()

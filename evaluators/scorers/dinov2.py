@@ -8,7 +8,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .base import ImageInput, ReferenceCache, batches, mean_reference_cosine, pick_device, to_pil, unavailable
+from .base import (
+    ImageInput,
+    ReferenceCache,
+    batches,
+    hub_offline,
+    mean_reference_cosine,
+    pick_device,
+    to_pil,
+    unavailable,
+)
 
 DEFAULT_DINOV2 = "facebook/dinov2-base"
 
@@ -21,8 +30,8 @@ class DinoScorer:
         self.device = pick_device(device)
         self.batch_size = batch_size
         try:
-            self._model = AutoModel.from_pretrained(spec).to(self.device).eval()
-            self._processor = AutoImageProcessor.from_pretrained(spec)
+            self._model = AutoModel.from_pretrained(spec, local_files_only=hub_offline()).to(self.device).eval()
+            self._processor = AutoImageProcessor.from_pretrained(spec, local_files_only=hub_offline())
         except Exception as error:
             raise unavailable("DINOv2", spec, error) from error
         self.references = ReferenceCache(self.image_features, batch_size)
