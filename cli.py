@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -100,6 +101,75 @@ def export(
     except SourceError as error:
         _fail(error)
     console.print(f"wrote {len(written)} Parquet files to {out}")
+
+
+@app.command("score")
+def score_predictions(
+    benchmark: Annotated[Path, typer.Argument(help="A folder written by `ubpp build-dataset`.")],
+    predictions: Annotated[Path, typer.Argument(
+        help='JSONL, one {"task", "id", "output"} per line; output is text or an image path '
+             "(relative paths are read relative to this file).")],
+    out: Annotated[Optional[Path], typer.Option(help="Write every metric, per-item scores included, as JSON.")] = None,
+    protocol: Annotated[str, typer.Option(
+        help="unictokens: the authors' definitions, comparable with the paper; strict: yes/no parser and "
+             "sacrebleu BLEU.")] = "unictokens",
+    clip_model: Annotated[str, typer.Option(
+        help="CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.")]
+        = "open_clip:ViT-B-32/openai",
+    judge_model: Annotated[str, typer.Option(help="Judge model for the GPT columns.")] = "gpt-4o-2024-08-06",
+    judge_base_url: Annotated[Optional[str], typer.Option(
+        help="OpenAI-compatible server for the judge (key from OPENAI_API_KEY).")] = None,
+    judge_concurrency: Annotated[int, typer.Option(help="Judge calls in flight at once.")] = 8,
+    judge_cache: Annotated[Path, typer.Option(help="SQLite cache of judge answers.")]
+        = Path.home() / ".cache" / "ubpp" / "judge.sqlite",
+    text_embedder: Annotated[str, typer.Option(
+        help="Sentence encoder for text similarity: 'minilm' (bundled, offline) or any sentence-transformers "
+             "model.")] = "minilm",
+    dinov2: Annotated[str, typer.Option(help="DINOv2 hub id or folder.")] = "facebook/dinov2-base",
+    blip2: Annotated[str, typer.Option(help="BLIP-2 retrieval hub id or folder.")] = "Salesforce/blip2-itm-vit-g",
+    facenet: Annotated[Optional[str], typer.Option(
+        help="FaceNet weights: 'vggface2' (downloaded by facenet-pytorch) or a state-dict file.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
+) -> None:
+    """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed."""
+    from transformers.utils import logging as transformers_logging
+
+    from evaluators.scoring import Scorers, ScoringConfig, read_predictions, score
+    from evaluators.text_metrics import PROTOCOLS
+
+    transformers_logging.disable_progress_bar()
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")
+    try:
+        bench = load(benchmark)
+        preds = read_predictions(predictions, bench)
+    except SourceError as error:
+        _fail(error)
+    config = ScoringConfig(protocol=protocol, clip=clip_model, judge_model=judge_model,
+                           judge_base_url=judge_base_url, judge_cache=judge_cache,
+                           judge_concurrency=judge_concurrency, text_embedder=text_embedder, dinov2=dinov2,
+                           blip2=blip2, facenet=facenet, device=device)
+    table = Table(title=f"{bench.version} ({protocol})")
+    for column in ("metric", "value", "95% CI", "n", "model"):
+        table.add_column(column)
+    results, reasons = [], {}
+    with console.status("scoring..."):
+        for result in score(bench, preds, Scorers(config), base=predictions.parent.resolve()):
+            results.append(result)
+            if result.value is None:
+                mark = reasons.setdefault(result.not_computed, len(reasons) + 1)
+                table.add_row(result.name, f"n/c [{mark}]", "", "", "")
+            else:
+                low, high = result.ci95
+                table.add_row(result.name, f"{result.value:.4f}", f"[{low:.3f}, {high:.3f}]",
+                              f"{result.n}" + (f" ({result.failed} failed)" if result.failed else ""),
+                              result.model or "")
+    console.print(table)
+    for reason, mark in reasons.items():
+        console.print(f"[{mark}] not computed: {reason}", markup=False, highlight=False)
+    if out:
+        out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+        console.print(f"scores written to {out}")
 
 
 def main() -> None:

@@ -17,11 +17,13 @@ class MetricSpec:
     name: str
     task: str
     kind: str
-    """rec | bleu | judge_answer | judge_dense_rea | judge_alignment | clip_t | clip_i"""
+    """rec | bleu | judge_* | clip_t | clip_i | text_sim | face_found | face_sim | dino | blip2"""
     title: str
+    table1: bool = True
+    """False for supplementary metrics: reported beside Table 1, never in its columns."""
 
 
-#: Table 1 columns in the paper's order.
+#: Table 1 columns in the paper's order, then the supplementary metrics.
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in [
@@ -40,6 +42,13 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("rea_gen.clip_i", "rea_gen", "clip_i", "CLIP-I"),
         MetricSpec("dense_rea_gen.gpt", "dense_rea_gen", "judge_alignment", "GPT"),
         MetricSpec("dense_rea_gen.clip_i", "dense_rea_gen", "clip_i", "CLIP-I"),
+        # Supplementary: the reward experts' scorers used as metrics (semantic similarity, identity).
+        MetricSpec("rea.text_sim", "rea", "text_sim", "Text sim.", table1=False),
+        MetricSpec("dense_rea.text_sim", "dense_rea", "text_sim", "Text sim.", table1=False),
+        MetricSpec("pure_gen.dino", "pure_gen", "dino", "DINOv2", table1=False),
+        MetricSpec("pure_gen.blip2", "pure_gen", "blip2", "BLIP-2", table1=False),
+        MetricSpec("pure_gen.face_found", "pure_gen", "face_found", "Face found", table1=False),
+        MetricSpec("pure_gen.face_sim", "pure_gen", "face_sim", "FaceNet", table1=False),
     ]
 }
 

@@ -7,12 +7,12 @@ first use; one that cannot load makes its metrics "not computed (reason)".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from unifybench_pp import Benchmark
+from unifybench_pp import Benchmark, SourceError
 
 from .judge import DEFAULT_JUDGE_MODEL, Judge, JudgeRequest
 from .metrics import (
@@ -25,7 +25,11 @@ from .metrics import (
     with_class_noun,
 )
 from .scorers.base import ScorerUnavailable
+from .scorers.blip2 import DEFAULT_BLIP2, Blip2Scorer
 from .scorers.clip import DEFAULT_CLIP, ClipScorer
+from .scorers.dinov2 import DEFAULT_DINOV2, DinoScorer
+from .scorers.face import FaceScorer
+from .scorers.text_embed import DEFAULT_TEXT_EMBEDDER, TextEmbedder
 from .text_metrics import Protocol, bleu, rec_item_score, rec_weight
 
 Predictions = dict[str, dict[str, str]]
@@ -40,6 +44,11 @@ class ScoringConfig:
     judge_base_url: str | None = None
     judge_cache: Path = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
     judge_concurrency: int = 8
+    text_embedder: str = DEFAULT_TEXT_EMBEDDER
+    dinov2: str = DEFAULT_DINOV2
+    blip2: str = DEFAULT_BLIP2
+    facenet: str | None = None
+    """FaceNet weights (`vggface2` to download, or a state-dict file); MTCNN ships with the package."""
     device: str | None = None
     batch_size: int = 32
 
@@ -70,6 +79,14 @@ class Scorers:
         if kind == "judge":
             return Judge(c.judge_model, base_url=c.judge_base_url, cache_path=c.judge_cache,
                          concurrency=c.judge_concurrency)
+        if kind == "text_sim":
+            return TextEmbedder(c.text_embedder, device=c.device, batch_size=c.batch_size)
+        if kind == "dino":
+            return DinoScorer(c.dinov2, device=c.device, batch_size=c.batch_size)
+        if kind == "blip2":
+            return Blip2Scorer(c.blip2, device=c.device, batch_size=c.batch_size)
+        if kind == "face":
+            return FaceScorer(c.facenet, device=c.device)
         raise KeyError(kind)
 
 
@@ -129,9 +146,9 @@ def _judge_requests(spec: MetricSpec, bench: Benchmark, items: list, preds: dict
 
 
 def _score_judge(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[str, str], judge: Judge,
-                 protocol: Protocol, base: Path, advance: Callable[[], None]) -> MetricResult:
+                 protocol: Protocol, base: Path) -> MetricResult:
     requests = _judge_requests(spec, bench, items, preds, base)
-    answers = judge.run(requests, advance)
+    answers = judge.run(requests)
     scores: dict[str, float | None] = {}
     errors = []
     for item, answer in zip(items, answers):
@@ -153,7 +170,7 @@ def _score_judge(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[st
 
 
 def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scorers: Scorers,
-                 base: Path, advance: Callable[[], None] = lambda: None) -> MetricResult:
+                 base: Path) -> MetricResult:
     protocol = scorers.config.protocol
     items = [i for i in bench.tasks[spec.task] if i.id in preds]
     if not items:
@@ -163,30 +180,81 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
     if spec.kind == "bleu":
         result = MetricResult(spec.name, spec.task, protocol, f"bleu:{protocol}")
         return _finish(result, {i.id: bleu(i.answer, preds[i.id], protocol) for i in items})
-    scorer_kind = "judge" if spec.kind.startswith("judge") else "clip"
+    scorer_kind = "judge" if spec.kind.startswith("judge") else spec.kind
+    scorer_kind = {"clip_t": "clip", "clip_i": "clip", "face_found": "face", "face_sim": "face"}.get(
+        scorer_kind, scorer_kind)
     try:
         scorer = scorers.get(scorer_kind)
+        if scorer_kind == "judge":
+            return _score_judge(spec, bench, items, preds, scorer, protocol, base)
+        if spec.kind == "text_sim":
+            values = scorer.similarity([preds[i.id] for i in items], [i.answer for i in items])
+            return _finish(MetricResult(spec.name, spec.task, protocol, scorer.model_id),
+                           {i.id: v for i, v in zip(items, values)})
+        if spec.kind in ("face_found", "face_sim"):
+            return _score_faces(spec, bench, items, preds, scorer, protocol, base)
+        images = [_image(base, preds[i.id]) for i in items]
+        if spec.kind in ("clip_t", "blip2"):
+            texts = [with_class_noun(getattr(i, "resolved_prompt", i.prompt), bench.concepts[i.concept])
+                     for i in items]
+            values = scorer.clip_t(images, texts) if spec.kind == "clip_t" else scorer.similarity(images, texts)
+        else:
+            refs = [[bench.image_path(p) for p in bench.concepts[i.concept].test_images] for i in items]
+            values = scorer.clip_i(images, refs) if spec.kind == "clip_i" else scorer.similarity(images, refs)
     except ScorerUnavailable as error:
         return not_computed(spec, protocol, str(error))
-    if scorer_kind == "judge":
-        return _score_judge(spec, bench, items, preds, scorer, protocol, base, advance)
-    images = [_image(base, preds[i.id]) for i in items]
-    if spec.kind == "clip_t":
-        texts = [with_class_noun(getattr(i, "resolved_prompt", i.prompt), bench.concepts[i.concept]) for i in items]
-        values = scorer.clip_t(images, texts)
-    else:
-        refs = [[bench.image_path(p) for p in bench.concepts[i.concept].test_images] for i in items]
-        values = scorer.clip_i(images, refs)
     return _finish(MetricResult(spec.name, spec.task, protocol, scorer.model_id),
                    {i.id: v for i, v in zip(items, values)})
 
 
-def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Path = Path("."),
-          on_metric: Callable[[MetricResult], None] = lambda r: None) -> list[MetricResult]:
-    """Every Table 1 metric, in column order, for the tasks that have predictions."""
-    results = []
-    for spec in METRICS.values():
-        result = score_metric(spec, bench, predictions.get(spec.task, {}), scorers, base)
-        on_metric(result)
-        results.append(result)
-    return results
+def _score_faces(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[str, str], scorer: FaceScorer,
+                 protocol: Protocol, base: Path) -> MetricResult:
+    """Person concepts only: MTCNN face-found rate, or FaceNet cosine to the test photos (0 when no face)."""
+    people = [i for i in items if bench.concepts[i.concept].category == "person"]
+    if not people:
+        return not_computed(spec, protocol, "no person concepts among the scored items")
+    images = [_image(base, preds[i.id]) for i in people]
+    if spec.kind == "face_found":
+        values = [float(p > 0.9) for p in scorer.face_probability(images)]
+        return _finish(MetricResult(spec.name, spec.task, protocol, scorer.detector_id),
+                       {i.id: v for i, v in zip(people, values)})
+    refs = [[bench.image_path(p) for p in bench.concepts[i.concept].test_images] for i in people]
+    faces = scorer.similarity(images, refs)
+    result = MetricResult(spec.name, spec.task, protocol, scorer.model_id)
+    result.details["no_face"] = sum(not f.face_found for f in faces)
+    return _finish(result, {i.id: f.score for i, f in zip(people, faces)})
+
+
+def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Path = Path(".")) -> list[MetricResult]:
+    """Every metric: the Table 1 columns in order, then the supplementary ones.
+
+    Relative image paths in `predictions` are resolved against `base`.
+    """
+    return [score_metric(spec, bench, predictions.get(spec.task, {}), scorers, base) for spec in METRICS.values()]
+
+
+def read_predictions(path: Path, bench: Benchmark) -> Predictions:
+    """Predictions JSONL: one {"task", "id", "output"} per line; every id must exist in the benchmark."""
+    known = {task: {item.id for item in items} for task, items in bench.tasks.items()}
+    predictions: Predictions = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise SourceError(path, "", "predictions file not found", "pass the JSONL your model wrote") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            task, item_id, output = record["task"], record["id"], record["output"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise SourceError(path, f"line {number}", "expected JSON with 'task', 'id' and 'output'",
+                              'write {"task": "qa", "id": "qa/bo/000", "output": "..."}') from None
+        if task not in known or item_id not in known[task]:
+            raise SourceError(path, f"line {number}", f"unknown item {task}/{item_id} for {bench.version}",
+                              "score against the benchmark build the predictions were made on")
+        if not isinstance(output, str):
+            raise SourceError(path, f"line {number}", "'output' must be a string (text or image path)",
+                              "write the text, or the image path relative to the predictions file")
+        predictions.setdefault(task, {})[item_id] = output
+    return predictions

@@ -53,3 +53,31 @@ def test_help_explains_options(tmp_path: Path) -> None:
     assert result.returncode == 0
     for option in ("--source", "--annotations", "--out", "--seed", "--quiet"):
         assert option in result.stdout
+
+
+def test_score_command_on_the_mini_benchmark(tmp_path: Path) -> None:
+    import unifybench_pp
+
+    assert run("build-dataset", "--out", "b", "-q", cwd=tmp_path).returncode == 0
+    bench = unifybench_pp.load(tmp_path / "b")
+    with (tmp_path / "preds.jsonl").open("w") as handle:
+        for item in bench.tasks["rec"]:
+            handle.write(json.dumps({"task": "rec", "id": item.id, "output": "No"}) + "\n")
+        for item in bench.tasks["qa"]:
+            handle.write(json.dumps({"task": "qa", "id": item.id, "output": item.answer}) + "\n")
+    env_free = {"OPENAI_API_KEY": "", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([str(UBPP), "score", "b", "preds.jsonl", "--out", "scores.json", "--protocol", "strict"],
+                            capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **env_free, "COLUMNS": "160"})
+    assert result.returncode == 0, result.stderr
+    scores = {r["name"]: r for r in json.loads((tmp_path / "scores.json").read_text())}
+    assert scores["rec.weight"]["value"] == 0.5 and abs(scores["qa.bleu"]["value"] - 1.0) < 1e-9
+    assert scores["qa.gpt"]["value"] is None and "no judge" in scores["qa.gpt"]["not_computed"]
+    assert "not computed: no judge" in result.stdout and "n/c [" in result.stdout
+
+
+def test_score_command_rejects_unknown_items(tmp_path: Path) -> None:
+    assert run("build-dataset", "--out", "b", "-q", cwd=tmp_path).returncode == 0
+    (tmp_path / "preds.jsonl").write_text('{"task": "qa", "id": "qa/nobody/000", "output": "x"}\n')
+    result = run("score", "b", "preds.jsonl", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "preds.jsonl:line 1: unknown item qa/qa/nobody/000" in result.stderr

@@ -62,8 +62,6 @@ class FaceScorer:
 
     @torch.inference_mode()
     def _embed(self, crops: list[torch.Tensor]) -> torch.Tensor:
-        if self._facenet is None:
-            raise ScorerUnavailable("FaceNet weights not given: pass facenet='vggface2' or a local state-dict file")
         return F.normalize(self._facenet(torch.stack(crops).to(self.device)).float(), dim=-1).cpu()
 
     def _reference(self, path: Path | str) -> torch.Tensor | None:
@@ -74,6 +72,8 @@ class FaceScorer:
         return self._reference_cache[key]
 
     def similarity(self, images: Sequence[ImageInput], references: Sequence[Sequence[Path | str]]) -> list[FaceScore]:
+        if self._facenet is None:
+            raise ScorerUnavailable("FaceNet weights not given: pass facenet='vggface2' or a local state-dict file")
         detections = self.detect(images)
         found = [crop for crop, _ in detections if crop is not None]
         embedded = iter(self._embed(found)) if found else iter(())
