@@ -251,7 +251,7 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
             raise SourceError(path, f"line {number}", "expected JSON with 'task', 'id' and 'output'",
                               'write {"task": "qa", "id": "qa/bo/000", "output": "..."}') from None
         if task not in known or item_id not in known[task]:
-            raise SourceError(path, f"line {number}", f"unknown item {task}/{item_id} for {bench.version}",
+            raise SourceError(path, f"line {number}", f"unknown item {item_id!r} of task {task!r} in {bench.version}",
                               "score against the benchmark build the predictions were made on")
         if not isinstance(output, str):
             raise SourceError(path, f"line {number}", "'output' must be a string (text or image path)",

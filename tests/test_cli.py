@@ -80,4 +80,4 @@ def test_score_command_rejects_unknown_items(tmp_path: Path) -> None:
     (tmp_path / "preds.jsonl").write_text('{"task": "qa", "id": "qa/nobody/000", "output": "x"}\n')
     result = run("score", "b", "preds.jsonl", cwd=tmp_path)
     assert result.returncode == 2
-    assert "preds.jsonl:line 1: unknown item qa/qa/nobody/000" in result.stderr
+    assert "preds.jsonl:line 1: unknown item 'qa/nobody/000' of task 'qa'" in result.stderr
