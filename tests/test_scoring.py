@@ -60,7 +60,9 @@ def test_every_column_scored_against_independent_values(
         assert len(server.requests) == n_requests  # judge answers come from the cache
     assert {k: r.value for k, r in rerun.items()} == {k: r.value for k, r in results.items()}
 
-    assert all(r.not_computed is None and r.value is not None for r in results.values())
+    table1 = {k: r for k, r in results.items() if METRICS[k].table1}
+    assert len(table1) == 15
+    assert all(r.not_computed is None and r.value is not None for r in table1.values())
     assert results["rec.weight"].value == pytest.approx(0.5)  # always-yes
     assert results["rec.weight"].details == {"positive_accuracy": 1.0, "negative_accuracy": 0.0}
     assert results["vqa.gpt"].value == pytest.approx(0.5) and results["dense_rea.gpt"].value == pytest.approx(0.25)
@@ -95,11 +97,17 @@ def test_offline_default_reports_what_it_cannot_compute(mini_build: Path, tmp_pa
     results = {r.name: r for r in score(bench, baseline_predictions(bench),
                                         Scorers(ScoringConfig(protocol="strict", judge_cache=tmp_path / "j.sqlite")))}
     computed = {k for k, r in results.items() if r.value is not None}
-    assert computed == {"rec.weight", "rea.bleu", "vqa.bleu", "qa.bleu"}
+    assert computed == {"rec.weight", "rea.bleu", "vqa.bleu", "qa.bleu",  # Table 1 columns without models
+                        "rea.text_sim", "dense_rea.text_sim", "pure_gen.face_found"}  # bundled MiniLM and MTCNN
+    reasons = {"no judge", "ViT-B-32/openai", "facebook/dinov2-base", "Salesforce/blip2-itm-vit-g",
+               "FaceNet weights not given"}
     for name, result in results.items():
         if name not in computed:
             assert result.value is None and result.ci95 is None
-            assert "no judge" in result.not_computed or "ViT-B-32/openai" in result.not_computed
+            assert any(reason in result.not_computed for reason in reasons), result.not_computed
+    assert results["pure_gen.face_found"].value == 1.0  # the real photos of the two persons show faces
+    people = [i for i in bench.tasks["pure_gen"] if bench.concepts[i.concept].category == "person"]
+    assert results["pure_gen.face_found"].n == len(people) == 3
     assert results["rec.weight"].protocol == "strict" and results["rec.weight"].unparseable == 0
 
 
