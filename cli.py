@@ -110,6 +110,12 @@ def score_predictions(
         help='JSONL, one {"task", "id", "output"} per line; output is text or an image path '
              "(relative paths are read relative to this file).")],
     out: Annotated[Optional[Path], typer.Option(help="Write every metric, per-item scores included, as JSON.")] = None,
+    run_dir: Annotated[Optional[Path], typer.Option(
+        help="Also write a run directory (run.json, predictions, scores, summary) for `ubpp leaderboard`.")] = None,
+    model: Annotated[str, typer.Option(help="Model name for the run directory's leaderboard row.")] = "my-model",
+    model_type: Annotated[str, typer.Option(
+        help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
+    model_size: Annotated[str, typer.Option(help="Model size shown in the table, e.g. 1.3B.")] = "-",
     protocol: Annotated[str, typer.Option(
         help="unictokens: the authors' definitions, comparable with the paper; strict: yes/no parser and "
              "sacrebleu BLEU.")] = "unictokens",
@@ -170,6 +176,34 @@ def score_predictions(
     if out:
         out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
         console.print(f"scores written to {out}")
+    if run_dir:
+        from evaluators.rundir import RunError, scored_run_info, write_run
+
+        try:
+            info = scored_run_info(model, model_type, model_size, bench, preds, results, config)
+        except RunError as error:
+            raise typer.BadParameter(str(error)) from None
+        write_run(run_dir, info, preds, results)
+        console.print(f"run directory written to {run_dir}")
+
+
+@app.command("leaderboard")
+def leaderboard(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them (searched recursively).")],
+    out: Annotated[Path, typer.Option(help="Folder for index.html, per-run pages and the exports.")] = Path("site"),
+    benchmark: Annotated[Optional[Path], typer.Option(
+        help="The benchmark build the runs used: adds prompts and reference images to the per-sample pages.")] = None,
+    reported: Annotated[bool, typer.Option(
+        "--reported/--no-reported", help="Include the paper-reported rows (a toggle on the page hides them too).")]
+        = True,
+) -> None:
+    """Build the static leaderboard: one self-contained HTML page, per-run sample browsers, Markdown/CSV/LaTeX."""
+    from leaderboard.page import build_site
+
+    site = build_site(runs, out, benchmark, include_reported=reported)
+    for path, reason in site.skipped:
+        errors.print(f"warning: skipped {path}: {reason}", markup=False, highlight=False)
+    console.print(f"{len(site.runs)} runs, {len(site.tables)} tables; open {(out / 'index.html').resolve().as_uri()}")
 
 
 def main() -> None:

@@ -73,6 +73,8 @@ class MetricResult:
     not_computed: str | None = None
     template_hash: str | None = None
     per_item: dict[str, float | None] = field(default_factory=dict)
+    item_details: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per item: the judge's answer (e.g. verdicts per segment), or its error."""
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -151,7 +151,11 @@ def _score_judge(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[st
     answers = judge.run(requests)
     scores: dict[str, float | None] = {}
     errors = []
+    details: dict[str, dict] = {}
     for item, answer in zip(items, answers):
+        details[item.id] = {"judge": answer.answer} if answer.ok else {"judge_error": answer.error}
+        if spec.kind == "judge_alignment":
+            details[item.id]["segments"] = item.segments
         if not answer.ok:
             scores[item.id] = None
             errors.append(answer.error)
@@ -161,7 +165,7 @@ def _score_judge(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[st
         else:
             scores[item.id] = float(answer.answer["score"])
     result = MetricResult(spec.name, spec.task, protocol, judge.model_id,
-                          template_hash=judge.template_hash(requests[0].template))
+                          template_hash=judge.template_hash(requests[0].template), item_details=details)
     if errors:
         result.details["errors"] = errors[:5]
         if len(errors) == len(items):

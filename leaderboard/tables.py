@@ -1,0 +1,175 @@
+"""Runs and paper-reported numbers -> the paper's table layouts, with best/second marks."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from evaluators.metrics import METRICS
+from evaluators.rundir import MODEL_TYPES, Run
+from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES, UNDERSTANDING_TASKS
+
+REPORTED_FILE = Path(__file__).parent / "data" / "reported.json"
+
+CellStatus = Literal["ok", "na", "nc"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    group: str
+    task: str
+    metric: str
+
+
+@dataclass
+class Cell:
+    value: float | None
+    status: CellStatus
+    """ok: a number; na: the model lacks the capability ("-"); nc: not computed ("n/c")."""
+    reason: str = ""
+    ci95: tuple[float, float] | None = None
+    n: int = 0
+    rank: dict[str, int] = field(default_factory=dict)
+    """1 = best, 2 = second, per view: `all` rows or `measured` rows only."""
+
+
+@dataclass
+class Row:
+    id: str
+    method: str
+    type: str
+    size: str
+    source: Literal["measured", "reported"]
+    cells: dict[str, Cell]
+    run: Run | None = None
+    note: str = ""
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    columns: list[Column]
+    rows: list[Row]
+    protocol: str = "unictokens"
+
+    def groups(self) -> list[tuple[str, int, list[tuple[str, list[Column]]]]]:
+        """Header structure: [(group, column span, [(task title, [columns])])], in column order."""
+        out: list[tuple[str, list[tuple[str, list[Column]]]]] = []
+        for column in self.columns:
+            if not out or out[-1][0] != column.group:
+                out.append((column.group, []))
+            tasks = out[-1][1]
+            if not tasks or tasks[-1][0] != column.task:
+                tasks.append((column.task, []))
+            tasks[-1][1].append(column)
+        return [(group, sum(len(cols) for _, cols in tasks), tasks) for group, tasks in out]
+
+
+def table1_columns() -> list[Column]:
+    columns = []
+    for spec in METRICS.values():
+        if spec.table1:
+            group = "Understanding" if spec.task in UNDERSTANDING_TASKS else "Generation"
+            columns.append(Column(spec.name, group, TASK_TITLES[spec.task], spec.title))
+    assert {c.task for c in columns} == {TASK_TITLES[t] for t in UNDERSTANDING_TASKS + GENERATION_TASKS}
+    return columns
+
+
+TABLE5_COLUMNS = {
+    "table5_understanding": [
+        Column("yollava.rec.weight", "Yo'LLaVA", "Rec", "Weight"),
+        Column("yollava.vqa.acc", "Yo'LLaVA", "VQA", "Acc"),
+        Column("yollava.qa.acc", "Yo'LLaVA", "QA", "Acc"),
+        Column("mcllava.rec.weight", "MC-LLaVA", "Rec", "Weight"),
+        Column("mcllava.vqa.bleu", "MC-LLaVA", "VQA", "BLEU"),
+        Column("mcllava.qa.acc", "MC-LLaVA", "QA", "Acc"),
+    ],
+    "table5_generation": [
+        Column("dreambench.clip_i", "Generation", "DreamBench", "CLIP-I"),
+        Column("dreambench.clip_t", "Generation", "DreamBench", "CLIP-T"),
+        Column("yollava.clip_i", "Generation", "Yo'LLaVA", "CLIP-I"),
+    ],
+}
+
+
+def load_reported() -> dict[str, Any]:
+    return json.loads(REPORTED_FILE.read_text(encoding="utf-8"))
+
+
+def _reported_rows(table: dict[str, Any], key: str) -> list[Row]:
+    rows = []
+    for k, raw in enumerate(table["rows"]):
+        cells = {
+            column: Cell(value, "ok") if value is not None else Cell(None, "na", "not reported for this model")
+            for column, value in zip(table["columns"], raw["cells"], strict=True)
+        }
+        rows.append(Row(f"reported-{key}-{k}", raw["method"], raw["type"], raw["size"] or "-", "reported", cells,
+                        note=raw.get("note", "")))
+    return rows
+
+
+def _measured_row(run: Run, columns: list[Column]) -> Row:
+    cells = {}
+    for column in columns:
+        spec = METRICS[column.key]
+        needs = "understand" if spec.task in UNDERSTANDING_TASKS else "generate"
+        result = run.results.get(column.key)
+        if needs not in run.info.capabilities:
+            cells[column.key] = Cell(None, "na", f"{run.info.model} cannot {needs}")
+        elif result is None or result.value is None:
+            reason = result.not_computed if result is not None else "metric missing from the run"
+            cells[column.key] = Cell(None, "nc", reason or "not computed")
+        else:
+            cells[column.key] = Cell(result.value, "ok", ci95=result.ci95, n=result.n)
+    return Row(run.id, run.info.model, run.info.model_type, run.info.model_size, "measured", cells, run=run)
+
+
+def rank_cells(rows: list[Row], columns: list[Column]) -> None:
+    """Mark best (1) and second (2) per column, over all rows and over measured rows only."""
+    for view, members in (("all", rows), ("measured", [r for r in rows if r.source == "measured"])):
+        for column in columns:
+            values = sorted({r.cells[column.key].value for r in members if r.cells[column.key].status == "ok"},
+                            reverse=True)
+            for row in members:
+                cell = row.cells[column.key]
+                if cell.status == "ok" and cell.value in values[:2]:
+                    cell.rank[view] = values.index(cell.value) + 1
+
+
+def _ordered(rows: list[Row]) -> list[Row]:
+    """Paper order: by model type group, reported rows in paper order before measured ones."""
+    return sorted(rows, key=lambda r: (MODEL_TYPES.index(r.type), r.source == "measured"))
+
+
+def build_tables(runs: list[Run], include_reported: bool = True) -> list[Table]:
+    """Table 1 per protocol present among the runs (reported rows join the `unictokens` one), then Table 5."""
+    reported = load_reported()["tables"] if include_reported else {}
+    columns = table1_columns()
+    protocols = sorted({run.info.protocol for run in runs} | ({"unictokens"} if include_reported else set()))
+    tables = []
+    for protocol in protocols:
+        rows = [_measured_row(run, columns) for run in runs if run.info.protocol == protocol]
+        if protocol == "unictokens" and "table1" in reported:
+            rows = _reported_rows(reported["table1"], "table1") + rows
+        rows = _ordered(rows)
+        rank_cells(rows, columns)
+        title = "Table 1: UnifyBench and UnifyBench++" + ("" if protocol == "unictokens" else f" ({protocol} protocol)")
+        tables.append(Table(f"table1-{protocol}", title, columns, rows, protocol))
+    for key, t5_columns in TABLE5_COLUMNS.items():
+        if key in reported:
+            rows = _ordered(_reported_rows(reported[key], key))
+            rank_cells(rows, t5_columns)
+            tables.append(Table(key, reported[key]["title"], t5_columns, rows))
+    return tables
+
+
+def format_cell(cell: Cell) -> str:
+    if cell.status == "na":
+        return "-"
+    if cell.status == "nc":
+        return "n/c"
+    return f"{cell.value:.3f}"

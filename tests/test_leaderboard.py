@@ -1,0 +1,153 @@
+"""Leaderboard: reported rows against the paper's text, tables, exports, escaping, broken runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from evaluators.metrics import METRICS, MetricResult
+from evaluators.rundir import RunInfo, read_run, write_run
+from leaderboard.exports import to_csv, to_latex, to_markdown
+from leaderboard.page import build_site
+from leaderboard.tables import build_tables, load_reported
+
+SEED = next((Path(__file__).parents[2] / "shared" / "seeds").glob("*.txt"))
+INJECTED = '"><img src=x onerror="window.__pwned=2"><script>window.__pwned=1</script>'
+
+
+def paper_line(prefix: str) -> str:
+    return next(line for line in SEED.read_text(encoding="utf-8").splitlines() if line.startswith(prefix))
+
+
+def check_against_source(text: str, table: dict, has_size: bool) -> int:
+    """Walk the source row by row: each row name, then its size, then its cells in order."""
+    names = [row.get("source_name", row["method"]) for row in table["rows"]]
+    checked, position = 0, 0
+    for k, (name, row) in enumerate(zip(names, table["rows"])):
+        start = text.index(name, position) + len(name)
+        end = text.index(names[k + 1], start) if k + 1 < len(names) else len(text)
+        tokens = text[start:end].split()
+        if has_size:
+            assert tokens[0] == row["size"], name
+            tokens = tokens[1:]
+        numbers = [float(t) for t in tokens if re.fullmatch(r"\d\.\d+", t)]
+        assert numbers == [c for c in row["cells"] if c is not None], name
+        checked += len(numbers)
+        position = start
+    return checked
+
+
+def test_reported_table1_reproduces_the_paper() -> None:
+    line = paper_line("Type Method Model Size Und. Gen.")
+    body = line[line.index("Upper Bound"):]
+    table = load_reported()["tables"]["table1"]
+    assert len(table["rows"]) == 16 and all(len(r["cells"]) == 15 for r in table["rows"])
+    body = re.sub(r"(Upper Bound|Und\. Only|Gen\. Only|Unified Model) ", "", body)
+    checked = check_against_source(body, table, has_size=True)
+    assert checked == len(re.findall(r"\b\d\.\d{3}\b", body)) > 150  # every number of the source, no more
+    sync_r1 = table["rows"][-1]
+    assert sync_r1["method"] == "Sync-R1" and sync_r1["cells"][0] == 0.859 and sync_r1["cells"][-1] == 0.756
+
+
+@pytest.mark.parametrize(("key", "prefix"), [("table5_understanding", "Type Method Yo’LLaVA MC-LLaVA"),
+                                             ("table5_generation", "Type Method DreamBench")])
+def test_reported_table5_reproduces_the_paper(key: str, prefix: str) -> None:
+    line = paper_line(prefix)
+    body = re.sub(r"(Und\. Only|Gen\. Only|Unified Model) ", "", line[line.index("Only"):])
+    table = load_reported()["tables"][key]
+    assert check_against_source(body, table, has_size=False) == len(re.findall(r"\b\d\.\d{3}\b", line))
+
+
+def make_run(root: Path, model: str, values: dict[str, float | None], capabilities: list[str],
+             model_type: str = "Unified Model", protocol: str = "unictokens", output: str = "Yes") -> Path:
+    results = []
+    for name, spec in METRICS.items():
+        if name in values:
+            value = values[name]
+            result = MetricResult(name, spec.task, protocol, "test-model", value=value,
+                                  ci95=(value - 0.01, value + 0.01) if value is not None else None, n=10,
+                                  not_computed=None if value is not None else "no judge: set OPENAI_API_KEY")
+            result.per_item = {f"{spec.task}/ast/000": value}
+            results.append(result)
+    info = RunInfo(model=model, model_type=model_type, model_size="1.3B", capabilities=capabilities,
+                   benchmark_version="bench-v1", protocol=protocol)
+    path = root / model.replace("<", "_").replace(">", "_").replace("/", "_")[:40] / "bench-v1"
+    write_run(path, info, {"qa": {"qa/ast/000": output}}, results)
+    return path
+
+
+def test_measured_rows_ranks_capabilities_and_not_computed(tmp_path: Path) -> None:
+    make_run(tmp_path, "A", {"rec.weight": 0.95, "qa.bleu": 0.5, "qa.gpt": None}, ["understand"])
+    make_run(tmp_path, "B", {"rec.weight": 0.90, "qa.bleu": 0.7, "pure_gen.clip_i": 0.5}, ["understand", "generate"])
+    make_run(tmp_path, "C", {"rec.weight": 0.10}, ["understand"], protocol="strict")
+    site = build_site([tmp_path], tmp_path / "site")
+    keys = [t.key for t in site.tables]
+    assert keys == ["table1-strict", "table1-unictokens", "table5_understanding", "table5_generation"]
+    table = site.tables[1]
+    rows = {r.method: r for r in table.rows}
+    assert rows["A"].cells["pure_gen.clip_i"].status == "na"  # understanding only: "-"
+    assert rows["A"].cells["qa.gpt"].status == "nc" and "no judge" in rows["A"].cells["qa.gpt"].reason
+    assert rows["B"].cells["dense_gen.gpt"].status == "nc"
+    # Rec. weight: A (0.95) is best over all rows; the paper's RAP-MLLM 0.936 is second.
+    assert rows["A"].cells["rec.weight"].rank == {"all": 1, "measured": 1}
+    assert rows["RAP-MLLM"].cells["rec.weight"].rank == {"all": 2}
+    assert rows["B"].cells["rec.weight"].rank == {"measured": 2}
+    assert "C" not in rows and [r.method for r in site.tables[0].rows] == ["C"]  # protocols never mix
+    types = [r.type for r in table.rows]
+    assert types == sorted(types, key=["Upper Bound", "Und. Only", "Gen. Only", "Unified Model"].index)
+
+
+def test_exports(tmp_path: Path) -> None:
+    make_run(tmp_path, "A", {"rec.weight": 0.97, "qa.bleu": 0.2}, ["understand"])
+    site = build_site([tmp_path], tmp_path / "site")
+    table = site.tables[0]
+    frame = pd.read_csv(io.StringIO(to_csv(table)), header=[0, 1, 2], index_col=[0, 1, 2, 3])
+    row = frame.xs("A", level="Method")
+    assert float(row[("Understanding", "Rec.", "Weight")].iloc[0]) == 0.97
+    assert (tmp_path / "site" / "table1-unictokens.csv").read_text() == to_csv(table)
+    markdown = to_markdown(table)
+    assert "**0.970**" in markdown and "<u>0.936</u>" in markdown
+    latex = to_latex(table)
+    for command in (r"\toprule", r"\midrule", r"\bottomrule", r"\textbf{0.970}", r"\underline{0.936}"):
+        assert command in latex
+
+
+def test_injected_strings_are_escaped(tmp_path: Path) -> None:
+    make_run(tmp_path / "runs", INJECTED, {"rec.weight": 0.5}, ["understand"], output=INJECTED)
+    site = build_site([tmp_path / "runs"], tmp_path / "site")
+    for page in [tmp_path / "site" / "index.html", *(tmp_path / "site" / "runs").glob("*.html")]:
+        html = page.read_text()
+        assert "<script>window.__pwned" not in html and "<img src=x" not in html  # text, never a tag
+    browser_page = (tmp_path / "site" / site.pages[site.runs[0].id]).read_text()
+    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in browser_page
+
+
+def test_broken_run_directories_are_skipped_with_a_warning(tmp_path: Path) -> None:
+    good = make_run(tmp_path, "Good", {"rec.weight": 0.5}, ["understand"])
+    (tmp_path / "bad-json" / "v").mkdir(parents=True)
+    (tmp_path / "bad-json" / "v" / "run.json").write_text("{oops")
+    partial = make_run(tmp_path, "Partial", {"rec.weight": 0.5}, ["understand"])
+    (partial / "summary.json").unlink()
+    wrong_type = make_run(tmp_path, "WrongType", {"rec.weight": 0.5}, ["understand"])
+    info = json.loads((wrong_type / "run.json").read_text())
+    (wrong_type / "run.json").write_text(json.dumps({**info, "model_type": "Other"}))
+    site = build_site([tmp_path], tmp_path / "site")
+    assert [r.info.model for r in site.runs] == ["Good"]
+    reasons = dict(site.skipped)
+    assert "malformed JSON" in reasons[str(tmp_path / "bad-json" / "v")]
+    assert "summary.json: missing" in reasons[str(partial)]
+    assert "model_type 'Other'" in reasons[str(wrong_type)]
+    assert "Skipped run directories" in (tmp_path / "site" / "index.html").read_text()
+    assert read_run(good).results["rec.weight"].per_item == {"rec/ast/000": 0.5}
+
+
+def test_hidden_reported_rows(tmp_path: Path) -> None:
+    make_run(tmp_path, "A", {"rec.weight": 0.5}, ["understand"])
+    tables = build_tables([read_run(tmp_path / "A" / "bench-v1")], include_reported=False)
+    assert [t.key for t in tables] == ["table1-unictokens"]
+    assert [r.method for r in tables[0].rows] == ["A"]
