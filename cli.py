@@ -159,8 +159,9 @@ def score_predictions(
     for column in ("metric", "value", "95% CI", "n", "model"):
         table.add_column(column)
     results, reasons = [], {}
+    scorers = Scorers(config)
     with console.status("scoring..."):
-        for result in score(bench, preds, Scorers(config), base=predictions.parent.resolve()):
+        for result in score(bench, preds, scorers, base=predictions.parent.resolve()):
             results.append(result)
             if result.value is None:
                 mark = reasons.setdefault(result.not_computed, len(reasons) + 1)
@@ -173,6 +174,12 @@ def score_predictions(
     console.print(table)
     for reason, mark in reasons.items():
         console.print(f"[{mark}] not computed: {reason}", markup=False, highlight=False)
+    usage = scorers.judge_usage()
+    if usage:
+        cost = "unknown price" if usage["cost_usd"] is None else f"${usage['cost_usd']:.4f}"
+        console.print(f"judge {judge_model}: {usage['requests']} requests ({usage['retries']} retries, "
+                      f"{usage['failed']} failed), {usage['cached']} from cache, "
+                      f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens, {cost}")
     if out:
         out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
         console.print(f"scores written to {out}")
@@ -180,7 +187,8 @@ def score_predictions(
         from evaluators.rundir import RunError, scored_run_info, write_run
 
         try:
-            info = scored_run_info(model, model_type, model_size, bench, preds, results, config)
+            info = scored_run_info(model, model_type, model_size, bench, preds, results, config,
+                                   scorers.judge_usage())
         except RunError as error:
             raise typer.BadParameter(str(error)) from None
         write_run(run_dir, info, preds, results)

@@ -73,7 +73,7 @@ class Run:
 
 
 def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, predictions: dict[str, dict[str, str]],
-                    results: list[MetricResult], config: Any) -> RunInfo:
+                    results: list[MetricResult], config: Any, judge_usage: dict[str, Any] | None) -> RunInfo:
     """RunInfo for predictions scored outside the runner (`ubpp score --run-dir`)."""
     from importlib.metadata import version
 
@@ -88,7 +88,8 @@ def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, pr
         benchmark_version=bench.version, protocol=config.protocol, adapter="predictions-file",
         date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         metric_models={r.name: r.model for r in results if r.value is not None},
-        judge={"model": config.judge_model, "templates": {r.name: r.template_hash for r in judged}},
+        judge={"model": config.judge_model, "templates": {r.name: r.template_hash for r in judged},
+               "usage": judge_usage or {}},
         packages={name: version(name) for name in ("unifybench-pp", "torch", "transformers", "open_clip_torch")},
     )
 

@@ -72,6 +72,11 @@ class Scorers:
             raise value
         return value
 
+    def judge_usage(self) -> dict[str, Any] | None:
+        """Requests, cache hits, failures, tokens and cost of this run's judge, if one was used."""
+        judge = self._loaded.get("judge")
+        return judge.usage.to_dict(judge.model) if isinstance(judge, Judge) else None
+
     def _load(self, kind: str) -> Any:
         c = self.config
         if kind == "clip":

@@ -81,3 +81,33 @@ def test_score_command_rejects_unknown_items(tmp_path: Path) -> None:
     result = run("score", "b", "preds.jsonl", cwd=tmp_path)
     assert result.returncode == 2
     assert "preds.jsonl:line 1: unknown item 'qa/nobody/000' of task 'qa'" in result.stderr
+
+
+def test_score_with_a_judge_server_then_leaderboard(tmp_path: Path) -> None:
+    import unifybench_pp
+
+    from .openai_server import ScriptedServer
+
+    assert run("build-dataset", "--out", "b", "-q", cwd=tmp_path).returncode == 0
+    bench = unifybench_pp.load(tmp_path / "b")
+    with (tmp_path / "preds.jsonl").open("w") as handle:
+        for item in bench.tasks["qa"]:
+            handle.write(json.dumps({"task": "qa", "id": item.id, "output": item.answer}) + "\n")
+    with ScriptedServer(lambda body, n: ("ok", '{"score": 1}')) as server:
+        env = {**os.environ, "OPENAI_API_KEY": "sk-cli-test", "COLUMNS": "160"}
+        args = [str(UBPP), "score", "b", "preds.jsonl", "--judge-base-url", server.base_url,
+                "--judge-cache", "judge.sqlite", "--run-dir", "runs/echo", "--model", "Echo", "--model-type",
+                "Und. Only", "--model-size", "0B"]
+        first = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env)
+        second = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert len(server.requests) == len(bench.tasks["qa"])
+    assert first.returncode == 0, first.stderr
+    assert f"judge gpt-4o-2024-08-06: {len(bench.tasks['qa'])} requests" in first.stdout
+    assert "0 requests" in second.stdout and f"{len(bench.tasks['qa'])} from cache" in second.stdout
+    info = json.loads((tmp_path / "runs/echo/run.json").read_text())
+    assert info["judge"]["usage"]["cached"] == len(bench.tasks["qa"])  # the second run rewrote the run dir
+    assert info["capabilities"] == ["understand"]
+    built = run("leaderboard", "runs", "--benchmark", "b", "--out", "site", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "Echo" in page and "Sync-R1" in page
