@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,13 +68,19 @@ class Benchmark:
         def rows(split: str, record_cls: type) -> list[Any]:
             return [from_record(record_cls, dict(row)) for row in dataset_dict[split]]
 
-        concepts = rows("concepts", Concept)
+        return cls.from_tables(root, manifest, rows)
+
+    @classmethod
+    def from_tables(cls, root: Path, manifest: dict[str, Any],
+                    table: Callable[[str, type], list[Any]]) -> Benchmark:
+        """Assemble a Benchmark from a reader of its tables (`concepts`, `extra_info`, one per task)."""
+        concepts = table("concepts", Concept)
         return cls(
             root=root,
             manifest=manifest,
             concepts={c.id: c for c in concepts},
-            extra_info=rows("extra_info", ExtraInfo),
-            tasks={task: rows(task, item_cls) for task, item_cls in TASKS.items()},
+            extra_info=table("extra_info", ExtraInfo),
+            tasks={task: table(task, item_cls) for task, item_cls in TASKS.items()},
         )
 
     def to_parquet(self, out: Path) -> list[Path]:
@@ -108,11 +114,4 @@ def load(path: str | Path) -> Benchmark:
         except (ValueError, TypeError) as exc:
             raise SourceError(root / f"{name}.jsonl", "", str(exc), "rebuild the benchmark") from None
 
-    concepts = table("concepts", Concept)
-    return Benchmark(
-        root=root,
-        manifest=manifest,
-        concepts={c.id: c for c in concepts},
-        extra_info=table("extra_info", ExtraInfo),
-        tasks={task: table(task, cls) for task, cls in TASKS.items()},
-    )
+    return Benchmark.from_tables(root, manifest, table)
