@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoints import read_state_dict, resolve
+
 
 @dataclass
 class Magvit2Config:
@@ -231,36 +233,10 @@ class Magvit2Tokenizer(nn.Module):
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path) -> Magvit2Tokenizer:
         """Load our folders or Show-o's released one (`showlab/magvitv2`): same keys, strict load."""
-        folder = _resolve(path_or_hub_id)
+        folder = resolve(path_or_hub_id)
         config_file = folder / "ubpp_magvit2.json"
         config = Magvit2Config(**json.loads(config_file.read_text())) if config_file.exists() else Magvit2Config()
         model = cls(config)
-        model.load_state_dict(_read_state_dict(folder), strict=True)
+        model.load_state_dict(read_state_dict(folder), strict=True)
         return model.eval()
 
-
-def _resolve(path_or_hub_id: str | Path) -> Path:
-    path = Path(path_or_hub_id)
-    if path.is_dir():
-        return path
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(str(path_or_hub_id), allow_patterns=["*.json", "*.safetensors", "*.bin"]))
-
-
-def _read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
-    safetensors = sorted(folder.glob("*.safetensors"))
-    if safetensors:
-        from safetensors.torch import load_file
-
-        state: dict[str, torch.Tensor] = {}
-        for file in safetensors:
-            state.update(load_file(str(file)))
-        return state
-    bins = sorted(folder.glob("*.bin"))
-    if not bins:
-        raise FileNotFoundError(f"no weights (*.safetensors or *.bin) in {folder}")
-    state = {}
-    for file in bins:
-        state.update(torch.load(file, map_location="cpu", weights_only=True))
-    return state

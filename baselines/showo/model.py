@@ -1,0 +1,114 @@
+"""The Show-o transformer: transformers' Phi with Show-o's extended vocabulary, loaded as released.
+
+Show-o's checkpoints (`showlab/show-o`, `showlab/show-o-512x512`, and the
+UniCTokens / Sync-R1 bases built on them) hold a diffusers-style `config.json`
+(`vocab_size`, `llm_vocab_size`, `llm_model_path`, `codebook_size`,
+`num_vq_tokens`, ...) and weights whose keys are the Phi model's keys under
+`showo.` (`showo.model.layers.N.self_attn.q_proj.weight`, `showo.lm_head.bias`,
+...). `Showo.from_pretrained` reads exactly that, strictly. The Phi
+architecture comes from `llm_model_path` (Phi-1.5) or, for offline and tiny
+models, from an inline `llm_config`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .checkpoints import read_state_dict, resolve
+
+
+def _cache_argument() -> str:
+    """transformers renamed `past_key_values` to `cache` in the model forward (5.x); use what is there."""
+    import inspect
+
+    from transformers.models.phi.modeling_phi import PhiModel
+
+    return "cache" if "cache" in inspect.signature(PhiModel.forward).parameters else "past_key_values"
+
+
+CACHE_ARG = _cache_argument()
+
+
+@dataclass
+class ShowoConfig:
+    vocab_size: int = 58498
+    """All ids: text (incl. specials) + codebook + mask."""
+    llm_vocab_size: int = 50295
+    codebook_size: int = 8192
+    num_vq_tokens: int = 256
+    """Image tokens per image: 256 at 256 px, 1024 at 512 px."""
+    llm_model_path: str = "microsoft/phi-1_5"
+    w_clip_vit: bool = False
+    llm_config: dict[str, Any] | None = None
+    """Inline Phi config (ours): used instead of fetching `llm_model_path`'s config."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields of the released config we carry but do not use (`_class_name`, ...)."""
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShowoConfig:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(**{k: v for k, v in data.items() if k in known},
+                   extra={k: v for k, v in data.items() if k not in known})
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "extra" and v is not None}
+        return {"_class_name": "Showo", **self.extra, **data}
+
+
+class Showo(nn.Module):
+    def __init__(self, config: ShowoConfig) -> None:
+        from transformers import AutoConfig, PhiConfig, PhiForCausalLM
+
+        super().__init__()
+        if config.w_clip_vit:
+            raise NotImplementedError("Show-o's CLIP-ViT understanding variant is not supported; use the VQ models")
+        self.config = config
+        if config.llm_config is not None:
+            phi_config = PhiConfig(**config.llm_config)
+        else:
+            phi_config = AutoConfig.from_pretrained(config.llm_model_path)
+        phi_config.vocab_size = config.vocab_size
+        self.showo = PhiForCausalLM(phi_config)
+
+    @property
+    def phi(self) -> Any:
+        return self.showo
+
+    @classmethod
+    def from_pretrained(cls, path_or_hub_id: str | Path, dtype: torch.dtype | None = None) -> Showo:
+        folder = resolve(path_or_hub_id)
+        config = ShowoConfig.from_json(json.loads((folder / "config.json").read_text()))
+        model = cls(config)
+        missing, unexpected = model.load_state_dict(read_state_dict(folder), strict=False)
+        missing = [k for k in missing if not k.endswith("rotary_emb.inv_freq")]
+        if missing or unexpected:
+            raise RuntimeError(f"checkpoint {path_or_hub_id} does not match Show-o: missing {missing[:5]}, "
+                               f"unexpected {unexpected[:5]}")
+        if dtype is not None:
+            model = model.to(dtype)
+        return model.eval()
+
+    def save_pretrained(self, path: Path) -> None:
+        """Save in the released layout (config.json + safetensors with `showo.` keys)."""
+        from safetensors.torch import save_file
+
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "config.json").write_text(json.dumps(self.config.to_json(), indent=2) + "\n")
+        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(path / "model.safetensors"))
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        return self.showo(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+
+def tiny_llm_config(hidden_size: int = 64, layers: int = 2, heads: int = 4) -> dict[str, Any]:
+    """Phi-1.5's shape (partial rotary 0.5, gelu_new, LayerNorm) scaled down in width and depth."""
+    return {"hidden_size": hidden_size, "intermediate_size": 4 * hidden_size, "num_hidden_layers": layers,
+            "num_attention_heads": heads, "partial_rotary_factor": 0.5, "max_position_embeddings": 2048,
+            "hidden_act": "gelu_new", "layer_norm_eps": 1e-5, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
+            "attention_dropout": 0.0, "tie_word_embeddings": False}

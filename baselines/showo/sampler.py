@@ -1,0 +1,176 @@
+"""MaskGIT text-to-image sampling for Show-o, with the text prefix computed once.
+
+The official loop re-encodes the whole sequence (text + image, conditional and
+unconditional rows) at every denoising step and computes logits over the full
+58k vocabulary at every position before slicing out the image codes. Here:
+
+- the text prefix never attends to image tokens (omni-attention), so its
+  keys/values are computed once per prompt and reused at every step; each step
+  runs only the image block (<|soi|> image tokens <|eoi|>);
+- logits are computed only at the image positions and only over the image
+  codes (a slice of the output layer), not over text ids and the mask token;
+- the conditional and unconditional rows share one batched forward.
+
+The random draws (multinomial over codes, then Gumbel noise for re-masking)
+happen in the official order on the same shapes, so one seed gives the same
+tokens as the official loop. The sampler can also return each step's state
+x_{s-1}, full prediction x̂_s and log p(x̂_s | x_{s-1}) summed over all image
+positions, which is what Sync-GRPO's loss needs; `step_logprobs` recomputes
+them under new weights.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .attention import causal_text_mask, image_block_mask
+from .model import CACHE_ARG, Showo
+from .vocab import Vocab
+
+MAX_TEXT_LEN = 128
+"""Show-o's text budget for generation prompts (the prefix is MAX_TEXT_LEN + 1 tokens)."""
+
+
+@dataclass
+class SamplerConfig:
+    steps: int = 18
+    guidance_scale: float = 5.0
+    """Show-o's CFG: logits = (1 + g) * cond - g * uncond; 0 disables the unconditional pass."""
+    temperature: float = 1.0
+    """Scale of the Gumbel noise that picks which tokens to re-mask, annealed towards 0 over the steps."""
+
+
+@dataclass
+class Trajectory:
+    states: list[torch.Tensor] = field(default_factory=list)
+    """x_{s-1} per step: (B, N) codes, `codebook_size` where masked."""
+    predictions: list[torch.Tensor] = field(default_factory=list)
+    """x̂_s per step: (B, N) codes sampled at every position (known ones kept)."""
+    logprobs: list[torch.Tensor] = field(default_factory=list)
+    """(B,) per step: sum over the N positions of log p(x̂_{s,j} | x_{s-1})."""
+
+
+def cosine_schedule(ratio: float) -> float:
+    return math.cos(ratio * math.pi * 0.5)
+
+
+def encode_prompts(tokenizer: Any, vocab: Vocab, prompts: list[str], max_text_len: int = MAX_TEXT_LEN) -> torch.Tensor:
+    """Show-o's text part per prompt: [PAD]* <|t2i|> <|sot|> text <|eot|>, left-padded to max_text_len + 1."""
+    rows = []
+    for prompt in prompts:
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids or ids[0] != vocab.bos:
+            ids = [vocab.bos] + ids
+        ids = [vocab.t2i] + ids + [vocab.eos]
+        if len(ids) > max_text_len + 1:
+            ids = ids[:max_text_len] + [vocab.eos]
+        rows.append([vocab.pad] * (max_text_len + 1 - len(ids)) + ids)
+    return torch.tensor(rows, dtype=torch.long)
+
+
+class MaskGitSampler:
+    def __init__(self, model: Showo, vocab: Vocab) -> None:
+        self.model = model
+        self.vocab = vocab
+
+    def _code_head(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        head = self.model.phi.lm_head
+        rows = slice(self.vocab.image_offset, self.vocab.image_offset + self.vocab.codebook_size)
+        return head.weight[rows], None if head.bias is None else head.bias[rows]
+
+    def prefix_cache(self, prefix_ids: torch.Tensor) -> tuple[Any, torch.Tensor]:
+        """Keys/values of the text prefixes (everything before <|soi|>), computed once."""
+        from transformers import DynamicCache
+
+        is_pad = prefix_ids == self.vocab.pad
+        cache = DynamicCache()
+        positions = torch.arange(prefix_ids.shape[1], device=prefix_ids.device).expand_as(prefix_ids)
+        self.model.phi.model(input_ids=prefix_ids, attention_mask=causal_text_mask(is_pad),
+                             position_ids=positions, use_cache=True, **{CACHE_ARG: cache})
+        return cache, is_pad
+
+    def code_logits(self, cache: Any, prefix_is_pad: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """(rows, N, codebook) logits of the image codes given the states (cache rows = state rows)."""
+        vocab, (batch, n) = self.vocab, states.shape
+        prefix_len = prefix_is_pad.shape[1]
+        ids = torch.where(states == vocab.codebook_size, vocab.mask, states + vocab.image_offset)
+        # The image block <|soi|> image <|eoi|> attends to itself in full, so all of it is recomputed.
+        soi = torch.full((batch, 1), vocab.soi, dtype=ids.dtype, device=ids.device)
+        eoi = torch.full((batch, 1), vocab.eoi, dtype=ids.dtype, device=ids.device)
+        block = torch.cat([soi, ids, eoi], dim=1)
+        positions = prefix_len + torch.arange(n + 2, device=ids.device).expand(batch, n + 2)
+        hidden = self.model.phi.model(input_ids=block, attention_mask=image_block_mask(prefix_is_pad, n + 2),
+                                      position_ids=positions, use_cache=True, **{CACHE_ARG: cache}).last_hidden_state
+        cache.crop(-(n + 2))  # drop the block's keys/values: the prefix is reused next step
+        weight, bias = self._code_head()
+        return F.linear(hidden[:, 1 : n + 1], weight, bias)
+
+    def _guided(self, cache: Any, prefix_is_pad: torch.Tensor, states: torch.Tensor, guidance: float) -> torch.Tensor:
+        if guidance <= 0:
+            return self.code_logits(cache, prefix_is_pad, states)
+        cond, uncond = self.code_logits(cache, prefix_is_pad, torch.cat([states, states])).chunk(2)
+        return (1 + guidance) * cond - guidance * uncond
+
+    def _prefixes(self, prompt_ids: torch.Tensor, uncond_ids: torch.Tensor | None, guidance: float
+                  ) -> tuple[Any, torch.Tensor]:
+        if guidance > 0:
+            if uncond_ids is None:
+                raise ValueError("classifier-free guidance needs the unconditional prompt ids")
+            return self.prefix_cache(torch.cat([prompt_ids, uncond_ids]))
+        return self.prefix_cache(prompt_ids)
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompt_ids: torch.Tensor,
+        n_tokens: int,
+        config: SamplerConfig = SamplerConfig(),
+        uncond_ids: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        return_trajectory: bool = False,
+    ) -> tuple[torch.Tensor, Trajectory | None]:
+        """Sample (B, n_tokens) image codes from prefix ids made by `encode_prompts`."""
+        batch, codebook = prompt_ids.shape[0], self.vocab.codebook_size
+        cache, is_pad = self._prefixes(prompt_ids, uncond_ids, config.guidance_scale)
+        state = torch.full((batch, n_tokens), codebook, dtype=torch.long, device=prompt_ids.device)
+        trajectory = Trajectory() if return_trajectory else None
+        sampled = state
+        temperature = config.temperature
+        for step in range(config.steps):
+            logits = self._guided(cache, is_pad, state, config.guidance_scale)
+            probs = logits.float().softmax(dim=-1)
+            sampled = torch.multinomial(probs.view(-1, codebook), 1, generator=generator).view(batch, n_tokens)
+            unknown = state == codebook
+            sampled = torch.where(unknown, sampled, state)
+            chosen = probs.gather(-1, sampled[..., None]).squeeze(-1)
+            if trajectory is not None:
+                trajectory.states.append(state)
+                trajectory.predictions.append(sampled)
+                trajectory.logprobs.append(chosen.clamp_min(1e-30).log().sum(-1))
+            ratio = (step + 1) / config.steps
+            mask_len = math.floor(n_tokens * cosine_schedule(ratio))
+            mask_len = torch.clamp(unknown.sum(-1, keepdim=True) - 1, max=mask_len).clamp_min(1)
+            confidence = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
+            uniform = torch.zeros_like(confidence).uniform_(0, 1, generator=generator)
+            noise = -(-(uniform.clamp_min(1e-20).log())).clamp_min(1e-20).log()  # Gumbel(0, 1)
+            temperature *= 1.0 - ratio  # Show-o anneals cumulatively: T_s = T_{s-1} * (1 - s/S)
+            confidence = confidence.clamp_min(1e-20).log() + temperature * noise
+            cut_off = confidence.sort(dim=-1).values.gather(1, mask_len)
+            state = torch.where(confidence < cut_off, codebook, sampled)
+        return sampled, trajectory
+
+    def step_logprobs(self, prompt_ids: torch.Tensor, trajectory: Trajectory, config: SamplerConfig,
+                      uncond_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, steps) log p(x̂_s | x_{s-1}) under the current weights, differentiable (for the trainer)."""
+        cache, is_pad = self._prefixes(prompt_ids, uncond_ids, config.guidance_scale)
+        out = []
+        for state, prediction in zip(trajectory.states, trajectory.predictions):
+            state, prediction = state.clone(), prediction.clone()  # inference tensors -> autograd-safe
+            logits = self._guided(cache, is_pad, state, config.guidance_scale)
+            out.append(logits.float().log_softmax(-1).gather(-1, prediction[..., None]).squeeze(-1).sum(-1))
+        return torch.stack(out, dim=1)
