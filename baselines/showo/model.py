@@ -106,9 +106,12 @@ class Showo(nn.Module):
         return self.showo(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
 
-def tiny_llm_config(hidden_size: int = 64, layers: int = 2, heads: int = 4) -> dict[str, Any]:
-    """Phi-1.5's shape (partial rotary 0.5, gelu_new, LayerNorm) scaled down in width and depth."""
-    return {"hidden_size": hidden_size, "intermediate_size": 4 * hidden_size, "num_hidden_layers": layers,
+def tiny_llm_config(hidden_size: int = 64, layers: int = 2, heads: int = 4, init_std: float = 0.02) -> dict[str, Any]:
+    """Phi-1.5's shape (partial rotary 0.5, gelu_new, LayerNorm) scaled down in width and depth.
+
+    Tests raise `init_std` so that a random tiny model's outputs depend on its input.
+    """
+    return {"initializer_range": init_std, "hidden_size": hidden_size, "intermediate_size": 4 * hidden_size, "num_hidden_layers": layers,
             "num_attention_heads": heads, "partial_rotary_factor": 0.5, "max_position_embeddings": 2048,
             "hidden_act": "gelu_new", "layer_norm_eps": 1e-5, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
             "attention_dropout": 0.0, "tie_word_embeddings": False}

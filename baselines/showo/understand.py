@@ -1,0 +1,87 @@
+"""Show-o multimodal understanding: image tokens + question -> answer text, batched, with a KV cache.
+
+The prompt is Show-o's: <|mmu|> <|soi|> image <|eoi|> <|sot|> "USER: {system}{question} ASSISTANT:".
+Rows are left-padded; position ids skip the padding so a batched row computes
+exactly what it would alone. Only text ids are sampled (image codes and the
+mask token are never text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .attention import understanding_mask
+from .model import CACHE_ARG, Showo
+from .vocab import Vocab
+
+
+def encode_questions(tokenizer: Any, vocab: Vocab, codes: torch.Tensor, questions: list[str],
+                     system_prompts: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, image_end): left-padded prompt ids and the index of each row's <|eoi|>."""
+    rows = []
+    for k, question in enumerate(questions):
+        system = system_prompts[k] if system_prompts else ""
+        text = tokenizer(f"USER: {system}{question} ASSISTANT:", add_special_tokens=False)["input_ids"]
+        image = (codes[k] + vocab.image_offset).tolist()
+        rows.append([vocab.mmu, vocab.soi, *image, vocab.eoi, vocab.bos, *text])
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[vocab.pad] * (width - len(r)) + r for r in rows], dtype=torch.long, device=codes.device)
+    image_end = torch.tensor([width - len(r) + 2 + codes.shape[1] for r in rows], device=codes.device)
+    return ids, image_end
+
+
+class Understander:
+    def __init__(self, model: Showo, vocab: Vocab, tokenizer: Any) -> None:
+        self.model = model
+        self.vocab = vocab
+        self.tokenizer = tokenizer
+
+    @torch.inference_mode()
+    def generate_ids(self, ids: torch.Tensor, image_end: torch.Tensor, max_new_tokens: int = 100,
+                     temperature: float = 0.0, top_k: int | None = None,
+                     generator: torch.Generator | None = None) -> list[list[int]]:
+        """Greedy (temperature 0) or sampled continuation of each row until <|eot|>."""
+        from transformers import DynamicCache
+
+        vocab, phi = self.vocab, self.model.phi
+        is_pad = ids == vocab.pad
+        positions = ((~is_pad).cumsum(1) - 1).clamp_min(0)
+        cache = DynamicCache()
+        logits = phi(input_ids=ids, attention_mask=understanding_mask(is_pad, image_end), position_ids=positions,
+                     use_cache=True, logits_to_keep=1, **{CACHE_ARG: cache}).logits[:, -1]
+        keys_valid = ~is_pad
+        last = positions[:, -1]
+        outputs: list[list[int]] = [[] for _ in range(ids.shape[0])]
+        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+        for _ in range(max_new_tokens):
+            token = self._choose(logits[:, : vocab.text_size].float(), temperature, top_k, generator)
+            for row in torch.nonzero(~done).flatten().tolist():
+                if int(token[row]) == vocab.eos:
+                    done[row] = True
+                else:
+                    outputs[row].append(int(token[row]))
+            if bool(done.all()):
+                break
+            keys_valid = torch.cat([keys_valid, torch.ones_like(done)[:, None]], dim=1)
+            last = last + 1
+            logits = phi(input_ids=token[:, None], attention_mask=keys_valid[:, None, None, :],
+                         position_ids=last[:, None], use_cache=True, **{CACHE_ARG: cache}).logits[:, -1]
+        return outputs
+
+    @staticmethod
+    def _choose(logits: torch.Tensor, temperature: float, top_k: int | None,
+                generator: torch.Generator | None) -> torch.Tensor:
+        if temperature <= 0:
+            return logits.argmax(-1)
+        if top_k is not None:
+            kth = logits.topk(top_k, dim=-1).values[:, -1:]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        return torch.multinomial((logits / temperature).softmax(-1), 1, generator=generator)[:, 0]
+
+    def answer(self, codes: torch.Tensor, questions: list[str], system_prompts: list[str] | None = None,
+               **options: Any) -> list[str]:
+        ids, image_end = encode_questions(self.tokenizer, self.vocab, codes, questions, system_prompts)
+        return [self.tokenizer.decode(row, skip_special_tokens=True).strip()
+                for row in self.generate_ids(ids, image_end, **options)]

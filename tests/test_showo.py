@@ -1,0 +1,207 @@
+"""The Show-o family on tiny random models loaded through the real loading code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from baselines.showo.attention import causal_text_mask, image_block_mask, understanding_mask
+from baselines.showo.concepts import (
+    add_concept,
+    concept_rows,
+    load_concept,
+    load_released_concept,
+    save_concept,
+)
+from baselines.showo.magvit2 import Magvit2Config, Magvit2Tokenizer
+from baselines.showo.model import Showo, ShowoConfig, tiny_llm_config
+from baselines.showo.sampler import MaskGitSampler, SamplerConfig, cosine_schedule, encode_prompts
+from baselines.showo.understand import Understander, encode_questions
+from baselines.showo.vocab import SPECIAL_TOKENS, Vocab, build_tiny_tokenizer
+from bench.showo_official_loop import official_generate
+
+CODEBOOK = 64
+
+
+def tiny(seed: int = 0, init_std: float = 0.3) -> tuple[Showo, Vocab, object]:
+    tokenizer = build_tiny_tokenizer()
+    vocab = Vocab.from_tokenizer(tokenizer, CODEBOOK)
+    torch.manual_seed(seed)
+    config = ShowoConfig(vocab_size=vocab.size, llm_vocab_size=vocab.text_size - 10, codebook_size=CODEBOOK,
+                         num_vq_tokens=16, llm_config=tiny_llm_config(init_std=init_std))
+    return Showo(config).eval(), vocab, tokenizer
+
+
+def test_vocabulary_layout() -> None:
+    tokenizer = build_tiny_tokenizer()
+    vocab = Vocab.from_tokenizer(tokenizer, 8192)
+    assert [tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS] == list(range(401, 410))
+    assert vocab.pad == 400 and vocab.bos == vocab.eos == tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    assert vocab.image_offset == len(tokenizer) == 410 and vocab.mask == 410 + 8192 == vocab.size - 1
+
+
+def test_released_layout_loads_with_no_missing_or_unexpected_keys(tmp_path: Path) -> None:
+    model, vocab, _ = tiny()
+    state = model.state_dict()
+    for key in ("showo.model.embed_tokens.weight", "showo.model.layers.0.self_attn.q_proj.weight",
+                "showo.model.layers.1.self_attn.dense.bias", "showo.model.layers.0.mlp.fc1.weight",
+                "showo.model.layers.0.input_layernorm.weight", "showo.model.final_layernorm.weight",
+                "showo.lm_head.weight", "showo.lm_head.bias"):
+        assert key in state, key
+    released = tmp_path / "show-o"
+    released.mkdir()
+    torch.save(state, released / "pytorch_model.bin")
+    config = {"_class_name": "Showo", "_diffusers_version": "0.25.1", "w_clip_vit": False,
+              "vocab_size": vocab.size, "llm_vocab_size": vocab.text_size - 10, "llm_model_path": "microsoft/phi-1_5",
+              "codebook_size": CODEBOOK, "num_vq_tokens": 16, "load_from_showo": False,
+              "llm_config": tiny_llm_config(init_std=0.3)}
+    (released / "config.json").write_text(json.dumps(config))
+    loaded = Showo.from_pretrained(released)
+    assert loaded.config.extra["_diffusers_version"] == "0.25.1"
+    ids = torch.randint(0, vocab.size, (1, 12))
+    with torch.inference_mode():
+        assert torch.equal(loaded(ids).logits, model(ids).logits)
+    model.save_pretrained(tmp_path / "ours")
+    again = Showo.from_pretrained(tmp_path / "ours")
+    assert json.loads((tmp_path / "ours" / "config.json").read_text())["_class_name"] == "Showo"
+    assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())
+    state["showo.extra.weight"] = torch.zeros(1)
+    torch.save(state, released / "pytorch_model.bin")
+    with pytest.raises(RuntimeError, match="unexpected \\['showo.extra.weight'\\]"):
+        Showo.from_pretrained(released)
+
+
+def test_omni_attention_masks() -> None:
+    is_pad = torch.tensor([[True, False, False]])
+    text = causal_text_mask(is_pad)[0, 0]
+    assert text.tolist() == [[True, False, False], [False, True, False], [False, True, True]]
+    block = image_block_mask(is_pad, 4)[0, 0]
+    assert block.shape == (4, 7) and not block[:, 0].any() and block[:, 1:].all()  # later image keys visible
+    mmu = understanding_mask(torch.tensor([[False] * 6]), torch.tensor([3]))[0, 0]
+    assert mmu[0, 3] and mmu[1, 2] and not mmu[4, 5] and mmu[5, 4]  # image block full, text causal
+
+
+def test_prefix_hidden_states_do_not_depend_on_image_tokens() -> None:
+    model, vocab, tokenizer = tiny()
+    prefix = encode_prompts(tokenizer, vocab, ["a photo of the cat"], max_text_len=12)
+    sampler = MaskGitSampler(model, vocab)
+    with torch.inference_mode():
+        cache, is_pad = sampler.prefix_cache(prefix)
+        keys = cache.layers[1].keys.clone()
+        first = sampler.code_logits(cache, is_pad, torch.full((1, 16), CODEBOOK))
+        sampler.code_logits(cache, is_pad, torch.randint(0, CODEBOOK, (1, 16)))
+        assert torch.equal(cache.layers[1].keys, keys)  # the block's keys were dropped again
+        assert torch.allclose(sampler.code_logits(cache, is_pad, torch.full((1, 16), CODEBOOK)), first, atol=1e-5)
+
+
+def test_sampler_matches_the_official_loop_token_for_token() -> None:
+    model, vocab, tokenizer = tiny(init_std=0.02)
+    prompts = encode_prompts(tokenizer, vocab, ["a photo of the cat", "a red hat on a dog"], max_text_len=16)
+    uncond = encode_prompts(tokenizer, vocab, ["", ""], max_text_len=16)
+    sampler = MaskGitSampler(model, vocab)
+    for guidance in (0.0, 3.0):
+        config = SamplerConfig(steps=7, guidance_scale=guidance, temperature=1.5)
+        ours, _ = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(11))
+        theirs = official_generate(model, vocab, prompts, uncond, 16, 7, guidance, 1.5, torch.Generator().manual_seed(11))
+        assert torch.equal(ours, theirs), guidance
+
+
+def test_schedule_seed_cfg_and_logprobs() -> None:
+    model, vocab, tokenizer = tiny(init_std=0.02)
+    sampler = MaskGitSampler(model, vocab)
+    prompts = encode_prompts(tokenizer, vocab, ["a photo of the cat", "a red hat"], max_text_len=16)
+    uncond = encode_prompts(tokenizer, vocab, ["", ""], max_text_len=16)
+    config = SamplerConfig(steps=6, guidance_scale=2.0)
+    codes, trajectory = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(0), True)
+    masked = [(s == CODEBOOK).sum(1).tolist() for s in trajectory.states]
+    expected = [16] + [max(1, min(16 - 1, int(16 * cosine_schedule(k / 6)))) for k in range(1, 6)]
+    assert masked == [[m, m] for m in expected]
+    assert codes.shape == (2, 16) and int(codes.max()) < CODEBOOK
+    assert all(torch.equal(p[s != CODEBOOK], s[s != CODEBOOK]) for s, p in zip(trajectory.states, trajectory.predictions))
+    again, _ = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(0))
+    assert torch.equal(codes, again)
+    recomputed = sampler.step_logprobs(prompts, trajectory, config, uncond)
+    assert recomputed.requires_grad
+    assert torch.allclose(recomputed, torch.stack(trajectory.logprobs, 1), atol=1e-4)
+    no_cfg = SamplerConfig(steps=6, guidance_scale=0.0)
+    with_uncond, _ = sampler.generate(prompts, 16, no_cfg, uncond, torch.Generator().manual_seed(5))
+    cond_only, _ = sampler.generate(prompts, 16, no_cfg, None, torch.Generator().manual_seed(5))
+    assert torch.equal(with_uncond, cond_only)
+    with pytest.raises(ValueError, match="unconditional"):
+        sampler.generate(prompts, 16, config, None)
+
+
+def test_understanding_batched_and_cached_match_one_by_one_recomputation() -> None:
+    model, vocab, tokenizer = tiny()
+    understander = Understander(model, vocab, tokenizer)
+    codes = torch.randint(0, CODEBOOK, (3, 16), generator=torch.Generator().manual_seed(1))
+    questions = ["what colour is the cat?", "is it red?", "hat"]
+    batched = understander.generate_ids(*encode_questions(tokenizer, vocab, codes, questions), max_new_tokens=6)
+    assert len({tuple(r) for r in batched}) == 3
+    for k, question in enumerate(questions):
+        ids, end = encode_questions(tokenizer, vocab, codes[k : k + 1], [question])
+        tokens = []
+        with torch.inference_mode():  # no cache: the whole sequence again for every token
+            for _ in range(6):
+                mask = understanding_mask(ids == vocab.pad, end)
+                token = int(model(ids, attention_mask=mask).logits[0, -1, : vocab.text_size].argmax())
+                if token == vocab.eos:
+                    break
+                tokens.append(token)
+                ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        assert batched[k] == tokens
+    assert all(isinstance(a, str) for a in understander.answer(codes, questions, max_new_tokens=4))
+
+
+def test_concept_tokens_shift_image_ids_and_round_trip(tmp_path: Path) -> None:
+    model, vocab, tokenizer = tiny()
+    image_row = model.phi.get_input_embeddings().weight[vocab.image_offset + 7].clone()
+    head_row = model.phi.lm_head.weight[vocab.mask].clone()
+    bo, shifted = add_concept(model, tokenizer, CODEBOOK, "bo")
+    assert shifted.image_offset - vocab.image_offset == 17 and len(bo.tokens) == 17
+    assert torch.equal(model.phi.get_input_embeddings().weight[shifted.image_offset + 7], image_row)
+    assert torch.equal(model.phi.lm_head.weight[shifted.mask], head_row)
+    assert tokenizer("<bo> is here", add_special_tokens=False)["input_ids"][0] == tokenizer.convert_tokens_to_ids("<bo>")
+    with torch.no_grad():
+        rows = {k: torch.randn_like(v) for k, v in concept_rows(model, tokenizer, bo).items()}
+        ids = tokenizer.convert_tokens_to_ids(bo.tokens)
+        model.phi.get_input_embeddings().weight[ids] = rows["embed"]
+        model.phi.lm_head.weight[ids] = rows["lm_head_weight"]
+        model.phi.lm_head.bias[ids] = rows["lm_head_bias"]
+    save_concept(model, tokenizer, bo, tmp_path / "bo.safetensors")
+
+    fresh, _, fresh_tokenizer = tiny()
+    tokens, _ = load_concept(fresh, fresh_tokenizer, CODEBOOK, tmp_path / "bo.safetensors")
+    assert tokens == bo
+    for key, value in concept_rows(fresh, fresh_tokenizer, tokens).items():
+        assert torch.equal(value, rows[key]), key
+
+    released = tmp_path / "saves" / "mam"
+    released.mkdir(parents=True)
+    for key, value in {"embed": torch.randn(17, 64), "lm_head_weight": torch.randn(17, 64),
+                       "lm_head_bias": torch.randn(17)}.items():
+        torch.save(value, released / f"epoch_15_{key}.pt")
+    mam, both = load_released_concept(fresh, fresh_tokenizer, CODEBOOK, "mam", released, 15)
+    assert both.image_offset == vocab.image_offset + 34  # two concepts in one model
+    assert torch.equal(concept_rows(fresh, fresh_tokenizer, mam)["embed"],
+                       torch.load(released / "epoch_15_embed.pt", weights_only=True))
+    with pytest.raises(ValueError, match="already"):
+        add_concept(fresh, fresh_tokenizer, CODEBOOK, "mam")
+    with pytest.raises(FileNotFoundError, match="epoch_3_embed.pt"):
+        load_released_concept(fresh, fresh_tokenizer, CODEBOOK, "x", released, 3)
+
+
+def test_generate_then_decode_with_a_tiny_tokenizer() -> None:
+    model, vocab, tokenizer = tiny(init_std=0.02)
+    magvit = Magvit2Tokenizer(Magvit2Config(channels=32, encoder_multipliers=[1, 2], encoder_blocks=[1, 1],
+                                            decoder_multipliers=[1, 2], decoder_blocks=[1, 1], z_channels=6)).eval()
+    assert magvit.codebook_size == CODEBOOK
+    prompts = encode_prompts(tokenizer, vocab, ["a photo of the cat"], max_text_len=16)
+    codes, _ = MaskGitSampler(model, vocab).generate(prompts, 16, SamplerConfig(steps=4, guidance_scale=0.0),
+                                                     generator=torch.Generator().manual_seed(0))
+    images = magvit.decode(codes)
+    assert images.shape == (1, 3, 8, 8)
+    assert magvit.encode(images).shape == (1, 16)
