@@ -205,3 +205,29 @@ def test_generate_then_decode_with_a_tiny_tokenizer() -> None:
     images = magvit.decode(codes)
     assert images.shape == (1, 3, 8, 8)
     assert magvit.encode(images).shape == (1, 16)
+
+
+def test_pipeline_on_the_tiny_checkpoint(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
+    from unifybench_pp import MINI_SOURCE
+
+    showo, magvit = build_tiny_checkpoint(tmp_path / "tiny")
+    pipe = ShowoPipeline.from_pretrained(showo, magvit)
+    assert pipe.image_size == 32 and pipe.vocab.codebook_size == 256
+    bo = pipe.add_concept("bo")
+    config = SamplerConfig(steps=3, guidance_scale=2.0)
+    images = pipe.generate(["A photo of <bo>.", "a red hat"], seed=4, config=config)
+    assert [i.size for i in images] == [(32, 32), (32, 32)]
+    again = pipe.generate(["A photo of <bo>.", "a red hat"], seed=4, config=config)
+    assert [i.tobytes() for i in images] == [i.tobytes() for i in again]
+    _, codes, trajectory, *_ = pipe.generate(["a red hat"], seed=4, config=config, return_trajectory=True)
+    assert len(trajectory.states) == 3 and codes.shape == (1, 64)
+    photo = Image.open(MINI_SOURCE / "concept/test/ast/0.jpg")
+    answers = pipe.understand([photo, photo], ["Is <bo> in this photo?", "hat"], [bo.system_prompt() + "\n"] * 2,
+                              max_new_tokens=4)
+    assert len(answers) == 2 and all(isinstance(a, str) for a in answers)
+    pipe.save_concept("bo", tmp_path / "bo.safetensors")
+    other = ShowoPipeline.from_pretrained(showo, magvit)
+    assert other.load_concept(tmp_path / "bo.safetensors") == bo and other.vocab == pipe.vocab

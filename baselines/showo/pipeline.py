@@ -1,0 +1,129 @@
+"""One object for a Show-o family checkpoint: tokenizer, transformer, MAGVIT-v2, sampler and understanding.
+
+    pipe = ShowoPipeline.from_pretrained("showlab/show-o-512x512", "showlab/magvitv2")
+    pipe.add_released_concept("bo", Path("saves/bo/example"), epoch=15)   # UniCTokens / Sync-R1 concept
+    images = pipe.generate(["A photo of <bo>."], seed=0)
+    answers = pipe.understand(images, ["Is <bo> in this photo?"])
+
+`build_tiny_checkpoint` writes a few-layer model, a small tokenizer built in
+code and a tiny MAGVIT-v2 in the same layouts, for tests and the offline default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from .checkpoints import resolve
+from .concepts import ConceptTokens, add_concept, load_concept, load_released_concept, save_concept
+from .magvit2 import Magvit2Config, Magvit2Tokenizer
+from .model import Showo, ShowoConfig, tiny_llm_config
+from .sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, encode_prompts
+from .understand import Understander
+from .vocab import Vocab, build_tiny_tokenizer, prepare_tokenizer
+
+
+class ShowoPipeline:
+    def __init__(self, model: Showo, tokenizer: Any, magvit: Magvit2Tokenizer, device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.magvit = magvit.to(device).eval()
+        self.tokenizer = prepare_tokenizer(tokenizer)
+        self.device = torch.device(device)
+        self.concepts: dict[str, ConceptTokens] = {}
+        self.vocab = Vocab.from_tokenizer(self.tokenizer, magvit.codebook_size)
+        if self.vocab.size != model.config.vocab_size:
+            raise ValueError(f"tokenizer ({len(self.tokenizer)} text ids) and model ({model.config.vocab_size} ids) "
+                             f"disagree on the vocabulary for a {magvit.codebook_size}-code tokenizer")
+
+    @classmethod
+    def from_pretrained(cls, showo: str | Path, magvit: str | Path, tokenizer: str | Path | None = None,
+                        device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> ShowoPipeline:
+        """Load by local path or hub id; the tokenizer comes from the checkpoint folder or `llm_model_path`."""
+        from transformers import AutoTokenizer
+
+        model = Showo.from_pretrained(showo, dtype=dtype)
+        folder = resolve(showo)
+        source = tokenizer or (folder if (folder / "tokenizer_config.json").exists() else model.config.llm_model_path)
+        return cls(model, AutoTokenizer.from_pretrained(source), Magvit2Tokenizer.from_pretrained(magvit), device)
+
+    @property
+    def image_size(self) -> int:
+        return self.magvit.config.downsample_factor * int(round(self.model.config.num_vq_tokens ** 0.5))
+
+    def _refresh(self, tokens: ConceptTokens, vocab: Vocab) -> ConceptTokens:
+        self.vocab = vocab
+        self.concepts[tokens.concept] = tokens
+        self.model.to(self.device)
+        return tokens
+
+    def add_concept(self, concept: str) -> ConceptTokens:
+        return self._refresh(*add_concept(self.model, self.tokenizer, self.vocab.codebook_size, concept))
+
+    def add_released_concept(self, concept: str, folder: Path, epoch: int) -> ConceptTokens:
+        return self._refresh(*load_released_concept(self.model, self.tokenizer, self.vocab.codebook_size, concept,
+                                                    folder, epoch))
+
+    def load_concept(self, path: Path) -> ConceptTokens:
+        return self._refresh(*load_concept(self.model, self.tokenizer, self.vocab.codebook_size, path))
+
+    def save_concept(self, concept: str, path: Path) -> None:
+        save_concept(self.model, self.tokenizer, self.concepts[concept], path)
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
+        """Show-o's transform: resize the short side, centre crop, scale to [-1, 1]."""
+        from torchvision.transforms import functional as TF
+
+        size = self.image_size
+        tensors = []
+        for image in images:
+            image = TF.center_crop(TF.resize(image.convert("RGB"), size, TF.InterpolationMode.BICUBIC), size)
+            tensors.append(TF.to_tensor(image) * 2 - 1)
+        return torch.stack(tensors).to(self.device)
+
+    @torch.inference_mode()
+    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
+        return self.magvit.encode(self.preprocess(images))
+
+    @torch.inference_mode()
+    def decode_images(self, codes: torch.Tensor) -> list[Image.Image]:
+        pixels = ((self.magvit.decode(codes) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+
+    def understand(self, images: list[Image.Image], questions: list[str], system_prompts: list[str] | None = None,
+                   **options: Any) -> list[str]:
+        understander = Understander(self.model, self.vocab, self.tokenizer)
+        return understander.answer(self.encode_images(images), questions, system_prompts, **options)
+
+    def generate(self, prompts: list[str], seed: int = 0, config: SamplerConfig = SamplerConfig(),
+                 return_trajectory: bool = False) -> Any:
+        """Images for the prompts; with `return_trajectory`, (images, codes, trajectory, prompt ids, uncond ids)."""
+        prompt_ids = encode_prompts(self.tokenizer, self.vocab, prompts, MAX_TEXT_LEN).to(self.device)
+        uncond_ids = encode_prompts(self.tokenizer, self.vocab, [""] * len(prompts), MAX_TEXT_LEN).to(self.device)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        sampler = MaskGitSampler(self.model, self.vocab)
+        codes, trajectory = sampler.generate(prompt_ids, self.model.config.num_vq_tokens, config, uncond_ids,
+                                             generator, return_trajectory)
+        images = self.decode_images(codes)
+        return (images, codes, trajectory, prompt_ids, uncond_ids) if return_trajectory else images
+
+
+def build_tiny_checkpoint(folder: Path, seed: int = 0, image_tokens: int = 64) -> tuple[Path, Path]:
+    """A few-layer Show-o (with its tokenizer) and a tiny MAGVIT-v2 (256 codes) in the released layouts.
+
+    Returns the (showo, magvit) folders for `ShowoPipeline.from_pretrained`.
+    """
+    torch.manual_seed(seed)
+    magvit_config = Magvit2Config(channels=32, encoder_multipliers=[1, 2, 2], encoder_blocks=[1, 1, 1],
+                                  decoder_multipliers=[1, 2, 2], decoder_blocks=[1, 1, 1], z_channels=8)
+    magvit = Magvit2Tokenizer(magvit_config)
+    magvit.save_pretrained(folder / "magvit")
+    tokenizer = build_tiny_tokenizer(folder / "showo")
+    vocab = Vocab.from_tokenizer(tokenizer, magvit.codebook_size)
+    config = ShowoConfig(vocab_size=vocab.size, llm_vocab_size=vocab.text_size - 10,
+                         codebook_size=magvit.codebook_size, num_vq_tokens=image_tokens,
+                         llm_model_path="(tiny, inline llm_config)", llm_config=tiny_llm_config())
+    Showo(config).save_pretrained(folder / "showo")
+    return folder / "showo", folder / "magvit"
