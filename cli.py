@@ -103,6 +103,64 @@ def export(
     console.print(f"wrote {len(written)} Parquet files to {out}")
 
 
+# Scoring options shared by `score` and `evaluate`.
+ProtocolOpt = Annotated[str, typer.Option(
+    help="unictokens: the authors' definitions, comparable with the paper; strict: yes/no parser and sacrebleu BLEU.")]
+ClipOpt = Annotated[str, typer.Option(
+    help="CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.")]
+JudgeModelOpt = Annotated[str, typer.Option(help="Judge model for the GPT columns.")]
+JudgeUrlOpt = Annotated[Optional[str], typer.Option(
+    help="OpenAI-compatible server for the judge (key from OPENAI_API_KEY).")]
+JudgeConcurrencyOpt = Annotated[int, typer.Option(help="Judge calls in flight at once.")]
+JudgeCacheOpt = Annotated[Path, typer.Option(help="SQLite cache of judge answers.")]
+TextEmbedderOpt = Annotated[str, typer.Option(
+    help="Sentence encoder for text similarity: 'minilm' (bundled, offline) or any sentence-transformers model.")]
+Dinov2Opt = Annotated[str, typer.Option(help="DINOv2 hub id or folder.")]
+Blip2Opt = Annotated[str, typer.Option(help="BLIP-2 retrieval hub id or folder.")]
+FacenetOpt = Annotated[Optional[str], typer.Option(
+    help="FaceNet weights: 'vggface2' (downloaded by facenet-pytorch) or a state-dict file.")]
+JUDGE_CACHE = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
+
+
+def _scoring_config(protocol: str, clip_model: str, judge_model: str, judge_base_url: Optional[str],
+                    judge_concurrency: int, judge_cache: Path, text_embedder: str, dinov2: str, blip2: str,
+                    facenet: Optional[str], device: Optional[str]):
+    from transformers.utils import logging as transformers_logging
+
+    from evaluators.scoring import ScoringConfig
+    from evaluators.text_metrics import PROTOCOLS
+
+    transformers_logging.disable_progress_bar()
+    if protocol not in PROTOCOLS:
+        raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")
+    return ScoringConfig(protocol=protocol, clip=clip_model, judge_model=judge_model, judge_base_url=judge_base_url,
+                         judge_cache=judge_cache, judge_concurrency=judge_concurrency, text_embedder=text_embedder,
+                         dinov2=dinov2, blip2=blip2, facenet=facenet, device=device)
+
+
+def _print_results(title: str, results: list, judge_usage: Optional[dict], judge_model: str) -> None:
+    table = Table(title=title)
+    for column in ("metric", "value", "95% CI", "n", "model"):
+        table.add_column(column)
+    reasons: dict[str, int] = {}
+    for result in results:
+        if result.value is None:
+            mark = reasons.setdefault(result.not_computed, len(reasons) + 1)
+            table.add_row(result.name, f"n/c [{mark}]", "", "", "")
+        else:
+            low, high = result.ci95
+            table.add_row(result.name, f"{result.value:.4f}", f"[{low:.3f}, {high:.3f}]",
+                          f"{result.n}" + (f" ({result.failed} failed)" if result.failed else ""), result.model or "")
+    console.print(table)
+    for reason, mark in reasons.items():
+        console.print(f"[{mark}] not computed: {reason}", markup=False, highlight=False)
+    if judge_usage:
+        cost = "unknown price" if judge_usage["cost_usd"] is None else f"${judge_usage['cost_usd']:.4f}"
+        console.print(f"judge {judge_model}: {judge_usage['requests']} requests ({judge_usage['retries']} retries, "
+                      f"{judge_usage['failed']} failed), {judge_usage['cached']} from cache, "
+                      f"{judge_usage['prompt_tokens']}+{judge_usage['completion_tokens']} tokens, {cost}")
+
+
 @app.command("score")
 def score_predictions(
     benchmark: Annotated[Path, typer.Argument(help="A folder written by `ubpp build-dataset`.")],
@@ -116,70 +174,32 @@ def score_predictions(
     model_type: Annotated[str, typer.Option(
         help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
     model_size: Annotated[str, typer.Option(help="Model size shown in the table, e.g. 1.3B.")] = "-",
-    protocol: Annotated[str, typer.Option(
-        help="unictokens: the authors' definitions, comparable with the paper; strict: yes/no parser and "
-             "sacrebleu BLEU.")] = "unictokens",
-    clip_model: Annotated[str, typer.Option(
-        help="CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.")]
-        = "open_clip:ViT-B-32/openai",
-    judge_model: Annotated[str, typer.Option(help="Judge model for the GPT columns.")] = "gpt-4o-2024-08-06",
-    judge_base_url: Annotated[Optional[str], typer.Option(
-        help="OpenAI-compatible server for the judge (key from OPENAI_API_KEY).")] = None,
-    judge_concurrency: Annotated[int, typer.Option(help="Judge calls in flight at once.")] = 8,
-    judge_cache: Annotated[Path, typer.Option(help="SQLite cache of judge answers.")]
-        = Path.home() / ".cache" / "ubpp" / "judge.sqlite",
-    text_embedder: Annotated[str, typer.Option(
-        help="Sentence encoder for text similarity: 'minilm' (bundled, offline) or any sentence-transformers "
-             "model.")] = "minilm",
-    dinov2: Annotated[str, typer.Option(help="DINOv2 hub id or folder.")] = "facebook/dinov2-base",
-    blip2: Annotated[str, typer.Option(help="BLIP-2 retrieval hub id or folder.")] = "Salesforce/blip2-itm-vit-g",
-    facenet: Annotated[Optional[str], typer.Option(
-        help="FaceNet weights: 'vggface2' (downloaded by facenet-pytorch) or a state-dict file.")] = None,
+    protocol: ProtocolOpt = "unictokens",
+    clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
+    judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
+    judge_base_url: JudgeUrlOpt = None,
+    judge_concurrency: JudgeConcurrencyOpt = 8,
+    judge_cache: JudgeCacheOpt = JUDGE_CACHE,
+    text_embedder: TextEmbedderOpt = "minilm",
+    dinov2: Dinov2Opt = "facebook/dinov2-base",
+    blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
+    facenet: FacenetOpt = None,
     device: Annotated[Optional[str], typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
 ) -> None:
     """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed."""
-    from transformers.utils import logging as transformers_logging
+    from evaluators.scoring import Scorers, read_predictions, score
 
-    from evaluators.scoring import Scorers, ScoringConfig, read_predictions, score
-    from evaluators.text_metrics import PROTOCOLS
-
-    transformers_logging.disable_progress_bar()
-    if protocol not in PROTOCOLS:
-        raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")
+    config = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
+                             text_embedder, dinov2, blip2, facenet, device)
     try:
         bench = load(benchmark)
         preds = read_predictions(predictions, bench)
     except SourceError as error:
         _fail(error)
-    config = ScoringConfig(protocol=protocol, clip=clip_model, judge_model=judge_model,
-                           judge_base_url=judge_base_url, judge_cache=judge_cache,
-                           judge_concurrency=judge_concurrency, text_embedder=text_embedder, dinov2=dinov2,
-                           blip2=blip2, facenet=facenet, device=device)
-    table = Table(title=f"{bench.version} ({protocol})")
-    for column in ("metric", "value", "95% CI", "n", "model"):
-        table.add_column(column)
-    results, reasons = [], {}
     scorers = Scorers(config)
     with console.status("scoring..."):
-        for result in score(bench, preds, scorers, base=predictions.parent.resolve()):
-            results.append(result)
-            if result.value is None:
-                mark = reasons.setdefault(result.not_computed, len(reasons) + 1)
-                table.add_row(result.name, f"n/c [{mark}]", "", "", "")
-            else:
-                low, high = result.ci95
-                table.add_row(result.name, f"{result.value:.4f}", f"[{low:.3f}, {high:.3f}]",
-                              f"{result.n}" + (f" ({result.failed} failed)" if result.failed else ""),
-                              result.model or "")
-    console.print(table)
-    for reason, mark in reasons.items():
-        console.print(f"[{mark}] not computed: {reason}", markup=False, highlight=False)
-    usage = scorers.judge_usage()
-    if usage:
-        cost = "unknown price" if usage["cost_usd"] is None else f"${usage['cost_usd']:.4f}"
-        console.print(f"judge {judge_model}: {usage['requests']} requests ({usage['retries']} retries, "
-                      f"{usage['failed']} failed), {usage['cached']} from cache, "
-                      f"{usage['prompt_tokens']}+{usage['completion_tokens']} tokens, {cost}")
+        results = score(bench, preds, scorers, base=predictions.parent.resolve())
+    _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model)
     if out:
         out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
         console.print(f"scores written to {out}")
@@ -193,6 +213,129 @@ def score_predictions(
             raise typer.BadParameter(str(error)) from None
         write_run(run_dir, info, preds, results)
         console.print(f"run directory written to {run_dir}")
+
+
+def _adapter_options(config_file: Optional[Path], pairs: list[str]) -> dict:
+    """Options from a YAML/TOML file, then `--option key=value` (values parsed as YAML scalars)."""
+    import yaml
+
+    options: dict = {}
+    if config_file is not None:
+        text = config_file.read_text(encoding="utf-8")
+        if config_file.suffix == ".toml":
+            import tomllib
+
+            options.update(tomllib.loads(text))
+        else:
+            options.update(yaml.safe_load(text) or {})
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"--option expects key=value, got {pair!r}")
+        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return options
+
+
+def _shard(value: Optional[str]) -> tuple[int, int]:
+    import os
+
+    if value is None:  # under `accelerate launch`, one shard per process
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    index, sep, count = value.partition("/")
+    if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
+        raise typer.BadParameter(f"--shard expects i/n with 0 <= i < n, got {value!r}")
+    return int(index), int(count)
+
+
+@app.command("evaluate")
+def evaluate(
+    model: Annotated[str, typer.Option(help="Adapter name (`ubpp models` lists them).")],
+    checkpoint: Annotated[Optional[str], typer.Option(help="Weights: local path or hub id.")] = None,
+    benchmark: Annotated[Path, typer.Option(help="A folder written by `ubpp build-dataset`.")] = DEFAULT_OUT,
+    config: Annotated[Optional[Path], typer.Option(help="Adapter options from a YAML or TOML file.")] = None,
+    option: Annotated[list[str], typer.Option(help="Adapter option key=value (repeatable; overrides --config).")]
+        = [],  # noqa: B006 (typer needs a literal default)
+    tasks: Annotated[Optional[str], typer.Option(help="Comma-separated tasks (default: all the model can do).")]
+        = None,
+    concepts: Annotated[Optional[str], typer.Option(help="Comma-separated concept ids (default: all).")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="At most this many items per task.")] = None,
+    seed: Annotated[int, typer.Option(help="Run seed; each item's seed derives from it and the item id.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Items per model call.")] = 8,
+    device: Annotated[str, typer.Option(help="torch device for the model and scorers.")] = "cpu",
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    shard: Annotated[Optional[str], typer.Option(help="i/n: this process's share (default: from accelerate).")]
+        = None,
+    protocol: ProtocolOpt = "unictokens",
+    clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
+    judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
+    judge_base_url: JudgeUrlOpt = None,
+    judge_concurrency: JudgeConcurrencyOpt = 8,
+    judge_cache: JudgeCacheOpt = JUDGE_CACHE,
+    text_embedder: TextEmbedderOpt = "minilm",
+    dinov2: Dinov2Opt = "facebook/dinov2-base",
+    blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
+    facenet: FacenetOpt = None,
+) -> None:
+    """Run a model on a built benchmark and score it; re-running resumes, a changed config starts a new run."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from baselines.base import ModelError
+    from baselines.registry import adapters, create
+    from evaluators.runner import EvalConfig, run_evaluation
+
+    scoring = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
+                              text_embedder, dinov2, blip2, facenet, device)
+    try:
+        bench = load(benchmark)
+    except SourceError as error:
+        if not (benchmark / "manifest.json").exists():
+            errors.print(f"error: benchmark not built at {benchmark}: run `ubpp build-dataset --out {benchmark}`",
+                         markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        _fail(error)
+    options = _adapter_options(config, option)
+    spec = adapters().get(model)
+    eval_config = EvalConfig(
+        model=model, checkpoint=checkpoint, options=options,
+        tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
+        limit=limit, seed=seed, batch_size=batch_size, device=device, runs_dir=runs_dir, shard=_shard(shard),
+        model_type=spec.model_type if spec else "Unified Model", model_size=spec.model_size if spec else "-",
+        display_name=(spec.display_name if spec else "") or model, scoring=scoring)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                        console=console)
+
+    def on_task(task: str, total: int):
+        handle = progress.add_task(TASK_TITLES[task], total=total)
+        return lambda n: progress.advance(handle, n)
+
+    try:
+        adapter = create(model, checkpoint, device, **options)
+        with progress:
+            result = run_evaluation(bench, adapter, eval_config, on_task)
+    except ModelError as error:
+        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
+    if result.results is None:
+        console.print("this shard is done; the last shard to finish scores the merged predictions")
+        return
+    usage = json.loads((result.run_dir / "run.json").read_text())["judge"].get("usage")
+    _print_results(f"{eval_config.display_name} on {bench.version} ({protocol})", result.results, usage, judge_model)
+
+
+@app.command("models")
+def models() -> None:
+    """List the model adapters (built-in and from installed packages) with their capabilities."""
+    from baselines.registry import adapters
+
+    table = Table(title="model adapters")
+    for column in ("name", "understand", "generate", "group", "source", "description"):
+        table.add_column(column)
+    for spec in adapters().values():
+        table.add_row(spec.name, "yes" if "understand" in spec.capabilities else "-",
+                      "yes" if "generate" in spec.capabilities else "-", spec.model_type, spec.source,
+                      spec.description)
+    console.print(table)
 
 
 @app.command("leaderboard")

@@ -106,12 +106,9 @@ def _jsonl(records: Iterable[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
 
 
-def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]], results: list[MetricResult]) -> None:
-    """Write a complete run directory (the evaluation runner appends predictions as it goes)."""
+def write_results(path: Path, info: RunInfo, results: list[MetricResult]) -> None:
+    """run.json, scores.jsonl and summary.json, each replaced atomically."""
     _atomic_write(path / "run.json", json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
-    _atomic_write(path / "predictions.jsonl", _jsonl(
-        {"task": task, "id": item, "output": output}
-        for task, items in predictions.items() for item, output in items.items()))
     _atomic_write(path / "scores.jsonl", _jsonl(
         {"metric": r.name, "id": item, "score": score, "details": r.item_details.get(item, {})}
         for r in results for item, score in r.per_item.items()))
@@ -121,6 +118,14 @@ def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]],
         del record["per_item"], record["item_details"]
         summary.append(record)
     _atomic_write(path / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+
+
+def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]], results: list[MetricResult]) -> None:
+    """A complete run directory from predictions scored elsewhere (`ubpp score --run-dir`)."""
+    _atomic_write(path / "predictions.jsonl", _jsonl(
+        {"task": task, "id": item, "output": output}
+        for task, items in predictions.items() for item, output in items.items()))
+    write_results(path, info, results)
 
 
 def _load_json(path: Path) -> Any:

@@ -97,12 +97,18 @@ class ShowoPipeline:
         understander = Understander(self.model, self.vocab, self.tokenizer)
         return understander.answer(self.encode_images(images), questions, system_prompts, **options)
 
-    def generate(self, prompts: list[str], seed: int = 0, config: SamplerConfig = SamplerConfig(),
+    def generate(self, prompts: list[str], seed: int | list[int] = 0, config: SamplerConfig = SamplerConfig(),
                  return_trajectory: bool = False) -> Any:
-        """Images for the prompts; with `return_trajectory`, (images, codes, trajectory, prompt ids, uncond ids)."""
+        """Images for the prompts; with `return_trajectory`, (images, codes, trajectory, prompt ids, uncond ids).
+
+        One seed draws for the batch; a list (one per prompt) makes each image independent of its batch.
+        """
         prompt_ids = encode_prompts(self.tokenizer, self.vocab, prompts, MAX_TEXT_LEN).to(self.device)
         uncond_ids = encode_prompts(self.tokenizer, self.vocab, [""] * len(prompts), MAX_TEXT_LEN).to(self.device)
-        generator = torch.Generator(device=self.device).manual_seed(seed)
+        if isinstance(seed, list):
+            generator: Any = [torch.Generator(device=self.device).manual_seed(s) for s in seed]
+        else:
+            generator = torch.Generator(device=self.device).manual_seed(seed)
         sampler = MaskGitSampler(self.model, self.vocab)
         codes, trajectory = sampler.generate(prompt_ids, self.model.config.num_vq_tokens, config, uncond_ids,
                                              generator, return_trajectory)

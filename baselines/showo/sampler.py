@@ -73,6 +73,15 @@ def encode_prompts(tokenizer: Any, vocab: Vocab, prompts: list[str], max_text_le
     return torch.tensor(rows, dtype=torch.long)
 
 
+def _per_row(generator: torch.Generator | list[torch.Generator] | None, batch: int, draw: Any) -> torch.Tensor:
+    """draw(generator, rows) for the whole batch, or row by row with one generator each."""
+    if not isinstance(generator, list):
+        return draw(generator, slice(None))
+    if len(generator) != batch:
+        raise ValueError(f"{len(generator)} generators for {batch} rows")
+    return torch.cat([draw(g, slice(k, k + 1)) for k, g in enumerate(generator)])
+
+
 class MaskGitSampler:
     def __init__(self, model: Showo, vocab: Vocab) -> None:
         self.model = model
@@ -131,10 +140,15 @@ class MaskGitSampler:
         n_tokens: int,
         config: SamplerConfig = SamplerConfig(),
         uncond_ids: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
         return_trajectory: bool = False,
     ) -> tuple[torch.Tensor, Trajectory | None]:
-        """Sample (B, n_tokens) image codes from prefix ids made by `encode_prompts`."""
+        """Sample (B, n_tokens) image codes from prefix ids made by `encode_prompts`.
+
+        One generator draws for the whole batch in the official order; a list
+        of generators (one per row) makes each row's image independent of what
+        else is in its batch, which resumable and sharded runs need.
+        """
         batch, codebook = prompt_ids.shape[0], self.vocab.codebook_size
         cache, is_pad = self._prefixes(prompt_ids, uncond_ids, config.guidance_scale)
         state = torch.full((batch, n_tokens), codebook, dtype=torch.long, device=prompt_ids.device)
@@ -144,7 +158,8 @@ class MaskGitSampler:
         for step in range(config.steps):
             logits = self._guided(cache, is_pad, state, config.guidance_scale)
             probs = logits.float().softmax(dim=-1)
-            sampled = torch.multinomial(probs.view(-1, codebook), 1, generator=generator).view(batch, n_tokens)
+            sampled = _per_row(generator, batch, lambda g, rows: torch.multinomial(
+                probs[rows].reshape(-1, codebook), 1, generator=g).view(-1, n_tokens))
             unknown = state == codebook
             sampled = torch.where(unknown, sampled, state)
             chosen = probs.gather(-1, sampled[..., None]).squeeze(-1)
@@ -156,7 +171,8 @@ class MaskGitSampler:
             mask_len = math.floor(n_tokens * cosine_schedule(ratio))
             mask_len = torch.clamp(unknown.sum(-1, keepdim=True) - 1, max=mask_len).clamp_min(1)
             confidence = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
-            uniform = torch.zeros_like(confidence).uniform_(0, 1, generator=generator)
+            uniform = _per_row(generator, batch, lambda g, rows: torch.zeros_like(confidence[rows]).uniform_(
+                0, 1, generator=g))
             noise = -(-(uniform.clamp_min(1e-20).log())).clamp_min(1e-20).log()  # Gumbel(0, 1)
             temperature *= 1.0 - ratio  # Show-o anneals cumulatively: T_s = T_{s-1} * (1 - s/S)
             confidence = confidence.clamp_min(1e-20).log() + temperature * noise

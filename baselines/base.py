@@ -1,0 +1,61 @@
+"""The protocol every model adapter implements, and the requests the runner sends it.
+
+Adapters are batched (a list of requests in, a list of outputs out, same
+order), seeded per request, and keep no global state: everything a request
+needs is in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from PIL import Image
+
+from unifybench_pp.schema import Concept
+
+Capability = Literal["understand", "generate"]
+
+
+@dataclass(frozen=True)
+class UnderstandRequest:
+    item_id: str
+    task: str
+    concept: Concept
+    prompt: str
+    """The question or reasoning prompt, with the concept token (e.g. `<bo>`)."""
+    image: Path | None = None
+    """Photo to answer about (Rec., VQA); None for text-only tasks."""
+    context: tuple[str, ...] = ()
+    """Supplementary facts the task provides (Rea., Dense Rea.)."""
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    item_id: str
+    task: str
+    concept: Concept
+    prompt: str
+    """Generation prompt with the concept token."""
+    context: tuple[str, ...] = ()
+    references: tuple[Path, ...] = field(default=())
+    """The concept's training photos (for image-prompted models and the real-images row)."""
+    seed: int = 0
+
+
+@runtime_checkable
+class Model(Protocol):
+    name: str
+    capabilities: set[str]
+
+    def personalize(self, concept: Concept, train_images: list[Path]) -> None: ...
+
+    def understand(self, requests: list[UnderstandRequest]) -> list[str]: ...
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]: ...
+
+
+class ModelError(Exception):
+    """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""

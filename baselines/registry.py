@@ -1,0 +1,80 @@
+"""Adapters by name: the built-in ones and any package's, through the `ubpp.models` entry-point group.
+
+A third-party package registers `name = "pkg.module:factory"` under
+`[project.entry-points."ubpp.models"]`; the factory is called like ours:
+`factory(checkpoint=..., device=..., **options)` and returns a `Model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any
+
+from .base import Model, ModelError
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    name: str
+    target: str
+    """`module:callable` building the model."""
+    capabilities: tuple[str, ...]
+    description: str
+    source: str = "built-in"
+    model_type: str = "Unified Model"
+    """Leaderboard group: Upper Bound, Und. Only, Gen. Only or Unified Model."""
+    model_size: str = "-"
+    display_name: str = ""
+
+    def load(self) -> Callable[..., Model]:
+        module, _, attr = self.target.partition(":")
+        return getattr(import_module(module), attr)
+
+
+BUILTIN = [
+    AdapterSpec("syncr1", "baselines.showo.adapter:syncr1", ("understand", "generate"),
+                "Sync-R1 (Show-o 1.3B + concept tokens trained with Sync-GRPO)", model_size="1.3B",
+                display_name="Sync-R1"),
+    AdapterSpec("unictokens", "baselines.showo.adapter:unictokens", ("understand", "generate"),
+                "UniCTokens (Show-o 1.3B + unified concept tokens)", model_size="1.3B", display_name="UniCTokens"),
+    AdapterSpec("showo-tp", "baselines.showo.adapter:showo_tp", ("understand", "generate"),
+                "Show-o + text prompt: the concept described in words", model_size="1.3B",
+                display_name="Show-o+TP"),
+    AdapterSpec("real-images", "baselines.sanity:real_images", ("generate",),
+                "Real Images reference row: a held-out real photo of the concept", model_type="Upper Bound",
+                display_name="Real Images"),
+    AdapterSpec("always-yes", "baselines.sanity:always_yes", ("understand",),
+                "Sanity baseline: answers 'Yes' to everything (Rec. weight 0.5)", model_type="Und. Only",
+                model_size="0", display_name="always-yes"),
+    AdapterSpec("text-echo", "baselines.sanity:text_echo", ("understand",),
+                "Sanity baseline: echoes the prompt back", model_type="Und. Only", model_size="0",
+                display_name="text-echo"),
+]
+
+
+def adapters() -> dict[str, AdapterSpec]:
+    """Built-in adapters plus those installed packages register under `ubpp.models`."""
+    found = {spec.name: spec for spec in BUILTIN}
+    for entry in entry_points(group="ubpp.models"):
+        if entry.name not in found:
+            found[entry.name] = AdapterSpec(entry.name, entry.value, ("understand", "generate"),
+                                            f"from {entry.dist.name if entry.dist else 'a plugin'}", "entry point")
+    return found
+
+
+def create(name: str, checkpoint: str | None = None, device: str = "cpu", **options: Any) -> Model:
+    specs = adapters()
+    if name not in specs:
+        raise ModelError(f"unknown model {name!r}; `ubpp models` lists the {len(specs)} available")
+    try:
+        model = specs[name].load()(checkpoint=checkpoint, device=device, **options)
+    except TypeError as error:
+        if "unexpected keyword argument" not in str(error):
+            raise
+        raise ModelError(f"{name}: unknown option ({error})") from None
+    if not isinstance(model, Model):
+        raise ModelError(f"adapter {name!r} did not return a Model (see baselines/base.py)")
+    return model

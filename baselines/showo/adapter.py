@@ -1,0 +1,121 @@
+"""Benchmark adapters for the Show-o family: `syncr1`, `unictokens` and `showo-tp`.
+
+`--checkpoint` is a Show-o base (folder or hub id) or a bundle folder holding
+`showo/`, `magvit/` and optionally `concepts/` (what `build_tiny_checkpoint`
+and our trainer write). Concept weights for syncr1 / unictokens come from the
+`concepts` option (default: the bundle's `concepts/`): `<concept>.safetensors`
+(ours) or UniCTokens' `<concept>/epoch_<N>_embed.pt`, `..._lm_head_weight.pt`,
+`..._lm_head_bias.pt` (the highest epoch unless `epoch` is given).
+showo-tp personalizes by text: the concept's profile sentence in the prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from unifybench_pp.schema import Concept
+
+from ..base import GenerateRequest, ModelError, UnderstandRequest
+from .pipeline import ShowoPipeline
+from .sampler import SamplerConfig
+
+DEFAULT_MAGVIT = "showlab/magvitv2"
+BLACK = Image.new("RGB", (512, 512))  # the authors' image for text-only questions
+
+
+def _context_prompt(request: UnderstandRequest) -> str:
+    if not request.context:
+        return request.prompt
+    facts = " ".join(request.context)
+    return f"Below is some information about {request.concept.token}: {facts}\n{request.prompt}"
+
+
+class ShowoAdapter:
+    capabilities = {"understand", "generate"}
+
+    def __init__(self, name: str, checkpoint: str | None, device: str, *, personalization: str,
+                 magvit: str | None = None, concepts: str | None = None, epoch: int | None = None,
+                 steps: int = 50, guidance_scale: float = 5.0, temperature: float = 1.0,
+                 max_new_tokens: int = 100) -> None:
+        if not checkpoint:
+            raise ModelError(f"weights for {name} not found: pass --checkpoint PATH or a hub id")
+        self.name = name
+        bundle = Path(checkpoint)
+        is_bundle = (bundle / "showo").is_dir()
+        showo = bundle / "showo" if is_bundle else checkpoint
+        magvit = magvit or (str(bundle / "magvit") if is_bundle else DEFAULT_MAGVIT)
+        try:
+            self.pipe = ShowoPipeline.from_pretrained(showo, magvit, device=device)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"weights for {name} not found at {checkpoint!r} ({str(error).splitlines()[0][:160]}): "
+                             f"pass --checkpoint PATH or a hub id") from None
+        self.personalization = personalization
+        self.concept_dir = Path(concepts) if concepts else (bundle / "concepts" if is_bundle else None)
+        self.epoch = epoch
+        self.sampler = SamplerConfig(steps=steps, guidance_scale=guidance_scale, temperature=temperature)
+        self.max_new_tokens = max_new_tokens
+
+    def personalize(self, concept: Concept, train_images: list[Path]) -> None:
+        if self.personalization == "text" or concept.id in self.pipe.concepts:
+            return
+        folder = self.concept_dir
+        if folder is None:
+            raise ModelError(f"{self.name} needs concept weights: pass --option concepts=DIR "
+                             f"(DIR/{concept.id}.safetensors or DIR/{concept.id}/epoch_<N>_embed.pt)")
+        ours = folder / f"{concept.id}.safetensors"
+        if ours.is_file():
+            self.pipe.load_concept(ours)
+            return
+        released = folder / concept.id
+        epochs = sorted(int(m.group(1)) for p in released.glob("epoch_*_embed.pt")
+                        if (m := re.fullmatch(r"epoch_(\d+)_embed\.pt", p.name)))
+        if not epochs:
+            raise ModelError(f"concept weights for {concept.id} not found: expected {ours} or "
+                             f"{released}/epoch_<N>_embed.pt")
+        self.pipe.add_released_concept(concept.id, released, self.epoch if self.epoch is not None else epochs[-1])
+
+    def _system(self, concept: Concept) -> str:
+        if self.personalization == "text":
+            return f"{concept.info}\n"
+        return self.pipe.concepts[concept.id].system_prompt() + "\n"
+
+    def _condition(self, request: GenerateRequest) -> str:
+        concept = request.concept
+        if self.personalization == "text":
+            described = concept.info.replace(concept.token, f"the {concept.class_noun}")
+            return f"{request.prompt.replace(concept.token, concept.class_noun)} {described}"
+        tokens = self.pipe.concepts[concept.id].tokens
+        return request.prompt.replace(concept.token, "".join(tokens[1:]) + " " + tokens[0])
+
+    def understand(self, requests: list[UnderstandRequest]) -> list[str]:
+        images = []
+        for request in requests:
+            if request.image is None:
+                images.append(BLACK)
+            else:
+                with Image.open(request.image) as photo:
+                    images.append(photo.convert("RGB"))
+        return self.pipe.understand(images, [_context_prompt(r) for r in requests],
+                                    [self._system(r.concept) for r in requests], max_new_tokens=self.max_new_tokens)
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
+        return self.pipe.generate([self._condition(r) for r in requests], seed=[r.seed for r in requests],
+                                  config=self.sampler)
+
+
+def syncr1(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> ShowoAdapter:
+    return ShowoAdapter("syncr1", checkpoint, device, personalization="tokens", **options)
+
+
+def unictokens(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> ShowoAdapter:
+    return ShowoAdapter("unictokens", checkpoint, device, personalization="tokens", **options)
+
+
+def showo_tp(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> ShowoAdapter:
+    if "concepts" in options:
+        raise ModelError("showo-tp describes concepts in text and takes no concept weights")
+    return ShowoAdapter("showo-tp", checkpoint, device, personalization="text", **options)

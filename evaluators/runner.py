@@ -1,0 +1,315 @@
+"""`ubpp evaluate`: run a model over a built benchmark, resumably and shardably, then score it.
+
+Layout: `runs/<model>/<benchmark-version>/<config-hash>/` (see rundir.py). The
+config hash covers what changes results (model, checkpoint fingerprint,
+options, seed, protocol, metric models), so a changed config starts a new
+directory instead of mixing results; task, concept and limit selections and
+the batch size do not enter it, so widening a run reuses what is done.
+
+Resume: each prediction is one line appended with a single write and fsync
+(generated images are written first, atomically), so a run killed at any
+point keeps every finished item; the next run skips them and drops a torn
+last line. Judge answers come from the judge's cache.
+
+Sharding: `--shard i/n`, or the RANK / WORLD_SIZE that `accelerate launch`
+sets, keeps every n-th item; each shard appends to its own file and marks
+itself done; the last shard to finish merges the files and scores, so the
+summary equals a single-process run's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
+from unifybench_pp import Benchmark
+from unifybench_pp.schema import GENERATION_TASKS, TASKS, UNDERSTANDING_TASKS
+
+from .metrics import MetricResult
+from .rundir import RunInfo, write_results
+from .scoring import Scorers, ScoringConfig, score
+
+
+@dataclass
+class EvalConfig:
+    model: str
+    checkpoint: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    tasks: list[str] | None = None
+    concepts: list[str] | None = None
+    limit: int | None = None
+    """Items per task (the first ones, in benchmark order)."""
+    seed: int = 0
+    batch_size: int = 8
+    device: str = "cpu"
+    runs_dir: Path = Path("runs")
+    shard: tuple[int, int] = (0, 1)
+    model_type: str = "Unified Model"
+    model_size: str = "-"
+    display_name: str = ""
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+
+
+@dataclass
+class EvalResult:
+    run_dir: Path
+    results: list[MetricResult] | None
+    """None for a shard that finished before the others (the last one scores)."""
+    predicted: int
+    skipped: int
+
+
+def checkpoint_fingerprint(checkpoint: str | None) -> str:
+    """sha256 over a local checkpoint's files (whole small files; size + first/last 4 MiB of big ones)."""
+    if not checkpoint or not Path(checkpoint).exists():
+        return checkpoint or ""
+    root = Path(checkpoint)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(root) if root.is_dir() else path.name}:{size}".encode())
+        with path.open("rb") as handle:
+            if size <= 16 << 20:
+                digest.update(handle.read())
+            else:
+                digest.update(handle.read(4 << 20))
+                handle.seek(-(4 << 20), os.SEEK_END)
+                digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def _config_hash(config: EvalConfig, checkpoint_sha: str) -> str:
+    s = config.scoring
+    key = {"model": config.model, "checkpoint": config.checkpoint, "checkpoint_sha256": checkpoint_sha,
+           "options": config.options, "seed": config.seed, "protocol": s.protocol, "clip": s.clip,
+           "judge": s.judge_model, "text_embedder": s.text_embedder, "dinov2": s.dinov2, "blip2": s.blip2,
+           "facenet": s.facenet}
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def item_seed(seed: int, item_id: str) -> int:
+    """A per-item seed: an item's output never depends on its batch, shard or resume point."""
+    return int(hashlib.sha256(f"{seed}:{item_id}".encode()).hexdigest()[:8], 16)
+
+
+def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, Any]]:
+    """(task, item) pairs this process predicts, in benchmark order."""
+    tasks = config.tasks or list(TASKS)
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        raise ModelError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASKS)}")
+    if config.concepts:
+        missing = [c for c in config.concepts if c not in bench.concepts]
+        if missing:
+            raise ModelError(f"concept(s) {', '.join(missing)} not in {bench.version}")
+    able = [t for t in tasks if ("understand" if t in UNDERSTANDING_TASKS else "generate") in model.capabilities]
+    pairs = []
+    for task in able:
+        items = bench.items(task, config.concepts)
+        pairs += [(task, item) for item in (items[: config.limit] if config.limit is not None else items)]
+    index, count = config.shard
+    return [pair for k, pair in enumerate(pairs) if k % count == index]
+
+
+def _safe_name(item_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", item_id)
+
+
+class PredictionLog:
+    """Append-only JSONL of predictions; a torn last line (a kill mid-write) is dropped on open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: dict[tuple[str, str], dict[str, Any]] = {}
+        if path.exists():
+            raw = path.read_bytes()
+            complete = raw[: raw.rfind(b"\n") + 1]
+            if len(complete) != len(raw):
+                path.write_bytes(complete)
+            for line in complete.decode("utf-8").splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    self.done[(record["task"], record["id"])] = record
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        data = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records).encode()
+        with self.path.open("ab") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for record in records:
+            self.done[(record["task"], record["id"])] = record
+
+
+def _requests(bench: Benchmark, task: str, items: list, seed: int) -> list:
+    out = []
+    for item in items:
+        concept = bench.concepts[item.concept]
+        context = tuple(getattr(item, "context", ()))
+        if task in UNDERSTANDING_TASKS:
+            image = getattr(item, "image", None)
+            out.append(UnderstandRequest(item.id, task, concept, getattr(item, "question", None) or item.prompt,
+                                         bench.image_path(image) if image else None, context,
+                                         item_seed(seed, item.id)))
+        else:
+            out.append(GenerateRequest(item.id, task, concept, item.prompt, context,
+                                       tuple(bench.image_path(p) for p in concept.train_images),
+                                       item_seed(seed, item.id)))
+    return out
+
+
+def _call(model: Model, task: str, requests: list, device: str) -> list:
+    """One batch; on out-of-memory, retry once in two halves, then give up with a clear message."""
+    method = model.understand if task in UNDERSTANDING_TASKS else model.generate
+    try:
+        return method(requests)
+    except torch.OutOfMemoryError:
+        if len(requests) < 2:
+            raise ModelError(f"out of memory on {device} at batch size 1: use a smaller dtype or another device") \
+                from None
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        half = len(requests) // 2
+        try:
+            return method(requests[:half]) + method(requests[half:])
+        except torch.OutOfMemoryError:
+            raise ModelError(f"out of memory on {device} even at batch size {half}: pass a smaller --batch-size") \
+                from None
+
+
+def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, log: PredictionLog,
+            on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None) -> tuple[int, int]:
+    """Predict every planned item not already in the log; returns (predicted, skipped)."""
+    pairs = plan(bench, model, config)
+    predicted = skipped = 0
+    for task in dict.fromkeys(t for t, _ in pairs):
+        items = [item for t, item in pairs if t == task]
+        todo = [item for item in items if (task, item.id) not in log.done]
+        skipped += len(items) - len(todo)
+        advance = on_task(task, len(items))
+        advance(len(items) - len(todo))
+        for concept_id in dict.fromkeys(item.concept for item in todo):
+            concept = bench.concepts[concept_id]
+            model.personalize(concept, [bench.image_path(p) for p in concept.train_images])
+            group = [item for item in todo if item.concept == concept_id]
+            for start in range(0, len(group), config.batch_size):
+                batch = group[start : start + config.batch_size]
+                outputs = _call(model, task, _requests(bench, task, batch, config.seed), config.device)
+                if len(outputs) != len(batch):
+                    raise ModelError(f"{config.model} returned {len(outputs)} outputs for {len(batch)} requests")
+                log.append([_record(run_dir, task, item, output) for item, output in zip(batch, outputs)])
+                predicted += len(batch)
+                advance(len(batch))
+    return predicted, skipped
+
+
+def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image) -> dict[str, Any]:
+    if task in GENERATION_TASKS:
+        if not isinstance(output, Image.Image):
+            raise ModelError(f"generation for {item.id} did not return an image")
+        relative = Path("images") / f"{_safe_name(item.id)}.png"
+        (run_dir / "images").mkdir(exist_ok=True)
+        tmp = run_dir / f"{relative}.tmp"
+        output.save(tmp, format="PNG")
+        os.replace(tmp, run_dir / relative)
+        output = relative.as_posix()
+    return {"task": task, "id": item.id, "output": str(output)}
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("unifybench-pp", "torch", "transformers", "open_clip_torch", "openai"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _git_commit() -> str:
+    head = Path(__file__).resolve().parents[1] / ".git" / "HEAD"
+    if not head.is_file():
+        return ""
+    ref = head.read_text().strip()
+    if ref.startswith("ref: "):
+        target = head.parent / ref[5:]
+        return target.read_text().strip() if target.is_file() else ""
+    return ref
+
+
+def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, RunInfo]:
+    checkpoint_sha = checkpoint_fingerprint(config.checkpoint)
+    run_dir = config.runs_dir / config.model / bench.version / _config_hash(config, checkpoint_sha)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    from datetime import datetime, timezone
+
+    info = RunInfo(
+        model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,
+        capabilities=sorted(model.capabilities), benchmark_version=bench.version, protocol=config.scoring.protocol,
+        adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
+        commit=_git_commit(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), seed=config.seed,
+        packages=_package_versions(),
+    )
+    return run_dir, info
+
+
+def _shard_files(run_dir: Path, shard: tuple[int, int]) -> tuple[Path, Path]:
+    index, count = shard
+    if count == 1:
+        return run_dir / "predictions.jsonl", run_dir / "predictions.done"
+    return run_dir / f"predictions.shard-{index}-of-{count}.jsonl", run_dir / f"shard-{index}-of-{count}.done"
+
+
+def _merge(run_dir: Path, count: int) -> bool:
+    """Merge all shard logs into predictions.jsonl once every shard is done; only one process merges."""
+    if not all((run_dir / f"shard-{i}-of-{count}.done").exists() for i in range(count)):
+        return False
+    try:
+        lock = os.open(run_dir / f"merge-of-{count}.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    os.close(lock)
+    merged = PredictionLog(run_dir / "predictions.jsonl")
+    for i in range(count):
+        shard = PredictionLog(run_dir / f"predictions.shard-{i}-of-{count}.jsonl")
+        merged.append([r for key, r in shard.done.items() if key not in merged.done])
+    return True
+
+
+def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
+                   on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None,
+                   scorers: Scorers | None = None) -> EvalResult:
+    """Predict (resuming), then - in the last shard to finish - score and write scores and summary."""
+    run_dir, info = open_run(bench, model, config)
+    log_path, done_marker = _shard_files(run_dir, config.shard)
+    existing = run_dir / "run.json"
+    if not existing.exists():
+        write_results(run_dir, info, [])
+    log = PredictionLog(log_path)
+    predicted, skipped = predict(bench, model, config, run_dir, log, on_task)
+    done_marker.touch()
+    if config.shard[1] > 1 and not _merge(run_dir, config.shard[1]):
+        return EvalResult(run_dir, None, predicted, skipped)
+    predictions: dict[str, dict[str, str]] = {}
+    for (task, item_id), record in PredictionLog(run_dir / "predictions.jsonl").done.items():
+        predictions.setdefault(task, {})[item_id] = record["output"]
+    scorers = scorers or Scorers(config.scoring)
+    results = score(bench, predictions, scorers, base=run_dir)
+    info.metric_models = {r.name: r.model for r in results if r.value is not None}
+    info.judge = {"model": config.scoring.judge_model,
+                  "templates": {r.name: r.template_hash for r in results if r.template_hash},
+                  "usage": scorers.judge_usage() or {}}
+    write_results(run_dir, info, results)
+    return EvalResult(run_dir, results, predicted, skipped)
+

@@ -1,0 +1,216 @@
+"""`ubpp evaluate`: end to end on the tiny Show-o model, resume after kill -9, shards, sanity rows, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import unifybench_pp
+from baselines.base import ModelError
+from baselines.registry import adapters, create
+from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
+from evaluators.metrics import METRICS
+from evaluators.runner import EvalConfig, run_evaluation
+from evaluators.scorers.clip import ClipScorer
+from evaluators.scoring import ScoringConfig
+
+from .tiny_models import make_tiny_clip
+
+UBPP = Path(sys.executable).with_name("ubpp")
+TINY_OPTIONS = ["--option", "steps=3", "--option", "max_new_tokens=12"]
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, mini_build: Path) -> Path:
+    folder = tmp_path_factory.mktemp("tiny") / "syncr1-tiny"
+    showo, magvit = build_tiny_checkpoint(folder)
+    pipe = ShowoPipeline.from_pretrained(showo, magvit)
+    for concept in unifybench_pp.load(mini_build).concepts:
+        pipe.add_concept(concept)
+        pipe.save_concept(concept, folder / "concepts" / f"{concept}.safetensors")
+    return folder
+
+
+def summary(run_dir: Path) -> dict[str, float | None]:
+    return {r["name"]: r["value"] for r in json.loads((run_dir / "summary.json").read_text())}
+
+
+def evaluate(*args: str, cwd: Path, wait: bool = True):
+    command = [str(UBPP), "evaluate", *args]
+    env = {**os.environ, "COLUMNS": "160", "OPENAI_API_KEY": "", "HF_HUB_OFFLINE": "1"}
+    if not wait:
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def test_tiny_syncr1_on_all_nine_tasks(mini_build: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    bench = unifybench_pp.load(mini_build)
+    model = create("syncr1", str(tiny_bundle), steps=3, max_new_tokens=12)
+    result = run_evaluation(bench, model, EvalConfig("syncr1", str(tiny_bundle), runs_dir=tmp_path))
+    lines = (result.run_dir / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == sum(len(items) for items in bench.tasks.values())
+    table1 = [r for r in result.results if METRICS[r.name].table1]
+    assert len(table1) == 15 and all((r.value is None) == bool(r.not_computed) for r in table1)
+    assert {r.name for r in table1 if r.value is not None} == {"rec.weight", "rea.bleu", "vqa.bleu", "qa.bleu"}
+    images = sorted((result.run_dir / "images").glob("*.png"))
+    assert len(images) == sum(len(bench.tasks[t]) for t in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen"))
+    info = json.loads((result.run_dir / "run.json").read_text())
+    assert info["model_type"] == "Unified Model" and info["checkpoint_sha256"] and len(info["capabilities"]) == 2
+    again = run_evaluation(bench, model, EvalConfig("syncr1", str(tiny_bundle), runs_dir=tmp_path))
+    assert again.run_dir == result.run_dir and again.predicted == 0 and again.skipped == len(lines)
+    other = run_evaluation(bench, model, EvalConfig("syncr1", str(tiny_bundle), runs_dir=tmp_path, seed=1,
+                                                    tasks=["qa"]))
+    assert other.run_dir != result.run_dir  # a changed seed never mixes with the old results
+
+
+def test_resume_after_kill_and_shards_match_one_process(mini_build: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    common = ["--model", "syncr1", "--checkpoint", str(tiny_bundle), "--benchmark", str(mini_build),
+              "--batch-size", "1", *TINY_OPTIONS]
+    whole = evaluate(*common, "--runs-dir", "whole", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr
+    [whole_dir] = list((tmp_path / "whole").glob("syncr1/*/*"))
+
+    process = evaluate(*common, "--runs-dir", "killed", cwd=tmp_path, wait=False)
+    deadline = time.time() + 120
+    predictions = None
+    while time.time() < deadline:
+        found = list((tmp_path / "killed").glob("syncr1/*/*/predictions.jsonl"))
+        if found and len(found[0].read_text().splitlines()) >= 15:
+            predictions = found[0]
+            break
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert predictions is not None, "the run never wrote predictions"
+    before = len(predictions.read_text().splitlines())
+    assert before < len((whole_dir / "predictions.jsonl").read_text().splitlines())
+    resumed = evaluate(*common, "--runs-dir", "killed", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{before} already done" in resumed.stdout.replace("\n", " ") or "already done" in resumed.stdout
+    ids = [json.loads(line)["id"] for line in predictions.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == len((whole_dir / "predictions.jsonl").read_text().splitlines())
+    assert summary(predictions.parent) == summary(whole_dir)
+
+    shards = [evaluate(*common, "--runs-dir", "sharded", "--shard", f"{i}/2", cwd=tmp_path, wait=False)
+              for i in range(2)]
+    for shard in shards:
+        assert shard.wait(timeout=300) == 0, shard.stderr.read()
+    [sharded_dir] = list((tmp_path / "sharded").glob("syncr1/*/*"))
+    assert summary(sharded_dir) == summary(whole_dir)
+
+
+def test_real_images_and_always_yes(mini_build: Path, tmp_path: Path) -> None:
+    bench = unifybench_pp.load(mini_build)
+    clip = make_tiny_clip(tmp_path / "clip")
+    scoring = ScoringConfig(clip=str(clip), judge_cache=tmp_path / "judge.sqlite")
+    yes = run_evaluation(bench, create("always-yes"), EvalConfig("always-yes", runs_dir=tmp_path, scoring=scoring))
+    assert {r.name: r.value for r in yes.results}["rec.weight"] == 0.5
+    real = run_evaluation(bench, create("real-images"), EvalConfig("real-images", runs_dir=tmp_path, scoring=scoring,
+                                                                    tasks=["pure_gen"]))
+    result = {r.name: r for r in real.results}["pure_gen.clip_i"]
+    scorer = ClipScorer(str(clip))
+    expected = []
+    for item in bench.tasks["pure_gen"]:
+        saved = real.run_dir / "images" / f"{item.id.replace('/', '_')}.png"
+        refs = scorer.image_features([bench.image_path(p) for p in bench.concepts[item.concept].test_images])
+        expected.append(float((refs @ scorer.image_features([saved])[0]).mean()))
+    assert result.value == pytest.approx(np.mean(expected), abs=1e-5)
+    train = {bench.image_path(p) for c in bench.concepts.values() for p in c.train_images}
+    test = {bench.image_path(p) for c in bench.concepts.values() for p in c.test_images}
+    from PIL import Image
+
+    for path in (real.run_dir / "images").glob("*.png"):  # each output is one of the held-out training photos
+        pixels = np.asarray(Image.open(path).convert("RGB"))
+        assert any(np.array_equal(pixels, np.asarray(Image.open(p).convert("RGB"))) for p in train)
+        assert not any(np.array_equal(pixels, np.asarray(Image.open(p).convert("RGB"))) for p in test)
+
+
+class HungryModel:
+    """A test adapter that runs out of memory above a batch size."""
+
+    name = "hungry"
+    capabilities = {"understand"}
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.calls = limit, []
+
+    def personalize(self, concept, train_images) -> None:
+        pass
+
+    def understand(self, requests):
+        self.calls.append(len(requests))
+        if len(requests) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (test)")
+        return ["No" for _ in requests]
+
+    def generate(self, requests):
+        raise NotImplementedError
+
+
+def test_out_of_memory_halves_the_batch_once(mini_build: Path, tmp_path: Path) -> None:
+    bench = unifybench_pp.load(mini_build)
+    model = HungryModel(limit=2)
+    run_evaluation(bench, model, EvalConfig("hungry", runs_dir=tmp_path, tasks=["qa"], concepts=["ast"],
+                                            batch_size=3))
+    assert model.calls == [3, 1, 2]  # ast's three questions: out of memory, then halves
+    with pytest.raises(ModelError, match="out of memory"):
+        run_evaluation(bench, HungryModel(limit=0), EvalConfig("hungry", runs_dir=tmp_path / "b", tasks=["qa"],
+                                                                 limit=2, batch_size=1))
+
+
+def test_user_errors_exit_2(mini_build: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    cases = [
+        (["--model", "gpt-5-turbo"], "unknown model 'gpt-5-turbo'"),
+        (["--model", "syncr1"], "weights for syncr1 not found: pass --checkpoint PATH or a hub id"),
+        (["--model", "syncr1", "--checkpoint", str(tmp_path / "nothing")], "weights for syncr1 not found"),
+        (["--model", "unictokens", "--checkpoint", str(tiny_bundle), "--option", "concepts=" + str(tmp_path)],
+         "concept weights for ast not found"),
+        (["--model", "always-yes", "--option", "color=red"], "always-yes takes no options"),
+        (["--model", "always-yes", "--tasks", "rec,poetry"], "unknown task(s) poetry"),
+    ]
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    def run(*args: str):
+        result = CliRunner().invoke(app, ["evaluate", *args, "--runs-dir", str(tmp_path / "r")])
+        return result.exit_code, " ".join(result.stderr.split())
+
+    for args, message in cases:
+        code, stderr = run(*args, "--benchmark", str(mini_build))
+        assert code == 2 and message in stderr, (args, stderr)
+    code, stderr = run("--model", "always-yes", "--benchmark", str(tmp_path / "nope"))
+    assert code == 2 and "benchmark not built" in stderr
+    old = tmp_path / "old-bench"
+    import shutil
+
+    shutil.copytree(mini_build, old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    (old / "manifest.json").write_text(json.dumps({**manifest, "schema_version": "0.9"}))
+    code, stderr = run("--model", "always-yes", "--benchmark", str(old))
+    assert code == 2 and "rebuild the benchmark" in stderr
+
+
+def test_options_from_a_toml_file_and_third_party_adapters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           mini_build: Path, tiny_bundle: Path) -> None:
+    (tmp_path / "tiny.toml").write_text("steps = 2\nmax_new_tokens = 4\n")
+    result = evaluate("--model", "showo-tp", "--checkpoint", str(tiny_bundle), "--config", "tiny.toml",
+                      "--tasks", "qa", "--limit", "2", "--benchmark", str(mini_build), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    plugin = tmp_path / "plugin"
+    (plugin / "ubpp_plugin_demo-0.1.dist-info").mkdir(parents=True)
+    (plugin / "ubpp_plugin_demo-0.1.dist-info" / "METADATA").write_text("Name: ubpp-plugin-demo\nVersion: 0.1\n")
+    (plugin / "ubpp_plugin_demo-0.1.dist-info" / "entry_points.txt").write_text(
+        "[ubpp.models]\nmy-yes = baselines.sanity:always_yes\n")
+    monkeypatch.syspath_prepend(str(plugin))
+    assert adapters()["my-yes"].source == "entry point"
+    assert create("my-yes").understand([]) == []
