@@ -74,7 +74,8 @@ def test_tiny_syncr1_on_all_nine_tasks(mini_build: Path, tiny_bundle: Path, tmp_
 
 def test_resume_after_kill_and_shards_match_one_process(mini_build: Path, tiny_bundle: Path, tmp_path: Path) -> None:
     common = ["--model", "syncr1", "--checkpoint", str(tiny_bundle), "--benchmark", str(mini_build),
-              "--batch-size", "1", *TINY_OPTIONS]
+              "--batch-size", "1", "--tasks", "rec,qa,vqa,pure_gen", "--concepts", "ast,chelsea,coins",
+              *TINY_OPTIONS]
     whole = evaluate(*common, "--runs-dir", "whole", cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     [whole_dir] = list((tmp_path / "whole").glob("syncr1/*/*"))
@@ -84,7 +85,7 @@ def test_resume_after_kill_and_shards_match_one_process(mini_build: Path, tiny_b
     predictions = None
     while time.time() < deadline:
         found = list((tmp_path / "killed").glob("syncr1/*/*/predictions.jsonl"))
-        if found and len(found[0].read_text().splitlines()) >= 15:
+        if found and len(found[0].read_text().splitlines()) >= 8:
             predictions = found[0]
             break
         time.sleep(0.05)
@@ -95,7 +96,7 @@ def test_resume_after_kill_and_shards_match_one_process(mini_build: Path, tiny_b
     assert before < len((whole_dir / "predictions.jsonl").read_text().splitlines())
     resumed = evaluate(*common, "--runs-dir", "killed", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{before} already done" in resumed.stdout.replace("\n", " ") or "already done" in resumed.stdout
+    assert "already done" in resumed.stdout
     ids = [json.loads(line)["id"] for line in predictions.read_text().splitlines()]
     assert len(ids) == len(set(ids)) == len((whole_dir / "predictions.jsonl").read_text().splitlines())
     assert summary(predictions.parent) == summary(whole_dir)
