@@ -161,6 +161,40 @@ class JudgeCache:
             self._db.commit()
 
 
+def count_tokens(usage: JudgeUsage, response: Any) -> None:
+    if getattr(response, "usage", None) is not None:
+        usage.add(prompt_tokens=getattr(response.usage, "prompt_tokens", 0) or 0,
+                  completion_tokens=getattr(response.usage, "completion_tokens", 0) or 0)
+
+
+def with_retries(call: Callable[[], Any], usage: JudgeUsage, max_retries: int, backoff: float
+                 ) -> tuple[Any, str | None, int]:
+    """(result, None, attempts), or (None, last error, attempts) once retries are spent.
+
+    429, 5xx, timeouts, connection errors and invalid answers are retried with
+    exponential backoff; other 4xx errors are not (retrying cannot help).
+    """
+    import openai
+
+    error = "no attempt made"
+    attempt = 0
+    for attempt in range(max_retries + 1):
+        if attempt:
+            usage.add(retries=1)
+            time.sleep(backoff * 2 ** (attempt - 1))
+        try:
+            usage.add(requests=1)
+            return call(), None, attempt + 1
+        except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                openai.APIConnectionError, InvalidAnswer) as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+        except openai.APIStatusError as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            break
+    usage.add(failed=1)
+    return None, error, attempt + 1
+
+
 class Judge:
     def __init__(
         self,
@@ -218,8 +252,6 @@ class Judge:
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _call(self, request: JudgeRequest) -> JudgeResult:
-        import openai
-
         key = self.cache_key(request)
         cached = self.cache.get(key)
         if cached is not None:
@@ -227,32 +259,18 @@ class Judge:
             return JudgeResult(cached, cached=True)
         messages, _ = self._messages(request)
         schema = SCHEMAS[request.template]
-        error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.usage.add(retries=1)
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-            try:
-                self.usage.add(requests=1)
-                response = self._client.chat.completions.create(
-                    model=self.model, messages=messages, temperature=0,
-                    response_format={"type": "json_object"},
-                )
-                if response.usage is not None:
-                    self.usage.add(prompt_tokens=response.usage.prompt_tokens or 0,
-                                   completion_tokens=response.usage.completion_tokens or 0)
-                answer = parse_answer(response.choices[0].message.content or "", schema, request.expected_length)
-            except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
-                    openai.APIConnectionError, InvalidAnswer) as exc:
-                error = f"{type(exc).__name__}: {str(exc)[:200]}"
-                continue
-            except openai.APIStatusError as exc:  # other 4xx: retrying cannot help
-                error = f"{type(exc).__name__}: {str(exc)[:200]}"
-                break
-            self.cache.put(key, answer)
-            return JudgeResult(answer, attempts=attempt + 1)
-        self.usage.add(failed=1)
-        return JudgeResult(None, error=error, attempts=attempt + 1)
+
+        def ask() -> dict[str, Any]:
+            response = self._client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0, response_format={"type": "json_object"})
+            count_tokens(self.usage, response)
+            return parse_answer(response.choices[0].message.content or "", schema, request.expected_length)
+
+        answer, error, attempts = with_retries(ask, self.usage, self.max_retries, self.backoff)
+        if answer is None:
+            return JudgeResult(None, error=error, attempts=attempts)
+        self.cache.put(key, answer)
+        return JudgeResult(answer, attempts=attempts)
 
     def run(self, requests: Sequence[JudgeRequest], advance: Callable[[], None] = lambda: None) -> list[JudgeResult]:
         """Answer every request with at most `concurrency` calls in flight; order is kept."""

@@ -26,3 +26,10 @@ def source_copy(tmp_path: Path) -> tuple[Path, Path]:
     annotations = tmp_path / "annotations.json"
     shutil.copyfile(MINI_ANNOTATIONS, annotations)
     return source, annotations
+
+
+@pytest.fixture(autouse=True)
+def no_real_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach a real API: a developer's OPENAI_API_KEY must not leak into them."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Reply = tuple  # ("ok", content) | ("status", code) | ("sleep", seconds, content) | ("raw", body)
+Reply = tuple  # ("ok", content) | ("status", code) | ("sleep", seconds, content) | ("raw", body) | ("image", b64)
 
 
 @dataclass
@@ -30,7 +30,11 @@ class ScriptedServer:
                 pass
 
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                if "multipart" in self.headers.get("Content-Type", ""):
+                    body = {"multipart": raw, "path": self.path}  # images.edit uploads files
+                else:
+                    body = {**json.loads(raw), "path": self.path}
                 with server._lock:
                     server.requests.append({"body": body, "auth": self.headers.get("Authorization")})
                     count = len(server.requests)
@@ -54,6 +58,9 @@ class ScriptedServer:
                     self.send_response(reply[1])
                 elif kind == "raw":
                     payload = reply[1].encode()
+                    self.send_response(200)
+                elif kind == "image":  # images API answer with one base64 PNG
+                    payload = json.dumps({"created": 0, "data": [{"b64_json": reply[1]}]}).encode()
                     self.send_response(200)
                 else:
                     payload = json.dumps({

@@ -1,0 +1,143 @@
+"""GPT-4o rows of Table 1 through any OpenAI-compatible API: `gpt-4o-tp` and `gpt-4o-ip`.
+
+TP describes the concept in text (its profile sentence); IP shows its
+reference photos. Understanding goes through chat completions (photos as data
+URLs); generation through the images API (`images.generate` for TP,
+`images.edit` with the reference photos for IP). Calls share the judge's
+machinery: an SQLite cache keyed by the request (so a resumed run pays
+nothing twice), retries with backoff on 429/5xx/timeouts, bounded
+concurrency, token counting. The key comes from OPENAI_API_KEY and is never
+written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from evaluators.judge import JudgeCache, JudgeUsage, count_tokens, with_retries
+from unifybench_pp.schema import Concept
+
+from .base import GenerateRequest, ModelError, UnderstandRequest
+
+
+def _data_url(path: Path) -> str:
+    data = Path(path).read_bytes()
+    mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+class OpenAIModel:
+    capabilities = {"understand", "generate"}
+
+    def __init__(self, name: str, mode: str, checkpoint: str | None, base_url: str | None = None,
+                 image_model: str = "gpt-image-1", image_size: str = "1024x1024", max_tokens: int = 300,
+                 cache: str | None = None, concurrency: int = 4, max_retries: int = 5, backoff: float = 1.0,
+                 timeout: float = 120.0) -> None:
+        from openai import OpenAI
+
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        key = os.environ.get("OPENAI_API_KEY")
+        if not key and not base_url:
+            raise ModelError(f"{name} needs an API: set OPENAI_API_KEY, or --option base_url=URL for a compatible "
+                             f"server")
+        self.name, self.mode = name, mode
+        self.model = checkpoint or "gpt-4o-2024-08-06"
+        self.image_model, self.image_size, self.max_tokens = image_model, image_size, max_tokens
+        self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
+        self.cache = JudgeCache(Path(cache) if cache else Path.home() / ".cache" / "ubpp" / "models.sqlite")
+        self.usage = JudgeUsage()
+        self._client = OpenAI(api_key=key or "unused", base_url=base_url, max_retries=0, timeout=timeout)
+        self._references: dict[str, tuple[Path, ...]] = {}
+
+    def personalize(self, concept: Concept, train_images: list[Path]) -> None:
+        """TP needs nothing beyond the request; IP shows the concept's training photos with every question."""
+        self._references[concept.id] = tuple(train_images)
+
+    def _cached(self, kind: str, payload: dict[str, Any], call: Any) -> Any:
+        key = hashlib.sha256(json.dumps({"kind": kind, "model": self.model, **payload}, sort_keys=True,
+                                        default=str).encode()).hexdigest()
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.usage.add(cached=1)
+            return hit["value"]
+        value, error, _ = with_retries(call, self.usage, self.max_retries, self.backoff)
+        if value is None:
+            raise ModelError(f"{self.name}: the API failed after {self.max_retries} retries ({error}); "
+                             f"re-run to resume")
+        self.cache.put(key, {"value": value})
+        return value
+
+    def _concept_messages(self, concept: Concept, references: tuple[Path, ...]) -> list[dict[str, Any]]:
+        if self.mode == "tp":
+            return [{"type": "text", "text": f"{concept.token} is a {concept.class_noun}. {concept.info}"}]
+        parts: list[dict[str, Any]] = [{"type": "text", "text": f"These photos show {concept.token}, "
+                                                                 f"a {concept.class_noun}:"}]
+        return parts + [{"type": "image_url", "image_url": {"url": _data_url(p)}} for p in references]
+
+    def _answer(self, request: UnderstandRequest, references: tuple[Path, ...]) -> str:
+        question = request.prompt
+        if request.context:
+            question = "Known facts: " + " ".join(request.context) + "\n" + question
+        user: list[dict[str, Any]] = [{"type": "text", "text": question}]
+        if request.image is not None:
+            user.append({"type": "image_url", "image_url": {"url": _data_url(request.image)}})
+        messages = [{"role": "system", "content": self._concept_messages(request.concept, references)},
+                    {"role": "user", "content": user}]
+
+        def ask() -> str:
+            response = self._client.chat.completions.create(model=self.model, messages=messages, temperature=0,
+                                                            max_tokens=self.max_tokens, seed=request.seed)
+            count_tokens(self.usage, response)
+            return response.choices[0].message.content or ""
+
+        digest = hashlib.sha256(json.dumps(messages).encode()).hexdigest()
+        return self._cached("chat", {"messages": digest, "seed": request.seed}, ask)
+
+    def understand(self, requests: list[UnderstandRequest]) -> list[str]:
+        refs = [self._references.get(r.concept.id, ()) if self.mode == "ip" else () for r in requests]
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(self._answer, requests, refs))
+
+    def _image(self, request: GenerateRequest) -> Image.Image:
+        concept = request.concept
+        if self.mode == "tp":
+            prompt = request.prompt.replace(concept.token, f"the {concept.class_noun}") + \
+                f" ({concept.info.replace(concept.token, 'the ' + concept.class_noun)})"
+        else:
+            prompt = request.prompt.replace(concept.token, f"the {concept.class_noun} in the reference photos")
+
+        def draw() -> str:
+            if self.mode == "tp":
+                response = self._client.images.generate(model=self.image_model, prompt=prompt, size=self.image_size,
+                                                        n=1)
+            else:
+                files = [(p.name, p.read_bytes()) for p in request.references]
+                response = self._client.images.edit(model=self.image_model, image=files, prompt=prompt,
+                                                    size=self.image_size, n=1)
+            return response.data[0].b64_json
+
+        encoded = self._cached("image", {"prompt": prompt, "seed": request.seed, "image_model": self.image_model,
+                                         "refs": [hashlib.sha256(p.read_bytes()).hexdigest()
+                                                  for p in request.references] if self.mode == "ip" else []}, draw)
+        return Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB")
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(self._image, requests))
+
+
+def gpt4o_tp(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> OpenAIModel:
+    return OpenAIModel("gpt-4o-tp", "tp", checkpoint, **options)
+
+
+def gpt4o_ip(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> OpenAIModel:
+    return OpenAIModel("gpt-4o-ip", "ip", checkpoint, **options)
