@@ -216,3 +216,9 @@ def test_blip2_tiny_model_similarity(tmp_path: Path) -> None:
             expected = (out.image_embeds[0] @ out.text_embeds[0]).max()
             assert value == pytest.approx(float(expected), abs=1e-5)
     assert all(-1.0 <= v <= 1.0 for v in ours)
+
+
+def test_tiny_images_have_no_face() -> None:
+    from evaluators.scorers.face import FaceScorer
+
+    assert FaceScorer().face_probability([Image.new("RGB", (16, 16)), Image.new("RGB", (8, 30))]) == [0.0, 0.0]

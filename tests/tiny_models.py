@@ -65,3 +65,30 @@ def make_tiny_llava(path: Path, seed: int = 0) -> Path:
                    tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default",
                    num_additional_image_tokens=1, chat_template=template).save_pretrained(path)
     return path
+
+
+def make_tiny_stable_diffusion(path: Path, seed: int = 0) -> Path:
+    """A Stable Diffusion pipeline of tiny random parts (UNet, VAE, CLIP text encoder), saved as diffusers does."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    write_clip_tokenizer_files(path)
+    tokenizer = CLIPTokenizer(str(path / "vocab.json"), str(path / "merges.txt"), model_max_length=77)
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
+                                                num_hidden_layers=1, num_attention_heads=2,
+                                                max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+                                                pad_token_id=1))
+    unet = UNet2DConditionModel(sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+                                attention_head_dim=4, norm_num_groups=8)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(32, 32),
+                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=8, sample_size=16)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=DDIMScheduler(), safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.save_pretrained(path / "pipeline")
+    return path / "pipeline"

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from .base import ImageInput, ScorerUnavailable, pick_device, to_pil, unavailable
 
 MTCNN_ID = "facenet-pytorch MTCNN (bundled weights)"
+MIN_SIDE = 24
+"""Images smaller than this hold no detectable face (MTCNN's default minimum face is 20 px)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,11 @@ class FaceScorer:
         """Aligned crop of the largest face and its detection probability (None, 0.0 when no face)."""
         results = []
         for image in images:  # MTCNN batches only equal-sized images; ours come in any size
-            crop, prob = self._mtcnn(to_pil(image), return_prob=True)
+            image = to_pil(image)
+            if min(image.size) < MIN_SIDE:  # MTCNN's image pyramid is empty below its smallest face
+                results.append((None, 0.0))
+                continue
+            crop, prob = self._mtcnn(image, return_prob=True)
             results.append((crop, float(prob)) if crop is not None else (None, 0.0))
         return results
 
