@@ -4,8 +4,9 @@
 `showo/`, `magvit/` and optionally `concepts/` (what `build_tiny_checkpoint`
 and our trainer write). Concept weights for syncr1 / unictokens come from the
 `concepts` option (default: the bundle's `concepts/`): `<concept>.safetensors`
-(ours) or UniCTokens' `<concept>/epoch_<N>_embed.pt`, `..._lm_head_weight.pt`,
-`..._lm_head_bias.pt` (the highest epoch unless `epoch` is given).
+(ours) or UniCTokens' `<concept>[/<run_name>]/epoch_<N>_embed.pt`,
+`..._lm_head_weight.pt`, `..._lm_head_bias.pt` (as in their `saves/<concept>/<run>/`;
+the highest epoch unless `epoch` is given).
 showo-tp personalizes by text: the concept's profile sentence in the prompt.
 """
 
@@ -38,7 +39,8 @@ class ShowoAdapter:
     capabilities = {"understand", "generate"}
 
     def __init__(self, name: str, checkpoint: str | None, device: str, *, personalization: str,
-                 magvit: str | None = None, concepts: str | None = None, epoch: int | None = None,
+                 magvit: str | None = None, concepts: str | None = None, run_name: str | None = None,
+                 epoch: int | None = None,
                  steps: int = 50, guidance_scale: float = 5.0, temperature: float = 1.0,
                  max_new_tokens: int = 100) -> None:
         if not checkpoint:
@@ -55,6 +57,7 @@ class ShowoAdapter:
                              f"pass --checkpoint PATH or a hub id") from None
         self.personalization = personalization
         self.concept_dir = Path(concepts) if concepts else (bundle / "concepts" if is_bundle else None)
+        self.run_name = run_name
         self.epoch = epoch
         self.sampler = SamplerConfig(steps=steps, guidance_scale=guidance_scale, temperature=temperature)
         self.max_new_tokens = max_new_tokens
@@ -70,7 +73,7 @@ class ShowoAdapter:
         if ours.is_file():
             self.pipe.load_concept(ours)
             return
-        released = folder / concept.id
+        released = folder / concept.id / self.run_name if self.run_name else folder / concept.id
         epochs = sorted(int(m.group(1)) for p in released.glob("epoch_*_embed.pt")
                         if (m := re.fullmatch(r"epoch_(\d+)_embed\.pt", p.name)))
         if not epochs:
