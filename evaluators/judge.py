@@ -29,6 +29,8 @@ from pydantic import BaseModel, Field, ValidationError
 from .scorers.base import ScorerUnavailable
 
 DEFAULT_JUDGE_MODEL = "gpt-4o-2024-08-06"
+UNREACHABLE_AFTER = 3
+"""Items that failed to connect after all retries before the judge stops asking."""
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 #: USD per million (input, output) tokens, for the per-run cost report.
@@ -219,6 +221,11 @@ class Judge:
         self.backoff = backoff
         self.usage = JudgeUsage()
         self.cache = JudgeCache(cache_path)
+        # Circuit breaker: once a few items could not connect at all, the rest fail at once instead of
+        # each waiting through its own backoff (an unreachable server is not a transient error).
+        self._unreachable_items = 0
+        self._last_connection_error = ""
+        self._breaker_lock = threading.Lock()
         # Our own retry loop counts and backs off; the client's would hide both.
         self._client = OpenAI(api_key=api_key or "unused", base_url=base_url, max_retries=0, timeout=timeout)
 
@@ -257,6 +264,9 @@ class Judge:
         if cached is not None:
             self.usage.add(cached=1)
             return JudgeResult(cached, cached=True)
+        if self._unreachable_items >= UNREACHABLE_AFTER:
+            self.usage.add(failed=1)
+            return JudgeResult(None, error=f"judge unreachable, not asked ({self._last_connection_error})")
         messages, _ = self._messages(request)
         schema = SCHEMAS[request.template]
 
@@ -268,7 +278,12 @@ class Judge:
 
         answer, error, attempts = with_retries(ask, self.usage, self.max_retries, self.backoff)
         if answer is None:
+            if error and error.startswith("APIConnectionError"):
+                with self._breaker_lock:
+                    self._unreachable_items += 1
+                    self._last_connection_error = error
             return JudgeResult(None, error=error, attempts=attempts)
+        self._unreachable_items = 0
         self.cache.put(key, answer)
         return JudgeResult(answer, attempts=attempts)
 

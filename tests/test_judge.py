@@ -144,3 +144,19 @@ def test_alignment_answers_must_have_one_verdict_per_segment() -> None:
     assert parse_answer('{"verdicts": [true, false, true]}', Alignment, 3) == {"verdicts": [True, False, True]}
     with pytest.raises(InvalidAnswer, match="expected 2 verdicts"):
         parse_answer('{"verdicts": [true]}', Alignment, 2)
+
+
+def test_unreachable_server_fails_fast_after_a_few_items(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    judge = Judge("gpt-4o-2024-08-06", base_url=f"http://127.0.0.1:{port}/v1", cache_path=tmp_path / "c.sqlite",
+                  backoff=0.01, max_retries=2, concurrency=1)
+    start = time.perf_counter()
+    results = judge.run([answer_request(k) for k in range(20)])
+    assert time.perf_counter() - start < 10
+    assert not any(r.ok for r in results) and judge.usage.failed == 20
+    assert judge.usage.requests == 3 * 3  # three items tried with their retries, the rest not asked
+    assert "judge unreachable, not asked" in results[-1].error
