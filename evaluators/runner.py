@@ -25,6 +25,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +178,8 @@ def _call(model: Model, task: str, requests: list, device: str) -> list:
         if len(requests) < 2:
             raise ModelError(f"out of memory on {device} at batch size 1: use a smaller dtype or another device") \
                 from None
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         half = len(requests) // 2
         try:
             return method(requests[:half]) + method(requests[half:])
@@ -191,16 +193,20 @@ def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, l
     """Predict every planned item not already in the log; returns (predicted, skipped)."""
     pairs = plan(bench, model, config)
     predicted = skipped = 0
+    advances = {}
     for task in dict.fromkeys(t for t, _ in pairs):
         items = [item for t, item in pairs if t == task]
-        todo = [item for item in items if (task, item.id) not in log.done]
-        skipped += len(items) - len(todo)
-        advance = on_task(task, len(items))
-        advance(len(items) - len(todo))
-        for concept_id in dict.fromkeys(item.concept for item in todo):
-            concept = bench.concepts[concept_id]
-            model.personalize(concept, [bench.image_path(p) for p in concept.train_images])
-            group = [item for item in todo if item.concept == concept_id]
+        done = sum((task, item.id) in log.done for item in items)
+        skipped += done
+        advances[task] = on_task(task, len(items))
+        advances[task](done)
+    todo = [(task, item) for task, item in pairs if (task, item.id) not in log.done]
+    # Concept-major: each concept is personalized once (a DreamBooth pipeline is loaded once, not per task).
+    for concept_id in dict.fromkeys(item.concept for _, item in todo):
+        concept = bench.concepts[concept_id]
+        model.personalize(concept, [bench.image_path(p) for p in concept.train_images])
+        for task in dict.fromkeys(t for t, item in todo if item.concept == concept_id):
+            group = [item for t, item in todo if t == task and item.concept == concept_id]
             for start in range(0, len(group), config.batch_size):
                 batch = group[start : start + config.batch_size]
                 outputs = _call(model, task, _requests(bench, task, batch, config.seed), config.device)
@@ -208,7 +214,7 @@ def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, l
                     raise ModelError(f"{config.model} returned {len(outputs)} outputs for {len(batch)} requests")
                 log.append([_record(run_dir, task, item, output) for item, output in zip(batch, outputs)])
                 predicted += len(batch)
-                advance(len(batch))
+                advances[task](len(batch))
     return predicted, skipped
 
 
@@ -252,8 +258,6 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
     checkpoint_sha = checkpoint_fingerprint(config.checkpoint)
     run_dir = config.runs_dir / config.model / bench.version / _config_hash(config, checkpoint_sha)
     run_dir.mkdir(parents=True, exist_ok=True)
-    from datetime import datetime, timezone
-
     info = RunInfo(
         model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,
         capabilities=sorted(model.capabilities), benchmark_version=bench.version, protocol=config.scoring.protocol,
