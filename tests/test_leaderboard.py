@@ -16,12 +16,14 @@ from leaderboard.exports import to_csv, to_latex, to_markdown
 from leaderboard.page import build_site
 from leaderboard.tables import build_tables, load_reported
 
-SEED = next((Path(__file__).parents[2] / "shared" / "seeds").glob("*.txt"))
+SEEDS = Path(__file__).parents[2] / "shared" / "seeds"  # the paper, beside the clone as CI lays it out
 INJECTED = '"><img src=x onerror="window.__pwned=2"><script>window.__pwned=1</script>'
 
 
 def paper_line(prefix: str) -> str:
-    return next(line for line in SEED.read_text(encoding="utf-8").splitlines() if line.startswith(prefix))
+    papers = sorted(SEEDS.glob("*.txt"))
+    assert papers, f"the paper's text is expected in {SEEDS} (shared/ beside the repository)"
+    return next(line for line in papers[0].read_text(encoding="utf-8").splitlines() if line.startswith(prefix))
 
 
 def check_against_source(text: str, table: dict, has_size: bool) -> int:
