@@ -1,0 +1,38 @@
+"""Run every benchmark in bench/ and write one Markdown report of their ratio lines.
+
+    python -m bench.run_all [--out build/bench-report.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCHES = ["clip_batching", "judge_concurrency", "showo_sampler"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("build/bench-report.md"))
+    args = parser.parse_args()
+    lines = ["# UnifyBench++ benchmark report", "",
+             "Each line is a ratio measured side by side in one run (ours vs the reference).", "",
+             "| setting | comparison | ratio | check |", "|---|---|---|---|"]
+    for name in BENCHES:
+        start = time.perf_counter()
+        run = subprocess.run([sys.executable, "-m", f"bench.{name}"], capture_output=True, text=True)
+        rows = [line for line in run.stdout.splitlines() if line.startswith("|")]
+        if run.returncode != 0 or not rows:
+            rows = [f"| bench.{name} | failed (exit {run.returncode}) | - | {run.stderr.strip()[-200:]} |"]
+        lines += rows
+        print(f"bench.{name}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
