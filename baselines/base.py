@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
 from unifybench_pp.schema import Concept
-
-Capability = Literal["understand", "generate"]
-
 
 @dataclass(frozen=True)
 class UnderstandRequest:

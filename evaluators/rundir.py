@@ -58,6 +58,28 @@ class RunInfo:
         if self.model_type not in MODEL_TYPES:
             raise RunError(f"model_type {self.model_type!r} is not one of {MODEL_TYPES}")
 
+    def record_scoring(self, results: list[MetricResult], judge_model: str, judge_usage: dict[str, Any] | None) -> None:
+        """Which model produced each computed metric, and the judge's model, prompt hashes and usage."""
+        self.metric_models = {r.name: r.model for r in results if r.value is not None}
+        self.judge = {"model": judge_model, "templates": {r.name: r.template_hash for r in results if r.template_hash},
+                      "usage": judge_usage or {}}
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("unifybench-pp", "torch", "transformers", "open_clip_torch", "openai"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
 
 @dataclass
 class Run:
@@ -75,23 +97,18 @@ class Run:
 def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, predictions: dict[str, dict[str, str]],
                     results: list[MetricResult], config: Any, judge_usage: dict[str, Any] | None) -> RunInfo:
     """RunInfo for predictions scored outside the runner (`ubpp score --run-dir`)."""
-    from importlib.metadata import version
-
     from unifybench_pp.schema import GENERATION_TASKS, UNDERSTANDING_TASKS
 
     tasks = {task for task, items in predictions.items() if items}
-    judged = [r for r in results if r.template_hash]
-    return RunInfo(
+    info = RunInfo(
         model=model, model_type=model_type, model_size=model_size,
         capabilities=[c for c, group in (("understand", UNDERSTANDING_TASKS), ("generate", GENERATION_TASKS))
                       if tasks & set(group)],
         benchmark_version=bench.version, protocol=config.protocol, adapter="predictions-file",
-        date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        metric_models={r.name: r.model for r in results if r.value is not None},
-        judge={"model": config.judge_model, "templates": {r.name: r.template_hash for r in judged},
-               "usage": judge_usage or {}},
-        packages={name: version(name) for name in ("unifybench-pp", "torch", "transformers", "open_clip_torch")},
+        date=utc_now(), packages=package_versions(),
     )
+    info.record_scoring(results, config.judge_model, judge_usage)
+    return info
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -25,7 +25,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from unifybench_pp import Benchmark
 from unifybench_pp.schema import GENERATION_TASKS, TASKS, UNDERSTANDING_TASKS
 
 from .metrics import MetricResult
-from .rundir import RunInfo, write_results
+from .rundir import RunInfo, package_versions, utc_now, write_results
 from .scoring import Scorers, ScoringConfig, score
 
 
@@ -231,18 +230,6 @@ def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image) -> d
     return {"task": task, "id": item.id, "output": str(output)}
 
 
-def _package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in ("unifybench-pp", "torch", "transformers", "open_clip_torch", "openai"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
 def _git_commit() -> str:
     head = Path(__file__).resolve().parents[1] / ".git" / "HEAD"
     if not head.is_file():
@@ -262,8 +249,7 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,
         capabilities=sorted(model.capabilities), benchmark_version=bench.version, protocol=config.scoring.protocol,
         adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
-        commit=_git_commit(), date=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), seed=config.seed,
-        packages=_package_versions(),
+        commit=_git_commit(), date=utc_now(), seed=config.seed, packages=package_versions(),
     )
     return run_dir, info
 
@@ -310,10 +296,7 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
         predictions.setdefault(task, {})[item_id] = record["output"]
     scorers = scorers or Scorers(config.scoring)
     results = score(bench, predictions, scorers, base=run_dir)
-    info.metric_models = {r.name: r.model for r in results if r.value is not None}
-    info.judge = {"model": config.scoring.judge_model,
-                  "templates": {r.name: r.template_hash for r in results if r.template_hash},
-                  "usage": scorers.judge_usage() or {}}
+    info.record_scoring(results, config.scoring.judge_model, scorers.judge_usage())
     write_results(run_dir, info, results)
     return EvalResult(run_dir, results, predicted, skipped)
 

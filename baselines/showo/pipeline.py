@@ -56,7 +56,6 @@ class ShowoPipeline:
     def _refresh(self, tokens: ConceptTokens, vocab: Vocab) -> ConceptTokens:
         self.vocab = vocab
         self.concepts[tokens.concept] = tokens
-        self.model.to(self.device)
         return tokens
 
     def add_concept(self, concept: str) -> ConceptTokens:
