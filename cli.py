@@ -357,6 +357,55 @@ def leaderboard(
     console.print(f"{len(site.runs)} runs, {len(site.tables)} tables; open {(out / 'index.html').resolve().as_uri()}")
 
 
+train_app = typer.Typer(help="Train a model on a built benchmark's train split.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("syncr1")
+def train_syncr1(
+    config: Annotated[Optional[Path], typer.Option(help="YAML settings (see training/config.py; every field optional).")]
+        = None,
+    preset: Annotated[Optional[str], typer.Option(
+        help="Start from a preset: `tiny` (offline, CPU, minutes, on the bundled mini benchmark) or `paper` "
+             "(Table 4; needs Show-o, BLIP-2, DINOv2, FaceNet weights).")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Override a setting, KEY=VALUE (dotted for nested: "
+                                                        "dgs.enabled=false, rewards.weights={tier: 1}); repeatable.")]
+        = [],  # noqa: B006 (typer needs a literal default)
+    out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, samples.jsonl, checkpoints/, model/.")]
+        = Path("runs/train/syncr1"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
+    stop_after: Annotated[Optional[int], typer.Option(
+        help="Stop after this many steps in this invocation (checkpointed; --resume goes on).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Sync-GRPO + Dynamic Group Scaling: two-phase rollouts, reward ensemble, Dr.GRPO, adaptive screening.
+
+    The result, OUT/model, is what `ubpp evaluate --model syncr1 --checkpoint OUT/model` loads.
+    Several GPUs: `accelerate launch -m cli train syncr1 --config FILE`.
+    """
+    from evaluators.scorers.base import ScorerUnavailable
+    from training.config import load_config
+    from training.trainer import TrainingError, reward_trend, train
+
+    try:
+        settings = load_config(config, preset, set_)
+        result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console)
+    except SourceError as error:
+        _fail(error)
+    except (TrainingError, ValueError, ScorerUnavailable, OSError) as error:
+        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    if result.metrics:
+        first, last = reward_trend(result.metrics)
+        console.print(f"mean reward: first third {first:.4f} -> last third {last:.4f} "
+                      f"({len(result.metrics)} steps logged in {out / 'metrics.jsonl'})", soft_wrap=True)
+    if result.bundle is None:
+        console.print(f"stopped at step {result.last_step} of {settings.steps}; continue with --resume")
+    else:
+        console.print(f"model: {result.bundle}  (evaluate: ubpp evaluate --model syncr1 --checkpoint {result.bundle})",
+                      soft_wrap=True, markup=False, highlight=False)
+
+
 def main() -> None:
     app(prog_name="ubpp")
 

@@ -29,6 +29,7 @@ from .scorers.blip2 import DEFAULT_BLIP2, Blip2Scorer
 from .scorers.clip import DEFAULT_CLIP, ClipScorer
 from .scorers.dinov2 import DEFAULT_DINOV2, DinoScorer
 from .scorers.face import FaceScorer
+from .scorers.pixels import PixelScorer
 from .scorers.text_embed import DEFAULT_TEXT_EMBEDDER, TextEmbedder
 from .text_metrics import Protocol, bleu, rec_item_score, rec_weight
 
@@ -92,6 +93,8 @@ class Scorers:
             return Blip2Scorer(c.blip2, device=c.device, batch_size=c.batch_size)
         if kind == "face":
             return FaceScorer(c.facenet, device=c.device)
+        if kind == "pixels":
+            return PixelScorer(batch_size=c.batch_size)
         raise KeyError(kind)
 
 

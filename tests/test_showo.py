@@ -109,6 +109,24 @@ def test_sampler_matches_the_official_loop_token_for_token() -> None:
         assert torch.equal(ours, theirs), guidance
 
 
+def test_a_paused_run_continues_its_kept_rows_exactly() -> None:
+    model, vocab, tokenizer = tiny(init_std=0.02)
+    sampler = MaskGitSampler(model, vocab)
+    prompts = encode_prompts(tokenizer, vocab, ["a photo of the cat", "a red hat", "a dog", "coins"], max_text_len=16)
+    uncond = encode_prompts(tokenizer, vocab, [""] * 4, max_text_len=16)
+    config = SamplerConfig(steps=6, guidance_scale=2.0, temperature=1.5)
+    generators = lambda: [torch.Generator().manual_seed(100 + k) for k in range(4)]  # noqa: E731
+    whole, whole_trajectory = sampler.generate(prompts, 16, config, uncond, generators(), True)
+    run = sampler.advance(sampler.start(prompts, 16, uncond, generators(), config.temperature, True), config, until=2)
+    assert run.step == 2 and int((run.best_guess == CODEBOOK).sum()) == 0
+    assert torch.equal(run.best_guess[run.state != CODEBOOK], run.state[run.state != CODEBOOK])
+    kept = sampler.advance(run.select([3, 1]), config)
+    assert torch.equal(kept.sampled, whole[[3, 1]])
+    assert all(torch.equal(a, b[[3, 1]]) for a, b in zip(kept.trajectory.predictions, whole_trajectory.predictions))
+    with pytest.raises(ValueError, match="cannot advance"):
+        sampler.advance(kept, config, until=3)
+
+
 def test_schedule_seed_cfg_and_logprobs() -> None:
     model, vocab, tokenizer = tiny(init_std=0.02)
     sampler = MaskGitSampler(model, vocab)
@@ -123,8 +141,8 @@ def test_schedule_seed_cfg_and_logprobs() -> None:
     assert all(torch.equal(p[s != CODEBOOK], s[s != CODEBOOK]) for s, p in zip(trajectory.states, trajectory.predictions))
     again, _ = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(0))
     assert torch.equal(codes, again)
-    recomputed = sampler.step_logprobs(prompts, trajectory, config, uncond)
-    assert recomputed.requires_grad
+    recomputed = sampler.position_logprobs(prompts, trajectory, config, uncond)
+    assert recomputed.requires_grad and recomputed.shape == (2, 6, 16)
     assert torch.allclose(recomputed, torch.stack(trajectory.logprobs, 1), atol=1e-4)
     no_cfg = SamplerConfig(steps=6, guidance_scale=0.0)
     with_uncond, _ = sampler.generate(prompts, 16, no_cfg, uncond, torch.Generator().manual_seed(5))

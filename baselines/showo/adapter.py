@@ -12,7 +12,6 @@ showo-tp personalizes by text: the concept's profile sentence in the prompt.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +68,10 @@ class ShowoAdapter:
         if folder is None:
             raise ModelError(f"{self.name} needs concept weights: pass --option concepts=DIR "
                              f"(DIR/{concept.id}.safetensors or DIR/{concept.id}/epoch_<N>_embed.pt)")
-        ours = folder / f"{concept.id}.safetensors"
-        if ours.is_file():
-            self.pipe.load_concept(ours)
-            return
-        released = folder / concept.id / self.run_name if self.run_name else folder / concept.id
-        epochs = sorted(int(m.group(1)) for p in released.glob("epoch_*_embed.pt")
-                        if (m := re.fullmatch(r"epoch_(\d+)_embed\.pt", p.name)))
-        if not epochs:
-            raise ModelError(f"concept weights for {concept.id} not found: expected {ours} or "
-                             f"{released}/epoch_<N>_embed.pt")
-        self.pipe.add_released_concept(concept.id, released, self.epoch if self.epoch is not None else epochs[-1])
+        try:
+            self.pipe.add_concept_from(folder, concept.id, self.run_name, self.epoch)
+        except FileNotFoundError as error:
+            raise ModelError(str(error)) from None
 
     def _system(self, concept: Concept) -> str:
         if self.personalization == "text":
@@ -91,8 +83,7 @@ class ShowoAdapter:
         if self.personalization == "text":
             described = concept.info.replace(concept.token, f"the {concept.class_noun}")
             return f"{request.prompt.replace(concept.token, concept.class_noun)} {described}"
-        tokens = self.pipe.concepts[concept.id].tokens
-        return request.prompt.replace(concept.token, "".join(tokens[1:]) + " " + tokens[0])
+        return self.pipe.concepts[concept.id].in_prompt(request.prompt, concept.token)
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         images = []

@@ -38,6 +38,10 @@ class ConceptTokens:
         """UniCTokens' personalization prefix: "<bo> is <bo:token_0>...<bo:token_15>."."""
         return f"{self.identifier} is {''.join(self.tokens[1:])}."
 
+    def in_prompt(self, prompt: str, token: str) -> str:
+        """A generation prompt with the benchmark's concept token (`<bo>`) spelled as latent tokens + identifier."""
+        return prompt.replace(token, "".join(self.tokens[1:]) + " " + self.identifier)
+
 
 def concept_token_names(concept: str, n_latent: int = N_LATENT) -> list[str]:
     # Latent names carry the concept so several concepts can live in one model.

@@ -11,6 +11,7 @@ code and a tiny MAGVIT-v2 in the same layouts, for tests and the offline default
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,21 @@ class ShowoPipeline:
     def add_released_concept(self, concept: str, folder: Path, epoch: int) -> ConceptTokens:
         return self._refresh(*load_released_concept(self.model, self.tokenizer, self.vocab.codebook_size, concept,
                                                     folder, epoch))
+
+    def add_concept_from(self, folder: Path, concept: str, run_name: str | None = None,
+                         epoch: int | None = None) -> ConceptTokens:
+        """A concept from `folder/<concept>.safetensors` (ours) or UniCTokens' `folder/<concept>[/<run>]/epoch_<N>_*.pt`
+        (the highest epoch unless `epoch` is given)."""
+        ours = folder / f"{concept}.safetensors"
+        if ours.is_file():
+            return self.load_concept(ours)
+        released = folder / concept / run_name if run_name else folder / concept
+        epochs = sorted(int(m.group(1)) for p in released.glob("epoch_*_embed.pt")
+                        if (m := re.fullmatch(r"epoch_(\d+)_embed\.pt", p.name)))
+        if not epochs:
+            raise FileNotFoundError(f"concept weights for {concept} not found: expected {ours} or "
+                                    f"{released}/epoch_<N>_embed.pt")
+        return self.add_released_concept(concept, released, epoch if epoch is not None else epochs[-1])
 
     def load_concept(self, path: Path) -> ConceptTokens:
         return self._refresh(*load_concept(self.model, self.tokenizer, self.vocab.codebook_size, path))

@@ -14,9 +14,10 @@ unconditional rows) at every denoising step and computes logits over the full
 The random draws (multinomial over codes, then Gumbel noise for re-masking)
 happen in the official order on the same shapes, so one seed gives the same
 tokens as the official loop. The sampler can also return each step's state
-x_{s-1}, full prediction x̂_s and log p(x̂_s | x_{s-1}) summed over all image
-positions, which is what Sync-GRPO's loss needs; `step_logprobs` recomputes
-them under new weights.
+x_{s-1}, full prediction x̂_s and log p(x̂_{s,j} | x_{s-1}) at every image
+position, which is what Sync-GRPO's loss needs; `position_logprobs` recomputes
+them under new weights. A `SamplingRun` can stop after any step and continue
+later with a subset of its rows (Dynamic Group Scaling's early screening).
 """
 
 from __future__ import annotations
@@ -52,7 +53,58 @@ class Trajectory:
     predictions: list[torch.Tensor] = field(default_factory=list)
     """x̂_s per step: (B, N) codes sampled at every position (known ones kept)."""
     logprobs: list[torch.Tensor] = field(default_factory=list)
-    """(B,) per step: sum over the N positions of log p(x̂_{s,j} | x_{s-1})."""
+    """(B, N) per step: log p(x̂_{s,j} | x_{s-1}) at every position (Sync-GRPO counts each as a decision)."""
+
+    def select(self, rows: torch.Tensor) -> Trajectory:
+        return Trajectory([s[rows] for s in self.states], [p[rows] for p in self.predictions],
+                          [lp[rows] for lp in self.logprobs])
+
+
+@dataclass
+class SamplingRun:
+    """A batch of MaskGIT trajectories that can stop after any step and go on later.
+
+    Dynamic Group Scaling runs many candidates to an early step, keeps a few
+    and finishes only those; with one generator per row a kept row continues
+    exactly as it would have without the pause.
+    """
+
+    prompt_ids: torch.Tensor
+    uncond_ids: torch.Tensor | None
+    state: torch.Tensor
+    sampled: torch.Tensor
+    step: int
+    temperature: float
+    generator: torch.Generator | list[torch.Generator] | None
+    trajectory: Trajectory | None
+    best_guess: torch.Tensor | None = None
+    """After a step: the state with its masked positions filled by the most likely code."""
+
+    @staticmethod
+    def concat(runs: list[SamplingRun]) -> SamplingRun:
+        """Runs paused at the same step, as one batch (their rows keep their own generators)."""
+        if len({r.step for r in runs}) != 1 or not all(isinstance(r.generator, list) for r in runs):
+            raise ValueError("only runs at the same step, with one generator per row, can be joined")
+        cat = lambda tensors: None if tensors[0] is None else torch.cat(tensors)  # noqa: E731
+        trajectory = None
+        if runs[0].trajectory is not None:
+            parts = [r.trajectory for r in runs]
+            trajectory = Trajectory(*([torch.cat(step) for step in zip(*(getattr(t, name) for t in parts))]
+                                      for name in ("states", "predictions", "logprobs")))
+        return SamplingRun(cat([r.prompt_ids for r in runs]), cat([r.uncond_ids for r in runs]),
+                           cat([r.state for r in runs]), cat([r.sampled for r in runs]), runs[0].step,
+                           runs[0].temperature, [g for r in runs for g in r.generator], trajectory,
+                           cat([r.best_guess for r in runs]))
+
+    def select(self, rows: list[int]) -> SamplingRun:
+        if not isinstance(self.generator, list):
+            raise ValueError("selecting rows of a sampling run needs one generator per row")
+        index = torch.tensor(rows, dtype=torch.long, device=self.state.device)
+        return SamplingRun(self.prompt_ids[index], None if self.uncond_ids is None else self.uncond_ids[index],
+                           self.state[index], self.sampled[index], self.step, self.temperature,
+                           [self.generator[r] for r in rows],
+                           None if self.trajectory is None else self.trajectory.select(index),
+                           None if self.best_guess is None else self.best_guess[index])
 
 
 def cosine_schedule(ratio: float) -> float:
@@ -133,7 +185,55 @@ class MaskGitSampler:
             return self.prefix_cache(torch.cat([prompt_ids, uncond_ids]))
         return self.prefix_cache(prompt_ids)
 
+    def start(self, prompt_ids: torch.Tensor, n_tokens: int, uncond_ids: torch.Tensor | None = None,
+              generator: torch.Generator | list[torch.Generator] | None = None, temperature: float = 1.0,
+              return_trajectory: bool = False) -> SamplingRun:
+        """A fully masked batch, ready for `advance`."""
+        state = torch.full((prompt_ids.shape[0], n_tokens), self.vocab.codebook_size, dtype=torch.long,
+                           device=prompt_ids.device)
+        return SamplingRun(prompt_ids, uncond_ids, state, state, 0, temperature, generator,
+                           Trajectory() if return_trajectory else None)
+
     @torch.inference_mode()
+    def advance(self, run: SamplingRun, config: SamplerConfig, until: int | None = None) -> SamplingRun:
+        """Run denoising steps [run.step, until) of a `config.steps`-step schedule, in place."""
+        until = config.steps if until is None else until
+        if not run.step <= until <= config.steps:
+            raise ValueError(f"cannot advance from step {run.step} to {until} of {config.steps}")
+        if run.step == until:
+            return run
+        batch, n_tokens = run.state.shape
+        codebook = self.vocab.codebook_size
+        cache, is_pad = self._prefixes(run.prompt_ids, run.uncond_ids, config.guidance_scale)
+        state, temperature, generator, trajectory = run.state, run.temperature, run.generator, run.trajectory
+        for step in range(run.step, until):
+            logits = self._guided(cache, is_pad, state, config.guidance_scale)
+            probs = logits.float().softmax(dim=-1)
+            sampled = _per_row(generator, batch, lambda g, rows: torch.multinomial(
+                probs[rows].reshape(-1, codebook), 1, generator=g).view(-1, n_tokens))
+            unknown = state == codebook
+            sampled = torch.where(unknown, sampled, state)
+            chosen = probs.gather(-1, sampled[..., None]).squeeze(-1)
+            if trajectory is not None:
+                trajectory.states.append(state)
+                trajectory.predictions.append(sampled)
+                trajectory.logprobs.append(chosen.clamp_min(1e-30).log())
+            ratio = (step + 1) / config.steps
+            mask_len = math.floor(n_tokens * cosine_schedule(ratio))
+            mask_len = torch.clamp(unknown.sum(-1, keepdim=True) - 1, max=mask_len).clamp_min(1)
+            confidence = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
+            uniform = _per_row(generator, batch, lambda g, rows: torch.zeros_like(confidence[rows]).uniform_(
+                0, 1, generator=g))
+            noise = -(-(uniform.clamp_min(1e-20).log())).clamp_min(1e-20).log()  # Gumbel(0, 1)
+            temperature *= 1.0 - ratio  # Show-o anneals cumulatively: T_s = T_{s-1} * (1 - s/S)
+            confidence = confidence.clamp_min(1e-20).log() + temperature * noise
+            cut_off = confidence.sort(dim=-1).values.gather(1, mask_len)
+            state = torch.where(confidence < cut_off, codebook, sampled)
+            run.sampled = sampled
+        run.best_guess = torch.where(state == codebook, probs.argmax(-1), state)
+        run.state, run.temperature, run.step = state, temperature, until
+        return run
+
     def generate(
         self,
         prompt_ids: torch.Tensor,
@@ -149,44 +249,17 @@ class MaskGitSampler:
         of generators (one per row) makes each row's image independent of what
         else is in its batch, which resumable and sharded runs need.
         """
-        batch, codebook = prompt_ids.shape[0], self.vocab.codebook_size
-        cache, is_pad = self._prefixes(prompt_ids, uncond_ids, config.guidance_scale)
-        state = torch.full((batch, n_tokens), codebook, dtype=torch.long, device=prompt_ids.device)
-        trajectory = Trajectory() if return_trajectory else None
-        sampled = state
-        temperature = config.temperature
-        for step in range(config.steps):
-            logits = self._guided(cache, is_pad, state, config.guidance_scale)
-            probs = logits.float().softmax(dim=-1)
-            sampled = _per_row(generator, batch, lambda g, rows: torch.multinomial(
-                probs[rows].reshape(-1, codebook), 1, generator=g).view(-1, n_tokens))
-            unknown = state == codebook
-            sampled = torch.where(unknown, sampled, state)
-            chosen = probs.gather(-1, sampled[..., None]).squeeze(-1)
-            if trajectory is not None:
-                trajectory.states.append(state)
-                trajectory.predictions.append(sampled)
-                trajectory.logprobs.append(chosen.clamp_min(1e-30).log().sum(-1))
-            ratio = (step + 1) / config.steps
-            mask_len = math.floor(n_tokens * cosine_schedule(ratio))
-            mask_len = torch.clamp(unknown.sum(-1, keepdim=True) - 1, max=mask_len).clamp_min(1)
-            confidence = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
-            uniform = _per_row(generator, batch, lambda g, rows: torch.zeros_like(confidence[rows]).uniform_(
-                0, 1, generator=g))
-            noise = -(-(uniform.clamp_min(1e-20).log())).clamp_min(1e-20).log()  # Gumbel(0, 1)
-            temperature *= 1.0 - ratio  # Show-o anneals cumulatively: T_s = T_{s-1} * (1 - s/S)
-            confidence = confidence.clamp_min(1e-20).log() + temperature * noise
-            cut_off = confidence.sort(dim=-1).values.gather(1, mask_len)
-            state = torch.where(confidence < cut_off, codebook, sampled)
-        return sampled, trajectory
+        run = self.start(prompt_ids, n_tokens, uncond_ids, generator, config.temperature, return_trajectory)
+        self.advance(run, config)
+        return run.sampled, run.trajectory
 
-    def step_logprobs(self, prompt_ids: torch.Tensor, trajectory: Trajectory, config: SamplerConfig,
-                      uncond_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, steps) log p(x̂_s | x_{s-1}) under the current weights, differentiable (for the trainer)."""
+    def position_logprobs(self, prompt_ids: torch.Tensor, trajectory: Trajectory, config: SamplerConfig,
+                          uncond_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, steps, N) log p(x̂_{s,j} | x_{s-1}) under the current weights, differentiable (for the trainer)."""
         cache, is_pad = self._prefixes(prompt_ids, uncond_ids, config.guidance_scale)
         out = []
         for state, prediction in zip(trajectory.states, trajectory.predictions):
             state, prediction = state.clone(), prediction.clone()  # inference tensors -> autograd-safe
             logits = self._guided(cache, is_pad, state, config.guidance_scale)
-            out.append(logits.float().log_softmax(-1).gather(-1, prediction[..., None]).squeeze(-1).sum(-1))
+            out.append(logits.float().log_softmax(-1).gather(-1, prediction[..., None]).squeeze(-1))
         return torch.stack(out, dim=1)

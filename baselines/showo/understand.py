@@ -41,8 +41,11 @@ class Understander:
     @torch.inference_mode()
     def generate_ids(self, ids: torch.Tensor, image_end: torch.Tensor, max_new_tokens: int = 100,
                      temperature: float = 0.0, top_k: int | None = None,
-                     generator: torch.Generator | None = None) -> list[list[int]]:
-        """Greedy (temperature 0) or sampled continuation of each row until <|eot|>."""
+                     generator: torch.Generator | list[torch.Generator] | None = None) -> list[list[int]]:
+        """Greedy (temperature 0) or sampled continuation of each row until <|eot|>.
+
+        A list of generators (one per row) makes each row's sample independent of its batch.
+        """
         from transformers import DynamicCache
 
         vocab, phi = self.vocab, self.model.phi
@@ -72,13 +75,42 @@ class Understander:
 
     @staticmethod
     def _choose(logits: torch.Tensor, temperature: float, top_k: int | None,
-                generator: torch.Generator | None) -> torch.Tensor:
+                generator: torch.Generator | list[torch.Generator] | None) -> torch.Tensor:
         if temperature <= 0:
             return logits.argmax(-1)
         if top_k is not None:
             kth = logits.topk(top_k, dim=-1).values[:, -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
-        return torch.multinomial((logits / temperature).softmax(-1), 1, generator=generator)[:, 0]
+        probs = (logits / temperature).softmax(-1)
+        if isinstance(generator, list):
+            return torch.cat([torch.multinomial(probs[k : k + 1], 1, generator=g)[:, 0] for k, g in enumerate(generator)])
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+    def answer_logprobs(self, ids: torch.Tensor, image_end: torch.Tensor, answers: list[list[int]],
+                        temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, T) log-probs of each answer's tokens after its prompt, and the (B, T) mask of real tokens.
+
+        Differentiable (the trainer's policy ratio over reasoning tokens); the
+        distribution is the one `generate_ids` samples from: text ids only,
+        logits divided by the temperature.
+        """
+        vocab = self.vocab
+        width = max(1, max(len(a) for a in answers))
+        tail = torch.full((ids.shape[0], width), vocab.pad, dtype=ids.dtype, device=ids.device)
+        for row, answer in enumerate(answers):
+            tail[row, : len(answer)] = torch.tensor(answer, dtype=ids.dtype)
+        lengths = torch.tensor([len(a) for a in answers], device=ids.device)
+        mask = torch.arange(width, device=ids.device)[None] < lengths[:, None]
+        sequence = torch.cat([ids, tail], dim=1)
+        is_pad = torch.cat([ids == vocab.pad, ~mask], dim=1)  # a sampled [PAD] is still a real token
+        positions = ((~is_pad).cumsum(1) - 1).clamp_min(0)
+        hidden = self.model.phi.model(input_ids=sequence, attention_mask=understanding_mask(is_pad, image_end),
+                                      position_ids=positions).last_hidden_state
+        head = self.model.phi.lm_head
+        logits = torch.nn.functional.linear(hidden[:, ids.shape[1] - 1 : -1], head.weight[: vocab.text_size],
+                                            None if head.bias is None else head.bias[: vocab.text_size])
+        logp = (logits.float() / max(temperature, 1e-6)).log_softmax(-1).gather(-1, tail[..., None]).squeeze(-1)
+        return logp * mask, mask
 
     def answer(self, codes: torch.Tensor, questions: list[str], system_prompts: list[str] | None = None,
                **options: Any) -> list[str]:

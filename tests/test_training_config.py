@@ -1,0 +1,49 @@
+"""Training settings: Table 4 defaults, the shipped YAML files, presets and overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from training.config import TrainConfig, load_config, parse_override
+
+CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
+
+
+def test_defaults_are_the_papers_table_4() -> None:
+    c = TrainConfig()
+    assert (c.group_size, c.learning_rate, c.guidance_scale, c.batch_size, c.max_grad_norm, c.steps) == (
+        9, 1e-6, 5.0, 1, 1.0, 100)
+    assert (c.lambda_und, c.lambda_gen, c.beta, c.clip_epsilon) == (0.4, 0.6, 0.01, 0.2)
+    assert c.rewards.weights["tier"] == pytest.approx(0.4) and sum(c.rewards.weights.values()) == pytest.approx(1.0)
+    assert c.rewards.person_only == ["fer"] and c.rewards.fallback == "der"
+    assert (c.dgs.surrogate, c.dgs.controller, c.dgs.eta, c.dgs.mu, c.dgs.gamma) == ("ber", "trend", 0.12, 0.8, 0.25)
+    assert c.screening_step == 10 and c.candidate_budget == 18  # 20% of 50 steps; 2 x 9 candidates
+
+
+def test_shipped_yaml_files_match_the_defaults_and_the_tiny_preset() -> None:
+    assert load_config(CONFIGS / "syncr1_paper.yaml") == TrainConfig()
+    assert load_config(CONFIGS / "syncr1_tiny.yaml") == load_config(None, "tiny")
+
+
+def test_file_then_overrides_win(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("learning_rate: 1e-5\ndgs:\n  controller: unictokens\nrewards:\n  weights: {tier: 1.0}\n")
+    config = load_config(path, "tiny", ["dgs.enabled=false", "concepts=[ast, cam]", "learning_rate=3e-4"])
+    assert config.learning_rate == 3e-4 and config.dgs.controller == "unictokens" and not config.dgs.enabled
+    assert config.rewards.weights == {"tier": 1.0}  # weights replace, never merge
+    assert config.concepts == ["ast", "cam"] and config.showo == "tiny"
+    assert parse_override("a.b.c=1") == {"a": {"b": {"c": 1}}}
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("bogus=1", "unknown training setting"), ("dgs.nope=1", "unknown dgs setting"),
+    ("group_size=1", "at least 2"), ("trainable=half", "concepts, lora or full"),
+    ("dgs.budget_factor=0.5", "budget_factor"), ("learning_rate=fast", "must be a number"), ("novalue", "KEY=VALUE"),
+])
+def test_bad_settings_say_what_is_wrong(override: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_config(None, None, [override])
+    with pytest.raises(ValueError, match="unknown preset"):
+        load_config(None, "huge")

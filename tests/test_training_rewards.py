@@ -1,0 +1,75 @@
+"""The reward ensemble: TIER's formula, the person-only weight move, and the offline stand-ins on real images."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import unifybench_pp
+from evaluators.scorers.base import ScorerUnavailable
+from training.config import RewardConfig
+from training.rewards import RewardEnsemble, RewardSample, tier
+
+
+def test_tier_is_one_minus_the_normalized_distance_to_the_truth() -> None:
+    reasoning = torch.nn.functional.normalize(torch.tensor([1.0, 2.0, 0.5]), dim=0)
+    candidates = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0, 0.4], [0.0, -1.0, 3.0], [2.0, 0.0, 0.0]]), dim=1)
+    truth = torch.tensor([1.0, 0.0, 0.0])
+    sims = [float(np.dot(reasoning.numpy(), c.numpy())) for c in candidates]
+    distance = math.sqrt(sum((s - y) ** 2 for s, y in zip(sims, truth.tolist())))
+    assert tier(reasoning, candidates, truth) == pytest.approx(1 - distance / (2 * math.sqrt(3)), rel=1e-6)
+    assert tier(candidates[0], candidates[:1], torch.tensor([1.0])) == pytest.approx(1.0, abs=1e-6)
+    assert tier(-candidates[0], candidates[:1], torch.tensor([1.0])) == pytest.approx(0.0, abs=1e-6)
+
+
+def _sample(bench: unifybench_pp.Benchmark, concept: str, reasoning: str, image: Image.Image) -> RewardSample:
+    facts = [x.text for x in bench.extra_info if x.concept == concept and x.split == "train"]
+    return RewardSample(bench.concepts[concept], reasoning, facts, [1.0] + [0.0] * (len(facts) - 1),
+                        "a photo of a cat", image, [bench.root / p for p in bench.concepts[concept].train_images])
+
+
+def test_ensemble_scores_every_component_and_moves_person_only_weight(mini_build: Path) -> None:
+    bench = unifybench_pp.load(mini_build)
+    config = RewardConfig(weights={"tier": 0.4, "colour": 0.2, "ssim": 0.2, "face": 0.2}, person_only=["face"],
+                          fallback="ssim", facenet=None)
+    ensemble = RewardEnsemble(config)
+    assert ensemble.weights(bench.concepts["ast"]) == config.weights
+    assert ensemble.weights(bench.concepts["chelsea"]) == {"tier": 0.4, "colour": 0.2, "ssim": 0.4}
+    reference = Image.open(bench.root / bench.concepts["chelsea"].train_images[0]).convert("RGB")
+    facts = [x.text for x in bench.extra_info if x.concept == "chelsea" and x.split == "train"]
+    right = _sample(bench, "chelsea", facts[0], reference)
+    wrong = _sample(bench, "chelsea", "The stock market closed higher on Tuesday.", Image.new("RGB", (64, 64), "blue"))
+    scores = ensemble.score([right, wrong])
+    assert scores[0]["face"] is None and scores[1]["face"] is None  # no person: no face reward
+    assert scores[0]["tier"] > scores[1]["tier"] + 0.2
+    assert scores[0]["colour"] > scores[1]["colour"] and scores[0]["ssim"] > scores[1]["ssim"]
+    for row in scores:
+        assert row["total"] == pytest.approx(0.4 * row["tier"] + 0.2 * row["colour"] + 0.4 * row["ssim"])
+    person = ensemble.score([_sample(bench, "ast", "x", reference)])[0]
+    assert person["face"] is not None and 0.0 <= person["face"] <= 1.0
+
+
+def test_pixel_rewards_on_identical_and_different_images(mini_build: Path) -> None:
+    bench = unifybench_pp.load(mini_build)
+    ensemble = RewardEnsemble(RewardConfig(weights={"colour": 0.5, "ssim": 0.5}, person_only=[], facenet=None))
+    path = bench.root / bench.concepts["coffee"].train_images[0]
+    image = Image.open(path).convert("RGB")
+    same = RewardSample(bench.concepts["coffee"], "", ["x"], [1.0], "", image, [path])
+    assert ensemble.compute("colour", [same]) == [pytest.approx(1.0)]
+    assert ensemble.compute("ssim", [same]) == [pytest.approx(1.0)]
+    flipped = RewardSample(bench.concepts["coffee"], "", ["x"], [1.0], "", image.rotate(90), [path])
+    assert ensemble.compute("colour", [flipped])[0] > 0.9  # rotation keeps the colours
+    assert ensemble.compute("ssim", [flipped])[0] < 0.9  # but not the structure
+
+
+def test_missing_models_and_unknown_rewards_fail_before_training() -> None:
+    with pytest.raises(ValueError, match="unknown reward"):
+        RewardEnsemble(RewardConfig(weights={"bogus": 1.0}))
+    ensemble = RewardEnsemble(RewardConfig(blip2="/nonexistent/blip2"))
+    with pytest.raises(ScorerUnavailable, match="reward 'ber'"):
+        ensemble.require(["ber"])

@@ -1,0 +1,169 @@
+"""The trainer end to end on the mini benchmark: rollouts with DGS, resume, export, and evaluation of the result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+import unifybench_pp
+from baselines.showo.pipeline import ShowoPipeline
+from baselines.showo.sampler import SamplerConfig
+from cli import app
+from training.config import load_config
+from training.dgs import TrendController
+from training.rollout import PromptSchedule
+from training.trainer import Trainer, TrainingError, train
+
+FAST = ["group_size=3", "generation_steps=4", "reasoning_max_new_tokens=4", "save_every=1", "dgs.screen_batch=2",
+        "dgs.budget_factor=2"]
+
+
+def _config(mini_build: Path, *extra: str):
+    return load_config(None, "tiny", [f"benchmark={mini_build}", *FAST, *extra])
+
+
+def test_schedule_alternates_pathways_per_concept_and_is_a_function_of_the_step(mini_build: Path) -> None:
+    bench = unifybench_pp.load(mini_build)
+    schedule = PromptSchedule(bench, None, seed=0, visual_share=0.5)
+    prompts = [schedule.prompt(k) for k in range(24)]
+    for concept in bench.concepts:
+        pathways = [p.pathway for p in prompts if p.concept.id == concept]
+        assert pathways.count("visual") == pathways.count("textual") == 2, concept
+    again = PromptSchedule(bench, None, seed=0, visual_share=0.5)
+    assert [again.prompt(k) for k in (5, 17)] == [prompts[5], prompts[17]]
+    textual = next(p for p in prompts if p.pathway == "textual")
+    assert textual.image is None and sum(textual.truth) == 1 and len(textual.candidates) == len(textual.truth)
+    target = textual.candidates[textual.truth.index(1.0)]
+    held_out = {x.text for x in bench.extra_info if x.split == "heldout"}
+    assert target not in held_out and not held_out & set(textual.candidates)  # training sees train facts only
+    with pytest.raises(ValueError, match="unknown concept"):
+        PromptSchedule(bench, ["nobody"], 0, 0.5)
+
+
+def test_rollout_screens_in_batches_and_finishes_only_the_kept(mini_build: Path, tmp_path: Path) -> None:
+    trainer = Trainer(_config(mini_build, "steps=1"), tmp_path / "run", quiet=True)
+    config, engine = trainer.config, trainer.engine
+    prompt = trainer.schedule.prompt(0)
+    early, steps, group = config.screening_step, config.generation_steps, config.group_size
+    everyone = engine.rollout(prompt, 0, TrendController(tau=-1.0, target=0.5))
+    assert everyone.screening.screened == 4 and everyone.screening.passed == 4  # one batch of 2 is not enough
+    assert everyone.denoise_steps == 4 * early + group * (steps - early)
+    nobody = engine.rollout(prompt, 0, TrendController(tau=10.0, target=0.5))
+    assert nobody.screening.screened == config.candidate_budget == 6 and nobody.screening.passed == 0
+    best = sorted(range(6), key=lambda i: -nobody.screening.scores[i])[:group]
+    assert nobody.screening.kept == best
+    assert nobody.denoise_steps == 6 * early + group * (steps - early) < nobody.denoise_steps_without_dgs == 6 * steps
+    for rollout in (everyone, nobody):
+        assert len(rollout.images) == len(rollout.answers) == len(rollout.rewards) == group
+        assert len(rollout.run.trajectory.states) == steps and rollout.run.step == steps
+    # a kept candidate is finished exactly as it would have been without the pause: same seed, same image
+    plain = engine.rollout(prompt, 0, None)
+    assert plain.screening is None and plain.denoise_steps == group * steps
+    assert torch.equal(plain.run.sampled[:group], everyone.run.sampled[:group])
+    assert plain.reasoning == everyone.reasoning[:group]
+
+
+def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp_path: Path) -> None:
+    config = _config(mini_build, "steps=3")
+    whole = train(config, tmp_path / "whole", quiet=True)
+    first = train(config, tmp_path / "split", stop_after=2, quiet=True)
+    assert first.bundle is None and first.last_step == 2
+    assert [c.name for c in sorted((tmp_path / "split" / "checkpoints").iterdir())] == ["step-000001", "step-000002"]
+    with pytest.raises(TrainingError, match="--resume"):
+        train(config, tmp_path / "split", quiet=True)
+    with pytest.raises(TrainingError, match="learning_rate"):
+        train(_config(mini_build, "steps=3", "learning_rate=0.5"), tmp_path / "split", resume=True, quiet=True)
+    second = train(config, tmp_path / "split", resume=True, quiet=True)
+    assert [m["step"] for m in second.metrics] == [1, 2, 3]
+    for key in ("loss", "reward_mean", "tau", "pass_rate", "grad_norm", "kl_per_token"):
+        assert second.metrics[2][key] == whole.metrics[2][key], key
+    a = load_file(str(whole.bundle / "showo" / "model.safetensors"))
+    b = load_file(str(second.bundle / "showo" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    samples = [json.loads(line) for line in (tmp_path / "split" / "samples.jsonl").read_text().splitlines()]
+    assert [s["step"] for s in samples] == [1] * 3 + [2] * 3 + [3] * 3
+    assert all(set(s["rewards"]) >= {"tier", "colour", "ssim", "face", "total"} for s in samples)
+
+
+@pytest.mark.parametrize("trainable", ["full", "lora", "concepts"])
+def test_the_exported_bundle_reloads_as_the_trained_policy(mini_build: Path, tmp_path: Path, trainable: str) -> None:
+    extra = ["steps=1", f"trainable={trainable}"] + (["weight_decay=0"] if trainable == "concepts" else [])
+    trainer = Trainer(_config(mini_build, *extra), tmp_path / "run", quiet=True)
+    before = {k: v.clone() for k, v in trainer.pipe.model.state_dict().items() if "lora_" not in k}
+    result = trainer.run()
+    after = trainer.pipe.model.state_dict()
+    changed = {k for k, v in before.items() if not torch.equal(v, after[k])}
+    if trainable == "concepts":
+        assert changed == {"showo.model.embed_tokens.weight", "showo.lm_head.weight", "showo.lm_head.bias"}
+        rows = torch.nonzero((before["showo.model.embed_tokens.weight"]
+                              != after["showo.model.embed_tokens.weight"]).any(1)).flatten()
+        concept_ids = {i for t in trainer.pipe.concepts.values()
+                       for i in trainer.pipe.tokenizer.convert_tokens_to_ids(t.tokens)}
+        assert set(rows.tolist()) <= concept_ids and len(rows) > 0
+    elif trainable == "lora":
+        assert not changed - {"showo.model.embed_tokens.weight", "showo.lm_head.weight", "showo.lm_head.bias"}
+    else:
+        assert any("layers.0.self_attn" in k for k in changed)
+    reloaded = ShowoPipeline.from_pretrained(result.bundle / "showo", result.bundle / "magvit")
+    for concept in sorted(trainer.pipe.concepts):
+        reloaded.load_concept(result.bundle / "concepts" / f"{concept}.safetensors")
+    config = SamplerConfig(steps=4, guidance_scale=2.0)
+    prompt = [trainer.pipe.concepts["chelsea"].in_prompt("A photo of <chelsea>.", "<chelsea>")]
+    ours = trainer.pipe.generate(prompt, seed=[3], config=config, return_trajectory=True)[1]
+    theirs = reloaded.generate(prompt, seed=[3], config=config, return_trajectory=True)[1]
+    assert torch.equal(ours, theirs)
+
+
+def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "syncr1"
+    args = ["train", "syncr1", "--preset", "tiny", "--out", str(out), "-q", "--set", f"benchmark={mini_build}",
+            "--set", "steps=2", *[x for s in FAST for x in ("--set", s)]]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "mean reward" in result.output and f"--checkpoint {out / 'model'}" in result.output
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert {"reward/tier", "reward/colour", "reward/ssim", "loss", "kl_per_token", "pass_rate", "tau",
+            "denoise_steps", "denoise_steps_without_dgs", "grad_norm", "lr"} <= set(metrics[0])
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--resume" in again.output
+    bad = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "dgs.bogus=1", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown dgs setting" in bad.output
+    evaluated = runner.invoke(app, ["evaluate", "--model", "syncr1", "--checkpoint", str(out / "model"),
+                                    "--benchmark", str(mini_build), "--tasks", "rec,pure_gen", "--limit", "2",
+                                    "--runs-dir", str(tmp_path / "runs"), "--option", "steps=4",
+                                    "--option", "max_new_tokens=4", "--clip-model", "/nonexistent"])
+    assert evaluated.exit_code == 0, evaluated.output
+    summary = next((tmp_path / "runs").rglob("summary.json"))
+    assert "rec.weight" in summary.read_text()
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_with_the_same_next_step(mini_build: Path, tmp_path: Path) -> None:
+    args = [sys.executable, "-m", "cli", "train", "syncr1", "--preset", "tiny", "-q", "--set", f"benchmark={mini_build}",
+            "--set", "steps=6", *[x for s in FAST for x in ("--set", s)]]
+    whole = subprocess.run([*args, "--out", str(tmp_path / "whole")], capture_output=True, text=True, timeout=600)
+    assert whole.returncode == 0, whole.stderr
+    process = subprocess.Popen([*args, "--out", str(tmp_path / "killed")], start_new_session=True)
+    checkpoint = tmp_path / "killed" / "checkpoints" / "step-000003"
+    deadline = time.time() + 300
+    while not checkpoint.is_dir() and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (tmp_path / "killed" / "model").exists()  # killed mid-run, not after it finished
+    resumed = subprocess.run([*args, "--out", str(tmp_path / "killed"), "--resume"], capture_output=True, text=True,
+                             timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    read = lambda run: [json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
+    assert [m["loss"] for m in read("killed")] == [m["loss"] for m in read("whole")]

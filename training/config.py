@@ -1,0 +1,231 @@
+"""Sync-R1 training settings: the paper's Table 4 as defaults, a YAML file format, and the `tiny` preset.
+
+Table 4 lost its row labels in the paper's text conversion; the unlabeled
+pairs (0.4, 0.6), (0.25, 0.12), (0.8, 2) are read as λ_und / λ_gen, the
+controller's trend damping γ / gain η, and its momentum μ / the candidate
+budget as a multiple of the group size (η = 0.12 is also the gain of the
+authors' controller). The reward split inside generation (BER, DER, FER
+equal) is ours: the paper fixes only understanding : generation = 4 : 6 and
+that FER applies to persons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+Trainable = Literal["concepts", "lora", "full"]
+Controller = Literal["trend", "unictokens"]
+
+
+@dataclass
+class RewardConfig:
+    weights: dict[str, float] = field(default_factory=lambda: {"tier": 0.4, "ber": 0.2, "der": 0.2, "fer": 0.2})
+    """Reward name -> weight; names are listed by `training.rewards.REWARDS`."""
+    person_only: list[str] = field(default_factory=lambda: ["fer"])
+    """Rewards that apply to person concepts only; for pets and objects their weight moves to `fallback`."""
+    fallback: str = "der"
+    text_embedder: str = "minilm"
+    """TIER's sentence encoder (the paper: ERNIE 3.0; default: the bundled MiniLM)."""
+    clip: str = "open_clip:ViT-B-32/openai"
+    dinov2: str = "facebook/dinov2-base"
+    blip2: str = "Salesforce/blip2-itm-vit-g"
+    facenet: str | None = "vggface2"
+
+
+@dataclass
+class DGSConfig:
+    enabled: bool = True
+    surrogate: str = "ber"
+    """Screening score: a reward name (`ber` as in the paper), or `clip_mix` (0.65 CLIP-I + 0.35 CLIP-T, the authors' code)."""
+    screening_fraction: float = 0.2
+    """Screen after this share of the denoising steps (t_s = 20% of S)."""
+    budget_factor: float = 2.0
+    """At most budget_factor x group size candidates are screened per group (M_max)."""
+    screen_batch: int = 9
+    """Candidates advanced to the screening step together, in memory."""
+    controller: Controller = "trend"
+    initial_threshold: float = 0.5
+    target_pass_rate: float = 0.5
+    eta: float = 0.12
+    mu: float = 0.8
+    gamma: float = 0.25
+
+
+@dataclass
+class TrainConfig:
+    benchmark: str = "ubpp_data/unifybench_pp-mini"
+    """A built UnifyBench++ folder; training reads its train split only."""
+    showo: str = "showlab/show-o-512x512"
+    """Show-o base (folder or hub id), or `tiny` for a freshly built tiny random model (offline default)."""
+    magvit: str = "showlab/magvitv2"
+    concept_init: str | None = None
+    """Folder of SFT-initialized concept tokens (`<c>.safetensors` or UniCTokens' `<c>/[run/]epoch_<N>_*.pt`);
+    concepts without one start from the mean text embedding."""
+    concept_run_name: str | None = None
+    concept_epoch: int | None = None
+    concepts: list[str] | None = None
+    """Concept ids to train (default: all in the benchmark)."""
+    seed: int = 0
+    steps: int = 100
+    group_size: int = 9
+    batch_size: int = 1
+    """Prompts per optimizer step (each gets its own group)."""
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-6
+    lr_scheduler: str = "constant"
+    """Any `transformers.get_scheduler` name."""
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    beta: float = 0.01
+    clip_epsilon: float = 0.2
+    lambda_und: float = 0.4
+    lambda_gen: float = 0.6
+    loss_constant: float | None = None
+    """Dr.GRPO's constant divisor C; default: the longest possible trajectory (reasoning tokens + steps x image tokens)."""
+    updates_per_rollout: int = 1
+    guidance_scale: float = 5.0
+    generation_steps: int = 50
+    generation_temperature: float = 1.0
+    reasoning_max_new_tokens: int = 64
+    reasoning_temperature: float = 1.0
+    visual_share: float = 0.5
+    """Share of prompts taking Visual Instruct Reasoning (the rest Textual Attribute Reasoning): 1:1 in the paper."""
+    trainable: Trainable = "concepts"
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "dense"])
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
+    """`auto`: bf16 on a GPU, full precision on a CPU."""
+    device: str | None = None
+    loss_chunk: int = 4
+    """Image rows per backward pass of the loss (memory; the sum is the same)."""
+    save_every: int = 25
+    keep_checkpoints: int = 2
+    report_to: list[str] = field(default_factory=list)
+    """Extra trackers through accelerate: `tensorboard`, `wandb` (if installed)."""
+    rewards: RewardConfig = field(default_factory=RewardConfig)
+    dgs: DGSConfig = field(default_factory=DGSConfig)
+
+    def __post_init__(self) -> None:
+        if self.group_size < 2:
+            raise ValueError("group_size must be at least 2 (advantages are centred on the group mean)")
+        if not 0 <= self.visual_share <= 1:
+            raise ValueError("visual_share must lie in [0, 1]")
+        if self.trainable not in ("concepts", "lora", "full"):
+            raise ValueError(f"trainable must be concepts, lora or full, not {self.trainable!r}")
+        if self.dgs.controller not in ("trend", "unictokens"):
+            raise ValueError(f"dgs.controller must be trend or unictokens, not {self.dgs.controller!r}")
+        if self.dgs.budget_factor < 1:
+            raise ValueError("dgs.budget_factor must be at least 1 (the budget holds the kept group)")
+        if not 0 < self.dgs.screening_fraction < 1:
+            raise ValueError("dgs.screening_fraction must lie strictly between 0 and 1")
+
+    @property
+    def screening_step(self) -> int:
+        return min(self.generation_steps - 1, max(1, round(self.dgs.screening_fraction * self.generation_steps)))
+
+    @property
+    def candidate_budget(self) -> int:
+        return max(self.group_size, round(self.dgs.budget_factor * self.group_size))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+TINY_PRESET: dict[str, Any] = {
+    "showo": "tiny",
+    "steps": 72,
+    "group_size": 8,
+    "learning_rate": 1e-2,
+    "beta": 0.001,
+    "trainable": "full",
+    "guidance_scale": 2.0,
+    "generation_steps": 8,
+    "reasoning_max_new_tokens": 12,
+    "save_every": 10,
+    "rewards": {"weights": {"tier": 0.4, "colour": 0.2, "ssim": 0.2, "face": 0.2},
+                "person_only": ["face"], "fallback": "ssim", "facenet": None},
+    "dgs": {"surrogate": "colour", "screen_batch": 8, "screening_fraction": 0.25, "initial_threshold": 0.15},
+}
+"""Trains on the bundled mini benchmark on a CPU in minutes, with rewards that need no download:
+TIER on MiniLM, `colour`, `ssim`, `face` (stand-ins named as such, never reported as BER/DER/FER)."""
+
+PRESETS = {"tiny": TINY_PRESET, "paper": {}}
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "weights":
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """YAML reads `1e-6` as a string (it wants `1.0e-6`): turn such strings into the float the field expects."""
+    out = dict(values)
+    for f in dataclasses.fields(cls):
+        value = out.get(f.name)
+        if isinstance(value, str) and str(f.type).split(" |")[0] in ("float", "int"):
+            try:
+                out[f.name] = float(value) if "float" in str(f.type) else int(value)
+            except ValueError:
+                raise ValueError(f"{f.name} must be a number, not {value!r}") from None
+    return out
+
+
+def _from_dict(data: dict[str, Any]) -> TrainConfig:
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown training setting(s): {', '.join(unknown)}")
+    values = dict(data)
+    for key, cls in (("rewards", RewardConfig), ("dgs", DGSConfig)):
+        sub = values.get(key, {})
+        if isinstance(sub, dict):
+            fields = {f.name for f in dataclasses.fields(cls)}
+            bad = sorted(set(sub) - fields)
+            if bad:
+                raise ValueError(f"unknown {key} setting(s): {', '.join(bad)}")
+            values[key] = cls(**_coerce(cls, sub))
+    return TrainConfig(**_coerce(TrainConfig, values))
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """`dgs.enabled=false` -> {"dgs": {"enabled": False}}; values are read as YAML scalars or lists."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"override {text!r} is not KEY=VALUE")
+    value: Any = yaml.safe_load(raw) if raw else ""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def load_config(path: Path | None = None, preset: str | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults, then the preset, then the YAML file, then KEY=VALUE overrides."""
+    data = TrainConfig().to_dict()
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+        data = _merge(data, PRESETS[preset])
+    if path is not None:
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of settings")
+        data = _merge(data, loaded)
+    for text in overrides:
+        data = _merge(data, parse_override(text))
+    return _from_dict(data)
+
+
+def save_config(config: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

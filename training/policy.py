@@ -1,0 +1,168 @@
+"""The trainable Show-o policy: building it, choosing what trains, its log-probs as one module, and export.
+
+Every gradient-carrying pass goes through `PolicyLogprobs.forward`, so the
+module accelerate prepares (DDP / FSDP / DeepSpeed) sees each of them.
+The exported bundle (`showo/`, `magvit/`, `concepts/`) is what
+`ubpp evaluate --model syncr1 --checkpoint DIR` loads: the base weights
+without concept rows, and one safetensors file per concept.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from baselines.showo.checkpoints import resolve
+from baselines.showo.model import Showo
+from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
+from baselines.showo.sampler import MaskGitSampler, SamplerConfig, Trajectory
+from baselines.showo.understand import Understander
+
+from .config import TrainConfig
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "config.json")
+
+
+def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
+    """(showo, magvit) to load; `tiny` builds a tiny random base once under out/base (reused on resume)."""
+    if config.showo != "tiny":
+        return config.showo, config.magvit
+    base = out / "base"
+    if not (base / "showo" / "config.json").is_file():
+        staging = out / "base.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        build_tiny_checkpoint(staging, seed=config.seed)
+        shutil.rmtree(base, ignore_errors=True)
+        os.replace(staging, base)
+    return str(base / "showo"), str(base / "magvit")
+
+
+def load_policy(config: TrainConfig, showo: str, magvit: str, concepts: list[str], device: str) -> ShowoPipeline:
+    """The base model with every trained concept's tokens: SFT-initialized from `concept_init`, else fresh."""
+    pipe = ShowoPipeline.from_pretrained(showo, magvit, device=device)
+    for concept in concepts:
+        if config.concept_init:
+            pipe.add_concept_from(Path(config.concept_init), concept, config.concept_run_name, config.concept_epoch)
+        else:
+            pipe.add_concept(concept)
+    return pipe
+
+
+def concept_row_mask(pipe: ShowoPipeline) -> torch.Tensor:
+    ids = [i for tokens in pipe.concepts.values() for i in pipe.tokenizer.convert_tokens_to_ids(tokens.tokens)]
+    mask = torch.zeros(pipe.model.phi.get_input_embeddings().num_embeddings, dtype=torch.bool)
+    mask[ids] = True
+    return mask
+
+
+def _train_concept_rows(pipe: ShowoPipeline) -> list[nn.Parameter]:
+    """Make the embedding and output rows of the concept tokens trainable (others get zero gradient)."""
+    mask = concept_row_mask(pipe).to(pipe.device)
+    phi = pipe.model.phi
+    params = [phi.get_input_embeddings().weight, phi.lm_head.weight, phi.lm_head.bias]
+    for param in params:
+        param.requires_grad_(True)
+        shape = (-1,) + (1,) * (param.dim() - 1)
+        param.register_hook(lambda grad, m=mask.view(shape): grad * m)
+    return params
+
+
+def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parameter]:
+    """`concepts`: the concept tokens' rows; `lora`: LoRA adapters (peft) + concept rows; `full`: everything."""
+    model = pipe.model
+    if config.trainable == "full":
+        model.requires_grad_(True)
+        return [p for p in model.parameters() if p.requires_grad]
+    if config.trainable == "concepts" and config.weight_decay:
+        raise ValueError("weight_decay must be 0 with trainable=concepts: AdamW would decay the frozen rows too")
+    model.requires_grad_(False)
+    params: list[nn.Parameter] = []
+    if config.trainable == "lora":
+        try:
+            from peft import LoraConfig, inject_adapter_in_model
+        except ImportError:
+            raise ValueError("trainable=lora needs peft: pip install peft") from None
+        lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules=config.lora_targets,
+                          lora_dropout=0.0)
+        inject_adapter_in_model(lora, model.phi.model)
+        params += [p for n, p in model.named_parameters() if "lora_" in n]
+    return params + _train_concept_rows(pipe)
+
+
+def frozen_reference(pipe: ShowoPipeline) -> Showo:
+    """The KL anchor: a frozen copy of the policy as it starts."""
+    reference = copy.deepcopy(pipe.model).eval()
+    reference.requires_grad_(False)
+    return reference
+
+
+class PolicyLogprobs(nn.Module):
+    """Log-probs of sampled decisions under the wrapped model: reasoning tokens or image (step, position) tokens."""
+
+    def __init__(self, model: Showo, pipe: ShowoPipeline, sampler_config: SamplerConfig, text_temperature: float):
+        super().__init__()
+        self.model = model
+        self._pipe = [pipe]  # a list, so the pipeline is not registered as a submodule
+        self.sampler_config = sampler_config
+        self.text_temperature = text_temperature
+
+    def forward(self, kind: str, prompt_ids: torch.Tensor, other: Any, extra: Any) -> Any:
+        pipe = self._pipe[0]
+        if kind == "text":  # other = image_end, extra = answers
+            understander = Understander(self.model, pipe.vocab, pipe.tokenizer)
+            return understander.answer_logprobs(prompt_ids, other, extra, self.text_temperature)
+        trajectory: Trajectory = other  # extra = unconditional ids
+        return MaskGitSampler(self.model, pipe.vocab).position_logprobs(prompt_ids, trajectory,
+                                                                        self.sampler_config, extra)
+
+
+def _strip_concepts(model: Showo, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The model's weights without concept rows (what the base checkpoint layout holds), LoRA merged."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    model = copy.deepcopy(model)
+    for module in list(model.modules()):
+        if isinstance(module, BaseTunerLayer):
+            module.merge()
+    state = {}
+    for key, value in model.state_dict().items():
+        if "lora_" in key:
+            continue
+        key = key.replace(".base_layer.", ".")
+        if key in ("showo.model.embed_tokens.weight", "showo.lm_head.weight", "showo.lm_head.bias"):
+            value = value[~mask.to(value.device)]
+        state[key] = value.detach().to("cpu").contiguous()
+    return state
+
+
+def export_bundle(pipe: ShowoPipeline, showo: str, magvit: str, out: Path, trainable: str) -> Path:
+    """Write the evaluation bundle to `out` atomically: showo/ (base, no concept rows), magvit/, concepts/."""
+    from safetensors.torch import save_file
+
+    staging = out.with_name(out.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    base = resolve(showo)
+    if trainable == "concepts":
+        shutil.copytree(base, staging / "showo")  # the base weights did not change
+    else:
+        (staging / "showo").mkdir(parents=True)
+        for item in base.iterdir():  # tokenizer files and anything else the base ships
+            if item.is_file() and item.name not in WEIGHT_FILES and not item.name.startswith("model-"):
+                shutil.copy2(item, staging / "showo" / item.name)
+        config = pipe.model.config.to_json()
+        config["vocab_size"] = int(config["vocab_size"] - concept_row_mask(pipe).sum())
+        (staging / "showo" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_file(_strip_concepts(pipe.model, concept_row_mask(pipe)), str(staging / "showo" / "model.safetensors"))
+    shutil.copytree(resolve(magvit), staging / "magvit")
+    for concept in pipe.concepts:
+        pipe.save_concept(concept, staging / "concepts" / f"{concept}.safetensors")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(staging, out)
+    return out

@@ -1,0 +1,136 @@
+"""The synergistic reward ensemble (paper Sec. 4.2, App. G), computed with the evaluators' scorers.
+
+Paper rewards: TIER (reasoning text vs the concept's candidate facts),
+BER (BLIP-2 image-text), DER (DINOv2 to the reference photos), FER (FaceNet,
+persons only). Offline stand-ins for the tiny preset, under their own names:
+`colour`, `ssim`, `face` (MTCNN face probability). `clip_mix` is the authors'
+screening score, 0.65 CLIP-I + 0.35 CLIP-T. Every component is returned per
+sample, so the trainer logs each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from evaluators.scorers.base import ScorerUnavailable
+from evaluators.scoring import Scorers, ScoringConfig
+from unifybench_pp.schema import Concept
+
+from .config import RewardConfig
+
+
+@dataclass
+class RewardSample:
+    concept: Concept
+    reasoning: str
+    """Phase I output."""
+    candidates: list[str]
+    """Facts TIER compares the reasoning with."""
+    truth: list[float]
+    """1 for the facts the reasoning should state, 0 for the others."""
+    prompt: str
+    """The compound prompt in plain words (concept token -> class noun), for BER / CLIP-T."""
+    image: Image.Image | None
+    references: list[Path]
+
+
+def tier(reasoning: torch.Tensor, candidates: torch.Tensor, truth: torch.Tensor) -> float:
+    """1 - ||s - y|| / (2 sqrt(K)), s the cosine of the reasoning to each of K candidates (normalized embeddings)."""
+    similarity = candidates @ reasoning
+    return float(1 - torch.linalg.vector_norm(similarity - truth) / (2 * len(truth) ** 0.5))
+
+
+def _tier(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
+    embedder = scorers.get("text_sim")
+    texts = list(dict.fromkeys([s.reasoning for s in samples] + [c for s in samples for c in s.candidates]))
+    index = {text: k for k, text in enumerate(texts)}
+    features = embedder.embed(texts)
+    return [tier(features[index[s.reasoning]], features[[index[c] for c in s.candidates]],
+                 torch.tensor(s.truth, dtype=features.dtype)) for s in samples]
+
+
+def _images(samples: list[RewardSample]) -> list[Image.Image]:
+    return [s.image for s in samples]
+
+
+def _refs(samples: list[RewardSample]) -> list[list[Path]]:
+    return [s.references for s in samples]
+
+
+def _clip_mix(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
+    clip = scorers.get("clip")
+    image_scores = clip.clip_i(_images(samples), _refs(samples))
+    text_scores = clip.clip_t(_images(samples), [s.prompt for s in samples])
+    return [0.65 * i + 0.35 * t for i, t in zip(image_scores, text_scores)]
+
+
+@dataclass(frozen=True)
+class Reward:
+    scorer: str
+    """The evaluators' scorer kind it uses (`Scorers.get`)."""
+    compute: Callable[[Scorers, list[RewardSample]], list[float]]
+    needs_image: bool = True
+
+
+REWARDS: dict[str, Reward] = {
+    "tier": Reward("text_sim", _tier, needs_image=False),
+    "ber": Reward("blip2", lambda sc, ss: sc.get("blip2").similarity(_images(ss), [s.prompt for s in ss])),
+    "der": Reward("dino", lambda sc, ss: sc.get("dino").similarity(_images(ss), _refs(ss))),
+    "fer": Reward("face", lambda sc, ss: [f.score for f in sc.get("face").similarity(_images(ss), _refs(ss))]),
+    "clip_mix": Reward("clip", _clip_mix),
+    "colour": Reward("pixels", lambda sc, ss: sc.get("pixels").colour(_images(ss), _refs(ss))),
+    "ssim": Reward("pixels", lambda sc, ss: sc.get("pixels").ssim(_images(ss), _refs(ss))),
+    "face": Reward("face", lambda sc, ss: sc.get("face").face_probability(_images(ss))),
+}
+
+
+class RewardEnsemble:
+    def __init__(self, config: RewardConfig, device: str | None = None) -> None:
+        unknown = sorted(set(config.weights) - set(REWARDS))
+        if unknown or config.fallback not in REWARDS:
+            raise ValueError(f"unknown reward(s) {', '.join(unknown or [config.fallback])}; rewards are "
+                             f"{', '.join(REWARDS)}")
+        self.config = config
+        self.scorers = Scorers(ScoringConfig(clip=config.clip, text_embedder=config.text_embedder,
+                                             dinov2=config.dinov2, blip2=config.blip2, facenet=config.facenet,
+                                             device=device))
+
+    def require(self, names: list[str]) -> None:
+        """Load every scorer the named rewards need now, so a missing model stops training before step 1."""
+        for name in names:
+            try:
+                self.scorers.get(REWARDS[name].scorer)
+            except ScorerUnavailable as error:
+                raise ScorerUnavailable(f"reward {name!r} cannot be computed: {error}") from None
+
+    def weights(self, concept: Concept) -> dict[str, float]:
+        """The configured weights, with person-only rewards' weight moved to the fallback for pets and objects."""
+        weights = dict(self.config.weights)
+        if concept.category != "person":
+            for name in self.config.person_only:
+                if name in weights:
+                    weights[self.config.fallback] = weights.get(self.config.fallback, 0.0) + weights.pop(name)
+        return weights
+
+    def compute(self, name: str, samples: list[RewardSample]) -> list[float]:
+        return [float(v) for v in REWARDS[name].compute(self.scorers, samples)]
+
+    def score(self, samples: list[RewardSample]) -> list[dict[str, float | None]]:
+        """Per sample: every configured component (None where it does not apply) and the weighted `total`."""
+        weights = [self.weights(s.concept) for s in samples]
+        rows: list[dict[str, float | None]] = [{} for _ in samples]
+        for name in dict.fromkeys([*self.config.weights, *(name for weight in weights for name in weight)]):
+            applies = [k for k, w in enumerate(weights) if name in w]
+            values = self.compute(name, [samples[k] for k in applies]) if applies else []
+            for row in rows:
+                row[name] = None
+            for k, value in zip(applies, values):
+                rows[k][name] = value
+        for row, weight in zip(rows, weights):
+            row["total"] = sum(w * float(row[name]) for name, w in weight.items())
+        return rows

@@ -1,0 +1,216 @@
+"""Two-phase Sync-R1 rollouts: reason about the concept (text), then draw it from a compound prompt (image).
+
+Pathways (paper Sec. 3.1), chosen 1:1 per concept visit:
+- Visual Instruct Reasoning: a training photo + a descriptive query -> the
+  concept's attributes; compound prompt "A photo of <c>." + that result.
+- Textual Attribute Reasoning: the concept's train extra_info + a reasoning
+  prompt -> the fact it needs; compound prompt = reasoning prompt + that fact.
+
+A group's candidates share the question; each draws its own reasoning and
+image with its own seeded generator, so a trajectory depends only on
+(seed, step, candidate index), not on batching, screening or resume points.
+With Dynamic Group Scaling, candidates run to the screening step in batches,
+their early prediction is scored in memory, and only the kept ones finish.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from PIL import Image
+
+from baselines.showo.pipeline import ShowoPipeline
+from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, SamplingRun, encode_prompts
+from baselines.showo.understand import Understander, encode_questions
+from evaluators.metrics import with_class_noun
+from unifybench_pp.loader import Benchmark
+from unifybench_pp.schema import Concept
+from unifybench_pp.segments import split_segments
+
+from .config import TrainConfig
+from .dgs import Screening, ThresholdController, screen
+from .rewards import RewardEnsemble, RewardSample
+
+Pathway = Literal["visual", "textual"]
+BLACK = Image.new("RGB", (64, 64))
+"""The image shown with text-only questions (UniCTokens answers those next to a black image)."""
+
+
+@dataclass(frozen=True)
+class TrainPrompt:
+    concept: Concept
+    pathway: Pathway
+    image: Path | None
+    question: str
+    base_prompt: str
+    """Phase II starts from this: "A photo of <c>." or the extra_info's reasoning prompt."""
+    candidates: list[str]
+    truth: list[float]
+
+
+class PromptSchedule:
+    """Which concept, pathway and source item each training step uses; a pure function of (seed, step)."""
+
+    def __init__(self, bench: Benchmark, concepts: list[str] | None, seed: int, visual_share: float) -> None:
+        ids = concepts or sorted(bench.concepts)
+        unknown = [c for c in ids if c not in bench.concepts]
+        if unknown:
+            raise ValueError(f"unknown concept(s) {', '.join(unknown)}; the benchmark has {', '.join(sorted(bench.concepts))}")
+        self.bench = bench
+        self.order = sorted(ids)
+        random.Random(f"order:{seed}").shuffle(self.order)
+        self.seed = seed
+        self.visual_share = visual_share
+        self.train_facts = {c: [x for x in bench.extra_info if x.concept == c and x.split == "train"] for c in ids}
+        for c in ids:
+            if not bench.concepts[c].train_images:
+                raise ValueError(f"concept {c} has no training images to reason about")
+
+    def _pathway(self, visit: int, concept: str) -> Pathway:
+        if not self.train_facts[concept]:
+            return "visual"
+        share = self.visual_share
+        return "visual" if int((visit + 1) * share) > int(visit * share) else "textual"
+
+    def prompt(self, step: int) -> TrainPrompt:
+        concept = self.bench.concepts[self.order[step % len(self.order)]]
+        rng = random.Random(f"prompt:{self.seed}:{step}")
+        token = concept.token
+        if self._pathway(step // len(self.order), concept.id) == "visual":
+            own = split_segments(concept.info)
+            others = [s for c in self.order if c != concept.id for s in split_segments(self.bench.concepts[c].info)]
+            others = rng.sample(others, min(len(others), max(len(own), 3)))
+            return TrainPrompt(concept, "visual", self.bench.image_path(rng.choice(concept.train_images)),
+                               f"What does {token} look like in this photo? Describe {token}'s distinctive "
+                               f"attributes.", f"A photo of {token}.", own + others,
+                               [1.0] * len(own) + [0.0] * len(others))
+        facts = self.train_facts[concept.id]
+        target = rng.choice(facts)
+        listed = " ".join(f.text for f in facts)
+        return TrainPrompt(concept, "textual", None,
+                           f"Below is some information about {token}: {listed}\nWhich of it does this request "
+                           f"need: \"{target.reasoning_prompt}\"? Answer with that information.",
+                           target.reasoning_prompt, [f.text for f in facts],
+                           [1.0 if f.id == target.id else 0.0 for f in facts])
+
+
+@dataclass
+class Rollout:
+    prompt: TrainPrompt
+    question_ids: torch.Tensor
+    """(1, L) the Phase I prompt, shared by the group."""
+    image_end: torch.Tensor
+    answers: list[list[int]]
+    """Reasoning token ids per kept candidate, with the closing <|eot|> when the answer ended."""
+    reasoning: list[str]
+    run: SamplingRun
+    """The kept candidates' finished image trajectories (prompt ids, states, predictions, log-probs)."""
+    images: list[Image.Image]
+    rewards: list[dict[str, float | None]]
+    screening: Screening | None
+    denoise_steps: int
+    """Image denoising steps spent (one per candidate per step) to produce this group."""
+    denoise_steps_without_dgs: int
+    """What finishing every screened candidate would have cost."""
+
+
+@dataclass
+class _Candidates:
+    answers: list[list[int]]
+    reasoning: list[str]
+    run: SamplingRun
+
+
+def _candidate_seed(seed: int, step: int, index: int) -> int:
+    return (seed * 1_000_003 + step) * 10_007 + index
+
+
+class RolloutEngine:
+    def __init__(self, pipe: ShowoPipeline, config: TrainConfig, rewards: RewardEnsemble, bench_root: Path) -> None:
+        self.pipe = pipe
+        self.bench_root = bench_root
+        self.config = config
+        self.rewards = rewards
+        self.sampler_config = SamplerConfig(steps=config.generation_steps, guidance_scale=config.guidance_scale,
+                                            temperature=config.generation_temperature)
+
+    def _question(self, prompt: TrainPrompt) -> tuple[torch.Tensor, torch.Tensor]:
+        pipe = self.pipe
+        if prompt.image is None:
+            picture = BLACK
+        else:
+            with Image.open(prompt.image) as opened:
+                picture = opened.convert("RGB")
+        codes = pipe.encode_images([picture])
+        system = pipe.concepts[prompt.concept.id].system_prompt() + "\n"
+        return encode_questions(pipe.tokenizer, pipe.vocab, codes, [prompt.question], [system])
+
+    def _candidates(self, prompt: TrainPrompt, ids: torch.Tensor, image_end: torch.Tensor, step: int, first: int,
+                    count: int) -> _Candidates:
+        pipe, config = self.pipe, self.config
+        device = pipe.device
+        text_generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k) + 1)
+                           for k in range(count)]
+        understander = Understander(pipe.model, pipe.vocab, pipe.tokenizer)
+        tokens = understander.generate_ids(ids.expand(count, -1), image_end.expand(count),
+                                           max_new_tokens=config.reasoning_max_new_tokens,
+                                           temperature=config.reasoning_temperature, generator=text_generators)
+        answers = [t + [pipe.vocab.eos] if len(t) < config.reasoning_max_new_tokens else t for t in tokens]
+        reasoning = [pipe.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
+        concept = pipe.concepts[prompt.concept.id]
+        compound = [concept.in_prompt(f"{prompt.base_prompt} {r}".strip(), prompt.concept.token) for r in reasoning]
+        prompt_ids = encode_prompts(pipe.tokenizer, pipe.vocab, compound, MAX_TEXT_LEN).to(device)
+        uncond_ids = encode_prompts(pipe.tokenizer, pipe.vocab, [""] * count, MAX_TEXT_LEN).to(device)
+        generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k))
+                      for k in range(count)]
+        run = MaskGitSampler(pipe.model, pipe.vocab).start(prompt_ids, pipe.model.config.num_vq_tokens, uncond_ids,
+                                                          generators, config.generation_temperature, True)
+        return _Candidates(answers, reasoning, run)
+
+    def samples(self, prompt: TrainPrompt, reasoning: list[str], images: list[Image.Image]) -> list[RewardSample]:
+        references = [self.bench_root / p for p in prompt.concept.train_images]
+        return [RewardSample(prompt.concept, text, prompt.candidates, prompt.truth,
+                             with_class_noun(f"{prompt.base_prompt} {text}".strip(), prompt.concept), image,
+                             references) for text, image in zip(reasoning, images)]
+
+    def rollout(self, prompt: TrainPrompt, step: int, controller: ThresholdController | None) -> Rollout:
+        """One group: G kept trajectories with rewards (screened by DGS when a controller is given)."""
+        config, sampler = self.config, MaskGitSampler(self.pipe.model, self.pipe.vocab)
+        ids, image_end = self._question(prompt)
+        group, steps = config.group_size, config.generation_steps
+        screening = None
+        if controller is None:
+            kept = self._candidates(prompt, ids, image_end, step, 0, group)
+            spent = baseline = group * steps
+        else:
+            early = config.screening_step
+            drawn: list[_Candidates] = []
+
+            def draw(first: int, count: int) -> list[float]:
+                batch = self._candidates(prompt, ids, image_end, step, first, count)
+                sampler.advance(batch.run, self.sampler_config, until=early)
+                drawn.append(batch)
+                guesses = self.pipe.decode_images(batch.run.best_guess)
+                return self.rewards.compute(config.dgs.surrogate, self.samples(prompt, batch.reasoning, guesses))
+
+            screening = screen(draw, group, config.candidate_budget, config.dgs.screen_batch, controller.tau)
+            kept = _pick(drawn, screening.kept)
+            spent = screening.screened * early + group * (steps - early)
+            baseline = screening.screened * steps
+        sampler.advance(kept.run, self.sampler_config)
+        images = self.pipe.decode_images(kept.run.sampled)
+        rewards = self.rewards.score(self.samples(prompt, kept.reasoning, images))
+        return Rollout(prompt, ids, image_end, kept.answers, kept.reasoning, kept.run, images, rewards, screening,
+                       spent, baseline)
+
+
+def _pick(batches: list[_Candidates], indices: list[int]) -> _Candidates:
+    """The candidates at the given screening-order indices, as one batch."""
+    located = [(batch, row) for batch in batches for row in range(len(batch.answers))]
+    chosen = [located[i] for i in indices]
+    return _Candidates([b.answers[r] for b, r in chosen], [b.reasoning[r] for b, r in chosen],
+                       SamplingRun.concat([b.run.select([r]) for b, r in chosen]))

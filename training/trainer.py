@@ -1,0 +1,324 @@
+"""The Sync-R1 training loop: rollouts, rewards, Sync-GRPO updates, DGS threshold control, checkpoints.
+
+Output folder:
+    config.yaml            the settings this run uses (a resume must match them)
+    metrics.jsonl          one line per optimizer step: rewards by component, loss parts, KL, pass rate, τ,
+                           denoising steps spent and what finishing every screened candidate would cost
+    samples.jsonl          one line per kept trajectory: reasoning text, every reward component, advantage
+    checkpoints/step-N/    accelerate state (weights, optimizer, scheduler, RNG) + trainer_state.json
+    model/                 the evaluation bundle (`ubpp evaluate --model syncr1 --checkpoint OUT/model`)
+
+A step's rollouts are seeded by (seed, prompt index) only, so `--resume`
+from a checkpoint repeats exactly what an uninterrupted run does next.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from baselines.showo.sampler import SamplerConfig
+from unifybench_pp import load
+
+from .config import TrainConfig, load_config, save_config
+from .dgs import ThresholdController, make_controller
+from .loss import LossPart, group_advantages, sync_grpo_loss
+from .policy import PolicyLogprobs, base_folders, export_bundle, frozen_reference, load_policy, select_trainable
+from .rewards import RewardEnsemble
+from .rollout import PromptSchedule, Rollout, RolloutEngine
+
+
+class TrainingError(ValueError):
+    """A run that cannot start as asked (existing run without --resume, changed settings, missing models)."""
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    bundle: Path | None
+    """The evaluation bundle, once the last step is done."""
+    last_step: int
+    metrics: list[dict[str, Any]]
+
+
+def _checkpoints(out: Path) -> list[Path]:
+    return sorted((out / "checkpoints").glob("step-[0-9]*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _truncate_log(path: Path, last_step: int) -> None:
+    """Drop lines of steps after the checkpoint we resume from (they will be redone)."""
+    kept = [row for row in _read_jsonl(path) if row["step"] <= last_step]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in kept))
+    os.replace(tmp, path)
+
+
+def _append(path: Path, rows: list[dict[str, Any]]) -> None:
+    with path.open("a") as handle:
+        for row in rows:
+            handle.write(json.dumps(row) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _loss_constant(config: TrainConfig, image_tokens: int) -> float:
+    return config.loss_constant or float(config.reasoning_max_new_tokens + config.generation_steps * image_tokens)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, out: Path, resume: bool = False, quiet: bool = False,
+                 console: Console | None = None) -> None:
+        from accelerate import Accelerator
+
+        self.config, self.out, self.quiet = config, out, quiet
+        self.console = console or Console(stderr=True)
+        out.mkdir(parents=True, exist_ok=True)
+        self.start_checkpoint = self._check_resume(resume)
+        self.bench = load(config.benchmark)
+        self.schedule = PromptSchedule(self.bench, config.concepts, config.seed, config.visual_share)
+        self.rewards = RewardEnsemble(config.rewards, device=config.device)
+        self.rewards.require(list(config.rewards.weights) + ([config.dgs.surrogate] if config.dgs.enabled else []))
+        cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
+        precision = ("no" if cpu else "bf16") if config.mixed_precision == "auto" else config.mixed_precision
+        try:
+            self.accelerator = Accelerator(cpu=cpu, mixed_precision=precision, log_with=config.report_to or None,
+                                           project_dir=str(out))
+        except (ImportError, ValueError) as error:
+            raise TrainingError(f"cannot set up accelerate with report_to={config.report_to}: {error}") from None
+        with self.accelerator.main_process_first():
+            self.showo, self.magvit = base_folders(config, out)
+        self.pipe = load_policy(config, self.showo, self.magvit, self.schedule.order, str(self.accelerator.device))
+        reference = frozen_reference(self.pipe)
+        params = select_trainable(self.pipe, config)
+        sampler_config = SamplerConfig(steps=config.generation_steps, guidance_scale=config.guidance_scale,
+                                       temperature=config.generation_temperature)
+        policy = PolicyLogprobs(self.pipe.model, self.pipe, sampler_config, config.reasoning_temperature)
+        self.reference = PolicyLogprobs(reference, self.pipe, sampler_config, config.reasoning_temperature)
+        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        from transformers import get_scheduler
+
+        scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
+                                  num_training_steps=config.steps)
+        self.policy, self.optimizer, self.scheduler = self.accelerator.prepare(policy, optimizer, scheduler)
+        self.params = params
+        self.controller: ThresholdController | None = None
+        if config.dgs.enabled:
+            d = config.dgs
+            self.controller = make_controller(d.controller, d.initial_threshold, d.target_pass_rate, d.eta, d.mu,
+                                              d.gamma)
+        self.engine = RolloutEngine(self.pipe, config, self.rewards, self.bench.root)
+        self.constant = _loss_constant(config, self.pipe.model.config.num_vq_tokens)
+        self.step = 0
+        if self.start_checkpoint is not None:
+            self._load(self.start_checkpoint)
+        if config.report_to:
+            self.accelerator.init_trackers("syncr1", config={k: v for k, v in config.to_dict().items()
+                                                            if isinstance(v, (int, float, str, bool))})
+
+    def _check_resume(self, resume: bool) -> Path | None:
+        saved = self.out / "config.yaml"
+        checkpoints = _checkpoints(self.out)
+        if checkpoints and not resume:
+            raise TrainingError(f"{self.out} already holds a run (last checkpoint {checkpoints[-1].name}): "
+                                f"pass --resume to continue it, or choose another --out")
+        if resume and saved.is_file():
+            before = load_config(saved)
+            if before.to_dict() != self.config.to_dict():
+                changed = sorted(k for k, v in self.config.to_dict().items() if before.to_dict()[k] != v)
+                raise TrainingError(f"cannot resume {self.out}: settings differ from its config.yaml "
+                                    f"({', '.join(changed)})")
+        save_config(self.config, saved)
+        return checkpoints[-1] if resume and checkpoints else None
+
+    def _load(self, checkpoint: Path) -> None:
+        self.accelerator.load_state(str(checkpoint))
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        self.step = state["step"]
+        if self.controller is not None:
+            self.controller.load_state_dict(state["controller"])
+        if self.accelerator.is_main_process:
+            for name in ("metrics.jsonl", "samples.jsonl"):
+                if (self.out / name).is_file():
+                    _truncate_log(self.out / name, self.step)
+
+    def _save(self) -> None:
+        target = self.out / "checkpoints" / f"step-{self.step:06d}"
+        staging = target.with_name(target.name + ".tmp")
+        if self.accelerator.is_main_process:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(str(staging))
+        if self.accelerator.is_main_process:
+            state = {"step": self.step, "controller": None if self.controller is None else self.controller.state_dict()}
+            (staging / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
+            shutil.rmtree(target, ignore_errors=True)
+            os.replace(staging, target)
+            for old in _checkpoints(self.out)[: -self.config.keep_checkpoints]:
+                shutil.rmtree(old)
+        self.accelerator.wait_for_everyone()
+
+    def _logprobs(self, module: Any, kind: str, rollout: Rollout, rows: list[int] | None) -> Any:
+        config, group = self.config, self.config.group_size
+        with self.accelerator.autocast():
+            if kind == "text":
+                return module("text", rollout.question_ids.expand(group, -1), rollout.image_end.expand(group),
+                              rollout.answers)
+            run = rollout.run
+            return module("image", run.prompt_ids[rows], run.trajectory.select(torch.tensor(rows)),
+                          None if run.uncond_ids is None else run.uncond_ids[rows])
+
+    def _pieces(self, rollout: Rollout) -> list[tuple[str, list[int] | None]]:
+        group, chunk = self.config.group_size, max(1, self.config.loss_chunk)
+        return [("text", None)] + [("image", list(range(s, min(group, s + chunk)))) for s in range(0, group, chunk)]
+
+    def _backward(self, rollout: Rollout, scale: float, old: dict[int, torch.Tensor] | None) -> LossPart:
+        """Back-propagate L for one group, piece by piece (the pieces sum to L)."""
+        config = self.config
+        rewards = torch.tensor([r["total"] for r in rollout.rewards], dtype=torch.float32,
+                               device=self.accelerator.device)
+        advantages = group_advantages(rewards, config.group_size)
+        common = dict(lambda_und=config.lambda_und, lambda_gen=config.lambda_gen, beta=config.beta,
+                      epsilon=config.clip_epsilon, constant=self.constant, group_size=config.group_size)
+        total = LossPart(torch.zeros(()), 0.0, 0.0, 0)
+        for number, (kind, rows) in enumerate(self._pieces(rollout)):
+            with torch.no_grad():
+                reference = self._logprobs(self.reference, kind, rollout, rows) if config.beta > 0 else None
+            current = self._logprobs(self.policy, kind, rollout, rows)
+            if kind == "text":
+                logp, mask = current
+                before = logp.detach() if old is None else old[number]
+                part = sync_grpo_loss(advantages, text=(logp, before, None if reference is None else reference[0], mask),
+                                      image=None, **common)
+            else:
+                before = current.detach() if old is None else old[number]
+                part = sync_grpo_loss(advantages[rows], text=None, image=(current, before, reference), **common)
+            self.accelerator.backward(part.loss * scale)
+            total = total + LossPart(part.loss.detach().cpu() * scale, part.objective, part.kl_sum, part.tokens)
+        return total
+
+    @torch.no_grad()
+    def _old_logprobs(self, rollout: Rollout) -> dict[int, torch.Tensor]:
+        """log π_old for several updates per rollout (with one update, π_old is the current policy, detached)."""
+        out = {}
+        for number, (kind, rows) in enumerate(self._pieces(rollout)):
+            value = self._logprobs(self.policy, kind, rollout, rows)
+            out[number] = value[0] if kind == "text" else value
+        return out
+
+    def train_step(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One optimizer step on batch_size x gradient_accumulation_steps groups (per process): metrics, samples."""
+        config, accelerator = self.config, self.accelerator
+        started = time.perf_counter()
+        per_step = config.batch_size * config.gradient_accumulation_steps
+        first = (self.step * accelerator.num_processes + accelerator.process_index) * per_step
+        self.pipe.model.eval()
+        rollouts = [self.engine.rollout(self.schedule.prompt(first + j), first + j, self.controller)
+                    for j in range(per_step)]
+        olds = [self._old_logprobs(r) if config.updates_per_rollout > 1 else None for r in rollouts]
+        grad_norm = 0.0
+        for _ in range(config.updates_per_rollout):
+            parts = [self._backward(r, 1.0 / per_step, old) for r, old in zip(rollouts, olds)]
+            grad_norm = float(accelerator.clip_grad_norm_(self.params, config.max_grad_norm))
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        row = self._metrics(rollouts, parts, grad_norm, time.perf_counter() - started)
+        if self.controller is not None:
+            row["tau_next"] = self.controller.update(row["pass_rate"])
+        return row, self._samples(rollouts)
+
+    def _metrics(self, rollouts: list[Rollout], parts: list[LossPart], grad_norm: float,
+                 seconds: float) -> dict[str, Any]:
+        totals = [r["total"] for ro in rollouts for r in ro.rewards]
+        row: dict[str, Any] = {"step": self.step, "seconds": round(seconds, 3), "lr": self.scheduler.get_last_lr()[0],
+                               "concepts": [r.prompt.concept.id for r in rollouts],
+                               "pathways": [r.prompt.pathway for r in rollouts],
+                               "reward_mean": sum(totals) / len(totals),
+                               "reward_std": float(torch.tensor(totals).std()) if len(totals) > 1 else 0.0}
+        for name in rollouts[0].rewards[0]:
+            values = [r[name] for ro in rollouts for r in ro.rewards if r[name] is not None]
+            if name != "total" and values:
+                row[f"reward/{name}"] = sum(values) / len(values)
+        loss = sum(float(p.loss) for p in parts)
+        row.update({"loss": loss, "objective": sum(p.objective for p in parts),
+                    "kl_per_token": sum(p.kl_sum for p in parts) / max(1, sum(p.tokens for p in parts)),
+                    "grad_norm": grad_norm,
+                    "reasoning_tokens": sum(len(a) for ro in rollouts for a in ro.answers),
+                    "denoise_steps": sum(ro.denoise_steps for ro in rollouts),
+                    "denoise_steps_without_dgs": sum(ro.denoise_steps_without_dgs for ro in rollouts)})
+        screenings = [ro.screening for ro in rollouts if ro.screening is not None]
+        if screenings and self.controller is not None:
+            row.update({"tau": self.controller.tau, "screened": sum(s.screened for s in screenings),
+                        "passed": sum(s.passed for s in screenings),
+                        "pass_rate": sum(s.passed for s in screenings) / sum(s.screened for s in screenings)})
+        return row
+
+    def _samples(self, rollouts: list[Rollout]) -> list[dict[str, Any]]:
+        rows = []
+        for rollout in rollouts:
+            totals = torch.tensor([r["total"] for r in rollout.rewards])
+            advantages = group_advantages(totals, self.config.group_size).tolist()
+            for index, (text, reward, advantage) in enumerate(zip(rollout.reasoning, rollout.rewards, advantages)):
+                rows.append({"step": self.step, "index": index, "concept": rollout.prompt.concept.id,
+                             "pathway": rollout.prompt.pathway, "reasoning": text, "rewards": reward,
+                             "advantage": advantage})
+        return rows
+
+    def run(self, stop_after: int | None = None) -> TrainResult:
+        """Train to `config.steps` (or `stop_after` more steps, for time-sliced jobs), then export the bundle."""
+        config, accelerator = self.config, self.accelerator
+        end = config.steps if stop_after is None else min(config.steps, self.step + stop_after)
+        metrics_path, samples_path = self.out / "metrics.jsonl", self.out / "samples.jsonl"
+        columns = [TextColumn("[bold]Sync-R1"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn()]
+        with Progress(*columns, console=self.console, disable=self.quiet or not accelerator.is_main_process) as bar:
+            task = bar.add_task("train", total=config.steps, completed=self.step, status="")
+            while self.step < end:
+                row, samples = self.train_step()
+                if accelerator.is_main_process:
+                    _append(metrics_path, [row])
+                    _append(samples_path, samples)
+                if config.report_to:
+                    accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=self.step)
+                status = f"reward {row['reward_mean']:.3f}" + (f"  τ {row['tau']:.3f}  pass {row['pass_rate']:.2f}"
+                                                               if "tau" in row else "")
+                bar.update(task, completed=self.step, status=status)
+                if self.step % config.save_every == 0 or self.step == end:
+                    self._save()
+        bundle = None
+        if self.step >= config.steps:
+            if accelerator.is_main_process:
+                bundle = export_bundle(self.pipe, self.showo, self.magvit, self.out / "model", config.trainable)
+            accelerator.wait_for_everyone()
+            if config.report_to:
+                accelerator.end_training()
+        return TrainResult(self.out, bundle, self.step, _read_jsonl(metrics_path))
+
+
+def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int | None = None, quiet: bool = False,
+          console: Console | None = None) -> TrainResult:
+    return Trainer(config, out, resume=resume, quiet=quiet, console=console).run(stop_after)
+
+
+def reward_trend(metrics: list[dict[str, Any]]) -> tuple[float, float]:
+    """Mean reward over the first and the last third of the steps (what `ubpp train` reports)."""
+    rewards = [m["reward_mean"] for m in metrics]
+    third = max(1, math.ceil(len(rewards) / 3))
+    return sum(rewards[:third]) / third, sum(rewards[-third:]) / third
