@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["clip_batching", "judge_concurrency", "showo_sampler"]
+BENCHES = ["clip_batching", "judge_concurrency", "showo_sampler", "dgs_screening"]
 
 
 def main() -> None:

@@ -119,7 +119,7 @@ class Rollout:
 
 
 @dataclass
-class _Candidates:
+class Candidates:
     answers: list[list[int]]
     reasoning: list[str]
     run: SamplingRun
@@ -138,7 +138,7 @@ class RolloutEngine:
         self.sampler_config = SamplerConfig(steps=config.generation_steps, guidance_scale=config.guidance_scale,
                                             temperature=config.generation_temperature)
 
-    def _question(self, prompt: TrainPrompt) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_question(self, prompt: TrainPrompt) -> tuple[torch.Tensor, torch.Tensor]:
         pipe = self.pipe
         if prompt.image is None:
             picture = BLACK
@@ -149,8 +149,8 @@ class RolloutEngine:
         system = pipe.concepts[prompt.concept.id].system_prompt() + "\n"
         return encode_questions(pipe.tokenizer, pipe.vocab, codes, [prompt.question], [system])
 
-    def _candidates(self, prompt: TrainPrompt, ids: torch.Tensor, image_end: torch.Tensor, step: int, first: int,
-                    count: int) -> _Candidates:
+    def draw_candidates(self, prompt: TrainPrompt, ids: torch.Tensor, image_end: torch.Tensor, step: int, first: int,
+                    count: int) -> Candidates:
         pipe, config = self.pipe, self.config
         device = pipe.device
         text_generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k) + 1)
@@ -169,7 +169,7 @@ class RolloutEngine:
                       for k in range(count)]
         run = MaskGitSampler(pipe.model, pipe.vocab).start(prompt_ids, pipe.model.config.num_vq_tokens, uncond_ids,
                                                           generators, config.generation_temperature, True)
-        return _Candidates(answers, reasoning, run)
+        return Candidates(answers, reasoning, run)
 
     def samples(self, prompt: TrainPrompt, reasoning: list[str], images: list[Image.Image]) -> list[RewardSample]:
         references = [self.bench_root / p for p in prompt.concept.train_images]
@@ -180,18 +180,18 @@ class RolloutEngine:
     def rollout(self, prompt: TrainPrompt, step: int, controller: ThresholdController | None) -> Rollout:
         """One group: G kept trajectories with rewards (screened by DGS when a controller is given)."""
         config, sampler = self.config, MaskGitSampler(self.pipe.model, self.pipe.vocab)
-        ids, image_end = self._question(prompt)
+        ids, image_end = self.encode_question(prompt)
         group, steps = config.group_size, config.generation_steps
         screening = None
         if controller is None:
-            kept = self._candidates(prompt, ids, image_end, step, 0, group)
+            kept = self.draw_candidates(prompt, ids, image_end, step, 0, group)
             spent = baseline = group * steps
         else:
             early = config.screening_step
-            drawn: list[_Candidates] = []
+            drawn: list[Candidates] = []
 
             def draw(first: int, count: int) -> list[float]:
-                batch = self._candidates(prompt, ids, image_end, step, first, count)
+                batch = self.draw_candidates(prompt, ids, image_end, step, first, count)
                 sampler.advance(batch.run, self.sampler_config, until=early)
                 drawn.append(batch)
                 guesses = self.pipe.decode_images(batch.run.best_guess)
@@ -208,9 +208,9 @@ class RolloutEngine:
                        spent, baseline)
 
 
-def _pick(batches: list[_Candidates], indices: list[int]) -> _Candidates:
+def _pick(batches: list[Candidates], indices: list[int]) -> Candidates:
     """The candidates at the given screening-order indices, as one batch."""
     located = [(batch, row) for batch in batches for row in range(len(batch.answers))]
     chosen = [located[i] for i in indices]
-    return _Candidates([b.answers[r] for b, r in chosen], [b.reasoning[r] for b, r in chosen],
+    return Candidates([b.answers[r] for b, r in chosen], [b.reasoning[r] for b, r in chosen],
                        SamplingRun.concat([b.run.select([r]) for b, r in chosen]))
