@@ -138,7 +138,7 @@ def _scoring_config(protocol: str, clip_model: str, judge_model: str, judge_base
                          dinov2=dinov2, blip2=blip2, facenet=facenet, device=device)
 
 
-def _print_results(title: str, results: list, judge_usage: Optional[dict], judge_model: str) -> None:
+def _print_results(title: str, results: list, judge_usage: Optional[dict], judge_model: str, scoring) -> None:
     table = Table(title=title)
     for column in ("metric", "value", "95% CI", "n", "model"):
         table.add_column(column)
@@ -152,8 +152,14 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], judge
             table.add_row(result.name, f"{result.value:.4f}", f"[{low:.3f}, {high:.3f}]",
                           f"{result.n}" + (f" ({result.failed} failed)" if result.failed else ""), result.model or "")
     console.print(table)
-    for reason, mark in reasons.items():
-        console.print(f"[{mark}] not computed: {reason}", markup=False, highlight=False)
+    if reasons:
+        from evaluators.availability import metric_availability
+
+        hints = metric_availability(scoring)
+        for reason, mark in reasons.items():
+            enable = sorted({hints[r.name].enable for r in results if r.not_computed == reason and hints[r.name].enable})
+            console.print(f"[{mark}] not computed: {reason}" + "".join(f"\n    to enable: {e}" for e in enable),
+                          markup=False, highlight=False)
     if judge_usage:
         cost = "unknown price" if judge_usage["cost_usd"] is None else f"${judge_usage['cost_usd']:.4f}"
         console.print(f"judge {judge_model}: {judge_usage['requests']} requests ({judge_usage['retries']} retries, "
@@ -199,7 +205,7 @@ def score_predictions(
     scorers = Scorers(config)
     with console.status("scoring..."):
         results = score(bench, preds, scorers, base=predictions.parent.resolve())
-    _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model)
+    _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model, scoring)
     if out:
         out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
         console.print(f"scores written to {out}")
@@ -320,7 +326,8 @@ def evaluate(
         console.print("this shard is done; the last shard to finish scores the merged predictions")
         return
     usage = json.loads((result.run_dir / "run.json").read_text())["judge"].get("usage")
-    _print_results(f"{eval_config.display_name} on {bench.version} ({protocol})", result.results, usage, judge_model)
+    _print_results(f"{eval_config.display_name} on {bench.version} ({protocol})", result.results, usage, judge_model,
+                   scoring)
 
 
 @app.command("models")
@@ -355,6 +362,85 @@ def leaderboard(
     for path, reason in site.skipped:
         errors.print(f"warning: skipped {path}: {reason}", markup=False, highlight=False)
     console.print(f"{len(site.runs)} runs, {len(site.tables)} tables; open {(out / 'index.html').resolve().as_uri()}")
+
+
+@app.command("demo")
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the benchmark, the training run, the runs and the site.")]
+        = Path("ubpp_demo"),
+    device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+) -> None:
+    """The whole product on the embedded default, offline: build, train Sync-R1, evaluate four models, leaderboard.
+
+    Minutes on a laptop CPU; re-running reuses what is finished and resumes what is not.
+    """
+    from leaderboard.demo import run_demo
+
+    scoring = _scoring_config("unictokens", "open_clip:ViT-B-32/openai", "gpt-4o-2024-08-06", None, 8, JUDGE_CACHE,
+                              "minilm", "facebook/dinov2-base", "Salesforce/blip2-itm-vit-g", None, device)
+    result = run_demo(out, console, device, scoring)
+    table = Table(title="demo stages")
+    table.add_column("stage")
+    table.add_column("seconds", justify="right")
+    for stage, seconds in result.seconds.items():
+        table.add_row(stage, f"{seconds:.0f}")
+    console.print(table)
+    for name, run in result.runs.items():
+        computed = [r for r in run.results or [] if r.value is not None]
+        console.print(f"{name}: {len(computed)} metrics computed, run {run.run_dir}", soft_wrap=True, markup=False)
+    console.print("metrics reported n/c need models or a judge that are not here: `ubpp doctor` says what to add.")
+    console.print(f"leaderboard: open {result.site.resolve().as_uri()}", soft_wrap=True, markup=False)
+
+
+@app.command("doctor")
+def doctor(
+    clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
+    judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
+    judge_base_url: JudgeUrlOpt = None,
+    text_embedder: TextEmbedderOpt = "minilm",
+    dinov2: Dinov2Opt = "facebook/dinov2-base",
+    blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
+    facenet: FacenetOpt = None,
+) -> None:
+    """Which metrics and training rewards can run here, what each needs, and how to enable the rest.
+
+    Nothing is loaded: folders, the local Hugging Face / torch caches, the Hub and the judge endpoint are checked.
+    """
+    from evaluators.availability import METRIC_NEEDS, check
+    from evaluators.metrics import METRICS
+    from training.config import PRESETS, load_config
+    from training.rewards import REWARDS, scoring_config
+
+    scoring = _scoring_config("unictokens", clip_model, judge_model, judge_base_url, 8, JUDGE_CACHE, text_embedder,
+                              dinov2, blip2, facenet, None)
+    users: dict[str, list[str]] = {}
+    for name, spec in METRICS.items():
+        users.setdefault(METRIC_NEEDS[spec.kind], []).append(name if spec.table1 else f"{name} (suppl.)")
+    presets = {preset: load_config(None, preset) for preset in PRESETS}
+    reward_needs: dict[str, set[str]] = {}
+    for preset, settings in presets.items():
+        for name in [*settings.rewards.weights, settings.dgs.surrogate]:
+            reward_needs.setdefault(REWARDS[name].needs, set()).add(f"{name} ({preset})")
+    found = {need: check(need, scoring) for need in users}
+    for need in reward_needs:  # the reward presets' own model settings (e.g. FaceNet vggface2 for the paper)
+        settings = next(s for s in presets.values() if any(REWARDS[r].needs == need for r in s.rewards.weights))
+        found.setdefault(need, check(need, scoring_config(settings.rewards)))
+    table = Table(title="what the metrics and training rewards need, and whether it is here")
+    for column in ("needs", "here", "metrics", "rewards (preset)", "detail / to enable"):
+        table.add_column(column, overflow="fold")
+    for need, status in found.items():
+        table.add_row(status.model, "yes" if status.available else "[red]no[/red]", ", ".join(users.get(need, [])),
+                      ", ".join(sorted(reward_needs.get(need, []))),
+                      status.detail if status.available else f"{status.detail}. To enable: {status.enable}")
+    console.print(table)
+    missing = [name for need, names in users.items() if not found[need].available for name in names]
+    console.print(f"metrics computable here: {len(METRICS) - len(missing)} of {len(METRICS)}"
+                  + (f"; not computed: {', '.join(missing)}" if missing else ""), soft_wrap=True)
+    for preset, settings in presets.items():
+        lacking = [name for name in [*settings.rewards.weights, settings.dgs.surrogate]
+                   if not check(REWARDS[name].needs, scoring_config(settings.rewards)).available]
+        state = f"missing {', '.join(dict.fromkeys(lacking))}" if lacking else "ready"
+        console.print(f"`ubpp train syncr1 --preset {preset}` rewards: {state}", soft_wrap=True, markup=False)
 
 
 train_app = typer.Typer(help="Train a model on a built benchmark's train split.", no_args_is_help=True)

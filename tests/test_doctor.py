@@ -1,0 +1,52 @@
+"""`ubpp doctor` and the availability checks behind it (nothing is loaded, nothing is downloaded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from evaluators.availability import check, metric_availability
+from evaluators.metrics import METRICS
+from evaluators.scoring import ScoringConfig
+from tests.openai_server import ScriptedServer
+
+
+def test_each_need_is_checked_where_it_would_be_loaded_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "dinov2"
+    folder.mkdir()
+    config = ScoringConfig(dinov2=str(folder), blip2=str(tmp_path / "missing"), clip=str(tmp_path / "no-clip"),
+                           facenet=str(tmp_path / "facenet.pt"))
+    assert check("dino", config).available and str(folder) in check("dino", config).detail
+    missing = check("blip2", config)
+    assert not missing.available and "--blip2" in missing.enable
+    assert not check("clip", config).available
+    assert not check("facenet", config).available
+    (tmp_path / "facenet.pt").write_bytes(b"weights")
+    assert check("facenet", config).available
+    assert check("text_sim", config).available and check("mtcnn", config).available
+    assert check("none", config).available and check("pixels", config).available
+    assert not check("judge", config).available and "OPENAI_API_KEY" in check("judge", config).enable
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    closed = ScoringConfig(judge_base_url="http://127.0.0.1:9/v1")
+    assert not check("judge", closed).available and "cannot be reached" in check("judge", closed).detail
+    with ScriptedServer(lambda body, n: ("ok", "{}")) as server:
+        assert check("judge", ScoringConfig(judge_base_url=server.base_url)).available
+    table = metric_availability(config)
+    assert set(table) == set(METRICS)
+    assert table["rec.weight"].available and not table["pure_gen.clip_t"].available
+    assert table["pure_gen.dino"].available and not table["pure_gen.blip2"].available
+
+
+def test_doctor_lists_metrics_and_rewards_with_what_to_do(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["doctor", "--clip-model", str(tmp_path / "clip"), "--dinov2", str(tmp_path / "d"),
+                                      "--blip2", str(tmp_path / "b")], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "rec.weight" in result.output and "pure_gen.clip_t" in result.output
+    assert "tier (paper)" in result.output and "colour (tiny)" in result.output
+    assert "To enable" in result.output and "--dinov2" in result.output
+    assert "metrics computable here: 7 of 21" in result.output  # rec, 3 BLEU, 2 text_sim, face_found
+    assert "--preset tiny` rewards: ready" in result.output
+    assert "--preset paper` rewards: missing ber, der" in result.output
