@@ -205,7 +205,7 @@ def score_predictions(
     scorers = Scorers(config)
     with console.status("scoring..."):
         results = score(bench, preds, scorers, base=predictions.parent.resolve())
-    _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model, scoring)
+    _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model, config)
     if out:
         out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
         console.print(f"scores written to {out}")

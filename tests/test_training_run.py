@@ -134,7 +134,9 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert result.exit_code == 0, result.output
     assert "mean reward" in result.output and f"--checkpoint {out / 'model'}" in result.output
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert {"reward/tier", "reward/colour", "reward/ssim", "loss", "kl_per_token", "pass_rate", "tau",
+    assert metrics[0]["loss"] == pytest.approx(metrics[0]["loss_und"] + metrics[0]["loss_gen"])
+    assert {"reward/tier", "reward/colour", "reward/ssim", "loss", "kl_per_token", "pass_rate", "tau", "loss_und",
+            "loss_gen", "objective_und", "objective_gen", "kl_per_token_und", "kl_per_token_gen",
             "denoise_steps", "denoise_steps_without_dgs", "grad_norm", "lr"} <= set(metrics[0])
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--resume" in again.output

@@ -39,6 +39,8 @@ class RewardConfig:
 
 @dataclass
 class DGSConfig:
+    """Dynamic Group Scaling; K, the number of candidates kept and finished, is the group size."""
+
     enabled: bool = True
     surrogate: str = "ber"
     """Screening score: a reward name (`ber` as in the paper), or `clip_mix` (0.65 CLIP-I + 0.35 CLIP-T, the authors' code)."""

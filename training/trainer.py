@@ -187,15 +187,15 @@ class Trainer:
         group, chunk = self.config.group_size, max(1, self.config.loss_chunk)
         return [("text", None)] + [("image", list(range(s, min(group, s + chunk)))) for s in range(0, group, chunk)]
 
-    def _backward(self, rollout: Rollout, scale: float, old: dict[int, torch.Tensor] | None) -> LossPart:
-        """Back-propagate L for one group, piece by piece (the pieces sum to L)."""
+    def _backward(self, rollout: Rollout, scale: float, old: dict[int, torch.Tensor] | None) -> dict[str, LossPart]:
+        """Back-propagate L for one group, piece by piece (the pieces sum to L); its text and image shares."""
         config = self.config
         rewards = torch.tensor([r["total"] for r in rollout.rewards], dtype=torch.float32,
                                device=self.accelerator.device)
         advantages = group_advantages(rewards, config.group_size)
         common = dict(lambda_und=config.lambda_und, lambda_gen=config.lambda_gen, beta=config.beta,
                       epsilon=config.clip_epsilon, constant=self.constant, group_size=config.group_size)
-        total = LossPart(torch.zeros(()), 0.0, 0.0, 0)
+        shares = {kind: LossPart(torch.zeros(()), 0.0, 0.0, 0) for kind in ("text", "image")}
         for number, (kind, rows) in enumerate(self._pieces(rollout)):
             with torch.no_grad():
                 reference = self._logprobs(self.reference, kind, rollout, rows) if config.beta > 0 else None
@@ -209,8 +209,9 @@ class Trainer:
                 before = current.detach() if old is None else old[number]
                 part = sync_grpo_loss(advantages[rows], text=None, image=(current, before, reference), **common)
             self.accelerator.backward(part.loss * scale)
-            total = total + LossPart(part.loss.detach().cpu() * scale, part.objective, part.kl_sum, part.tokens)
-        return total
+            shares[kind] = shares[kind] + LossPart(part.loss.detach().cpu() * scale, part.objective, part.kl_sum,
+                                                   part.tokens)
+        return shares
 
     @torch.no_grad()
     def _old_logprobs(self, rollout: Rollout) -> dict[int, torch.Tensor]:
@@ -244,7 +245,7 @@ class Trainer:
             row["tau_next"] = self.controller.update(row["pass_rate"])
         return row, self._samples(rollouts)
 
-    def _metrics(self, rollouts: list[Rollout], parts: list[LossPart], grad_norm: float,
+    def _metrics(self, rollouts: list[Rollout], parts: list[dict[str, LossPart]], grad_norm: float,
                  seconds: float) -> dict[str, Any]:
         totals = [r["total"] for ro in rollouts for r in ro.rewards]
         row: dict[str, Any] = {"step": self.step, "seconds": round(seconds, 3), "lr": self.scheduler.get_last_lr()[0],
@@ -256,9 +257,14 @@ class Trainer:
             values = [r[name] for ro in rollouts for r in ro.rewards if r[name] is not None]
             if name != "total" and values:
                 row[f"reward/{name}"] = sum(values) / len(values)
-        loss = sum(float(p.loss) for p in parts)
-        row.update({"loss": loss, "objective": sum(p.objective for p in parts),
-                    "kl_per_token": sum(p.kl_sum for p in parts) / max(1, sum(p.tokens for p in parts)),
+        for kind, label in (("text", "und"), ("image", "gen")):
+            share = [p[kind] for p in parts]
+            row.update({f"loss_{label}": sum(float(p.loss) for p in share),
+                        f"objective_{label}": sum(p.objective for p in share),
+                        f"kl_per_token_{label}": sum(p.kl_sum for p in share) / max(1, sum(p.tokens for p in share))})
+        every = [p for shares in parts for p in shares.values()]
+        row.update({"loss": sum(float(p.loss) for p in every), "objective": sum(p.objective for p in every),
+                    "kl_per_token": sum(p.kl_sum for p in every) / max(1, sum(p.tokens for p in every)),
                     "grad_norm": grad_norm,
                     "reasoning_tokens": sum(len(a) for ro in rollouts for a in ro.answers),
                     "denoise_steps": sum(ro.denoise_steps for ro in rollouts),
