@@ -406,40 +406,26 @@ def doctor(
 
     Nothing is loaded: folders, the local Hugging Face / torch caches, the Hub and the judge endpoint are checked.
     """
-    from evaluators.availability import METRIC_NEEDS, check
     from evaluators.metrics import METRICS
-    from training.config import PRESETS, load_config
-    from training.rewards import REWARDS, scoring_config
+    from training.requirements import requirements
 
     scoring = _scoring_config("unictokens", clip_model, judge_model, judge_base_url, 8, JUDGE_CACHE, text_embedder,
                               dinov2, blip2, facenet, None)
-    users: dict[str, list[str]] = {}
-    for name, spec in METRICS.items():
-        users.setdefault(METRIC_NEEDS[spec.kind], []).append(name if spec.table1 else f"{name} (suppl.)")
-    presets = {preset: load_config(None, preset) for preset in PRESETS}
-    reward_needs: dict[str, set[str]] = {}
-    for preset, settings in presets.items():
-        for name in [*settings.rewards.weights, settings.dgs.surrogate]:
-            reward_needs.setdefault(REWARDS[name].needs, set()).add(f"{name} ({preset})")
-    found = {need: check(need, scoring) for need in users}
-    for need in reward_needs:  # the reward presets' own model settings (e.g. FaceNet vggface2 for the paper)
-        settings = next(s for s in presets.values() if any(REWARDS[r].needs == need for r in s.rewards.weights))
-        found.setdefault(need, check(need, scoring_config(settings.rewards)))
+    report = requirements(scoring)
     table = Table(title="what the metrics and training rewards need, and whether it is here")
     for column in ("needs", "here", "metrics", "rewards (preset)", "detail / to enable"):
         table.add_column(column, overflow="fold")
-    for need, status in found.items():
-        table.add_row(status.model, "yes" if status.available else "[red]no[/red]", ", ".join(users.get(need, [])),
-                      ", ".join(sorted(reward_needs.get(need, []))),
+    for row in report.requirements:
+        status = row.status
+        table.add_row(status.model, "yes" if status.available else "[red]no[/red]", ", ".join(row.metrics),
+                      ", ".join(row.rewards),
                       status.detail if status.available else f"{status.detail}. To enable: {status.enable}")
     console.print(table)
-    missing = [name for need, names in users.items() if not found[need].available for name in names]
+    missing = report.missing_metrics
     console.print(f"metrics computable here: {len(METRICS) - len(missing)} of {len(METRICS)}"
                   + (f"; not computed: {', '.join(missing)}" if missing else ""), soft_wrap=True)
-    for preset, settings in presets.items():
-        lacking = [name for name in [*settings.rewards.weights, settings.dgs.surrogate]
-                   if not check(REWARDS[name].needs, scoring_config(settings.rewards)).available]
-        state = f"missing {', '.join(dict.fromkeys(lacking))}" if lacking else "ready"
+    for preset, lacking in report.missing_rewards.items():
+        state = f"missing {', '.join(lacking)}" if lacking else "ready"
         console.print(f"`ubpp train syncr1 --preset {preset}` rewards: {state}", soft_wrap=True, markup=False)
 
 
