@@ -77,13 +77,14 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
 
     done = _stage(seconds, "3/4 evaluate four models on all nine tasks", console)
     specs = adapters()
-    models = [("syncr1", str(bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)"),
-              ("showo-tp", str(train_dir / "base"), TINY_SAMPLER, "Show-o+TP (tiny, demo)"),
-              ("real-images", None, {}, "Real Images (mini)"), ("always-yes", None, {}, "always-yes")]
+    models = [("syncr1", str(bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", "tiny"),
+              ("showo-tp", str(train_dir / "base"), TINY_SAMPLER, "Show-o+TP (tiny, demo)", "tiny"),
+              ("real-images", None, {}, "Real Images (mini)", specs["real-images"].model_size),
+              ("always-yes", None, {}, "always-yes", specs["always-yes"].model_size)]
     runs = {}
-    for name, checkpoint, options, display in models:
+    for name, checkpoint, options, display, size in models:
         config = EvalConfig(model=name, checkpoint=checkpoint, options=dict(options), device=device, runs_dir=runs_dir,
-                            model_type=specs[name].model_type, model_size=specs[name].model_size,
+                            model_type=specs[name].model_type, model_size=size,
                             display_name=display, scoring=scoring or ScoringConfig(device=device))
         progress = Progress(TextColumn(f"{display}: " + "{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=console)
