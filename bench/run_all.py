@@ -11,7 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-BENCHES = ["clip_batching", "judge_concurrency", "showo_sampler", "dgs_screening"]
+HERE = Path(__file__).resolve().parent
+
+
+def benches() -> list[str]:
+    """Every module in bench/ that runs as a benchmark (has a `main`), except this one."""
+    return sorted(p.stem for p in HERE.glob("*.py")
+                  if p.stem not in ("run_all", "__init__") and "\ndef main(" in p.read_text(encoding="utf-8"))
 
 
 def main() -> None:
@@ -21,7 +27,7 @@ def main() -> None:
     lines = ["# UnifyBench++ benchmark report", "",
              "Each line is a ratio measured side by side in one run (ours vs the reference).", "",
              "| setting | comparison | ratio | check |", "|---|---|---|---|"]
-    for name in BENCHES:
+    for name in benches():
         start = time.perf_counter()
         run = subprocess.run([sys.executable, "-m", f"bench.{name}"], capture_output=True, text=True)
         rows = [line for line in run.stdout.splitlines() if line.startswith("|")]

@@ -150,7 +150,8 @@ class RolloutEngine:
         return encode_questions(pipe.tokenizer, pipe.vocab, codes, [prompt.question], [system])
 
     def draw_candidates(self, prompt: TrainPrompt, ids: torch.Tensor, image_end: torch.Tensor, step: int, first: int,
-                    count: int) -> Candidates:
+                        count: int) -> Candidates:
+        """Candidates first .. first+count-1: reasoning sampled, image trajectories started (not yet advanced)."""
         pipe, config = self.pipe, self.config
         device = pipe.device
         text_generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k) + 1)
