@@ -157,7 +157,8 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], judge
 
         hints = metric_availability(scoring)
         for reason, mark in reasons.items():
-            enable = sorted({hints[r.name].enable for r in results if r.not_computed == reason and hints[r.name].enable})
+            enable = sorted({hints[r.name].enable for r in results if r.not_computed == reason
+                             and r.details.get("scorer_missing") and hints[r.name].enable})
             console.print(f"[{mark}] not computed: {reason}" + "".join(f"\n    to enable: {e}" for e in enable),
                           markup=False, highlight=False)
     if judge_usage:

@@ -83,8 +83,11 @@ class MetricResult:
         return record
 
 
-def not_computed(spec: MetricSpec, protocol: str, reason: str, model: str | None = None) -> MetricResult:
-    return MetricResult(spec.name, spec.task, protocol, model, not_computed=reason)
+def not_computed(spec: MetricSpec, protocol: str, reason: str, model: str | None = None,
+                 scorer_missing: bool = False) -> MetricResult:
+    """`scorer_missing`: the reason is a model or judge that is not here (so `ubpp doctor`'s hint applies)."""
+    return MetricResult(spec.name, spec.task, protocol, model, not_computed=reason,
+                        details={"scorer_missing": True} if scorer_missing else {})
 
 
 def bootstrap_ci(

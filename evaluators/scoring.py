@@ -214,7 +214,7 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
             refs = [[bench.image_path(p) for p in bench.concepts[i.concept].test_images] for i in items]
             values = scorer.clip_i(images, refs) if spec.kind == "clip_i" else scorer.similarity(images, refs)
     except ScorerUnavailable as error:
-        return not_computed(spec, protocol, str(error))
+        return not_computed(spec, protocol, str(error), scorer_missing=True)
     return _finish(MetricResult(spec.name, spec.task, protocol, scorer.model_id),
                    {i.id: v for i, v in zip(items, values)})
 

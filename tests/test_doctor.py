@@ -50,3 +50,12 @@ def test_doctor_lists_metrics_and_rewards_with_what_to_do(tmp_path: Path) -> Non
     assert "metrics computable here: 7 of 21" in result.output  # rec, 3 BLEU, 2 text_sim, face_found
     assert "--preset tiny` rewards: ready" in result.output
     assert "--preset paper` rewards: missing ber, der" in result.output
+
+
+def test_evaluate_prints_how_to_enable_what_it_could_not_compute(mini_build: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build),
+                                      "--runs-dir", str(tmp_path / "runs"), "--clip-model", str(tmp_path / "clip")],
+                                env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "to enable: export OPENAI_API_KEY" in result.output  # the judge columns of an understanding model
+    assert "--clip-model" not in result.output.split("not computed: no predictions")[-1]  # no CLIP hint for no images
