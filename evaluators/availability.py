@@ -59,11 +59,11 @@ def _clip(spec: str) -> Availability:
     if not spec.startswith("open_clip:"):
         return _hub_model("clip", spec, "--clip-model")
     from .scorers.base import ScorerUnavailable
-    from .scorers.clip import _open_clip_weights
+    from .scorers.clip import open_clip_weights
 
     arch, _, pretrained = spec.removeprefix("open_clip:").partition("/")
     try:
-        where = _open_clip_weights(arch, pretrained)
+        where = open_clip_weights(arch, pretrained)
     except ScorerUnavailable as error:
         return Availability("clip", spec, False, str(error),
                             "run once where the Hub is reachable (the weights land in the Hugging Face cache), or "

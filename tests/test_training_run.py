@@ -142,6 +142,9 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert again.exit_code == 2 and "--resume" in again.output
     bad = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "dgs.bogus=1", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown dgs setting" in bad.output
+    tracker = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "report_to=[mlflowish]",
+                                  "--out", str(tmp_path / "y")])
+    assert tracker.exit_code == 2 and "not supported" in tracker.output
     evaluated = runner.invoke(app, ["evaluate", "--model", "syncr1", "--checkpoint", str(out / "model"),
                                     "--benchmark", str(mini_build), "--tasks", "rec,pure_gen", "--limit", "2",
                                     "--runs-dir", str(tmp_path / "runs"), "--option", "steps=4",

@@ -77,6 +77,20 @@ def _append(path: Path, rows: list[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+
+
+def _check_trackers(names: list[str]) -> None:
+    """accelerate only warns when a tracker is missing; a run that was asked to log there should not start."""
+    import importlib.util
+
+    for name in names:
+        if name not in TRACKER_PACKAGES:
+            raise TrainingError(f"report_to {name!r} is not supported; choose from {', '.join(TRACKER_PACKAGES)}")
+        if not any(importlib.util.find_spec(package) for package in TRACKER_PACKAGES[name]):
+            raise TrainingError(f"report_to {name} needs its package: pip install {TRACKER_PACKAGES[name][0]}")
+
+
 def _loss_constant(config: TrainConfig, image_tokens: int) -> float:
     return config.loss_constant or float(config.reasoning_max_new_tokens + config.generation_steps * image_tokens)
 
@@ -86,6 +100,7 @@ class Trainer:
                  console: Console | None = None) -> None:
         from accelerate import Accelerator
 
+        _check_trackers(config.report_to)
         self.config, self.out, self.quiet = config, out, quiet
         self.console = console or Console(stderr=True)
         out.mkdir(parents=True, exist_ok=True)

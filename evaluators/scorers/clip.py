@@ -29,7 +29,7 @@ from .base import (
 DEFAULT_CLIP = "open_clip:ViT-B-32/openai"
 
 
-def _open_clip_weights(arch: str, pretrained: str) -> str:
+def open_clip_weights(arch: str, pretrained: str) -> str:
     """A local weights file for an open_clip tag; offline, only the Hugging Face cache is consulted."""
     import open_clip
     from huggingface_hub import hf_hub_download
@@ -70,7 +70,7 @@ class ClipScorer:
 
         arch, _, pretrained = name.partition("/")
         model, _, preprocess = open_clip.create_model_and_transforms(
-            arch, pretrained=_open_clip_weights(arch, pretrained) if pretrained else None)
+            arch, pretrained=open_clip_weights(arch, pretrained) if pretrained else None)
         self._model = model.to(self.device).eval()
         self._preprocess = preprocess
         self._tokenizer = open_clip.get_tokenizer(arch)
