@@ -173,3 +173,31 @@ def test_a_killed_run_resumes_with_the_same_next_step(mini_build: Path, tmp_path
     assert resumed.returncode == 0, resumed.stderr
     read = lambda run: [json.loads(x) for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]  # noqa: E731
     assert [m["loss"] for m in read("killed")] == [m["loss"] for m in read("whole")]
+
+
+DDP_SCRIPT = """
+import sys, torch
+from pathlib import Path
+from training.config import load_config
+from training.trainer import Trainer
+trainer = Trainer(load_config(None, "tiny", sys.argv[2:]), Path(sys.argv[1]), quiet=True)
+assert trainer.accelerator.num_processes == 2, trainer.accelerator.distributed_type
+trainer.run()
+rank = trainer.accelerator.process_index
+torch.save(trainer.pipe.model.phi.get_input_embeddings().weight.detach(), Path(sys.argv[1]) / f"rank{rank}.pt")
+"""
+
+
+def test_two_processes_roll_out_different_prompts_and_stay_in_sync(mini_build: Path, tmp_path: Path) -> None:
+    """DDP over gloo on the CPU (torchrun): each rank trains on its own prompts, gradients are averaged."""
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    out = tmp_path / "ddp"
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script), str(out),
+                          f"benchmark={mini_build}", "steps=2", "device=cpu", *FAST], capture_output=True, text=True,
+                         timeout=600, cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0, run.stderr[-2000:]
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["processes"] for m in metrics] == [2, 2]
+    assert torch.equal(torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt"))
+    assert (out / "model" / "concepts" / "chelsea.safetensors").is_file()

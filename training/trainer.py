@@ -264,6 +264,7 @@ class Trainer:
                  seconds: float) -> dict[str, Any]:
         totals = [r["total"] for ro in rollouts for r in ro.rewards]
         row: dict[str, Any] = {"step": self.step, "seconds": round(seconds, 3), "lr": self.scheduler.get_last_lr()[0],
+                               "processes": self.accelerator.num_processes,
                                "concepts": [r.prompt.concept.id for r in rollouts],
                                "pathways": [r.prompt.pathway for r in rollouts],
                                "reward_mean": sum(totals) / len(totals),
@@ -326,8 +327,9 @@ class Trainer:
         bundle = None
         if self.step >= config.steps:
             if accelerator.is_main_process:
-                bundle = export_bundle(self.pipe, self.showo, self.magvit, self.out / "model", config.trainable)
+                export_bundle(self.pipe, self.showo, self.magvit, self.out / "model", config.trainable)
             accelerator.wait_for_everyone()
+            bundle = self.out / "model"
             if config.report_to:
                 accelerator.end_training()
         return TrainResult(self.out, bundle, self.step, _read_jsonl(metrics_path))
