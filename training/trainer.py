@@ -77,6 +77,7 @@ def _append(path: Path, rows: list[dict[str, Any]]) -> None:
         os.fsync(handle.fileno())
 
 
+TRAINABLE_FILE = "trainable.safetensors"
 TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
@@ -137,6 +138,9 @@ class Trainer:
             d = config.dgs
             self.controller = make_controller(d.controller, d.initial_threshold, d.target_pass_rate, d.eta, d.mu,
                                               d.gamma)
+        if config.trainable != "full":  # checkpoints hold what trains, not a copy of the frozen base
+            self.accelerator.register_save_state_pre_hook(self._save_trainable)
+            self.accelerator.register_load_state_pre_hook(self._load_trainable)
         self.engine = RolloutEngine(self.pipe, config, self.rewards, self.bench.root)
         self.constant = _loss_constant(config, self.pipe.model.config.num_vq_tokens)
         self.step = 0
@@ -171,6 +175,31 @@ class Trainer:
             for name in ("metrics.jsonl", "samples.jsonl"):
                 if (self.out / name).is_file():
                     _truncate_log(self.out / name, self.step)
+
+    def _trainable(self) -> dict[str, torch.nn.Parameter]:
+        policy = self.accelerator.unwrap_model(self.policy)
+        return {name: param for name, param in policy.named_parameters() if param.requires_grad}
+
+    def _save_trainable(self, models: list[Any], weights: list[Any], output_dir: str) -> None:
+        """accelerate hook: write the trainable tensors only (the rest is the base, rebuilt on resume)."""
+        from safetensors.torch import save_file
+
+        if self.accelerator.is_main_process:
+            save_file({n: p.detach().cpu().contiguous() for n, p in self._trainable().items()},
+                      str(Path(output_dir) / TRAINABLE_FILE))
+        weights.clear()
+
+    def _load_trainable(self, models: list[Any], input_dir: str) -> None:
+        from safetensors.torch import load_file
+
+        saved = load_file(str(Path(input_dir) / TRAINABLE_FILE))
+        params = self._trainable()
+        if saved.keys() != params.keys():
+            raise TrainingError(f"{input_dir} holds other trainable tensors than this run has")
+        with torch.no_grad():
+            for name, param in params.items():
+                param.copy_(saved[name])
+        models.clear()
 
     def _save(self) -> None:
         target = self.out / "checkpoints" / f"step-{self.step:06d}"
