@@ -100,6 +100,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, out: Path, resume: bool = False, quiet: bool = False,
                  console: Console | None = None) -> None:
         from accelerate import Accelerator
+        from transformers import get_scheduler
 
         _check_trackers(config.report_to)
         self.config, self.out, self.quiet = config, out, quiet
@@ -116,7 +117,7 @@ class Trainer:
             self.accelerator = Accelerator(cpu=cpu, mixed_precision=precision, log_with=config.report_to or None,
                                            project_dir=str(out))
         except (ImportError, ValueError) as error:
-            raise TrainingError(f"cannot set up accelerate with report_to={config.report_to}: {error}") from None
+            raise TrainingError(f"cannot set up accelerate (mixed_precision={precision}): {error}") from None
         with self.accelerator.main_process_first():
             self.showo, self.magvit = base_folders(config, out)
         self.pipe = load_policy(config, self.showo, self.magvit, self.schedule.order, str(self.accelerator.device))
@@ -127,8 +128,6 @@ class Trainer:
         policy = PolicyLogprobs(self.pipe.model, self.pipe, sampler_config, config.reasoning_temperature)
         self.reference = PolicyLogprobs(reference, self.pipe, sampler_config, config.reasoning_temperature)
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
-        from transformers import get_scheduler
-
         scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
                                   num_training_steps=config.steps)
         self.policy, self.optimizer, self.scheduler = self.accelerator.prepare(policy, optimizer, scheduler)
