@@ -73,8 +73,9 @@ def test_rollout_screens_in_batches_and_finishes_only_the_kept(mini_build: Path,
     assert plain.reasoning == everyone.reasoning[:group]
 
 
-def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp_path: Path) -> None:
-    config = _config(mini_build, "steps=3")
+@pytest.mark.parametrize("trainable", ["concepts", "lora"])
+def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp_path: Path, trainable: str) -> None:
+    config = _config(mini_build, "steps=3", f"trainable={trainable}")
     whole = train(config, tmp_path / "whole", quiet=True)
     first = train(config, tmp_path / "split", stop_after=2, quiet=True)
     assert first.bundle is None and first.last_step == 2
@@ -82,15 +83,18 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     with pytest.raises(TrainingError, match="--resume"):
         train(config, tmp_path / "split", quiet=True)
     with pytest.raises(TrainingError, match="learning_rate"):
-        train(_config(mini_build, "steps=3", "learning_rate=0.5"), tmp_path / "split", resume=True, quiet=True)
+        train(_config(mini_build, "steps=3", f"trainable={trainable}", "learning_rate=0.5"), tmp_path / "split",
+              resume=True, quiet=True)
     second = train(config, tmp_path / "split", resume=True, quiet=True)
     assert [m["step"] for m in second.metrics] == [1, 2, 3]
     for key in ("loss", "reward_mean", "tau", "pass_rate", "grad_norm", "kl_per_token"):
         assert second.metrics[2][key] == whole.metrics[2][key], key
-    for concept in ("ast", "chelsea", "coins"):
-        a = load_file(str(whole.bundle / "concepts" / f"{concept}.safetensors"))
-        b = load_file(str(second.bundle / "concepts" / f"{concept}.safetensors"))
-        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    files = ["showo/model.safetensors"] + [f"concepts/{c}.safetensors" for c in ("ast", "chelsea", "coins")]
+    for name in files:
+        a, b = load_file(str(whole.bundle / name)), load_file(str(second.bundle / name))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    checkpoint = tmp_path / "split" / "checkpoints" / "step-000003"
+    assert (checkpoint / "trainable.safetensors").is_file() and not (checkpoint / "model.safetensors").exists()
     samples = [json.loads(line) for line in (tmp_path / "split" / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1] * 3 + [2] * 3 + [3] * 3
     assert all(set(s["rewards"]) >= {"tier", "colour", "ssim", "face", "total"} for s in samples)
