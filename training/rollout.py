@@ -25,7 +25,7 @@ from PIL import Image
 
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, SamplingRun, encode_prompts
-from baselines.showo.understand import Understander, encode_questions
+from baselines.showo.understand import encode_questions
 from evaluators.metrics import with_class_noun
 from unifybench_pp.loader import Benchmark
 from unifybench_pp.schema import Concept
@@ -156,12 +156,12 @@ class RolloutEngine:
         device = pipe.device
         text_generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k) + 1)
                            for k in range(count)]
-        understander = Understander(pipe.model, pipe.vocab, pipe.tokenizer)
+        understander = pipe.understander()
         tokens = understander.generate_ids(ids.expand(count, -1), image_end.expand(count),
                                            max_new_tokens=config.reasoning_max_new_tokens,
                                            temperature=config.reasoning_temperature, generator=text_generators)
         answers = [t + [pipe.vocab.eos] if len(t) < config.reasoning_max_new_tokens else t for t in tokens]
-        reasoning = [pipe.tokenizer.decode(t, skip_special_tokens=True).strip() for t in tokens]
+        reasoning = [understander.text(t) for t in tokens]
         concept = pipe.concepts[prompt.concept.id]
         compound = [concept.in_prompt(f"{prompt.base_prompt} {r}".strip(), prompt.concept.token) for r in reasoning]
         prompt_ids = encode_prompts(pipe.tokenizer, pipe.vocab, compound, MAX_TEXT_LEN).to(device)

@@ -107,10 +107,17 @@ class ShowoPipeline:
         pixels = ((self.magvit.decode(codes) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
 
+    @property
+    def latent_ids(self) -> list[int]:
+        """The latent tokens of every loaded concept (identifiers excluded)."""
+        return [i for tokens in self.concepts.values() for i in self.tokenizer.convert_tokens_to_ids(tokens.tokens[1:])]
+
+    def understander(self) -> Understander:
+        return Understander(self.model, self.vocab, self.tokenizer, self.latent_ids)
+
     def understand(self, images: list[Image.Image], questions: list[str], system_prompts: list[str] | None = None,
                    **options: Any) -> list[str]:
-        understander = Understander(self.model, self.vocab, self.tokenizer)
-        return understander.answer(self.encode_images(images), questions, system_prompts, **options)
+        return self.understander().answer(self.encode_images(images), questions, system_prompts, **options)
 
     def generate(self, prompts: list[str], seed: int | list[int] = 0, config: SamplerConfig = SamplerConfig(),
                  return_trajectory: bool = False) -> Any:

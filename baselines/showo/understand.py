@@ -8,6 +8,7 @@ mask token are never text).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import torch
@@ -33,10 +34,16 @@ def encode_questions(tokenizer: Any, vocab: Vocab, codes: torch.Tensor, question
 
 
 class Understander:
-    def __init__(self, model: Showo, vocab: Vocab, tokenizer: Any) -> None:
+    def __init__(self, model: Showo, vocab: Vocab, tokenizer: Any, unspoken: Collection[int] = ()) -> None:
         self.model = model
         self.vocab = vocab
         self.tokenizer = tokenizer
+        self.unspoken = frozenset(unspoken)
+        """Ids left out of the text an answer reads as: concept latent tokens are soft prompts, not words."""
+
+    def text(self, ids: list[int]) -> str:
+        """An answer as a reader (a judge, a reward) sees it: no special tokens, no latent concept tokens."""
+        return self.tokenizer.decode([i for i in ids if i not in self.unspoken], skip_special_tokens=True).strip()
 
     @torch.inference_mode()
     def generate_ids(self, ids: torch.Tensor, image_end: torch.Tensor, max_new_tokens: int = 100,
@@ -115,5 +122,4 @@ class Understander:
     def answer(self, codes: torch.Tensor, questions: list[str], system_prompts: list[str] | None = None,
                **options: Any) -> list[str]:
         ids, image_end = encode_questions(self.tokenizer, self.vocab, codes, questions, system_prompts)
-        return [self.tokenizer.decode(row, skip_special_tokens=True).strip()
-                for row in self.generate_ids(ids, image_end, **options)]
+        return [self.text(row) for row in self.generate_ids(ids, image_end, **options)]
