@@ -460,6 +460,10 @@ def train_syncr1(
     from training.config import load_config
     from training.trainer import TrainingError, reward_trend, train
 
+    if quiet:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     try:
         settings = load_config(config, preset, set_)
         result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console)
@@ -471,7 +475,7 @@ def train_syncr1(
     if result.metrics:
         first, last = reward_trend(result.metrics)
         console.print(f"mean reward: first third {first:.4f} -> last third {last:.4f} "
-                      f"({len(result.metrics)} steps logged in {out / 'metrics.jsonl'})", soft_wrap=True)
+                      f"({len(result.metrics)} step{'s' * (len(result.metrics) != 1)} logged in {out / 'metrics.jsonl'})", soft_wrap=True)
     if result.bundle is None:
         console.print(f"stopped at step {result.last_step} of {settings.steps}; continue with --resume")
     else:
