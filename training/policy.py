@@ -56,7 +56,7 @@ def load_policy(config: TrainConfig, showo: str, magvit: str, concepts: list[str
 
 
 def concept_row_mask(pipe: ShowoPipeline) -> torch.Tensor:
-    ids = [i for tokens in pipe.concepts.values() for i in pipe.tokenizer.convert_tokens_to_ids(tokens.tokens)]
+    ids = pipe.concept_ids()
     mask = torch.zeros(pipe.model.phi.get_input_embeddings().num_embeddings, dtype=torch.bool)
     mask[ids] = True
     return mask

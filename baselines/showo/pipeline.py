@@ -107,13 +107,14 @@ class ShowoPipeline:
         pixels = ((self.magvit.decode(codes) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
 
-    @property
-    def latent_ids(self) -> list[int]:
-        """The latent tokens of every loaded concept (identifiers excluded)."""
-        return [i for tokens in self.concepts.values() for i in self.tokenizer.convert_tokens_to_ids(tokens.tokens[1:])]
+    def concept_ids(self, identifiers: bool = True) -> list[int]:
+        """Token ids of every loaded concept: identifiers and latent tokens, or the latent tokens alone."""
+        first = 0 if identifiers else 1
+        return [i for tokens in self.concepts.values()
+                for i in self.tokenizer.convert_tokens_to_ids(tokens.tokens[first:])]
 
     def understander(self) -> Understander:
-        return Understander(self.model, self.vocab, self.tokenizer, self.latent_ids)
+        return Understander(self.model, self.vocab, self.tokenizer, self.concept_ids(identifiers=False))
 
     def understand(self, images: list[Image.Image], questions: list[str], system_prompts: list[str] | None = None,
                    **options: Any) -> list[str]:
