@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from unifybench_pp import MINI_ANNOTATIONS, MINI_SOURCE, SourceError, SplitConfig, build, load
+from unifybench_pp import MINI_SOURCE, SourceError, SplitConfig, build, load
 from unifybench_pp.schema import TASK_TITLES
 
 app = typer.Typer(
@@ -34,32 +34,23 @@ def _fail(error: SourceError) -> None:
 @app.command("build-dataset")
 def build_dataset(
     source: Annotated[Optional[Path], typer.Option(
-        help="UnifyBench folder as released with UniCTokens (concepts_list.json, concept/, random_images/). "
-             "Default: the bundled mini source.")] = None,
-    annotations: Annotated[Optional[Path], typer.Option(
-        help="UnifyBench++ annotation file (extra_info pairs, dense prompts and questions). "
-             "Default: the bundled mini annotations when --source is not given.")] = None,
+        help="The authors' UnifyBench++ release folder, read as is (concept/train, concept/test, test_data/, "
+             "black_512x512.png). Default: the bundled mini benchmark, laid out the same way.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder; an earlier build there is replaced.")] = DEFAULT_OUT,
-    seed: Annotated[int, typer.Option(help="Split seed: which extra_info pairs are held out, which negatives are drawn.")] = 0,
-    heldout_fraction: Annotated[float, typer.Option(help="Share of each concept's extra_info pairs held out.")] = 0.5,
-    other_negatives: Annotated[int, typer.Option(help="Rec. negatives per positive from other concepts.")] = 1,
-    distractor_negatives: Annotated[int, typer.Option(help="Rec. negatives per positive from random_images/.")] = 1,
+    seed: Annotated[Optional[int], typer.Option(
+        help="Draw an alternative held-out set of extra_info entries (same size per concept) with this seed, "
+             "for sensitivity studies. Default: the release's split (the last num_testing_info entries).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Benchmark name recorded in the manifest and version.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
 ) -> None:
-    """Build a versioned, deterministic UnifyBench++ folder (same inputs and seed give the same bytes)."""
+    """Build a versioned, deterministic UnifyBench++ folder (same inputs and seed give the same bytes).
+
+    The nine tasks are built exactly as the public Sync-R1 evaluation harness builds them; a held-out
+    entry that leaks into training data or another task's input fails the build (exit code 2).
+    """
     bundled = source is None
-    if bundled:
-        source, annotations = MINI_SOURCE, annotations or MINI_ANNOTATIONS
-    elif annotations is None and not quiet:
-        errors.print("warning: no --annotations given: Rea., Dense and Rea. Gen. tasks will be empty.")
     try:
-        config = SplitConfig(seed=seed, heldout_fraction=heldout_fraction,
-                             other_concept_negatives=other_negatives, distractor_negatives=distractor_negatives)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    try:
-        result = build(source, annotations, out, config,
+        result = build(MINI_SOURCE if bundled else source, out, SplitConfig(seed=seed),
                        name=name or ("unifybench_pp-mini" if bundled else "unifybench_pp"),
                        quiet=quiet, console=console)
     except SourceError as error:
@@ -71,7 +62,7 @@ def build_dataset(
 def _print_summary(manifest: dict, out: Path) -> None:
     counts = manifest["counts"]
     categories = sorted(counts["concepts"])
-    table = Table(title=f"{manifest['version']} (seed {manifest['seed']})")
+    table = Table(title=f"{manifest['version']} ({manifest['split']})")
     table.add_column("task")
     table.add_column("items", justify="right")
     for category in categories:
@@ -84,8 +75,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
     console.print(
         f"concepts: {per_category}; "
         f"extra_info train/held-out: {counts['extra_info'].get('train', 0)}/{counts['extra_info'].get('heldout', 0)}; "
-        f"images train/test/distractor: {counts['images']['train']}/{counts['images']['test']}/"
-        f"{counts['images']['distractor']}"
+        f"images train/test: {counts['images']['train']}/{counts['images']['test']}"
     )
     console.print(f"written to {out} (card: {out / 'README.md'})")
 

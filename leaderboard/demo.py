@@ -23,7 +23,7 @@ from evaluators.runner import EvalConfig, EvalResult, run_evaluation
 from evaluators.scoring import ScoringConfig
 from training.config import load_config
 from training.trainer import reward_trend, train
-from unifybench_pp import MINI_ANNOTATIONS, MINI_SOURCE, SplitConfig, build, load
+from unifybench_pp import MINI_SOURCE, SplitConfig, build, load
 
 from .page import build_site
 
@@ -59,7 +59,7 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     if (bench_dir / "manifest.json").is_file():
         console.print(f"reusing {bench_dir}")
     else:
-        build(MINI_SOURCE, MINI_ANNOTATIONS, bench_dir, SplitConfig(), name="unifybench_pp-mini", console=console)
+        build(MINI_SOURCE, bench_dir, SplitConfig(), name="unifybench_pp-mini", console=console)
     bench = load(bench_dir)
     done()
 

@@ -1,4 +1,4 @@
-"""Build a UnifyBench++ directory from a UnifyBench source and the annotation file.
+"""Build a UnifyBench++ directory from the authors' release folder, read as is.
 
 The build is all-or-nothing: everything is validated and written into a
 temporary sibling of the output folder, which replaces the output only once
@@ -23,15 +23,12 @@ from .card import write_card
 from .errors import SourceError
 from .images import ImageStore
 from .jsonio import dumps, write_json, write_jsonl
-from .schema import CATEGORIES, SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
-from .sources.annotations import Annotations, ConceptAnnotation, read_annotations
-from .sources.unictokens import RawSource, read_unictokens
-from .splits import SplitConfig, check_leakage, split_reference_images
+from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
+from .sources.release import RawSource, read_release
+from .splits import ModelInput, SplitConfig, check_leakage
 from .views import ConceptViews, build_concept_views, build_extra_info, concept_token
 
-MINI_ROOT = Path(__file__).parent / "mini"
-MINI_SOURCE = MINI_ROOT / "source"
-MINI_ANNOTATIONS = MINI_ROOT / "annotations.json"
+MINI_SOURCE = Path(__file__).parent / "mini" / "source"
 
 
 @dataclass
@@ -43,16 +40,6 @@ class BuildResult:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _category(raw_category: str | None, ann: ConceptAnnotation, name: str) -> str:
-    category = ann.category or raw_category
-    if category is None:
-        raise SourceError(
-            f"concept/train/{name}/info.json", "conversation_type", "category unknown",
-            "set conversation_type to human, animal or object, or 'category' in the annotation file",
-        )
-    return category
 
 
 def _check_output(out: Path) -> None:
@@ -79,39 +66,37 @@ def _progress(quiet: bool, console: Console | None) -> Progress:
 
 def build(
     source: Path,
-    annotations: Path | None,
     out: Path,
     config: SplitConfig = SplitConfig(),
     name: str = "unifybench_pp",
     quiet: bool = False,
     console: Console | None = None,
 ) -> BuildResult:
-    """Validate the inputs, build every view, check for leaks, then write `out` atomically."""
+    """Validate the release, build every view, check for leaks, then write `out` atomically."""
     out = out.resolve()
     _check_output(out)
-    raw = read_unictokens(source)
-    names = [c.name for c in raw.concepts]
-    ann = read_annotations(annotations, names) if annotations else Annotations({}, {})
-    annotations_file = annotations.name if annotations else "(no annotation file)"
-
+    raw = read_release(source)
     store = ImageStore(raw.root)
     progress = _progress(quiet, console)
     with progress:
-        image_splits = {
-            c.name: split_reference_images(c.name, c.train_images, c.test_images, config) for c in raw.concepts
-        }
-        all_images = [p for c in raw.concepts for split in image_splits[c.name] for p in split]
-        all_images += [v.image for c in raw.concepts for v in c.vqa] + raw.distractors
+        all_images = [raw.black_image] + [p for c in raw.concepts for p in c.train_images + c.test_images]
+        all_images += [d.image for c in raw.concepts for d in c.test_data]
         reading = progress.add_task("Reading images", total=len(all_images))
         store.ingest(all_images, lambda: progress.advance(reading))
 
-        views = _build_views(raw, ann, image_splits, store, config, annotations_file, progress)
+        black = store.name(raw.black_image)
+        building = progress.add_task("Building items", total=len(raw.concepts))
+        views = []
+        for c in raw.concepts:
+            views.append(build_concept_views(c, _concept(c, store), build_extra_info(c, config), store, black))
+            progress.advance(building)
         concepts = [v.concept for v in views]
-        extra_info = [pair for v in views for pair in v.extra_info]
+        extra_info = [entry for v in views for entry in v.extra_info]
         tasks = {task: [item for v in views for item in v.items[task]] for task in TASKS}
-        check_leakage(concepts, extra_info, _evaluated_images(tasks, concepts), annotations_file, store.origins())
+        check_leakage(concepts, extra_info, model_inputs(tasks), _evaluated_images(tasks, concepts, black),
+                      store.origins())
 
-        manifest = _manifest(raw, annotations, store, config, name, concepts, extra_info, tasks)
+        manifest = _manifest(raw, store, config, name, concepts, extra_info, tasks)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:
@@ -119,7 +104,7 @@ def build(
             store.write(tmp, lambda: progress.advance(writing))
             _write_records(tmp, concepts, extra_info, tasks)
             write_json(tmp / "manifest.json", manifest)
-            write_card(tmp, manifest, concepts, extra_info, tasks, store, ann.image_credits)
+            write_card(tmp, manifest, concepts, extra_info, tasks, store)
             _replace(tmp, out)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -127,47 +112,29 @@ def build(
     return BuildResult(out, manifest, store.files_read)
 
 
-def _build_views(
-    raw: RawSource,
-    ann: Annotations,
-    image_splits: dict[str, tuple[list[Path], list[Path]]],
-    store: ImageStore,
-    config: SplitConfig,
-    annotations_file: str,
-    progress: Progress,
-) -> list[ConceptViews]:
-    empty = ConceptAnnotation()
-    concepts: dict[str, Concept] = {}
-    for c in raw.concepts:
-        train, test = image_splits[c.name]
-        concepts[c.name] = Concept(
-            id=c.name, token=concept_token(c.name), class_noun=c.class_noun,
-            category=_category(c.category, ann.concepts.get(c.name, empty), c.name), info=c.info,
-            train_images=[store.name(p) for p in train], test_images=[store.name(p) for p in test],
-        )
-    taken: set[str] = set()
-    views = []
-    building = progress.add_task("Building items", total=len(raw.concepts))
-    for c in raw.concepts:
-        concept_ann = ann.concepts.get(c.name, empty)
-        pools = {
-            category: [p for other in raw.concepts if other.name != c.name
-                       and concepts[other.name].category == category for p in image_splits[other.name][1]]
-            for category in CATEGORIES
-        }
-        extra_info = build_extra_info(c, concept_ann, config, annotations_file, taken)
-        views.append(
-            build_concept_views(c, concepts[c.name], extra_info, concept_ann, store, pools, raw.distractors, config)
-        )
-        progress.advance(building)
-    return views
+def _concept(c, store: ImageStore) -> Concept:
+    return Concept(id=c.name, token=concept_token(c.name), class_noun=c.class_noun, category=c.category,
+                   generation_type=c.generation_type, info=c.info, extra_info=list(c.extra_info),
+                   train_images=[store.name(p) for p in c.train_images],
+                   test_images=[store.name(p) for p in c.test_images])
 
 
-def _evaluated_images(tasks: dict[str, list[TaskItem]], concepts: list[Concept]) -> dict[str, str]:
+def model_inputs(tasks: dict[str, list[TaskItem]]) -> list[ModelInput]:
+    """Every text a model is given: questions and instructions, generation prompts, implicit prompts."""
+    inputs = []
+    for task, items in tasks.items():
+        for item in items:
+            text = getattr(item, "question", None) or getattr(item, "prompt", None) or item.implicit_prompt
+            inputs.append(ModelInput(task, item.id, text))
+    return inputs
+
+
+def _evaluated_images(tasks: dict[str, list[TaskItem]], concepts: list[Concept], black: str) -> dict[str, str]:
     shown = {image: f"test image of {c.id}" for c in concepts for image in c.test_images}
-    for task in ("rec", "vqa"):
+    for task in ("rec", "vqa", "qa"):
         for item in tasks[task]:
-            shown.setdefault(item.image, item.id)
+            if item.image != black:
+                shown.setdefault(item.image, item.id)
     return shown
 
 
@@ -182,7 +149,6 @@ def _write_records(
 
 def _manifest(
     raw: RawSource,
-    annotations: Path | None,
     store: ImageStore,
     config: SplitConfig,
     name: str,
@@ -193,8 +159,6 @@ def _manifest(
     sources = {path.relative_to(raw.root).as_posix(): _sha256(path) for path in raw.files}
     origins = store.origins()
     sources.update({origin: image.sha256 for image in store.stored() for origin in origins[image.name]})
-    if annotations:
-        sources[f"annotations:{annotations.name}"] = _sha256(annotations)
     fingerprint = hashlib.sha256(
         dumps({"schema": SCHEMA_VERSION, "sources": sources, "split": asdict(config)}).encode()
     ).hexdigest()
@@ -205,6 +169,8 @@ def _manifest(
         "version": f"{name}-{SCHEMA_VERSION}-{fingerprint[:12]}",
         "fingerprint": fingerprint,
         "seed": config.seed,
+        "split": "release (last num_testing_info entries held out)" if config.seed is None
+                 else f"seeded draw (seed {config.seed}), num_testing_info entries per concept",
         "split_config": asdict(config),
         "sources": dict(sorted(sources.items())),
         "image_origins": origins,
@@ -213,7 +179,6 @@ def _manifest(
             "images": {
                 "train": sum(len(c.train_images) for c in concepts),
                 "test": sum(len(c.test_images) for c in concepts),
-                "distractor": len(raw.distractors),
                 "stored": len(store.stored()),
             },
             "extra_info": dict(Counter(p.split for p in extra_info)),

@@ -8,7 +8,6 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from .images import ImageStore
 from .schema import TASK_TITLES, TASKS, Concept, ExtraInfo, TaskItem, field_docs
-from .sources.annotations import ImageCredit
 
 _ENV = Environment(
     loader=PackageLoader("unifybench_pp", "templates"),
@@ -26,16 +25,13 @@ def write_card(
     extra_info: list[ExtraInfo],
     tasks: dict[str, list[TaskItem]],
     store: ImageStore,
-    credits: dict[str, ImageCredit],
 ) -> None:
     origins = manifest["image_origins"]
     images = [
         {
             "name": image.name,
             "size": f"{image.width}x{image.height}",
-            "origins": [
-                {"path": path, "credit": credits.get(path)} for path in origins[image.name]
-            ],
+            "origins": origins[image.name],
         }
         for image in store.stored()
     ]

@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
 
 Category = Literal["person", "pet", "object"]
 CATEGORIES: tuple[str, ...] = ("person", "pet", "object")
@@ -27,130 +27,130 @@ def _doc(text: str, **kwargs: Any) -> Any:
 class Concept:
     """A personal concept (a person, pet or object) the model must learn."""
 
-    id: str = _doc("Concept name as in the source, e.g. `bo`; unique in the benchmark.")
+    id: str = _doc("Concept name as in the release (its folder name), e.g. `bo`; unique in the benchmark.")
     token: str = _doc("Identifier token used in prompts, e.g. `<bo>`.")
-    class_noun: str = _doc("Class noun that replaces the token for CLIP-T, e.g. `dog`.")
-    category: str = _doc("One of person / pet / object; FER applies to persons only.")
-    info: str = _doc("The concept's profile sentence from the source (`info.json` `info`).")
-    train_images: list[str] = _doc("Reference images for training, paths relative to the benchmark root.")
-    test_images: list[str] = _doc("Held-out reference images (CLIP-I targets, Rec. positives).")
+    class_noun: str = _doc("`info.json` `class`, e.g. `dog`: replaces the token in CLIP-T texts and baseline prompts.")
+    category: str = _doc("person / pet / object, from `conversation_type` (human / animal / other).")
+    generation_type: str = _doc("`live_subject` or `object`: which 25 DreamBooth templates Pure Gen. uses.")
+    info: str = _doc("The concept's profile (`info.json` `info`), given to the Show-o family as `info: ...`.")
+    extra_info: list[str] = _doc("Every `extra_info` entry in release order (the Rea. / Dense Rea. prompts list them all).")
+    train_images: list[str] = _doc("Training reference images (`train_images.json` order), paths relative to the benchmark root.")
+    test_images: list[str] = _doc("Test reference images sorted by file name; the first is the CLIP-I reference.")
 
 
 @dataclass(frozen=True)
 class ExtraInfo:
-    """One piece of supplementary context paired with the prompt that needs it."""
+    """One `extra_info` entry with the implicit and explicit prompts aligned with it."""
 
-    id: str = _doc("Stable id, `<concept>-x<N>` unless the annotation names one.")
-    concept: str = _doc("Concept id this context belongs to.")
-    text: str = _doc("The context, e.g. `<bo>'s favourite hat is a red baseball cap.`")
-    reasoning_prompt: str = _doc("Prompt that can only be fulfilled with this context.")
-    placeholder: str = _doc("Span of the reasoning prompt that refers to the context.")
-    detail: str = _doc("What the placeholder stands for; substituted before CLIP-T.")
-    split: str = _doc("`train` (shown to the trainer) or `heldout` (Rea. / Rea. Gen. only).")
+    id: str = _doc("Stable id, `<concept>-x<N>` (N = the entry's 0-based position in the release).")
+    concept: str = _doc("Concept id this entry belongs to.")
+    text: str = _doc("The entry, e.g. `<bo>'s favourite hat is a red baseball cap.`")
+    implicit_prompt: str = _doc("`personalized_driven_generation` at this position: needs the entry to be drawn right.")
+    explicit_prompt: str = _doc("`explicit_personalized_driven_generation` at this position: the detail written out.")
+    split: str = _doc("`train` (Textual Attribute Reasoning data) or `heldout` (Rea. / Rea. Gen. only).")
 
 
 @dataclass(frozen=True)
 class RecItem:
-    """Rec.: is the concept in this photo?"""
+    """Rec.: is the concept in this photo? (`test_data` items of type `rec`)."""
 
     id: str = _doc("Item id, unique within the task.")
     concept: str = _doc("Concept asked about.")
     image: str = _doc("Image path relative to the benchmark root.")
-    question: str = _doc("The yes/no question, naming the concept token.")
-    answer: str = _doc("`Yes` or `No`.")
+    question: str = _doc("The question as the model gets it (`<image>\\n` removed, stripped).")
+    answer: str = _doc("The release's answer; the item is a negative when it starts with `no`.")
     polarity: str = _doc("`positive` (concept present) or `negative`.")
-    negative_source: str = _doc("For negatives: `other_concept` or `distractor`; empty for positives.")
-
-
-@dataclass(frozen=True)
-class ReaItem:
-    """Rea.: pick the context a reasoning prompt needs and state it."""
-
-    id: str = _doc("Item id, unique within the task.")
-    concept: str = _doc("Concept the prompt is about.")
-    context: list[str] = _doc("Every extra_info text of the concept, in source order.")
-    prompt: str = _doc("A held-out reasoning prompt.")
-    answer: str = _doc("Ground-truth extra_info text (BLEU reference).")
-    extra_info_id: str = _doc("Id of the held-out extra_info pair this item tests.")
-
-
-@dataclass(frozen=True)
-class DenseReaItem:
-    """Dense Rea.: a question whose answer chains several pieces of context."""
-
-    id: str = _doc("Item id, unique within the task.")
-    concept: str = _doc("Concept the question is about.")
-    context: list[str] = _doc("The concept's info followed by every extra_info text.")
-    question: str = _doc("The dense question.")
-    answer: str = _doc("Reference reasoning chain given to the judge.")
 
 
 @dataclass(frozen=True)
 class VQAItem:
-    """VQA: a question about a photo of the concept."""
+    """VQA: a question about a photo (`test_data` items of type `vqa`)."""
 
     id: str = _doc("Item id, unique within the task.")
-    concept: str = _doc("Concept in the photo.")
+    concept: str = _doc("Concept asked about.")
     image: str = _doc("Image path relative to the benchmark root.")
-    question: str = _doc("Question about the photo.")
+    question: str = _doc("The question as the model gets it (`<image>\\n` removed, stripped).")
     answer: str = _doc("Reference answer (BLEU and judge reference).")
 
 
 @dataclass(frozen=True)
 class QAItem:
-    """QA: a text-only question about the concept."""
+    """QA: a question about the concept (`test_data` items of type `text_only`)."""
 
     id: str = _doc("Item id, unique within the task.")
     concept: str = _doc("Concept asked about.")
-    question: str = _doc("Question about the concept, no image.")
+    image: str = _doc("The image the release pairs with the question (the harness passes it to the model).")
+    question: str = _doc("The question as the model gets it (`<image>\\n` removed, stripped).")
     answer: str = _doc("Reference answer (BLEU and judge reference).")
 
 
 @dataclass(frozen=True)
+class ReaItem:
+    """Rea.: rewrite a held-out implicit prompt with the concept's extra_info."""
+
+    id: str = _doc("Item id, unique within the task.")
+    concept: str = _doc("Concept the prompt is about.")
+    image: str = _doc("The black image the harness gives with text-only reasoning tasks.")
+    implicit_prompt: str = _doc("The held-out implicit prompt (the judge's / summary's source prompt).")
+    question: str = _doc("The full rewrite instruction as the harness builds it (lists every extra_info entry).")
+    answer: str = _doc("The explicit prompt (BLEU reference).")
+    extra_info_id: str = _doc("Id of the held-out extra_info entry this item tests.")
+
+
+@dataclass(frozen=True)
+class DenseReaItem:
+    """Dense Rea.: rewrite an implicit dense prompt with the concept's extra_info."""
+
+    id: str = _doc("Item id, unique within the task.")
+    concept: str = _doc("Concept the prompt is about.")
+    image: str = _doc("The black image the harness gives with text-only reasoning tasks.")
+    implicit_prompt: str = _doc("`personalized_dense_prompt_generation` entry (the judge's original prompt).")
+    question: str = _doc("The full rewrite instruction as the harness builds it (lists every extra_info entry).")
+    answer: str = _doc("`explicit_personalized_dense_prompt_generation` entry (the judge's reference).")
+
+
+@dataclass(frozen=True)
 class PureGenItem:
-    """Pure Gen.: an image of the concept from a plain prompt."""
+    """Pure Gen.: one of the 25 DreamBooth templates for the concept's generation_type."""
 
     id: str = _doc("Item id, unique within the task.")
     concept: str = _doc("Concept to draw.")
-    prompt: str = _doc("Generation prompt with the concept token, e.g. `A photo of <bo>.`")
+    prompt: str = _doc("Generation prompt with the concept token, e.g. `a <bo> in the jungle`.")
+    clip_text: str = _doc("The template with the class noun instead of the token (CLIP-T text), e.g. `a dog in the jungle`.")
 
 
 @dataclass(frozen=True)
 class DenseGenItem:
-    """Dense Gen.: an image satisfying a long prompt of many clauses."""
+    """Dense Gen.: an image satisfying a long prompt of comma-separated clauses."""
 
     id: str = _doc("Item id, unique within the task.")
     concept: str = _doc("Concept to draw.")
-    prompt: str = _doc("The dense prompt.")
-    segments: list[str] = _doc("Clauses the judge checks one by one (dense alignment).")
+    prompt: str = _doc("The dense prompt (`dense_prompt_generation`).")
+    clauses: list[str] = _doc("The prompt split on commas: one judge verdict each.")
 
 
 @dataclass(frozen=True)
 class ReaGenItem:
-    """Rea. Gen.: an image whose content needs a held-out piece of context."""
+    """Rea. Gen.: draw from the model's own Rea. rewrite of a held-out implicit prompt."""
 
     id: str = _doc("Item id, unique within the task.")
     concept: str = _doc("Concept to draw.")
-    context: list[str] = _doc("Every extra_info text of the concept, in source order.")
-    prompt: str = _doc("The held-out reasoning prompt.")
-    placeholder: str = _doc("Span of the prompt standing for the context.")
-    detail: str = _doc("What the placeholder stands for.")
-    resolved_prompt: str = _doc("Prompt with the placeholder replaced by the detail (CLIP-T text).")
-    extra_info_id: str = _doc("Id of the held-out extra_info pair this item tests.")
+    source_item: str = _doc("The Rea. item whose output is this item's generation prompt (two stages).")
+    implicit_prompt: str = _doc("The held-out implicit prompt (the input of a model that cannot understand).")
+    explicit_prompt: str = _doc("The explicit prompt: CLIP-T text under `syncr1` (token as is) and the oracle input.")
+    extra_info_id: str = _doc("Id of the held-out extra_info entry this item tests.")
 
 
 @dataclass(frozen=True)
 class DenseReaGenItem:
-    """Dense Rea. Gen.: a dense prompt that also needs a reasoned attribute."""
+    """Dense Rea. Gen.: draw from the model's own Dense Rea. rewrite."""
 
     id: str = _doc("Item id, unique within the task.")
     concept: str = _doc("Concept to draw.")
-    context: list[str] = _doc("Every extra_info text of the concept, in source order.")
-    prompt: str = _doc("The dense reasoning prompt as the model sees it.")
-    placeholder: str = _doc("Span of the prompt standing for the reasoned attribute.")
-    detail: str = _doc("What the placeholder stands for.")
-    resolved_prompt: str = _doc("Prompt with the placeholder replaced by the detail.")
-    segments: list[str] = _doc("Clauses of the resolved prompt the judge checks.")
+    source_item: str = _doc("The Dense Rea. item whose output is this item's generation prompt (two stages).")
+    implicit_prompt: str = _doc("The implicit dense prompt (the input of a model that cannot understand).")
+    explicit_prompt: str = _doc("The explicit dense prompt (the oracle input).")
+    clauses: list[str] = _doc("The explicit prompt split on commas: one judge verdict each.")
 
 
 TaskItem = (
@@ -205,3 +205,6 @@ def from_record(cls: type, record: dict[str, Any]) -> Any:
 def field_docs(cls: type) -> list[tuple[str, str, str]]:
     """(name, type, doc) for each field of a record class, for the dataset card."""
     return [(f.name, str(f.type), f.metadata.get("doc", "")) for f in dataclasses.fields(cls)]
+
+#: Two-stage tasks: generation task -> the understanding task whose output is its prompt.
+REASONING_SOURCES: dict[str, str] = {"rea_gen": "rea", "dense_rea_gen": "dense_rea"}

@@ -1,149 +1,96 @@
-"""Split manager: seeded, order-independent splits and the leakage check.
+"""Split manager: which extra_info entries are held out, and the leakage check.
 
-Every random choice draws from a generator seeded by (seed, concept, purpose),
-so adding a concept or reordering the source never changes another concept's
-split, and the same inputs and seed always give the same benchmark.
+The default is the release's split: the last `num_testing_info` entries of
+each concept's extra_info (and of its implicit / explicit prompts) are held
+out for Rea. and Rea. Gen.; the others are training data. `seed` draws an
+alternative held-out set of the same size per concept (sensitivity studies)
+from a generator seeded by (seed, concept), so adding a concept never changes
+another concept's split.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TypeVar
 
 from .errors import SourceError
-from .schema import CATEGORIES, Concept, ExtraInfo
-
-T = TypeVar("T")
+from .schema import Concept, ExtraInfo
 
 
 @dataclass(frozen=True)
 class SplitConfig:
-    seed: int = 0
-    heldout_fraction: float = 0.5
-    """Share of a concept's unassigned extra_info pairs held out for Rea. / Rea. Gen."""
-    test_fraction: float = 0.3
-    """Share of reference images moved to test, for concepts whose source has no test images."""
-    other_concept_negatives: int = 1
-    """Rec. negatives from other concepts' test photos, per positive."""
-    distractor_negatives: int = 1
-    """Rec. negatives from the distractor pool (`random_images/`), per positive."""
-
-    def __post_init__(self) -> None:
-        for name in ("heldout_fraction", "test_fraction"):
-            if not 0.0 < getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must lie strictly between 0 and 1")
-        if self.other_concept_negatives < 0 or self.distractor_negatives < 0:
-            raise ValueError("negatives per positive cannot be negative")
+    seed: int | None = None
+    """None: the release's split (the last num_testing_info entries); N: a seeded draw of the same size."""
 
 
-def rng_for(seed: int, concept: str, purpose: str) -> random.Random:
-    # String seeds are hashed with SHA-512 by `random`, independent of PYTHONHASHSEED.
-    return random.Random(f"ubpp:{seed}:{concept}:{purpose}")
-
-
-def _held_out_count(total: int, fraction: float) -> int:
-    if total < 2:
-        return 0
-    return min(total - 1, max(1, round(total * fraction)))
-
-
-def split_extra_info(concept: str, explicit: Sequence[str | None], config: SplitConfig) -> list[str]:
-    """Label each pair train/heldout; explicit labels are kept, the rest are drawn.
-
-    With two or more pairs both sides get at least one, so every concept has
-    something to train on and something to test.
-    """
-    labels = list(explicit)
-    free = [i for i, label in enumerate(labels) if label is None]
-    want_held = _held_out_count(len(labels), config.heldout_fraction) - labels.count("heldout")
-    want_held = max(0, min(want_held, len(free) - (0 if "train" in labels else 1)))
-    held = set(rng_for(config.seed, concept, "extra_info").sample(free, want_held))
-    return [label or ("heldout" if i in held else "train") for i, label in enumerate(labels)]
-
-
-def split_reference_images(
-    concept: str, train: Sequence[Path], test: Sequence[Path], config: SplitConfig
-) -> tuple[list[Path], list[Path]]:
-    """Keep the source's train/test split; draw one only where the source has no test images."""
-    if test or len(train) < 2:
-        return list(train), list(test)
-    n_test = min(len(train) - 1, max(1, round(len(train) * config.test_fraction)))
-    chosen = set(rng_for(config.seed, concept, "test_images").sample(range(len(train)), n_test))
-    return (
-        [p for i, p in enumerate(train) if i not in chosen],
-        [p for i, p in enumerate(train) if i in chosen],
-    )
-
-
-def draw_other_concept_negatives(
-    concept: str, pools: dict[str, list[T]], count: int, config: SplitConfig
-) -> list[T]:
-    """Draw negatives round-robin over categories (stratified), shuffled within each category.
-
-    `pools` maps category -> candidates from concepts other than `concept`.
-    """
-    rng = rng_for(config.seed, concept, "negatives")
-    queues = {}
-    for category in CATEGORIES:
-        pool = list(pools.get(category, []))
-        rng.shuffle(pool)
-        queues[category] = pool
-    drawn: list[T] = []
-    while len(drawn) < count and any(queues.values()):
-        for category in CATEGORIES:
-            if queues[category] and len(drawn) < count:
-                drawn.append(queues[category].pop())
-    return drawn
-
-
-def draw_distractors(concept: str, pool: Sequence[T], count: int, config: SplitConfig) -> list[T]:
-    rng = rng_for(config.seed, concept, "distractors")
-    return rng.sample(list(pool), min(count, len(pool)))
+def heldout_positions(concept: str, total: int, n_heldout: int, config: SplitConfig) -> list[int]:
+    """Positions (sorted) of the held-out extra_info entries of one concept."""
+    if config.seed is None:
+        return list(range(total - n_heldout, total))
+    rng = random.Random(f"ubpp:{config.seed}:{concept}:extra_info")  # str seeds hash with SHA-512: stable
+    return sorted(rng.sample(range(total), n_heldout))
 
 
 def _normalized(text: str) -> str:
     return re.sub(r"\s+", " ", text.casefold()).strip(" .!?")
 
 
-def check_leakage(
-    concepts: Sequence[Concept],
-    extra_info: Sequence[ExtraInfo],
-    evaluated_images: dict[str, str],
-    annotations_file: str,
-    image_origins: dict[str, list[str]],
-) -> None:
-    """Fail the build if anything held out for evaluation is visible to training.
+@dataclass(frozen=True)
+class ModelInput:
+    """One text a model receives, for the leakage check: which item, and in which task."""
 
-    Train views are the concepts' train images and the train extra_info pairs.
-    `evaluated_images` maps every image an evaluation item shows (test images,
-    Rec. and VQA images) to the item that shows it.
+    task: str
+    item: str
+    text: str
+
+
+#: Held-out field -> tasks whose inputs may carry it by the benchmark's own definition
+#: (Rea. and Dense Rea. list every extra_info entry; Rea. rewrites the implicit prompt, which is also
+#: Rea. Gen.'s input for a model that cannot understand).
+ALLOWED_CARRIERS: dict[str, tuple[str, ...]] = {
+    "text": ("rea", "dense_rea"),
+    "implicit prompt": ("rea", "rea_gen"),
+    "explicit prompt": (),
+}
+
+
+def check_leakage(concepts: Sequence[Concept], extra_info: Sequence[ExtraInfo], inputs: Iterable[ModelInput],
+                  evaluated_images: dict[str, str], image_origins: dict[str, list[str]]) -> None:
+    """Fail the build if anything held out reaches training or a task that must not see it.
+
+    Training views are the train extra_info entries (text, implicit and
+    explicit prompts) and the concepts' training images. A held-out entry's
+    text, implicit or explicit prompt must equal no training text and occur in
+    no model input outside ALLOWED_CARRIERS; no evaluation image
+    (`evaluated_images`: stored name -> item) may be a training image.
     """
     train_text: dict[str, ExtraInfo] = {}
-    for pair in extra_info:
-        if pair.split == "train":
-            train_text.setdefault(_normalized(pair.text), pair)
-            train_text.setdefault(_normalized(pair.reasoning_prompt), pair)
-    for pair in extra_info:
-        if pair.split != "heldout":
-            continue
-        for what, text in (("text", pair.text), ("reasoning prompt", pair.reasoning_prompt)):
-            twin = train_text.get(_normalized(text))
+    for entry in extra_info:
+        if entry.split == "train":
+            for text in (entry.text, entry.implicit_prompt, entry.explicit_prompt):
+                train_text.setdefault(_normalized(text), entry)
+    inputs = [(i, _normalized(i.text)) for i in inputs]
+    for entry in (e for e in extra_info if e.split == "heldout"):
+        fields = {"text": entry.text, "implicit prompt": entry.implicit_prompt,
+                  "explicit prompt": entry.explicit_prompt}
+        for what, text in fields.items():
+            needle = _normalized(text)
+            twin = train_text.get(needle)
             if twin is not None:
-                raise SourceError(
-                    annotations_file, pair.id,
-                    f"held-out leak: the {what} of held-out pair {pair.id} also appears in train pair {twin.id}",
-                    "make the held-out pair's text and prompt unique, or mark both pairs the same split",
-                )
+                raise SourceError(f"concept/train/{entry.concept}/info.json", entry.id,
+                                  f"held-out leak: the {what} of held-out entry {entry.id} is also training entry "
+                                  f"{twin.id}", "make held-out entries and their prompts unique")
+            for model_input, haystack in inputs:
+                if model_input.task not in ALLOWED_CARRIERS[what] and needle in haystack:
+                    raise SourceError(f"concept/test/{entry.concept}", model_input.item,
+                                      f"held-out leak: the {what} of held-out entry {entry.id} appears in the input "
+                                      f"of {model_input.task} item {model_input.item}",
+                                      "remove it from that prompt or question")
     train_images = {image: c.id for c in concepts for image in c.train_images}
     for image, item in sorted(evaluated_images.items()):
         if image in train_images:
-            sources = ", ".join(image_origins.get(image, [image]))
-            raise SourceError(
-                sources, item,
-                f"held-out leak: an evaluation image is also a training image of concept {train_images[image]}",
-                "remove the duplicate photo from the training images",
-            )
+            raise SourceError(", ".join(image_origins.get(image, [image])), item,
+                              f"held-out leak: an evaluation image is also a training image of concept "
+                              f"{train_images[image]}", "remove the duplicate photo from the training images")

@@ -1,13 +1,25 @@
-"""Turn validated source records into the nine task views of UnifyBench++."""
+"""The nine task views of one concept, built as the public Sync-R1 harness builds them.
+
+Item ids are `<task>/<concept>/<NNN>`, numbered in the harness's order: the
+`test_data` items of each type in file order; Rea. over the held-out entries;
+Dense Rea. and Dense Rea. Gen. over every implicit dense prompt; Pure Gen.
+over the 25 templates; Dense Gen. over the dense prompts. A Rea. Gen. item
+has the same number as the Rea. item whose output it draws from.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from .errors import SourceError
 from .images import ImageStore
+from .prompts import (
+    clauses,
+    dense_rea_instruction,
+    pure_gen_prompts,
+    question_text,
+    rea_instruction,
+)
 from .schema import (
     Concept,
     DenseGenItem,
@@ -22,13 +34,8 @@ from .schema import (
     TaskItem,
     VQAItem,
 )
-from .sources.annotations import ConceptAnnotation
-from .sources.unictokens import RawConcept
-from .segments import split_segments
-from .splits import SplitConfig, draw_distractors, draw_other_concept_negatives, split_extra_info
-
-REC_QUESTION = "Is {token} in this photo?"
-PURE_GEN_DEFAULT = "A photo of {token}."
+from .sources.release import RawConcept
+from .splits import SplitConfig, heldout_positions
 
 
 def concept_token(name: str) -> str:
@@ -44,81 +51,55 @@ class ConceptViews:
     items: dict[str, list[TaskItem]]
 
 
-def build_extra_info(
-    raw: RawConcept, ann: ConceptAnnotation, config: SplitConfig, annotations_file: str, taken: set[str]
-) -> list[ExtraInfo]:
-    labels = split_extra_info(raw.name, [p.split for p in ann.extra_info], config)
-    pairs = []
-    for i, (pair, label) in enumerate(zip(ann.extra_info, labels)):
-        ident = pair.id or f"{raw.name}-x{i + 1}"
-        if ident in taken:
-            raise SourceError(annotations_file, pair.where, f"duplicate id {ident!r}", "give each extra_info pair its own id")
-        taken.add(ident)
-        pairs.append(ExtraInfo(ident, raw.name, pair.text, pair.reasoning_prompt, pair.placeholder, pair.detail, label))
-    return pairs
+def build_extra_info(raw: RawConcept, config: SplitConfig) -> list[ExtraInfo]:
+    """The extra_info entries with their aligned prompts and split labels."""
+    held = set(heldout_positions(raw.name, len(raw.extra_info), raw.num_testing_info, config))
+    implicit = raw.conditions["personalized_driven_generation"]
+    explicit = raw.conditions["explicit_personalized_driven_generation"]
+    return [ExtraInfo(f"{raw.name}-x{i}", raw.name, text, implicit[i], explicit[i],
+                      "heldout" if i in held else "train") for i, text in enumerate(raw.extra_info)]
 
 
-def build_concept_views(
-    raw: RawConcept,
-    concept: Concept,
-    extra_info: list[ExtraInfo],
-    ann: ConceptAnnotation,
-    store: ImageStore,
-    negative_pools: dict[str, list[Path]],
-    distractors: list[Path],
-    config: SplitConfig,
-) -> ConceptViews:
+def build_concept_views(raw: RawConcept, concept: Concept, extra_info: list[ExtraInfo], store: ImageStore,
+                        black: str) -> ConceptViews:
     name, token = raw.name, concept.token
+
     def ids(task: str) -> Callable[[int], str]:
         return lambda i: f"{task}/{name}/{i:03d}"
 
-    question = REC_QUESTION.format(token=token)
-    n_pos = len(concept.test_images)
-    others = draw_other_concept_negatives(name, negative_pools, n_pos * config.other_concept_negatives, config)
-    noise = draw_distractors(name, distractors, n_pos * config.distractor_negatives, config)
-    cases = [(image, "Yes", "positive", "") for image in concept.test_images]
-    cases += [(store.name(p), "No", "negative", "other_concept") for p in others]
-    cases += [(store.name(p), "No", "negative", "distractor") for p in noise]
-    rec = [RecItem(ids("rec")(i), name, image, question, *rest) for i, (image, *rest) in enumerate(cases)]
+    def test_data(kind: str) -> list:
+        return [d for d in raw.test_data if d.type == kind]
 
-    context = [pair.text for pair in extra_info]
-    held = [pair for pair in extra_info if pair.split == "heldout"]
+    rec = [RecItem(ids("rec")(i), name, store.name(d.image), question_text(d.question), d.answer,
+                   "negative" if d.answer.strip().lower().startswith("no") else "positive")
+           for i, d in enumerate(test_data("rec"))]
+    vqa = [VQAItem(ids("vqa")(i), name, store.name(d.image), question_text(d.question), d.answer)
+           for i, d in enumerate(test_data("vqa"))]
+    qa = [QAItem(ids("qa")(i), name, store.name(d.image), question_text(d.question), d.answer)
+          for i, d in enumerate(test_data("text_only"))]
+
+    held = [entry for entry in extra_info if entry.split == "heldout"]
+    rea = [ReaItem(ids("rea")(i), name, black, e.implicit_prompt,
+                   rea_instruction(token, raw.extra_info, e.implicit_prompt), e.explicit_prompt, e.id)
+           for i, e in enumerate(held)]
+    rea_gen = [ReaGenItem(ids("rea_gen")(i), name, item.id, e.implicit_prompt, e.explicit_prompt, e.id)
+               for i, (item, e) in enumerate(zip(rea, held))]
+
+    dense_pairs = list(zip(raw.conditions["personalized_dense_prompt_generation"],
+                           raw.conditions["explicit_personalized_dense_prompt_generation"]))
+    dense_rea = [DenseReaItem(ids("dense_rea")(i), name, black, implicit,
+                              dense_rea_instruction(token, raw.extra_info, implicit), explicit)
+                 for i, (implicit, explicit) in enumerate(dense_pairs)]
+    dense_rea_gen = [DenseReaGenItem(ids("dense_rea_gen")(i), name, item.id, implicit, explicit, clauses(explicit))
+                     for i, (item, (implicit, explicit)) in enumerate(zip(dense_rea, dense_pairs))]
+
+    pure_gen = [PureGenItem(ids("pure_gen")(i), name, prompt, clip_text)
+                for i, (prompt, clip_text) in enumerate(pure_gen_prompts(token, concept.class_noun,
+                                                                         concept.generation_type))]
+    dense_gen = [DenseGenItem(ids("dense_gen")(i), name, prompt, clauses(prompt))
+                 for i, prompt in enumerate(raw.conditions["dense_prompt_generation"])]
     items: dict[str, list[TaskItem]] = {
-        "rec": rec,
-        "rea": [
-            ReaItem(ids("rea")(i), name, context, p.reasoning_prompt, p.text, p.id) for i, p in enumerate(held)
-        ],
-        "dense_rea": [
-            DenseReaItem(ids("dense_rea")(i), name, [concept.info, *context], q, a)
-            for i, (q, a) in enumerate(ann.dense_rea)
-        ],
-        "vqa": [
-            VQAItem(ids("vqa")(i), name, store.name(v.image), v.question, v.answer) for i, v in enumerate(raw.vqa)
-        ],
-        "qa": [QAItem(ids("qa")(i), name, q, a) for i, (q, a) in enumerate(raw.qa)],
-        "pure_gen": [
-            PureGenItem(ids("pure_gen")(i), name, prompt)
-            for i, prompt in enumerate(ann.pure_gen or raw.plain_prompts or [PURE_GEN_DEFAULT.format(token=token)])
-        ],
-        "dense_gen": [
-            DenseGenItem(ids("dense_gen")(i), name, d.prompt, d.segments or split_segments(d.prompt))
-            for i, d in enumerate(ann.dense_gen)
-        ],
-        "rea_gen": [
-            ReaGenItem(
-                ids("rea_gen")(i), name, context, p.reasoning_prompt, p.placeholder, p.detail,
-                p.reasoning_prompt.replace(p.placeholder, p.detail), p.id,
-            )
-            for i, p in enumerate(held)
-        ],
-        "dense_rea_gen": [],
+        "rec": rec, "rea": rea, "dense_rea": dense_rea, "vqa": vqa, "qa": qa, "pure_gen": pure_gen,
+        "dense_gen": dense_gen, "rea_gen": rea_gen, "dense_rea_gen": dense_rea_gen,
     }
-    for i, d in enumerate(ann.dense_rea_gen):
-        resolved = d.prompt.replace(d.placeholder, d.detail)
-        items["dense_rea_gen"].append(
-            DenseReaGenItem(
-                ids("dense_rea_gen")(i), name, context, d.prompt, d.placeholder, d.detail, resolved,
-                d.segments or split_segments(resolved),
-            )
-        )
     return ConceptViews(concept, extra_info, items)

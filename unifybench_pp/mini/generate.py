@@ -2,12 +2,13 @@
 
 scikit-image ships one real photograph per subject, so each concept's other
 views are derived by the crops, flips and colour shifts listed in `VIEWS`;
-the dataset card records each derivation and the photo's licence. The text
-files of the mini source (info.json, vqa.json, ..., annotations.json) are
-hand-written and not touched here, except the `image_credits` section of
-annotations.json, which this module owns.
+`mini/image_credits.json` records each photo's origin, licence and
+derivation (beside the source folder, not in it: the source is laid out
+exactly as the authors' release, which has no such file). The text files of
+the mini source (info.json, t2i_conditions.json, test_data/*.json) are
+hand-written and not touched here.
 
-    python -m unifybench_pp.mini.generate      # rewrites mini/source/**/*.jpg
+    python -m unifybench_pp.mini.generate      # rewrites mini/source/**/*.jpg and mini/image_credits.json
 """
 
 from __future__ import annotations
@@ -132,10 +133,8 @@ def generate(source_root: Path) -> dict[str, dict[str, str]]:
 
 def main() -> None:
     credits = generate(HERE / "source")
-    annotations_path = HERE / "annotations.json"
-    annotations = json.loads(annotations_path.read_text(encoding="utf-8"))
-    annotations["image_credits"] = credits
-    annotations_path.write_text(json.dumps(annotations, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (HERE / "image_credits.json").write_text(json.dumps(credits, indent=2, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
 
 
 if __name__ == "__main__":
