@@ -95,7 +95,9 @@ def export(
 
 # Scoring options shared by `score` and `evaluate`.
 ProtocolOpt = Annotated[str, typer.Option(
-    help="unictokens: the authors' definitions, comparable with the paper; strict: yes/no parser and sacrebleu BLEU.")]
+    help="syncr1: the public Sync-R1 harness rule for rule (comparable with the paper's Table 1); strict: its "
+         "defects fixed (unparseable judge replies fail instead of scoring 0, yes-and-no replies are wrong, "
+         "concepts without negatives are not halved, Rea. Gen. CLIP-T with the class noun, CLIP-I on all test images).")]
 ClipOpt = Annotated[str, typer.Option(
     help="CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.")]
 JudgeModelOpt = Annotated[str, typer.Option(help="Judge model for the GPT columns.")]
@@ -130,7 +132,7 @@ def _scoring_config(protocol: str, clip_model: str, judge_model: str, judge_base
 
 def _print_results(title: str, results: list, judge_usage: Optional[dict], judge_model: str, scoring) -> None:
     table = Table(title=title)
-    for column in ("metric", "value", "95% CI", "n", "model"):
+    for column in ("metric", "value", "95% CI (concepts)", "items (concepts)", "model"):
         table.add_column(column)
     reasons: dict[str, int] = {}
     for result in results:
@@ -140,7 +142,8 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], judge
         else:
             low, high = result.ci95
             table.add_row(result.name, f"{result.value:.4f}", f"[{low:.3f}, {high:.3f}]",
-                          f"{result.n}" + (f" ({result.failed} failed)" if result.failed else ""), result.model or "")
+                          f"{result.n} ({result.n_concepts})" + (f", {result.failed} failed" if result.failed else ""),
+                          result.model or "")
     console.print(table)
     if reasons:
         from evaluators.availability import metric_availability
@@ -171,7 +174,7 @@ def score_predictions(
     model_type: Annotated[str, typer.Option(
         help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
     model_size: Annotated[str, typer.Option(help="Model size shown in the table, e.g. 1.3B.")] = "-",
-    protocol: ProtocolOpt = "unictokens",
+    protocol: ProtocolOpt = "syncr1",
     clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
     judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
     judge_base_url: JudgeUrlOpt = None,
@@ -260,9 +263,13 @@ def evaluate(
     batch_size: Annotated[int, typer.Option(help="Items per model call.")] = 8,
     device: Annotated[str, typer.Option(help="torch device for the model and scorers.")] = "cpu",
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
-    shard: Annotated[Optional[str], typer.Option(help="i/n: this process's share (default: from accelerate).")]
-        = None,
-    protocol: ProtocolOpt = "unictokens",
+    shard: Annotated[Optional[str], typer.Option(help="i/n: this process's share of the concepts "
+                                                  "(default: from accelerate).")] = None,
+    reasoning_input: Annotated[str, typer.Option(
+        help="What Rea. Gen. / Dense Rea. Gen. draw from: own (the model's own Rea. / Dense Rea. output, as the "
+             "harness), implicit (the implicit prompt) or explicit (oracle rewriting: isolates generation "
+             "quality). Recorded in the run; runs with different inputs never share a table.")] = "own",
+    protocol: ProtocolOpt = "syncr1",
     clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
     judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
     judge_base_url: JudgeUrlOpt = None,
@@ -367,7 +374,7 @@ def demo(
     """
     from leaderboard.demo import run_demo
 
-    scoring = _scoring_config("unictokens", "open_clip:ViT-B-32/openai", "gpt-4o-2024-08-06", None, 8, JUDGE_CACHE,
+    scoring = _scoring_config("syncr1", "open_clip:ViT-B-32/openai", "gpt-4o-2024-08-06", None, 8, JUDGE_CACHE,
                               "minilm", "facebook/dinov2-base", "Salesforce/blip2-itm-vit-g", None, device)
     result = run_demo(out, console, device, scoring)
     table = Table(title="demo stages")
@@ -400,7 +407,7 @@ def doctor(
     from evaluators.metrics import METRICS
     from training.requirements import requirements
 
-    scoring = _scoring_config("unictokens", clip_model, judge_model, judge_base_url, 8, JUDGE_CACHE, text_embedder,
+    scoring = _scoring_config("syncr1", clip_model, judge_model, judge_base_url, 8, JUDGE_CACHE, text_embedder,
                               dinov2, blip2, facenet, None)
     report = requirements(scoring)
     table = Table(title="what the metrics and training rewards need, and whether it is here")

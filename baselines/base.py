@@ -21,11 +21,10 @@ class UnderstandRequest:
     task: str
     concept: Concept
     prompt: str
-    """The question or reasoning prompt, with the concept token (e.g. `<bo>`)."""
-    image: Path | None = None
-    """Photo to answer about (Rec., VQA); None for text-only tasks."""
-    context: tuple[str, ...] = ()
-    """Supplementary facts the task provides (Rea., Dense Rea.)."""
+    """The question, or the whole rewrite instruction (Rea., Dense Rea.), with the concept token (e.g. `<bo>`)."""
+    image: Path
+    """The image the harness gives: the photo (Rec., VQA), the release's image of a text-only question (QA),
+    the black image (Rea., Dense Rea.)."""
     seed: int = 0
 
 
@@ -35,8 +34,8 @@ class GenerateRequest:
     task: str
     concept: Concept
     prompt: str
-    """Generation prompt with the concept token."""
-    context: tuple[str, ...] = ()
+    """Generation prompt with the concept token (for Rea. Gen. / Dense Rea. Gen.: the model's own rewrite,
+    or the implicit / explicit prompt, per the run's reasoning input)."""
     references: tuple[Path, ...] = field(default=())
     """The concept's training photos (for image-prompted models and the real-images row)."""
     seed: int = 0

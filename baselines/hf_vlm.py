@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest
@@ -62,12 +63,9 @@ class HFVisionLanguageModel:
                 images.append(_open(path))
             content.append({"type": "text", "text": f"These photos show {concept.token}, a {concept.class_noun}.\n"})
         else:
-            content.append({"type": "text", "text": f"{concept.token} is a {concept.class_noun}. {concept.info}\n"})
-        if request.context:
-            content.append({"type": "text", "text": "Known facts: " + " ".join(request.context) + "\n"})
-        if request.image is not None:
-            content.append({"type": "image"})
-            images.append(_open(request.image))
+            content.append({"type": "text", "text": tp_prefix(concept.id, concept.info) + "\n"})
+        content.append({"type": "image"})
+        images.append(_open(request.image))
         content.append({"type": "text", "text": request.prompt})
         return [{"role": "user", "content": content}], images
 

@@ -24,6 +24,7 @@ from typing import Any
 from PIL import Image
 
 from evaluators.judge import JudgeCache, JudgeUsage, count_tokens, with_retries
+from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest
@@ -78,18 +79,14 @@ class OpenAIModel:
 
     def _concept_messages(self, concept: Concept, references: tuple[Path, ...]) -> list[dict[str, Any]]:
         if self.mode == "tp":
-            return [{"type": "text", "text": f"{concept.token} is a {concept.class_noun}. {concept.info}"}]
+            return [{"type": "text", "text": tp_prefix(concept.id, concept.info)}]
         parts: list[dict[str, Any]] = [{"type": "text", "text": f"These photos show {concept.token}, "
                                                                  f"a {concept.class_noun}:"}]
         return parts + [{"type": "image_url", "image_url": {"url": _data_url(p)}} for p in references]
 
     def _answer(self, request: UnderstandRequest, references: tuple[Path, ...]) -> str:
-        question = request.prompt
-        if request.context:
-            question = "Known facts: " + " ".join(request.context) + "\n" + question
-        user: list[dict[str, Any]] = [{"type": "text", "text": question}]
-        if request.image is not None:
-            user.append({"type": "image_url", "image_url": {"url": _data_url(request.image)}})
+        user: list[dict[str, Any]] = [{"type": "text", "text": request.prompt},
+                                      {"type": "image_url", "image_url": {"url": _data_url(request.image)}}]
         messages = [{"role": "system", "content": self._concept_messages(request.concept, references)},
                     {"role": "user", "content": user}]
 

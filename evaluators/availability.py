@@ -19,11 +19,6 @@ from .metrics import METRICS
 from .scoring import ScoringConfig
 from .scorers.base import hub_offline
 
-METRIC_NEEDS = {"rec": "none", "bleu": "none", "judge_dense_rea": "judge", "judge_answer": "judge",
-                "judge_alignment": "judge", "clip_t": "clip", "clip_i": "clip", "text_sim": "text_sim",
-                "dino": "dino", "blip2": "blip2", "face_found": "mtcnn", "face_sim": "facenet"}
-"""Metric kind -> the scorer it needs."""
-
 FACENET_FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}
 
 
@@ -143,7 +138,7 @@ def metric_availability(config: ScoringConfig) -> dict[str, Availability]:
     checked: dict[str, Availability] = {}
     out = {}
     for name, spec in METRICS.items():
-        scorer = METRIC_NEEDS[spec.kind]
+        scorer = spec.needs
         if scorer not in checked:
             checked[scorer] = check(scorer, config)
         out[name] = checked[scorer]

@@ -1,11 +1,13 @@
 """The LLM judge: an OpenAI-compatible chat client with a cache, retries and cost accounting.
 
-Works with the OpenAI API or any compatible server (`base_url`). Every answer
-is JSON validated against the template's schema; an item whose answer never
-validates is recorded as failed, never as a score of 0. Answers are cached in
-SQLite keyed by (model, template hash, messages, image sha256), so re-running
-an evaluation pays nothing. The API key is read from the environment and is
-never written anywhere.
+Works with the OpenAI API or any compatible server (`base_url`). It asks the
+public Sync-R1 harness's prompts (`templates/`) with the harness's settings
+(temperature 1e-5, at most 64 reply tokens) and returns the raw reply; the
+metric parses it under its protocol (`text_metrics.judge_score`), so both
+protocols share one cached answer. Replies are cached in SQLite keyed by
+(model, template hash, messages, image sha256), so re-running an evaluation
+pays nothing. The API key is read from the environment and is never written
+anywhere.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import base64
 import hashlib
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -22,9 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, Field, ValidationError
+from typing import Any
 
 from .scorers.base import ScorerUnavailable
 
@@ -42,28 +41,9 @@ PRICES: dict[str, tuple[float, float]] = {
 }
 
 
-class AnswerScore(BaseModel):
-    score: Literal[0, 0.5, 1]
-
-
-class DenseScore(BaseModel):
-    score: float = Field(ge=0.0, le=1.0)
-
-
-class Alignment(BaseModel):
-    verdicts: list[bool]
-
-
-#: template name -> the JSON answer it must produce.
-SCHEMAS: dict[str, type[BaseModel]] = {
-    "judge_answer": AnswerScore,
-    "judge_dense_rea": DenseScore,
-    "judge_dense_alignment": Alignment,
-}
-
-
-class InvalidAnswer(ValueError):
-    """The judge replied, but not with JSON of the expected shape."""
+JUDGE_TEMPERATURE = 1e-5
+JUDGE_MAX_TOKENS = 64
+"""The harness's judge settings (`evaluation/user_settings.py`)."""
 
 
 @dataclass(frozen=True)
@@ -71,20 +51,19 @@ class JudgeRequest:
     template: str
     variables: dict[str, str]
     images: tuple[Path, ...] = ()
-    expected_length: int | None = None
-    """For alignment answers: how many verdicts the answer must hold."""
 
 
 @dataclass
 class JudgeResult:
-    answer: dict[str, Any] | None
+    reply: str | None
+    """The judge's reply text; None when no reply came (`error` says why)."""
     error: str | None = None
     cached: bool = False
     attempts: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.answer is not None
+        return self.reply is not None
 
 
 @dataclass
@@ -130,18 +109,6 @@ def _fill(text: str, variables: dict[str, str]) -> str:
     return text
 
 
-def parse_answer(text: str, schema: type[BaseModel], expected_length: int | None = None) -> dict[str, Any]:
-    """Validate a reply: JSON (optionally in a ``` fence) matching the schema."""
-    body = re.sub(r"^\s*```(?:json)?\s*|\s*```\s*$", "", text.strip())
-    try:
-        answer = schema.model_validate(json.loads(body)).model_dump()
-    except (json.JSONDecodeError, ValidationError) as error:
-        raise InvalidAnswer(f"invalid judge answer {text[:120]!r}: {str(error).splitlines()[0]}") from None
-    if expected_length is not None and len(answer.get("verdicts", [])) != expected_length:
-        raise InvalidAnswer(f"expected {expected_length} verdicts, got {len(answer.get('verdicts', []))}")
-    return answer
-
-
 class JudgeCache:
     """SQLite answer cache shared by threads (and by runs pointing at the same file)."""
 
@@ -173,7 +140,7 @@ def with_retries(call: Callable[[], Any], usage: JudgeUsage, max_retries: int, b
                  ) -> tuple[Any, str | None, int]:
     """(result, None, attempts), or (None, last error, attempts) once retries are spent.
 
-    429, 5xx, timeouts, connection errors and invalid answers are retried with
+    429, 5xx, timeouts and connection errors are retried with
     exponential backoff; other 4xx errors are not (retrying cannot help).
     """
     import openai
@@ -188,7 +155,7 @@ def with_retries(call: Callable[[], Any], usage: JudgeUsage, max_retries: int, b
             usage.add(requests=1)
             return call(), None, attempt + 1
         except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
-                openai.APIConnectionError, InvalidAnswer) as exc:
+                openai.APIConnectionError) as exc:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
         except openai.APIStatusError as exc:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -238,7 +205,8 @@ class Judge:
 
     def _messages(self, request: JudgeRequest) -> tuple[list[dict[str, Any]], list[str]]:
         system, user, _ = load_template(request.template)
-        content: list[dict[str, Any]] = [{"type": "text", "text": _fill(user, request.variables)}]
+        text = _fill(user, request.variables)
+        content: str | list[dict[str, Any]] = text if not request.images else [{"type": "text", "text": text}]
         hashes = []
         for path in request.images:
             data = Path(path).read_bytes()
@@ -251,9 +219,10 @@ class Judge:
 
     def cache_key(self, request: JudgeRequest) -> str:
         messages, hashes = self._messages(request)
-        for part in messages[1]["content"]:
-            if part["type"] == "image_url":
-                part["image_url"] = "sha256"  # images enter the key by content hash only
+        if isinstance(messages[1]["content"], list):
+            for part in messages[1]["content"]:
+                if part["type"] == "image_url":
+                    part["image_url"] = "sha256"  # images enter the key by content hash only
         blob = json.dumps({"model": self.model, "template": self.template_hash(request.template),
                            "messages": messages, "images": hashes}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -263,29 +232,28 @@ class Judge:
         cached = self.cache.get(key)
         if cached is not None:
             self.usage.add(cached=1)
-            return JudgeResult(cached, cached=True)
+            return JudgeResult(cached["reply"], cached=True)
         if self._unreachable_items >= UNREACHABLE_AFTER:
             self.usage.add(failed=1)
             return JudgeResult(None, error=f"judge unreachable, not asked ({self._last_connection_error})")
         messages, _ = self._messages(request)
-        schema = SCHEMAS[request.template]
 
-        def ask() -> dict[str, Any]:
+        def ask() -> str:
             response = self._client.chat.completions.create(
-                model=self.model, messages=messages, temperature=0, response_format={"type": "json_object"})
+                model=self.model, messages=messages, temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS)
             count_tokens(self.usage, response)
-            return parse_answer(response.choices[0].message.content or "", schema, request.expected_length)
+            return response.choices[0].message.content or ""
 
-        answer, error, attempts = with_retries(ask, self.usage, self.max_retries, self.backoff)
-        if answer is None:
+        reply, error, attempts = with_retries(ask, self.usage, self.max_retries, self.backoff)
+        if reply is None:
             if error and error.startswith("APIConnectionError"):
                 with self._breaker_lock:
                     self._unreachable_items += 1
                     self._last_connection_error = error
             return JudgeResult(None, error=error, attempts=attempts)
         self._unreachable_items = 0
-        self.cache.put(key, answer)
-        return JudgeResult(answer, attempts=attempts)
+        self.cache.put(key, {"reply": reply})
+        return JudgeResult(reply, attempts=attempts)
 
     def run(self, requests: Sequence[JudgeRequest], advance: Callable[[], None] = lambda: None) -> list[JudgeResult]:
         """Answer every request with at most `concurrency` calls in flight; order is kept."""

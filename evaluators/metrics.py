@@ -1,64 +1,97 @@
-"""The 15 columns of the paper's Table 1 as named metrics, and their result record."""
+"""The metric registry: every Table 1 column and supplementary metric, defined once.
+
+A metric is its name, task, column title, what it needs (a scorer model, the
+judge, or nothing), how it scores items (per protocol, in `item_scores`) and
+how items aggregate. Scoring, availability, `ubpp doctor` and the leaderboard
+all read this registry: adding a metric is one entry here.
+
+Aggregation is the harness's: the mean of a concept's items (Rec.: the
+concept's weighted recall), then the unweighted mean over concepts. Items of
+one concept are correlated and the aggregate averages concepts, so the 95%
+interval comes from a bootstrap that resamples concepts.
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from unifybench_pp.schema import Concept
+from . import item_scores as score
+from .text_metrics import rec_weight
 
 
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
     task: str
-    kind: str
-    """rec | bleu | judge_* | clip_t | clip_i | text_sim | face_found | face_sim | dino | blip2"""
     title: str
+    needs: str
+    """The scorer it needs: none | judge | clip | text_sim | dino | blip2 | mtcnn | facenet."""
+    items: Callable[[score.Context, list], list[score.ItemScore]]
+    """Scores the task's predicted items under `ctx.protocol`."""
+    description: str
+    aggregate: str = "concept_mean"
+    """concept_mean, or rec_weight (per concept (positive recall + negative recall) / 2)."""
     table1: bool = True
     """False for supplementary metrics: reported beside Table 1, never in its columns."""
+    higher_is_better: bool = True
 
+
+_CLIP_I = "CLIP ViT-B/32 cosine of the image to the concept's first test image (strict: mean over all test images)"
+_CLAUSES = ("GPT judge, one binary verdict per comma clause of the {} (the concept token shown as 'the subject'), "
+            "mean over clauses")
 
 #: Table 1 columns in the paper's order, then the supplementary metrics.
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in [
-        MetricSpec("rec.weight", "rec", "rec", "Weight"),
-        MetricSpec("rea.bleu", "rea", "bleu", "BLEU"),
-        MetricSpec("dense_rea.gpt", "dense_rea", "judge_dense_rea", "GPT"),
-        MetricSpec("vqa.bleu", "vqa", "bleu", "BLEU"),
-        MetricSpec("vqa.gpt", "vqa", "judge_answer", "GPT"),
-        MetricSpec("qa.bleu", "qa", "bleu", "BLEU"),
-        MetricSpec("qa.gpt", "qa", "judge_answer", "GPT"),
-        MetricSpec("pure_gen.clip_t", "pure_gen", "clip_t", "CLIP-T"),
-        MetricSpec("pure_gen.clip_i", "pure_gen", "clip_i", "CLIP-I"),
-        MetricSpec("dense_gen.gpt", "dense_gen", "judge_alignment", "GPT"),
-        MetricSpec("dense_gen.clip_i", "dense_gen", "clip_i", "CLIP-I"),
-        MetricSpec("rea_gen.clip_t", "rea_gen", "clip_t", "CLIP-T"),
-        MetricSpec("rea_gen.clip_i", "rea_gen", "clip_i", "CLIP-I"),
-        MetricSpec("dense_rea_gen.gpt", "dense_rea_gen", "judge_alignment", "GPT"),
-        MetricSpec("dense_rea_gen.clip_i", "dense_rea_gen", "clip_i", "CLIP-I"),
-        # Supplementary: the reward experts' scorers used as metrics (semantic similarity, identity).
-        MetricSpec("rea.text_sim", "rea", "text_sim", "Text sim.", table1=False),
-        MetricSpec("dense_rea.text_sim", "dense_rea", "text_sim", "Text sim.", table1=False),
-        MetricSpec("pure_gen.dino", "pure_gen", "dino", "DINOv2", table1=False),
-        MetricSpec("pure_gen.blip2", "pure_gen", "blip2", "BLIP-2", table1=False),
-        MetricSpec("pure_gen.face_found", "pure_gen", "face_found", "Face found", table1=False),
-        MetricSpec("pure_gen.face_sim", "pure_gen", "face_sim", "FaceNet", table1=False),
-    ]
-}
+METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in [
+    MetricSpec("rec.weight", "rec", "Weight", "none", score.rec,
+               "(positive recall + negative recall) / 2 per concept; yes/no as words (strict: a parsed answer)",
+               aggregate="rec_weight"),
+    MetricSpec("rea.bleu", "rea", "BLEU", "none", score.answer_bleu,
+               "character BLEU (nltk, weights 0.7/0.3, smoothing 1) of the rewrite against the explicit prompt"),
+    MetricSpec("dense_rea.gpt", "dense_rea", "GPT", "judge", score.judge_rewrite,
+               "GPT judge of the rewrite against the explicit dense prompt, {0, 0.5, 1}"),
+    MetricSpec("vqa.bleu", "vqa", "BLEU", "none", score.answer_bleu, "character BLEU against the reference answer"),
+    MetricSpec("vqa.gpt", "vqa", "GPT", "judge", score.judge_answer, "GPT judge of the answer, {0, 0.5, 1}"),
+    MetricSpec("qa.bleu", "qa", "BLEU", "none", score.answer_bleu, "character BLEU against the reference answer"),
+    MetricSpec("qa.gpt", "qa", "GPT", "judge", score.judge_answer, "GPT judge of the answer, {0, 0.5, 1}"),
+    MetricSpec("pure_gen.clip_t", "pure_gen", "CLIP-T", "clip", score.clip_t,
+               "CLIP ViT-B/32 cosine of the image to the template with the class noun"),
+    MetricSpec("pure_gen.clip_i", "pure_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
+    MetricSpec("dense_gen.gpt", "dense_gen", "GPT", "judge", score.judge_clauses, _CLAUSES.format("dense prompt")),
+    MetricSpec("dense_gen.clip_i", "dense_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
+    MetricSpec("rea_gen.clip_t", "rea_gen", "CLIP-T", "clip", score.clip_t,
+               "CLIP ViT-B/32 cosine of the image to the explicit prompt (token as is; strict: the class noun)"),
+    MetricSpec("rea_gen.clip_i", "rea_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
+    MetricSpec("dense_rea_gen.gpt", "dense_rea_gen", "GPT", "judge", score.judge_clauses,
+               _CLAUSES.format("explicit dense prompt")),
+    MetricSpec("dense_rea_gen.clip_i", "dense_rea_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
+    # Supplementary: the trainer's reward experts used as metrics.
+    MetricSpec("rea.text_sim", "rea", "Text sim.", "text_sim", score.text_similarity,
+               "MiniLM sentence-embedding cosine of the rewrite to the explicit prompt", table1=False),
+    MetricSpec("dense_rea.text_sim", "dense_rea", "Text sim.", "text_sim", score.text_similarity,
+               "MiniLM sentence-embedding cosine of the rewrite to the explicit dense prompt", table1=False),
+    MetricSpec("pure_gen.dino", "pure_gen", "DINOv2", "dino", score.dino,
+               "DINOv2 cosine of the image to the concept's test images", table1=False),
+    MetricSpec("pure_gen.blip2", "pure_gen", "BLIP-2", "blip2", score.blip2,
+               "BLIP-2 image-text similarity to the CLIP-T text", table1=False),
+    MetricSpec("pure_gen.face_found", "pure_gen", "Face found", "mtcnn", score.face_found,
+               "share of person-concept images where MTCNN finds a face (p > 0.9)", table1=False),
+    MetricSpec("pure_gen.face_sim", "pure_gen", "FaceNet", "facenet", score.face_similarity,
+               "FaceNet cosine of the face to the test photos' faces (0 when none), person concepts", table1=False),
+]}
 
 
 @dataclass
 class MetricResult:
-    """One column for one model: the aggregate, its 95% CI, and every item's score.
+    """One column for one model: the aggregate over concepts, its 95% CI, every item's and concept's score.
 
-    `value is None` exactly when `not_computed` gives the reason; failed items
-    (judge gave no valid answer) are excluded from the mean and counted.
+    `value is None` exactly when `not_computed` gives the reason. `failed`
+    items (judge errors; under `strict`, unparseable replies) are left out of
+    their concept's mean and counted; `unparseable` counts judge replies
+    without a number (scored 0 under `syncr1`, as the harness).
     """
 
     name: str
@@ -68,13 +101,14 @@ class MetricResult:
     value: float | None = None
     ci95: tuple[float, float] | None = None
     n: int = 0
+    n_concepts: int = 0
     failed: int = 0
     unparseable: int = 0
     not_computed: str | None = None
     template_hash: str | None = None
     per_item: dict[str, float | None] = field(default_factory=dict)
+    per_concept: dict[str, float] = field(default_factory=dict)
     item_details: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Per item: the judge's answer (e.g. verdicts per segment), or its error."""
     details: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,46 +124,41 @@ def not_computed(spec: MetricSpec, protocol: str, reason: str, model: str | None
                         details={"scorer_missing": True} if scorer_missing else {})
 
 
-def bootstrap_ci(
-    n: int, statistic: Callable[[np.ndarray], np.ndarray], resamples: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile 95% interval; `statistic` maps a (resamples, n) index matrix to one value per row."""
+def concept_bootstrap_ci(per_concept: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Percentile 95% interval of the mean over concepts, resampling concepts with replacement."""
+    values = np.asarray(per_concept, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    values = statistic(rng.integers(0, n, size=(resamples, n)))
-    low, high = np.nanpercentile(values, [2.5, 97.5])
+    means = values[rng.integers(0, len(values), size=(resamples, len(values)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
 
 
-def mean_with_ci(scores: list[float]) -> tuple[float, tuple[float, float]]:
-    array = np.asarray(scores, dtype=np.float64)
-    return float(array.mean()), bootstrap_ci(len(array), lambda idx: array[idx].mean(axis=1))
-
-
-def weighted_accuracy_ci(correct: list[bool], positive: list[bool]) -> tuple[float, float]:
-    c, p = np.asarray(correct, dtype=float), np.asarray(positive, dtype=bool)
-
-    def weight(idx: np.ndarray) -> np.ndarray:
-        cs, ps = c[idx], p[idx]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            acc_pos = (cs * ps).sum(1) / ps.sum(1)
-            acc_neg = (cs * ~ps).sum(1) / (~ps).sum(1)
-        return np.nanmean(np.stack([acc_pos, acc_neg]), axis=0)
-
-    return bootstrap_ci(len(c), weight)
-
-
-def _article(noun: str) -> str:
-    return "an" if noun[:1].lower() in "aeiou" else "a"
-
-
-def with_class_noun(prompt: str, concept: Concept) -> str:
-    """Replace the concept token by its class noun for CLIP-T: "a photo of <bo>" -> "a photo of a dog"."""
-    noun = concept.class_noun
-
-    def replace(match: re.Match[str]) -> str:
-        before = prompt[: match.start()].rstrip().lower()
-        if re.search(r"\b(a|an|the|my|your|his|her|their|our)$", before):
-            return noun
-        return f"{_article(noun)} {noun}"
-
-    return re.sub(re.escape(concept.token), replace, prompt)
+def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[score.ItemScore]) -> MetricResult:
+    """Fill the per-item, per-concept and overall values of `result` from the item scores."""
+    by_concept: dict[str, list[tuple[Any, float]]] = {}
+    for item, item_score in zip(items, scores, strict=True):
+        result.per_item[item.id] = item_score.value
+        if item_score.detail:
+            result.item_details[item.id] = item_score.detail
+        if item_score.detail.get("unparseable"):
+            result.unparseable += 1
+        if item_score.value is None:
+            result.failed += "skipped" not in item_score.detail
+            continue
+        by_concept.setdefault(item.concept, []).append((item, item_score.value))
+    for concept, scored in by_concept.items():
+        values = [v for _, v in scored]
+        if spec.aggregate == "rec_weight":
+            positive = [i.polarity == "positive" for i, _ in scored]
+            result.per_concept[concept] = rec_weight([v == 1.0 for v in values], positive, result.protocol)
+        else:
+            result.per_concept[concept] = sum(values) / len(values)
+    result.n = sum(len(v) for v in by_concept.values())
+    result.n_concepts = len(result.per_concept)
+    if result.per_concept:
+        concept_values = list(result.per_concept.values())
+        result.value = sum(concept_values) / len(concept_values)
+        result.ci95 = concept_bootstrap_ci(concept_values)
+    else:
+        result.not_computed = result.not_computed or "no item could be scored"
+    return result

@@ -49,6 +49,8 @@ class RunInfo:
     commit: str = ""
     date: str = ""
     seed: int = 0
+    reasoning_input: str = "own"
+    """What Rea. Gen. / Dense Rea. Gen. drew from: own (the harness's flow), implicit or explicit."""
     metric_models: dict[str, str | None] = field(default_factory=dict)
     judge: dict[str, Any] = field(default_factory=dict)
     """Judge model, template hashes and usage (tokens, cost)."""

@@ -11,10 +11,19 @@ Resume: each prediction is one line appended with a single write and fsync
 point keeps every finished item; the next run skips them and drops a torn
 last line. Judge answers come from the judge's cache.
 
+Two stages: Rea. Gen. and Dense Rea. Gen. draw from the model's own Rea. /
+Dense Rea. output for the same prompt (`reasoning_input="own"`, the
+harness's flow), so within each concept the understanding items run first;
+a resumed run keeps that order. `implicit` and `explicit` feed the implicit
+or the explicit prompt instead (ablations; explicit = oracle rewriting). A
+model that cannot understand always gets the implicit prompt. Each record
+names the prompt it was generated from.
+
 Sharding: `--shard i/n`, or the RANK / WORLD_SIZE that `accelerate launch`
-sets, keeps every n-th item; each shard appends to its own file and marks
-itself done; the last shard to finish merges the files and scores, so the
-summary equals a single-process run's.
+sets, keeps every n-th concept (so both stages of a concept stay in one
+process); each shard appends to its own file and marks itself done; the last
+shard to finish merges the files and scores, so the summary equals a
+single-process run's.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from PIL import Image
 
 from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
 from unifybench_pp import Benchmark
-from unifybench_pp.schema import GENERATION_TASKS, TASKS, UNDERSTANDING_TASKS
+from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS
 
 from .metrics import MetricResult
 from .rundir import RunInfo, package_versions, utc_now, write_results
@@ -57,7 +66,17 @@ class EvalConfig:
     model_type: str = "Unified Model"
     model_size: str = "-"
     display_name: str = ""
+    reasoning_input: str = "own"
+    """What the two-stage generation tasks draw from: own | implicit | explicit (see module doc)."""
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
+
+    def __post_init__(self) -> None:
+        if self.reasoning_input not in REASONING_INPUTS:
+            raise ModelError(f"reasoning input must be one of {', '.join(REASONING_INPUTS)}, "
+                             f"not {self.reasoning_input!r}")
+
+
+REASONING_INPUTS = ("own", "implicit", "explicit")
 
 
 @dataclass
@@ -92,6 +111,7 @@ def _config_hash(config: EvalConfig, checkpoint_sha: str) -> str:
     s = config.scoring
     key = {"model": config.model, "checkpoint": config.checkpoint, "checkpoint_sha256": checkpoint_sha,
            "options": config.options, "seed": config.seed, "protocol": s.protocol, "clip": s.clip,
+           "reasoning_input": config.reasoning_input,
            "judge": s.judge_model, "text_embedder": s.text_embedder, "dinov2": s.dinov2, "blip2": s.blip2,
            "facenet": s.facenet}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -103,7 +123,12 @@ def item_seed(seed: int, item_id: str) -> int:
 
 
 def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, Any]]:
-    """(task, item) pairs this process predicts, in benchmark order."""
+    """(task, item) pairs this process predicts: concept-major, each concept's understanding first.
+
+    With `reasoning_input="own"`, a Rea. Gen. / Dense Rea. Gen. item brings
+    the Rea. / Dense Rea. item it draws from, even when that task was not
+    asked for (its prediction is recorded like any other).
+    """
     tasks = config.tasks or list(TASKS)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
@@ -112,13 +137,26 @@ def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, 
         missing = [c for c in config.concepts if c not in bench.concepts]
         if missing:
             raise ModelError(f"concept(s) {', '.join(missing)} not in {bench.version}")
-    able = [t for t in tasks if ("understand" if t in UNDERSTANDING_TASKS else "generate") in model.capabilities]
-    pairs = []
+    able = [t for t in TASKS if t in tasks and _capability(t) in model.capabilities]
+    chosen: dict[tuple[str, str], Any] = {}
     for task in able:
         items = bench.items(task, config.concepts)
-        pairs += [(task, item) for item in (items[: config.limit] if config.limit is not None else items)]
+        for item in items[: config.limit] if config.limit is not None else items:
+            source = REASONING_SOURCES.get(task)
+            if source and config.reasoning_input == "own" and "understand" in model.capabilities:
+                chosen.setdefault((source, item.source_item), bench.item(source, item.source_item))
+            chosen[(task, item.id)] = item
+    order = {task: k for k, task in enumerate([t for t in TASKS if t not in REASONING_SOURCES]
+                                              + list(REASONING_SOURCES))}
+    concepts = sorted(bench.concepts)
     index, count = config.shard
-    return [pair for k, pair in enumerate(pairs) if k % count == index]
+    mine = {c for k, c in enumerate(concepts) if k % count == index}
+    pairs = [(task, item) for (task, _), item in chosen.items() if item.concept in mine]
+    return sorted(pairs, key=lambda pair: (concepts.index(pair[1].concept), order[pair[0]]))
+
+
+def _capability(task: str) -> str:
+    return "understand" if task in UNDERSTANDING_TASKS else "generate"
 
 
 def _safe_name(item_id: str) -> str:
@@ -151,21 +189,36 @@ class PredictionLog:
             self.done[(record["task"], record["id"])] = record
 
 
-def _requests(bench: Benchmark, task: str, items: list, seed: int) -> list:
-    out = []
+def generation_prompt(item: Any, task: str, model: Model, config: EvalConfig, log: PredictionLog
+                      ) -> tuple[str, str]:
+    """(prompt, where it came from) for a generation item; two-stage items per `config.reasoning_input`."""
+    source = REASONING_SOURCES.get(task)
+    if source is None:
+        return item.prompt, "item"
+    if config.reasoning_input == "explicit":
+        return item.explicit_prompt, "explicit"
+    if config.reasoning_input == "implicit" or "understand" not in model.capabilities:
+        return item.implicit_prompt, "implicit"
+    return log.done[(source, item.source_item)]["output"].strip(), f"own:{item.source_item}"
+
+
+def _requests(bench: Benchmark, task: str, items: list, model: Model, config: EvalConfig,
+              log: PredictionLog) -> tuple[list, list[str]]:
+    """The batch's requests, and for generation where each prompt came from."""
+    out, sources = [], []
     for item in items:
         concept = bench.concepts[item.concept]
-        context = tuple(getattr(item, "context", ()))
         if task in UNDERSTANDING_TASKS:
-            image = getattr(item, "image", None)
-            out.append(UnderstandRequest(item.id, task, concept, getattr(item, "question", None) or item.prompt,
-                                         bench.image_path(image) if image else None, context,
-                                         item_seed(seed, item.id)))
+            out.append(UnderstandRequest(item.id, task, concept, item.question, bench.image_path(item.image),
+                                         item_seed(config.seed, item.id)))
+            sources.append("item")
         else:
-            out.append(GenerateRequest(item.id, task, concept, item.prompt, context,
+            prompt, source = generation_prompt(item, task, model, config, log)
+            out.append(GenerateRequest(item.id, task, concept, prompt,
                                        tuple(bench.image_path(p) for p in concept.train_images),
-                                       item_seed(seed, item.id)))
-    return out
+                                       item_seed(config.seed, item.id)))
+            sources.append(source)
+    return out, sources
 
 
 def _call(model: Model, task: str, requests: list, device: str) -> list:
@@ -208,16 +261,19 @@ def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, l
             group = [item for t, item in todo if t == task and item.concept == concept_id]
             for start in range(0, len(group), config.batch_size):
                 batch = group[start : start + config.batch_size]
-                outputs = _call(model, task, _requests(bench, task, batch, config.seed), config.device)
+                requests, sources = _requests(bench, task, batch, model, config, log)
+                outputs = _call(model, task, requests, config.device)
                 if len(outputs) != len(batch):
                     raise ModelError(f"{config.model} returned {len(outputs)} outputs for {len(batch)} requests")
-                log.append([_record(run_dir, task, item, output) for item, output in zip(batch, outputs)])
+                log.append([_record(run_dir, task, item, output, request.prompt, source)
+                            for item, output, request, source in zip(batch, outputs, requests, sources)])
                 predicted += len(batch)
                 advances[task](len(batch))
     return predicted, skipped
 
 
-def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image) -> dict[str, Any]:
+def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image, prompt: str, source: str
+            ) -> dict[str, Any]:
     if task in GENERATION_TASKS:
         if not isinstance(output, Image.Image):
             raise ModelError(f"generation for {item.id} did not return an image")
@@ -227,7 +283,10 @@ def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image) -> d
         output.save(tmp, format="PNG")
         os.replace(tmp, run_dir / relative)
         output = relative.as_posix()
-    return {"task": task, "id": item.id, "output": str(output)}
+    record = {"task": task, "id": item.id, "output": str(output)}
+    if task in REASONING_SOURCES:
+        record.update(prompt=prompt, prompt_source=source)
+    return record
 
 
 def _git_commit() -> str:
@@ -249,7 +308,8 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,
         capabilities=sorted(model.capabilities), benchmark_version=bench.version, protocol=config.scoring.protocol,
         adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
-        commit=_git_commit(), date=utc_now(), seed=config.seed, packages=package_versions(),
+        commit=_git_commit(), date=utc_now(), seed=config.seed, reasoning_input=config.reasoning_input,
+        packages=package_versions(),
     )
     return run_dir, info
 

@@ -14,16 +14,9 @@ from typing import Any
 
 from unifybench_pp import Benchmark, SourceError
 
-from .judge import DEFAULT_JUDGE_MODEL, Judge, JudgeRequest
-from .metrics import (
-    METRICS,
-    MetricResult,
-    MetricSpec,
-    mean_with_ci,
-    not_computed,
-    weighted_accuracy_ci,
-    with_class_noun,
-)
+from .item_scores import Context
+from .judge import DEFAULT_JUDGE_MODEL, Judge
+from .metrics import METRICS, MetricResult, MetricSpec, aggregate, not_computed
 from .scorers.base import ScorerUnavailable
 from .scorers.blip2 import DEFAULT_BLIP2, Blip2Scorer
 from .scorers.clip import DEFAULT_CLIP, ClipScorer
@@ -31,7 +24,7 @@ from .scorers.dinov2 import DEFAULT_DINOV2, DinoScorer
 from .scorers.face import FaceScorer
 from .scorers.pixels import PixelScorer
 from .scorers.text_embed import DEFAULT_TEXT_EMBEDDER, TextEmbedder
-from .text_metrics import Protocol, bleu, rec_item_score, rec_weight
+from .text_metrics import Protocol
 
 Predictions = dict[str, dict[str, str]]
 """task -> item id -> output text or image path."""
@@ -39,7 +32,7 @@ Predictions = dict[str, dict[str, str]]
 
 @dataclass
 class ScoringConfig:
-    protocol: Protocol = "unictokens"
+    protocol: Protocol = "syncr1"
     clip: str = DEFAULT_CLIP
     judge_model: str = DEFAULT_JUDGE_MODEL
     judge_base_url: str | None = None
@@ -91,150 +84,43 @@ class Scorers:
             return DinoScorer(c.dinov2, device=c.device, batch_size=c.batch_size)
         if kind == "blip2":
             return Blip2Scorer(c.blip2, device=c.device, batch_size=c.batch_size)
-        if kind == "face":
+        if kind in ("mtcnn", "facenet"):
             return FaceScorer(c.facenet, device=c.device)
         if kind == "pixels":
             return PixelScorer(batch_size=c.batch_size)
         raise KeyError(kind)
 
 
-def _image(base: Path, value: str) -> Path:
-    path = Path(value)
-    return path if path.is_absolute() else base / path
-
-
-def _finish(result: MetricResult, scores: dict[str, float | None]) -> MetricResult:
-    result.per_item = scores
-    valid = [s for s in scores.values() if s is not None]
-    result.failed = len(scores) - len(valid)
-    result.n = len(valid)
-    if valid:
-        result.value, result.ci95 = mean_with_ci(valid)
-    else:
-        result.not_computed = result.not_computed or "no item could be scored"
-    return result
-
-
-def _score_rec(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], protocol: Protocol) -> MetricResult:
-    items = [i for i in bench.tasks["rec"] if i.id in preds]
-    outcomes = [rec_item_score(preds[i.id], i.polarity == "positive", protocol) for i in items]
-    correct = [o.correct for o in outcomes]
-    positive = [i.polarity == "positive" for i in items]
-    result = MetricResult(spec.name, spec.task, protocol, f"rule:{protocol}", n=len(items))
-    result.value = rec_weight(correct, positive)
-    result.ci95 = weighted_accuracy_ci(correct, positive)
-    result.per_item = {i.id: float(c) for i, c in zip(items, correct)}
-    result.unparseable = sum(1 for o in outcomes if protocol == "strict" and o.parsed is None)
-    for name, polarity in (("positive_accuracy", True), ("negative_accuracy", False)):
-        hits = [c for c, p in zip(correct, positive) if p == polarity]
-        result.details[name] = sum(hits) / len(hits) if hits else None
-    return result
-
-
-def _judge_requests(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[str, str], base: Path
-                    ) -> list[JudgeRequest]:
-    requests = []
-    for item in items:
-        if spec.kind == "judge_answer":
-            requests.append(JudgeRequest("judge_answer", {
-                "question": item.question, "answer": item.answer, "prediction": preds[item.id]}))
-        elif spec.kind == "judge_dense_rea":
-            requests.append(JudgeRequest("judge_dense_rea", {
-                "context": "\n".join(item.context), "question": item.question, "answer": item.answer,
-                "prediction": preds[item.id]}))
-        else:
-            prompt = getattr(item, "resolved_prompt", item.prompt)
-            requests.append(JudgeRequest(
-                "judge_dense_alignment",
-                {"prompt": prompt, "class_noun": bench.concepts[item.concept].class_noun,
-                 "n_segments": str(len(item.segments)),
-                 "segments": "\n".join(f"{k}. {s}" for k, s in enumerate(item.segments, start=1))},
-                images=(_image(base, preds[item.id]),), expected_length=len(item.segments)))
-    return requests
-
-
-def _score_judge(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[str, str], judge: Judge,
-                 protocol: Protocol, base: Path) -> MetricResult:
-    requests = _judge_requests(spec, bench, items, preds, base)
-    answers = judge.run(requests)
-    scores: dict[str, float | None] = {}
-    errors = []
-    details: dict[str, dict] = {}
-    for item, answer in zip(items, answers):
-        details[item.id] = {"judge": answer.answer} if answer.ok else {"judge_error": answer.error}
-        if spec.kind == "judge_alignment":
-            details[item.id]["segments"] = item.segments
-        if not answer.ok:
-            scores[item.id] = None
-            errors.append(answer.error)
-        elif spec.kind == "judge_alignment":
-            verdicts = answer.answer["verdicts"]
-            scores[item.id] = sum(verdicts) / len(verdicts)
-        else:
-            scores[item.id] = float(answer.answer["score"])
-    result = MetricResult(spec.name, spec.task, protocol, judge.model_id,
-                          template_hash=judge.template_hash(requests[0].template), item_details=details)
-    if errors:
-        result.details["errors"] = errors[:5]
-        if len(errors) == len(items):
-            result.not_computed = f"judge failed on every item ({errors[-1]})"
-    return _finish(result, scores)
-
-
 def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scorers: Scorers,
                  base: Path) -> MetricResult:
+    """One metric over the task's predicted items: item scores, concept means, the mean over concepts."""
     protocol = scorers.config.protocol
     items = [i for i in bench.tasks[spec.task] if i.id in preds]
     if not items:
         return not_computed(spec, protocol, "no predictions for this task")
-    if spec.kind == "rec":
-        return _score_rec(spec, bench, preds, protocol)
-    if spec.kind == "bleu":
-        result = MetricResult(spec.name, spec.task, protocol, f"bleu:{protocol}")
-        return _finish(result, {i.id: bleu(i.answer, preds[i.id], protocol) for i in items})
-    scorer_kind = "judge" if spec.kind.startswith("judge") else spec.kind
-    scorer_kind = {"clip_t": "clip", "clip_i": "clip", "face_found": "face", "face_sim": "face"}.get(
-        scorer_kind, scorer_kind)
+    ctx = Context(bench, preds, protocol, scorers.get, base)
     try:
-        scorer = scorers.get(scorer_kind)
-        if scorer_kind == "judge":
-            return _score_judge(spec, bench, items, preds, scorer, protocol, base)
-        if spec.kind == "text_sim":
-            values = scorer.similarity([preds[i.id] for i in items], [i.answer for i in items])
-            return _finish(MetricResult(spec.name, spec.task, protocol, scorer.model_id),
-                           {i.id: v for i, v in zip(items, values)})
-        if spec.kind in ("face_found", "face_sim"):
-            return _score_faces(spec, bench, items, preds, scorer, protocol, base)
-        images = [_image(base, preds[i.id]) for i in items]
-        if spec.kind in ("clip_t", "blip2"):
-            texts = [with_class_noun(getattr(i, "resolved_prompt", i.prompt), bench.concepts[i.concept])
-                     for i in items]
-            values = scorer.clip_t(images, texts) if spec.kind == "clip_t" else scorer.similarity(images, texts)
-        else:
-            refs = [[bench.image_path(p) for p in bench.concepts[i.concept].test_images] for i in items]
-            values = scorer.clip_i(images, refs) if spec.kind == "clip_i" else scorer.similarity(images, refs)
+        scores = spec.items(ctx, items)
+        model = _model_id(spec, scorers)
     except ScorerUnavailable as error:
         return not_computed(spec, protocol, str(error), scorer_missing=True)
-    return _finish(MetricResult(spec.name, spec.task, protocol, scorer.model_id),
-                   {i.id: v for i, v in zip(items, values)})
+    result = MetricResult(spec.name, spec.task, protocol, model)
+    if spec.needs == "judge":
+        judge = scorers.get("judge")
+        result.template_hash = judge.template_hash(spec.items.template)
+        errors = [d["judge_error"] for d in (s.detail for s in scores) if "judge_error" in d]
+        if errors:
+            result.details["errors"] = errors[:5]
+            if len(errors) == len(items):
+                result.not_computed = f"judge failed on every item ({errors[-1]})"
+    return aggregate(spec, result, items, scores)
 
 
-def _score_faces(spec: MetricSpec, bench: Benchmark, items: list, preds: dict[str, str], scorer: FaceScorer,
-                 protocol: Protocol, base: Path) -> MetricResult:
-    """Person concepts only: MTCNN face-found rate, or FaceNet cosine to the test photos (0 when no face)."""
-    people = [i for i in items if bench.concepts[i.concept].category == "person"]
-    if not people:
-        return not_computed(spec, protocol, "no person concepts among the scored items")
-    images = [_image(base, preds[i.id]) for i in people]
-    if spec.kind == "face_found":
-        values = [float(p > 0.9) for p in scorer.face_probability(images)]
-        return _finish(MetricResult(spec.name, spec.task, protocol, scorer.detector_id),
-                       {i.id: v for i, v in zip(people, values)})
-    refs = [[bench.image_path(p) for p in bench.concepts[i.concept].test_images] for i in people]
-    faces = scorer.similarity(images, refs)
-    result = MetricResult(spec.name, spec.task, protocol, scorer.model_id)
-    result.details["no_face"] = sum(not f.face_found for f in faces)
-    return _finish(result, {i.id: f.score for i, f in zip(people, faces)})
+def _model_id(spec: MetricSpec, scorers: Scorers) -> str:
+    if spec.needs == "none":
+        return "rule"
+    scorer = scorers.get(spec.needs)
+    return getattr(scorer, "model_id", None) or getattr(scorer, "detector_id", spec.needs)
 
 
 def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Path = Path(".")) -> list[MetricResult]:

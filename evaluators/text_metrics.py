@@ -1,20 +1,23 @@
-"""Text metrics under two protocols.
+"""Rule-based scoring under the two protocols: recognition replies, character BLEU, judge replies.
 
-`unictokens` reproduces the authors' public evaluation code so numbers compare
-with the paper; `strict` uses the better definitions. Results always record
-which protocol produced them and tables never mix the two.
+`syncr1` (the default) is the public Sync-R1 harness rule for rule, so a
+number compares with the paper's Table 1. `strict` fixes what the harness
+gets wrong: a reply saying both yes and no is wrong; a judge reply that is not
+one of the allowed scores is a recorded failure, never a 0. Results record
+their protocol and tables never mix the two.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
-Protocol = Literal["unictokens", "strict"]
-PROTOCOLS: tuple[str, ...] = ("unictokens", "strict")
+Protocol = Literal["syncr1", "strict"]
+PROTOCOLS: tuple[str, ...] = ("syncr1", "strict")
 
+_YES = re.compile(r"\byes\b", re.IGNORECASE)
+_NO = re.compile(r"\bno\b", re.IGNORECASE)
 _YES_WORDS = {"yes", "yeah", "yep", "yup", "correct", "affirmative", "indeed", "true"}
 _NO_WORDS = {"no", "nope", "not", "negative", "false", "nah"}
 _REFUSAL = re.compile(
@@ -22,15 +25,15 @@ _REFUSAL = re.compile(
     r"impossible to|sorry|as an ai)\b",
     re.IGNORECASE,
 )
+_FIRST_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?)")
+_EXACT_SCORE = re.compile(r"\s*(0|1|0?\.5)(?:\.0+|0*)?\s*\.?\s*")
 
 
 def parse_yes_no(text: str) -> Literal["yes", "no"] | None:
-    """The answer a yes/no reply gives, or None when it gives none (refusals, hedges, off-topic).
+    """The answer a yes/no reply gives, or None when it gives none (refusals, hedges, both words).
 
-    The first word decides ("Yes, <bo> is on the left" -> yes, "No." -> no,
-    "Not in this photo" -> no); otherwise a reply that uses exactly one of the
-    words yes / no as a word decides; refusals and replies using both words
-    ("yes and no") decide nothing.
+    The first word decides ("Yes, <bo> is on the left", "Not in this photo");
+    otherwise a reply that uses exactly one of yes / no as a word decides.
     """
     if _REFUSAL.search(text):
         return None
@@ -46,56 +49,58 @@ def parse_yes_no(text: str) -> Literal["yes", "no"] | None:
     return "no" if "no" in words else None
 
 
-def rec_correct_unictokens(prediction: str, positive: bool) -> bool:
-    """The authors' rule: a positive is recalled if "yes" is a substring, a negative if "no" is."""
-    return ("yes" if positive else "no") in prediction.lower()
+def rec_correct(prediction: str, positive: bool, protocol: Protocol) -> bool:
+    """`syncr1`: a positive is recalled when "yes" occurs as a word, a negative when "no" does (so a
+    reply with both counts right either way); `strict`: the parsed answer must match."""
+    if protocol == "syncr1":
+        return bool((_YES if positive else _NO).search(prediction))
+    return parse_yes_no(prediction) == ("yes" if positive else "no")
 
 
-@dataclass(frozen=True)
-class RecItemScore:
-    correct: bool
-    parsed: str | None
-    """`yes`/`no` under `strict`; None when unparseable (counted wrong)."""
+def rec_weight(correct: Sequence[bool], positive: Sequence[bool], protocol: Protocol) -> float:
+    """One concept's weighted recall: (positive recall + negative recall) / 2.
 
-
-def rec_item_score(prediction: str, positive: bool, protocol: Protocol) -> RecItemScore:
-    if protocol == "unictokens":
-        return RecItemScore(rec_correct_unictokens(prediction, positive), None)
-    parsed = parse_yes_no(prediction)
-    return RecItemScore(parsed == ("yes" if positive else "no"), parsed)
-
-
-def rec_weight(correct: Sequence[bool], positive: Sequence[bool]) -> float:
-    """Weighted accuracy: the mean of the accuracy on positives and the accuracy on negatives.
-
-    A class with no items is left out of the mean, so an all-positive set gives its recall.
+    `syncr1`: a class without items counts as recall 0 (a concept without
+    negatives is halved, as the harness does); `strict`: it is left out.
     """
-    accuracies = []
+    recalls = []
     for polarity in (True, False):
         hits = [c for c, p in zip(correct, positive, strict=True) if p == polarity]
         if hits:
-            accuracies.append(sum(hits) / len(hits))
-    if not accuracies:
+            recalls.append(sum(hits) / len(hits))
+        elif protocol == "syncr1":
+            recalls.append(0.0)
+    if not recalls:
         raise ValueError("rec_weight needs at least one item")
-    return sum(accuracies) / len(accuracies)
+    return sum(recalls) / (2 if protocol == "syncr1" else len(recalls))
 
 
-def bleu_unictokens(reference: str, candidate: str) -> float:
-    """The authors' BLEU: nltk sentence BLEU over characters, weights (0.7, 0.3), smoothing method1."""
+def bleu(reference: str, candidate: str) -> float:
+    """The harness's BLEU: nltk sentence BLEU over characters, weights (0.7, 0.3), smoothing method1."""
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-    return float(
-        sentence_bleu([list(reference)], list(candidate), weights=(0.7, 0.3),
-                      smoothing_function=SmoothingFunction().method1)
-    )
+    return float(sentence_bleu([list(reference)], list(candidate), weights=(0.7, 0.3),
+                               smoothing_function=SmoothingFunction().method1))
 
 
-def bleu_strict(reference: str, candidate: str) -> float:
-    """sacrebleu's sentence BLEU (13a tokenization, exp smoothing) on [0, 1]."""
-    import sacrebleu
+def judge_score(reply: str, protocol: Protocol, allowed: tuple[float, ...] = (0.0, 0.5, 1.0)) -> float | None:
+    """A judge reply as a score.
 
-    return sacrebleu.sentence_bleu(candidate, [reference]).score / 100.0
+    `syncr1`: the first number in the reply, clipped to [0, 1]; no number
+    gives 0 (the harness's default). `strict`: the reply must be exactly one
+    of `allowed` (a trailing full stop is tolerated); anything else is None,
+    a recorded failure.
+    """
+    if protocol == "syncr1":
+        match = _FIRST_NUMBER.search(reply)
+        return min(1.0, max(0.0, float(match.group(1)))) if match else 0.0
+    match = _EXACT_SCORE.fullmatch(reply)
+    if not match:
+        return None
+    value = float(match.group(1))
+    return value if value in allowed else None
 
 
-def bleu(reference: str, candidate: str, protocol: Protocol) -> float:
-    return bleu_unictokens(reference, candidate) if protocol == "unictokens" else bleu_strict(reference, candidate)
+def judge_unparseable(reply: str) -> bool:
+    """Whether the reply holds no number at all (the harness then scores 0 and prints a warning)."""
+    return _FIRST_NUMBER.search(reply) is None

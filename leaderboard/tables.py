@@ -54,7 +54,7 @@ class Table:
     title: str
     columns: list[Column]
     rows: list[Row]
-    protocol: str = "unictokens"
+    protocol: str = "syncr1"
 
     def groups(self) -> list[tuple[str, int, list[tuple[str, list[Column]]]]]:
         """Header structure: [(group, column span, [(task title, [columns])])], in column order."""
@@ -146,19 +146,30 @@ def _ordered(rows: list[Row]) -> list[Row]:
 
 
 def build_tables(runs: list[Run], include_reported: bool = True) -> list[Table]:
-    """Table 1 per protocol present among the runs (reported rows join the `unictokens` one), then Table 5."""
+    """Table 1 per (protocol, reasoning input) among the runs, then Table 5.
+
+    The paper's reported rows join the harness's setting (`syncr1`, the
+    model's own reasoning); other protocols and reasoning-input ablations get
+    tables of their own, so their numbers never sit beside the paper's.
+    """
     reported = load_reported()["tables"] if include_reported else {}
     columns = table1_columns()
-    protocols = sorted({run.info.protocol for run in runs} | ({"unictokens"} if include_reported else set()))
+    paper = ("syncr1", "own")
+    settings = sorted({(run.info.protocol, run.info.reasoning_input) for run in runs}
+                      | ({paper} if include_reported else set()))
     tables = []
-    for protocol in protocols:
-        rows = [_measured_row(run, columns) for run in runs if run.info.protocol == protocol]
-        if protocol == "unictokens" and "table1" in reported:
+    for protocol, reasoning in settings:
+        rows = [_measured_row(run, columns) for run in runs
+                if (run.info.protocol, run.info.reasoning_input) == (protocol, reasoning)]
+        if (protocol, reasoning) == paper and "table1" in reported:
             rows = _reported_rows(reported["table1"], "table1") + rows
         rows = _ordered(rows)
         rank_cells(rows, columns)
-        title = "Table 1: UnifyBench and UnifyBench++" + ("" if protocol == "unictokens" else f" ({protocol} protocol)")
-        tables.append(Table(f"table1-{protocol}", title, columns, rows, protocol))
+        notes = ([f"{protocol} protocol"] if protocol != "syncr1" else []) + \
+                ([f"{reasoning} reasoning input"] if reasoning != "own" else [])
+        title = "Table 1: UnifyBench and UnifyBench++" + (f" ({', '.join(notes)})" if notes else "")
+        key = "table1-" + protocol + ("" if reasoning == "own" else f"-{reasoning}")
+        tables.append(Table(key, title, columns, rows, protocol))
     for key, t5_columns in TABLE5_COLUMNS.items():
         if key in reported:
             rows = _ordered(_reported_rows(reported[key], key))

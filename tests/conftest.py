@@ -1,4 +1,4 @@
-"""Shared fixtures: the bundled mini benchmark built once, and a writable copy of its source."""
+"""Shared fixtures: the bundled mini benchmark built once, a writable copy of its source, a release fixture."""
 
 from __future__ import annotations
 
@@ -8,24 +8,30 @@ from pathlib import Path
 import pytest
 
 import unifybench_pp
-from unifybench_pp import MINI_ANNOTATIONS, MINI_SOURCE, SplitConfig
+from unifybench_pp import MINI_SOURCE, SplitConfig
+
+from .release_fixture import write_release
 
 
 @pytest.fixture(scope="session")
 def mini_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("mini") / "bench"
-    unifybench_pp.build(MINI_SOURCE, MINI_ANNOTATIONS, out, SplitConfig(seed=0), quiet=True)
+    unifybench_pp.build(MINI_SOURCE, out, SplitConfig(), quiet=True)
     return out
 
 
 @pytest.fixture()
-def source_copy(tmp_path: Path) -> tuple[Path, Path]:
-    """A writable copy of the mini source and annotation file, for tests that corrupt them."""
+def source_copy(tmp_path: Path) -> Path:
+    """A writable copy of the mini source, for tests that corrupt it."""
     source = tmp_path / "source"
     shutil.copytree(MINI_SOURCE, source)
-    annotations = tmp_path / "annotations.json"
-    shutil.copyfile(MINI_ANNOTATIONS, annotations)
-    return source, annotations
+    return source
+
+
+@pytest.fixture()
+def release(tmp_path: Path) -> Path:
+    """The three-concept release fixture (person, pet, object), writable."""
+    return write_release(tmp_path / "release")
 
 
 @pytest.fixture(autouse=True)

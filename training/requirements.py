@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from evaluators.availability import METRIC_NEEDS, Availability, check
+from evaluators.availability import Availability, check
 from evaluators.metrics import METRICS
 from evaluators.scoring import ScoringConfig
 
@@ -42,7 +42,7 @@ def requirements(scoring: ScoringConfig) -> Report:
     """Metrics are checked with `scoring` (the evaluate options); rewards with each preset's own model settings."""
     by_need: dict[str, Requirement] = {}
     for name, spec in METRICS.items():
-        need = METRIC_NEEDS[spec.kind]
+        need = spec.needs
         if need not in by_need:
             by_need[need] = Requirement(check(need, scoring))
         by_need[need].metrics.append(name if spec.table1 else f"{name} (suppl.)")

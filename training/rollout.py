@@ -3,8 +3,10 @@
 Pathways (paper Sec. 3.1), chosen 1:1 per concept visit:
 - Visual Instruct Reasoning: a training photo + a descriptive query -> the
   concept's attributes; compound prompt "A photo of <c>." + that result.
-- Textual Attribute Reasoning: the concept's train extra_info + a reasoning
-  prompt -> the fact it needs; compound prompt = reasoning prompt + that fact.
+- Textual Attribute Reasoning: the benchmark's Rea. instruction over the
+  concept's training extra_info entries only, asking to rewrite one of their
+  implicit prompts; compound prompt = implicit prompt + the rewrite. Held-out
+  entries never reach a rollout.
 
 A group's candidates share the question; each draws its own reasoning and
 image with its own seeded generator, so a trajectory depends only on
@@ -16,6 +18,7 @@ their early prediction is scored in memory, and only the kept ones finish.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -26,10 +29,9 @@ from PIL import Image
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, SamplingRun, encode_prompts
 from baselines.showo.understand import encode_questions
-from evaluators.metrics import with_class_noun
 from unifybench_pp.loader import Benchmark
+from unifybench_pp.prompts import rea_instruction, with_class_noun
 from unifybench_pp.schema import Concept
-from unifybench_pp.segments import split_segments
 
 from .config import TrainConfig
 from .dgs import Screening, ThresholdController, screen
@@ -47,7 +49,7 @@ class TrainPrompt:
     image: Path | None
     question: str
     base_prompt: str
-    """Phase II starts from this: "A photo of <c>." or the extra_info's reasoning prompt."""
+    """Phase II starts from this: "A photo of <c>." or the extra_info entry's implicit prompt."""
     candidates: list[str]
     truth: list[float]
 
@@ -81,8 +83,8 @@ class PromptSchedule:
         rng = random.Random(f"prompt:{self.seed}:{step}")
         token = concept.token
         if self._pathway(step // len(self.order), concept.id) == "visual":
-            own = split_segments(concept.info)
-            others = [s for c in self.order if c != concept.id for s in split_segments(self.bench.concepts[c].info)]
+            own = _clauses(concept.info)
+            others = [s for c in self.order if c != concept.id for s in _clauses(self.bench.concepts[c].info)]
             others = rng.sample(others, min(len(others), max(len(own), 3)))
             return TrainPrompt(concept, "visual", self.bench.image_path(rng.choice(concept.train_images)),
                                f"What does {token} look like in this photo? Describe {token}'s distinctive "
@@ -90,12 +92,15 @@ class PromptSchedule:
                                [1.0] * len(own) + [0.0] * len(others))
         facts = self.train_facts[concept.id]
         target = rng.choice(facts)
-        listed = " ".join(f.text for f in facts)
         return TrainPrompt(concept, "textual", None,
-                           f"Below is some information about {token}: {listed}\nWhich of it does this request "
-                           f"need: \"{target.reasoning_prompt}\"? Answer with that information.",
-                           target.reasoning_prompt, [f.text for f in facts],
+                           rea_instruction(token, [f.text for f in facts], target.implicit_prompt),
+                           target.implicit_prompt, [f.text for f in facts],
                            [1.0 if f.id == target.id else 0.0 for f in facts])
+
+
+def _clauses(text: str) -> list[str]:
+    """A profile's clauses (split at , ; and full stops): the Visual Instruct pathway's candidate attributes."""
+    return [part.strip() for part in re.split(r"[,;.]", text) if part.strip()]
 
 
 @dataclass
@@ -175,7 +180,8 @@ class RolloutEngine:
     def samples(self, prompt: TrainPrompt, reasoning: list[str], images: list[Image.Image]) -> list[RewardSample]:
         references = [self.bench_root / p for p in prompt.concept.train_images]
         return [RewardSample(prompt.concept, text, prompt.candidates, prompt.truth,
-                             with_class_noun(f"{prompt.base_prompt} {text}".strip(), prompt.concept), image,
+                             with_class_noun(f"{prompt.base_prompt} {text}".strip(), prompt.concept.token,
+                                             prompt.concept.class_noun), image,
                              references) for text, image in zip(reasoning, images)]
 
     def rollout(self, prompt: TrainPrompt, step: int, controller: ThresholdController | None) -> Rollout:

@@ -26,7 +26,7 @@ from .jsonio import dumps, write_json, write_jsonl
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
 from .sources.release import RawSource, read_release
 from .splits import ModelInput, SplitConfig, check_leakage
-from .views import ConceptViews, build_concept_views, build_extra_info, concept_token
+from .views import build_concept_views, build_extra_info, concept_token
 
 MINI_SOURCE = Path(__file__).parent / "mini" / "source"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ class Benchmark:
     concepts: dict[str, Concept]
     extra_info: list[ExtraInfo]
     tasks: dict[str, list[TaskItem]]
+    _index: dict[tuple[str, str], TaskItem] | None = field(default=None, repr=False, compare=False)
 
     @property
     def version(self) -> str:
@@ -29,6 +30,12 @@ class Benchmark:
     def image_path(self, name: str) -> Path:
         """Absolute path of an image named in an item (`images/<sha>.<ext>`)."""
         return self.root / name
+
+    def item(self, task: str, item_id: str) -> TaskItem:
+        """One item by id (e.g. the Rea. item a Rea. Gen. item draws from)."""
+        if self._index is None:
+            self._index = {(t, i.id): i for t, items in self.tasks.items() for i in items}
+        return self._index[(task, item_id)]
 
     def items(self, task: str, concepts: Iterable[str] | None = None) -> list[TaskItem]:
         if task not in self.tasks:

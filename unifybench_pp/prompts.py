@@ -10,6 +10,8 @@ into the task files, the adapters and the trainer read them from here.
 
 from __future__ import annotations
 
+import re
+
 IMAGE_TAG = "<image>\n"
 
 _REA_TAIL = (
@@ -92,3 +94,28 @@ def understanding_baseline_text(text: str, token: str, class_noun: str) -> str:
 def generation_baseline_text(text: str, token: str, class_noun: str) -> str:
     """What a text-prompted baseline draws from: the token becomes the bare class noun, as the harness does."""
     return text.replace(token, class_noun)
+
+
+def with_class_noun(text: str, token: str, class_noun: str) -> str:
+    """The token replaced by its class noun with an article where none stands before it.
+
+    "a photo of <bo>" -> "a photo of a dog", "my <bo>" -> "my dog": the readable
+    text a scorer compares an image with when a prompt names the concept.
+    """
+    def replace(match: re.Match[str]) -> str:
+        before = text[: match.start()].rstrip().lower()
+        if re.search(r"\b(a|an|the|my|your|his|her|their|our)$", before):
+            return class_noun
+        return f"{'an' if class_noun[:1].lower() in 'aeiou' else 'a'} {class_noun}"
+
+    return re.sub(re.escape(token), replace, text)
+
+
+#: Tasks whose Show-o-family input carries the concept's system prompt ("<c> is <tokens>."): the
+#: harness prepends it for the `test_data` questions only, not for the rewrite tasks.
+SYSTEM_PROMPT_TASKS: tuple[str, ...] = ("rec", "vqa", "qa")
+
+
+def tp_prefix(concept_id: str, info: str) -> str:
+    """The harness's text personalization, put before every input (tokens or not): "name: bo\\ninfo: ..."."""
+    return f"name: {concept_id}\ninfo: {info}"

@@ -7,7 +7,13 @@ and our trainer write). Concept weights for syncr1 / unictokens come from the
 (ours) or UniCTokens' `<concept>[/<run_name>]/epoch_<N>_embed.pt`,
 `..._lm_head_weight.pt`, `..._lm_head_bias.pt` (as in their `saves/<concept>/<run>/`;
 the highest epoch unless `epoch` is given).
-showo-tp personalizes by text: the concept's profile sentence in the prompt.
+
+Inputs are the public Sync-R1 harness's: every prompt starts with the text
+personalization "name: <c>\ninfo: <profile>"; the token models add the
+concept's system prompt ("<c> is <token_0>...<token_15>.") to the Rec. / VQA /
+QA questions and write the concept token as its latent tokens plus the
+identifier in generation prompts; showo-tp gets the text personalization and
+the prompt as is.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from unifybench_pp.prompts import SYSTEM_PROMPT_TASKS, tp_prefix
 from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest
@@ -24,14 +31,6 @@ from .pipeline import ShowoPipeline
 from .sampler import SamplerConfig
 
 DEFAULT_MAGVIT = "showlab/magvitv2"
-BLACK = Image.new("RGB", (512, 512))  # the authors' image for text-only questions
-
-
-def _context_prompt(request: UnderstandRequest) -> str:
-    if not request.context:
-        return request.prompt
-    facts = " ".join(request.context)
-    return f"Below is some information about {request.concept.token}: {facts}\n{request.prompt}"
 
 
 class ShowoAdapter:
@@ -73,28 +72,28 @@ class ShowoAdapter:
         except FileNotFoundError as error:
             raise ModelError(str(error)) from None
 
-    def _system(self, concept: Concept) -> str:
-        if self.personalization == "text":
-            return f"{concept.info}\n"
-        return self.pipe.concepts[concept.id].system_prompt() + "\n"
+    def _system(self, request: UnderstandRequest) -> str:
+        """What precedes the question inside "USER: ... ASSISTANT:"."""
+        concept = request.concept
+        prefix = tp_prefix(concept.id, concept.info) + "\n"
+        if self.personalization == "text" or request.task not in SYSTEM_PROMPT_TASKS:
+            return prefix
+        return prefix + self.pipe.concepts[concept.id].system_prompt() + "\n"
 
     def _condition(self, request: GenerateRequest) -> str:
         concept = request.concept
-        if self.personalization == "text":
-            described = concept.info.replace(concept.token, f"the {concept.class_noun}")
-            return f"{request.prompt.replace(concept.token, concept.class_noun)} {described}"
-        return self.pipe.concepts[concept.id].in_prompt(request.prompt, concept.token)
+        prompt = request.prompt
+        if self.personalization != "text":
+            prompt = self.pipe.concepts[concept.id].in_prompt(prompt, concept.token)
+        return f"{tp_prefix(concept.id, concept.info)}\n{prompt}"
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         images = []
         for request in requests:
-            if request.image is None:
-                images.append(BLACK)
-            else:
-                with Image.open(request.image) as photo:
-                    images.append(photo.convert("RGB"))
-        return self.pipe.understand(images, [_context_prompt(r) for r in requests],
-                                    [self._system(r.concept) for r in requests], max_new_tokens=self.max_new_tokens)
+            with Image.open(request.image) as photo:
+                images.append(photo.convert("RGB"))
+        return self.pipe.understand(images, [r.prompt for r in requests], [self._system(r) for r in requests],
+                                    max_new_tokens=self.max_new_tokens)
 
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
         return self.pipe.generate([self._condition(r) for r in requests], seed=[r.seed for r in requests],

@@ -1,0 +1,189 @@
+"""How one metric scores the items of its task, under each protocol.
+
+Each function takes the scoring context and the task's items that have a
+prediction, and returns one `ItemScore` per item (None when the item could
+not be scored: a judge failure, or under `strict` an unparseable reply).
+Scorer models come from `ctx.scorer(kind)`, which loads each at most once and
+raises ScorerUnavailable with the reason when it is not here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from unifybench_pp import Benchmark
+from unifybench_pp.prompts import with_class_noun
+
+from .judge import JudgeRequest
+from .text_metrics import Protocol, bleu, judge_score, judge_unparseable, rec_correct
+
+
+@dataclass
+class ItemScore:
+    value: float | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Context:
+    bench: Benchmark
+    predictions: dict[str, str]
+    """Item id -> the model's text, or its image path (relative to `base`)."""
+    protocol: Protocol
+    scorer: Callable[[str], Any]
+    base: Path
+
+    def output(self, item: Any) -> str:
+        return self.predictions[item.id]
+
+    def image(self, item: Any) -> Path:
+        path = Path(self.predictions[item.id])
+        return path if path.is_absolute() else self.base / path
+
+    def clip_i_references(self, item: Any) -> list[Path]:
+        """`syncr1`: the concept's first test image (sorted by name); `strict`: all of them."""
+        images = self.bench.concepts[item.concept].test_images
+        return [self.bench.image_path(p) for p in (images[:1] if self.protocol == "syncr1" else images)]
+
+
+def rec(ctx: Context, items: list) -> list[ItemScore]:
+    return [ItemScore(float(rec_correct(ctx.output(i), i.polarity == "positive", ctx.protocol)),
+                      {"polarity": i.polarity}) for i in items]
+
+
+def answer_bleu(ctx: Context, items: list) -> list[ItemScore]:
+    return [ItemScore(bleu(i.answer, ctx.output(i))) for i in items]
+
+
+def clip_t(ctx: Context, items: list) -> list[ItemScore]:
+    texts = [clip_text(ctx, i) for i in items]
+    values = ctx.scorer("clip").clip_t([ctx.image(i) for i in items], texts)
+    return [ItemScore(v, {"text": t}) for v, t in zip(values, texts)]
+
+
+def clip_text(ctx: Context, item: Any) -> str:
+    """Pure Gen.: the template with the class noun. Rea. Gen.: the explicit prompt, token as is under
+    `syncr1` (as the harness), with the class noun under `strict`."""
+    if hasattr(item, "clip_text"):
+        return item.clip_text
+    if ctx.protocol == "syncr1":
+        return item.explicit_prompt
+    concept = ctx.bench.concepts[item.concept]
+    return with_class_noun(item.explicit_prompt, concept.token, concept.class_noun)
+
+
+def clip_i(ctx: Context, items: list) -> list[ItemScore]:
+    values = ctx.scorer("clip").clip_i([ctx.image(i) for i in items], [ctx.clip_i_references(i) for i in items])
+    return [ItemScore(v) for v in values]
+
+
+def judged_with(template: str) -> Callable[[Callable], Callable]:
+    """Mark an item scorer with the judge prompt template it asks (its `template` attribute)."""
+    def mark(function: Callable) -> Callable:
+        function.template = template
+        return function
+    return mark
+
+
+def _judge_text(ctx: Context, items: list, template: str, variables: Callable[[Any], dict[str, str]]
+                ) -> list[ItemScore]:
+    judge = ctx.scorer("judge")
+    answers = judge.run([JudgeRequest(template, variables(i)) for i in items])
+    out = []
+    for answer in answers:
+        if not answer.ok:
+            out.append(ItemScore(None, {"judge_error": answer.error}))
+            continue
+        out.append(ItemScore(judge_score(answer.reply, ctx.protocol),
+                             {"judge": answer.reply, "unparseable": judge_unparseable(answer.reply)}))
+    return out
+
+
+@judged_with("text_answer")
+def judge_answer(ctx: Context, items: list) -> list[ItemScore]:
+    """VQA / QA: the harness's text-answer judge, {0, 0.5, 1}."""
+    return _judge_text(ctx, items, judge_answer.template, lambda i: {
+        "question": i.question, "reference": i.answer, "prediction": ctx.output(i)})
+
+
+@judged_with("prompt_similarity")
+def judge_rewrite(ctx: Context, items: list) -> list[ItemScore]:
+    """Dense Rea.: the harness's prompt-similarity judge against the explicit dense prompt, {0, 0.5, 1}."""
+    return _judge_text(ctx, items, judge_rewrite.template, lambda i: {
+        "source": i.implicit_prompt, "reference": i.answer, "prediction": ctx.output(i)})
+
+
+def visual_text(clause: str) -> str:
+    """A clause as the judge sees it: every `<...>` token becomes "the subject", whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "the subject", clause)).strip()
+
+
+@judged_with("clause_binary")
+def judge_clauses(ctx: Context, items: list) -> list[ItemScore]:
+    """Dense Gen. / Dense Rea. Gen.: one binary verdict per comma clause, the item's score their mean.
+
+    `syncr1`: an unparseable verdict counts 0 (as the harness); `strict`: it fails the item.
+    """
+    judge = ctx.scorer("judge")
+    requests = [JudgeRequest(judge_clauses.template, {"clause": visual_text(c)}, images=(ctx.image(i),))
+                for i in items for c in i.clauses]
+    answers = iter(judge.run(requests))
+    out = []
+    for item in items:
+        verdicts, replies, errors = [], [], []
+        for _ in item.clauses:
+            answer = next(answers)
+            if not answer.ok:
+                errors.append(answer.error)
+                continue
+            score = judge_score(answer.reply, ctx.protocol, allowed=(0.0, 1.0))
+            replies.append(answer.reply)
+            verdicts.append(None if score is None else float(score >= 0.5))
+        detail = {"clauses": item.clauses, "verdicts": verdicts, "judge": replies}
+        if errors:
+            out.append(ItemScore(None, {**detail, "judge_error": errors[0]}))
+        elif None in verdicts:
+            out.append(ItemScore(None, {**detail, "unparseable": True}))
+        else:
+            out.append(ItemScore(sum(verdicts) / len(verdicts) if verdicts else 0.0, detail))
+    return out
+
+
+def text_similarity(ctx: Context, items: list) -> list[ItemScore]:
+    values = ctx.scorer("text_sim").similarity([ctx.output(i) for i in items], [i.answer for i in items])
+    return [ItemScore(v) for v in values]
+
+
+def dino(ctx: Context, items: list) -> list[ItemScore]:
+    refs = [[ctx.bench.image_path(p) for p in ctx.bench.concepts[i.concept].test_images] for i in items]
+    return [ItemScore(v) for v in ctx.scorer("dino").similarity([ctx.image(i) for i in items], refs)]
+
+
+def blip2(ctx: Context, items: list) -> list[ItemScore]:
+    values = ctx.scorer("blip2").similarity([ctx.image(i) for i in items], [clip_text(ctx, i) for i in items])
+    return [ItemScore(v) for v in values]
+
+
+def _people(ctx: Context, items: list) -> list:
+    return [i for i in items if ctx.bench.concepts[i.concept].category == "person"]
+
+
+def face_found(ctx: Context, items: list) -> list[ItemScore]:
+    """Person concepts only (others are left out): MTCNN finds a face with probability > 0.9."""
+    people = _people(ctx, items)
+    probabilities = ctx.scorer("mtcnn").face_probability([ctx.image(i) for i in people]) if people else []
+    scores = {i.id: ItemScore(float(p > 0.9)) for i, p in zip(people, probabilities)}
+    return [scores.get(i.id, ItemScore(None, {"skipped": "not a person concept"})) for i in items]
+
+
+def face_similarity(ctx: Context, items: list) -> list[ItemScore]:
+    """Person concepts only: FaceNet cosine of the face to the test photos' faces (0 when no face)."""
+    people = _people(ctx, items)
+    refs = [[ctx.bench.image_path(p) for p in ctx.bench.concepts[i.concept].test_images] for i in people]
+    faces = ctx.scorer("facenet").similarity([ctx.image(i) for i in people], refs) if people else []
+    scores = {i.id: ItemScore(f.score, {"face_found": f.face_found}) for i, f in zip(people, faces)}
+    return [scores.get(i.id, ItemScore(None, {"skipped": "not a person concept"})) for i in items]
