@@ -1,4 +1,4 @@
-"""Every malformed source: one clear line naming file, item and fix, exit code 2, no output left."""
+"""Every malformed release folder and every leak: one clear line naming file, item and fix, exit 2, no output."""
 
 from __future__ import annotations
 
@@ -14,193 +14,203 @@ import pytest
 import unifybench_pp
 from unifybench_pp import SourceError, SplitConfig
 
+from .release_fixture import AUTHORS_ROOT
+
 
 def edit_json(path: Path, change: Callable[[object], object]) -> None:
     data = json.loads(path.read_text())
     path.write_text(json.dumps(change(data) or data, indent=2))
 
 
-def assert_fails(source: Path, annotations: Path, *fragments: str) -> SourceError:
+def assert_fails(source: Path, *fragments: str) -> SourceError:
     out = source.parent / "out"
     with pytest.raises(SourceError) as info:
-        unifybench_pp.build(source, annotations, out, SplitConfig(), quiet=True)
+        unifybench_pp.build(source, out, SplitConfig(), quiet=True)
     message = str(info.value)
     assert "\n" not in message
     for fragment in fragments:
         assert fragment in message, message
     assert "(fix: " in message
     assert not out.exists()
-    leftovers = [p.name for p in source.parent.iterdir() if p.name.startswith(".out")]
-    assert leftovers == []
+    assert [p.name for p in source.parent.iterdir() if p.name.startswith(".out")] == []
     return info.value
 
 
-def test_missing_image_listed_in_train_images(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    (source / "concept/train/train_images.json").write_text(json.dumps({"ast": ["0.jpg", "7.jpg"]}))
-    assert_fails(source, annotations, "concept/train/train_images.json:ast[1]", "image '7.jpg' not found")
+def set_item(path: Path, index: int, **fields: object) -> None:
+    edit_json(path, lambda items: items[:index] + [{**items[index], **fields}] + items[index + 1:])
 
 
-def test_missing_vqa_image(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    edit_json(source / "concept/test/cam/vqa.json", lambda d: {**d, "5.jpg": [{"query": "q?", "answer": "a"}]})
-    assert_fails(source, annotations, "concept/test/cam/vqa.json:'5.jpg'", "not found")
+# --- files and images ---------------------------------------------------------------------------------
+
+def test_missing_image_listed_in_train_images(release: Path) -> None:
+    edit_json(release / "concept/train/train_images.json", lambda d: {**d, "ada": ["0.png", "7.png"]})
+    assert_fails(release, "concept/train/train_images.json:ada[1]", "image '7.png' not found")
 
 
-def test_corrupt_image(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    (source / "concept/train/coffee/1.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
-    assert_fails(source, annotations, "concept/train/coffee/1.jpg", "corrupt")
+def test_test_data_image_that_resolves_to_nothing_is_an_error_not_a_guess(release: Path) -> None:
+    # 2.png exists under concept/test/ada: a guess by file name would find it; the release path names another folder.
+    set_item(release / "test_data/ada.json", 0, image=f"{AUTHORS_ROOT}/concept/test/ghost/2.png")
+    assert_fails(release, "test_data/ada.json:[0].image", "not found", "concept/test/ghost/2.png")
 
 
-def test_truncated_image(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    path = source / "concept/test/rocket/0.jpg"
-    path.write_bytes(path.read_bytes()[:2000])
-    assert_fails(source, annotations, "concept/test/rocket/0.jpg", "corrupt")
+def test_relative_test_data_path_resolves_against_the_root(release: Path, tmp_path: Path) -> None:
+    set_item(release / "test_data/ada.json", 0, image="concept/test/ada/2.png")
+    bench = unifybench_pp.load(unifybench_pp.build(release, tmp_path / "out", quiet=True).out)
+    assert bench.item("rec", "rec/ada/000").image == bench.concepts["ada"].test_images[1]  # 2.png sorts after 10.png
 
 
-def test_malformed_json_reports_line(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    (source / "concept/test/chelsea/text_only.json").write_text('[\n  {"query": "a?", "answer": "b"},\n  {"query": "c?" "answer": "d"}\n]\n')
-    assert_fails(source, annotations, "concept/test/chelsea/text_only.json:line 3", "malformed JSON")
+def test_absolute_path_without_the_release_anchor(release: Path) -> None:
+    set_item(release / "test_data/rex.json", 2, image="/etc/passwd")
+    assert_fails(release, "test_data/rex.json:[2].image", "no 'unictokens_data/' part")
 
 
-def test_malformed_annotation_json_reports_line(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    lines = annotations.read_text().splitlines()
-    lines[4] = lines[4] + ","  # a trailing comma inside the first concept
-    annotations.write_text("\n".join(lines))
-    assert_fails(source, annotations, "annotations.json:line", "malformed JSON")
+def test_image_path_escaping_the_source_root(release: Path) -> None:
+    set_item(release / "test_data/rex.json", 2, image=f"{AUTHORS_ROOT}/../../outside.png")
+    assert_fails(release, "test_data/rex.json:[2].image", "escapes the source root")
 
 
-def test_duplicate_concept_ids(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    edit_json(source / "concepts_list.json", lambda names: names + ["ast"])
-    assert_fails(source, annotations, "concepts_list.json:[6]", "duplicate concept id 'ast'")
+def test_corrupt_image(release: Path) -> None:
+    (release / "concept/train/mug/1.png").write_bytes(b"\x89PNG this is not a png")
+    assert_fails(release, "concept/train/mug/1.png", "corrupt")
 
 
-def test_duplicate_extra_info_ids(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-
-    def same_ids(data: dict) -> None:
-        data["concepts"]["ast"]["extra_info"][0]["id"] = "shared"
-        data["concepts"]["cam"]["extra_info"][2]["id"] = "shared"
-
-    edit_json(annotations, same_ids)
-    assert_fails(source, annotations, "annotations.json:concepts.cam.extra_info[2]", "duplicate id 'shared'")
+def test_truncated_image(release: Path) -> None:
+    path = release / "concept/test/rex/2.png"
+    path.write_bytes(path.read_bytes()[:60])
+    assert_fails(release, "concept/test/rex/2.png", "corrupt")
 
 
-def test_duplicate_json_keys(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    text = annotations.read_text().replace('"concepts": {', '"concepts": {\n"coins": {},', 1)
-    annotations.write_text(text)
-    assert_fails(source, annotations, "annotations.json", "duplicate id 'coins'")
+def test_missing_black_image(release: Path) -> None:
+    (release / "black_512x512.png").unlink()
+    assert_fails(release, "black_512x512.png", "not found")
 
 
-def test_unknown_concept_in_annotations(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    edit_json(annotations, lambda d: d["concepts"].update({"dino": {"dense_gen": [{"prompt": "x"}]}}))
-    assert_fails(source, annotations, "annotations.json:concepts.dino", "unknown concept 'dino'")
+# --- JSON ---------------------------------------------------------------------------------------------
+
+def test_malformed_json_reports_line(release: Path) -> None:
+    path = release / "test_data/rex.json"
+    path.write_text(path.read_text().replace('"type": "vqa",', '"type": "vqa"', 1))
+    assert_fails(release, "test_data/rex.json:line", "malformed JSON")
 
 
-@pytest.mark.parametrize(
-    ("target", "change", "fragments"),
-    [
-        ("annotations", lambda d: d["concepts"]["coffee"]["dense_gen"][0].update(prompt="  "),
-         ("concepts.coffee.dense_gen[0].prompt", "'prompt' is empty")),
-        ("annotations", lambda d: d["concepts"]["rocket"]["dense_rea"][0].update(answer=""),
-         ("concepts.rocket.dense_rea[0].answer", "'answer' is empty")),
-        ("annotations", lambda d: d["concepts"]["ast"]["extra_info"][1].update(placeholder="a cap"),
-         ("concepts.ast.extra_info[1].placeholder", "does not occur in the prompt")),
-        ("concept/test/coins/text_only.json", lambda d: d[1].update(answer=""),
-         ("concept/test/coins/text_only.json:[1]", "answer is empty")),
-        ("concept/test/cam/vqa.json", lambda d: d["0.jpg"][0].update(query=""),
-         ("concept/test/cam/vqa.json:'0.jpg'[0]", "question is empty")),
-        ("concept/train/chelsea/info.json", lambda d: d.update({"class": ""}),
-         ("concept/train/chelsea/info.json:class", "class noun is empty")),
-    ],
-)
-def test_empty_prompt_or_answer(
-    source_copy: tuple[Path, Path], target: str, change: Callable, fragments: tuple[str, ...]
-) -> None:
-    source, annotations = source_copy
-    edit_json(annotations if target == "annotations" else source / target, change)
-    assert_fails(source, annotations, *fragments)
+def test_duplicate_json_keys(release: Path) -> None:
+    path = release / "concept/train/train_images.json"
+    path.write_text('{"ada": ["0.png"], "rex": ["0.png"], "mug": ["0.png"], "ada": ["1.png"]}')
+    assert_fails(release, "concept/train/train_images.json", "duplicate id 'ada'")
 
 
-def test_image_path_escaping_the_source_root(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    outside = source.parent / "outside.jpg"
-    shutil.copyfile(source / "concept/test/ast/0.jpg", outside)  # exists, so only the escape can fail it
-    edit_json(source / "concept/test/ast/vqa.json",
-              lambda d: {**d, "../../../../outside.jpg": [{"query": "q?", "answer": "a"}]})
-    assert_fails(source, annotations, "concept/test/ast/vqa.json", "escapes the source root")
+@pytest.mark.parametrize(("change", "fragments"), [
+    (lambda i: {**i, "num_testing_info": 4}, ("info.json:num_testing_info", "between 1 and the 3")),
+    (lambda i: {**i, "num_testing_info": 0}, ("info.json:num_testing_info",)),
+    (lambda i: {**i, "generation_type": "animal"}, ("info.json:generation_type", "unknown generation_type")),
+    (lambda i: {**i, "conversation_type": "robot"}, ("info.json:conversation_type",)),
+    (lambda i: {**i, "class": ""}, ("info.json:class", "class noun is empty")),
+    (lambda i: {**i, "extra_info": ["a", "", "c"]}, ("info.json:extra_info[1]", "empty")),
+])
+def test_bad_info_json(release: Path, change: Callable[[dict], dict], fragments: tuple[str, ...]) -> None:
+    edit_json(release / "concept/train/ada/info.json", change)
+    assert_fails(release, "concept/train/ada/", *fragments)
 
 
-def test_absolute_image_path(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    absolute = str((source / "concept/train/ast/0.jpg").resolve())
-    (source / "concept/train/train_images.json").write_text(json.dumps({"ast": [absolute]}))
-    assert_fails(source, annotations, "train_images.json:ast[0]", "escapes the source root")
+def test_t2i_conditions_missing_key(release: Path) -> None:
+    edit_json(release / "concept/test/mug/t2i_conditions.json",
+              lambda d: {k: v for k, v in d.items() if k != "dense_prompt_generation"})
+    assert_fails(release, "concept/test/mug/t2i_conditions.json:dense_prompt_generation", "missing key")
 
 
-def test_held_out_text_leak(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-
-    def leak(data: dict) -> None:
-        pairs = data["concepts"]["coins"]["extra_info"]
-        pairs[0]["split"], pairs[1]["split"] = "train", "heldout"
-        pairs[1]["text"] = pairs[0]["text"] + "  "
-
-    edit_json(annotations, leak)
-    assert_fails(source, annotations, "annotations.json:coins-x2", "held-out leak", "train pair coins-x1")
+def test_explicit_prompts_must_align_with_implicit_ones(release: Path) -> None:
+    edit_json(release / "concept/test/mug/t2i_conditions.json",
+              lambda d: {**d, "explicit_personalized_dense_prompt_generation": []})
+    assert_fails(release, "explicit_personalized_dense_prompt_generation", "0 explicit prompts for 1 implicit")
 
 
-def test_held_out_image_leak(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    shutil.copyfile(source / "concept/test/chelsea/1.jpg", source / "concept/train/chelsea/3.jpg")
-    assert_fails(source, annotations, "concept/train/chelsea/3.jpg", "held-out leak")
+def test_implicit_prompts_must_align_with_extra_info(release: Path) -> None:
+    edit_json(release / "concept/test/mug/t2i_conditions.json", lambda d: {
+        **d, "personalized_driven_generation": d["personalized_driven_generation"][:1],
+        "explicit_personalized_driven_generation": d["explicit_personalized_driven_generation"][:1]})
+    assert_fails(release, "personalized_driven_generation", "1 prompts for 2 extra_info entries")
 
 
-def test_unknown_category(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    edit_json(source / "concept/train/coins/info.json", lambda d: d.update(conversation_type="mineral"))
-    assert_fails(source, annotations, "concept/train/coins/info.json:conversation_type", "category unknown")
+@pytest.mark.parametrize(("fields", "fragment"), [
+    ({"type": "caption"}, "without a type"),
+    ({"conversations": [{"from": "human", "value": "Q"}]}, "'conversations'"),
+    ({"conversations": [{"from": "human", "value": " "}, {"from": "gpt", "value": "A"}]}, "question is empty"),
+])
+def test_bad_test_data_item(release: Path, fields: dict, fragment: str) -> None:
+    set_item(release / "test_data/mug.json", 1, **fields)
+    assert_fails(release, "test_data/mug.json:[1]", fragment)
 
 
-def test_output_that_is_not_a_build_is_not_replaced(source_copy: tuple[Path, Path], tmp_path: Path) -> None:
-    source, annotations = source_copy
+# --- leaks: one test per kind -------------------------------------------------------------------------
+
+def test_held_out_entry_equal_to_a_training_entry(release: Path) -> None:
+    edit_json(release / "concept/train/rex/info.json",
+              lambda i: {**i, "extra_info": [i["extra_info"][2], i["extra_info"][1], i["extra_info"][2]]})
+    assert_fails(release, "held-out leak", "text of held-out entry rex-x2 is also training entry rex-x0")
+
+
+def test_held_out_implicit_prompt_in_another_task_input(release: Path) -> None:
+    edit_json(release / "concept/test/ada/t2i_conditions.json", lambda d: {
+        **d, "dense_prompt_generation": ["A photo of <ada> holding her lucky charm, at night, in the rain"]})
+    assert_fails(release, "implicit prompt of held-out entry ada-x2 appears in the input of dense_gen item "
+                          "dense_gen/ada/000")
+
+
+def test_held_out_explicit_prompt_in_a_question(release: Path) -> None:
+    set_item(release / "test_data/mug.json", 2, conversations=[
+        {"from": "human", "value": "<image>\nDescribe: A photo of <mug> on an oak desk."},
+        {"from": "gpt", "value": "Yes."}])
+    assert_fails(release, "explicit prompt of held-out entry mug-x1 appears in the input of vqa item vqa/mug/000")
+
+
+def test_held_out_explicit_prompt_in_a_rewrite_instruction(release: Path) -> None:
+    # The answer of Rea. must not be given away in its own input (here through the extra_info list).
+    edit_json(release / "concept/train/mug/info.json",
+              lambda i: {**i, "extra_info": [i["extra_info"][0], "A photo of <mug> on an oak desk"]})
+    assert_fails(release, "explicit prompt of held-out entry mug-x1 appears in the input of rea item rea/mug/000")
+
+
+def test_held_out_text_in_a_question(release: Path) -> None:
+    set_item(release / "test_data/ada.json", 3, conversations=[
+        {"from": "human", "value": "<image>\n<ada>'s lucky charm is a silver coin. What is it made of?"},
+        {"from": "gpt", "value": "Silver."}])
+    assert_fails(release, "text of held-out entry ada-x2 appears in the input of qa item qa/ada/000")
+
+
+def test_test_image_that_is_a_training_image(release: Path) -> None:
+    shutil.copyfile(release / "concept/test/rex/10.png", release / "concept/train/rex/1.png")
+    assert_fails(release, "concept/train/rex/1.png", "held-out leak", "training image of concept rex")
+
+
+# --- output handling ----------------------------------------------------------------------------------
+
+def test_output_that_is_not_a_build_is_not_replaced(release: Path, tmp_path: Path) -> None:
     out = tmp_path / "precious"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     with pytest.raises(SourceError, match="not a UnifyBench\\+\\+ build"):
-        unifybench_pp.build(source, annotations, out, SplitConfig(), quiet=True)
+        unifybench_pp.build(release, out, SplitConfig(), quiet=True)
     assert (out / "notes.txt").read_text() == "keep me"
 
 
-def test_failed_rebuild_keeps_the_previous_build(source_copy: tuple[Path, Path], tmp_path: Path) -> None:
-    source, annotations = source_copy
+def test_failed_rebuild_keeps_the_previous_build(release: Path, tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    unifybench_pp.build(source, annotations, out, SplitConfig(), quiet=True)
+    unifybench_pp.build(release, out, SplitConfig(), quiet=True)
     before = (out / "manifest.json").read_bytes()
-    (source / "concept/train/ast/0.jpg").write_bytes(b"garbage")
+    (release / "concept/train/ada/0.png").write_bytes(b"garbage")
     with pytest.raises(SourceError):
-        unifybench_pp.build(source, annotations, out, SplitConfig(), quiet=True)
+        unifybench_pp.build(release, out, SplitConfig(), quiet=True)
     assert (out / "manifest.json").read_bytes() == before
 
 
-def test_cli_prints_one_line_and_exits_2(source_copy: tuple[Path, Path]) -> None:
-    source, annotations = source_copy
-    edit_json(source / "concepts_list.json", lambda names: names + ["ghost"])
-    out = source.parent / "out"
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", "build-dataset", "--source", str(source), "--annotations", str(annotations),
-         "--out", str(out), "--quiet"],
-        capture_output=True, text=True, cwd=Path(__file__).parents[1],
-    )
+def test_cli_prints_one_line_and_exits_2_on_a_leak(release: Path) -> None:
+    edit_json(release / "concept/test/ada/t2i_conditions.json", lambda d: {
+        **d, "dense_prompt_generation": ["A photo of <ada> holding a silver coin, at night"]})
+    out = release.parent / "out"
+    result = subprocess.run([sys.executable, "-m", "cli", "build-dataset", "--source", str(release), "--out", str(out),
+                             "--quiet"], capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1
-    assert lines[0].startswith("error: concept/train/ghost/info.json: file not found (fix: ")
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: concept/test/ada:dense_gen/ada/000: held-out leak: the explicit prompt")
     assert not out.exists()

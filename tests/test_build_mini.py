@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import unifybench_pp
-from unifybench_pp import MINI_ANNOTATIONS, MINI_SOURCE, TASKS, SplitConfig
+from unifybench_pp import MINI_SOURCE, TASKS, SplitConfig
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -25,9 +25,9 @@ def jsonl(path: Path) -> list[dict]:
 
 def test_same_inputs_and_seed_give_identical_bytes(tmp_path: Path, mini_build: Path) -> None:
     out = tmp_path / "again"
-    unifybench_pp.build(MINI_SOURCE, MINI_ANNOTATIONS, out, SplitConfig(seed=0), quiet=True)
+    unifybench_pp.build(MINI_SOURCE, out, SplitConfig(), quiet=True)
     first = file_hashes(out)
-    unifybench_pp.build(MINI_SOURCE, MINI_ANNOTATIONS, out, SplitConfig(seed=0), quiet=True)  # rebuild in place
+    unifybench_pp.build(MINI_SOURCE, out, SplitConfig(), quiet=True)  # rebuild in place
     assert file_hashes(out) == first
     assert file_hashes(mini_build) == first
     assert len(first) > 40
@@ -35,7 +35,7 @@ def test_same_inputs_and_seed_give_identical_bytes(tmp_path: Path, mini_build: P
 
 
 def test_seed_changes_split_and_both_pass_leakage(tmp_path: Path, mini_build: Path) -> None:
-    other = unifybench_pp.build(MINI_SOURCE, MINI_ANNOTATIONS, tmp_path / "s1", SplitConfig(seed=1), quiet=True)
+    other = unifybench_pp.build(MINI_SOURCE, tmp_path / "s1", SplitConfig(seed=1), quiet=True)
     base = unifybench_pp.load(mini_build)
     moved = unifybench_pp.load(other.out)
     split0 = {p.id: p.split for p in base.extra_info}
@@ -48,6 +48,8 @@ def test_seed_changes_split_and_both_pass_leakage(tmp_path: Path, mini_build: Pa
         held = {p.id for p in bench.extra_info if p.split == "heldout"}
         assert {i.extra_info_id for i in bench.tasks["rea"]} == held
         assert not {i.answer for i in bench.tasks["rea"]} & train
+        for concept in bench.concepts.values():  # same held-out size per concept under both splits
+            assert sum(p.split == "heldout" for p in bench.extra_info if p.concept == concept.id) == 2
         train_images = {img for c in bench.concepts.values() for img in c.train_images}
         shown = {i.image for t in ("rec", "vqa") for i in bench.tasks[t]}
         assert not shown & train_images
@@ -61,53 +63,49 @@ def test_every_task_has_items_for_every_concept(mini_build: Path) -> None:
         assert {i.concept for i in bench.tasks[task]} == set(bench.concepts), task
 
 
-def test_held_out_fraction_per_concept(mini_build: Path) -> None:
+def test_release_split_holds_out_the_last_num_testing_info_entries(mini_build: Path) -> None:
     bench = unifybench_pp.load(mini_build)
-    for concept in bench.concepts:
-        splits = [p.split for p in bench.extra_info if p.concept == concept]
-        assert splits.count("heldout") == round(len(splits) * 0.5)
+    for concept in bench.concepts.values():
+        splits = [p.split for p in bench.extra_info if p.concept == concept.id]
+        assert splits == ["train", "train", "heldout", "heldout"]  # num_testing_info = 2 of 4 in the mini release
 
 
-def test_recognition_items(mini_build: Path) -> None:
+def test_recognition_items_come_from_test_data(mini_build: Path) -> None:
     bench = unifybench_pp.load(mini_build)
     for concept in bench.concepts.values():
         items = bench.items("rec", [concept.id])
         positives = [i for i in items if i.polarity == "positive"]
         negatives = [i for i in items if i.polarity == "negative"]
         assert sorted(i.image for i in positives) == sorted(concept.test_images)
-        assert all(i.answer == "Yes" for i in positives) and all(i.answer == "No" for i in negatives)
-        own = set(concept.test_images) | set(concept.train_images)
-        assert not {i.image for i in negatives} & own
-        others = [i for i in negatives if i.negative_source == "other_concept"]
-        distractors = [i for i in negatives if i.negative_source == "distractor"]
-        assert len(others) == len(distractors) == len(positives)
-        assert all(i.question == f"Is {concept.token} in this photo?" for i in items)
-        for item in items:
-            assert bench.image_path(item.image).is_file()
+        assert len(negatives) == 2 and all(i.answer == "No." for i in negatives)
+        assert not {i.image for i in negatives} & (set(concept.test_images) | set(concept.train_images))
+        assert all(i.question == f"Is {concept.token} in this photo? Answer yes or no." for i in items)
 
 
-def test_rea_gen_resolved_prompt_substitutes_the_detail(mini_build: Path) -> None:
+def test_two_stage_items_point_at_their_reasoning_items(mini_build: Path) -> None:
     bench = unifybench_pp.load(mini_build)
-    pairs = {p.id: p for p in bench.extra_info}
+    entries = {p.id: p for p in bench.extra_info}
     for item in bench.tasks["rea_gen"]:
-        pair = pairs[item.extra_info_id]
-        assert pair.split == "heldout"
-        assert item.placeholder in item.prompt and item.placeholder not in item.resolved_prompt
-        assert item.resolved_prompt == item.prompt.replace(pair.placeholder, pair.detail)
+        source = bench.item("rea", item.source_item)
+        entry = entries[item.extra_info_id]
+        assert entry.split == "heldout" and source.extra_info_id == item.extra_info_id
+        assert source.implicit_prompt == item.implicit_prompt == entry.implicit_prompt
+        assert source.answer == item.explicit_prompt == entry.explicit_prompt
     for item in bench.tasks["dense_rea_gen"]:
-        assert item.detail in item.resolved_prompt
-        assert " ".join(item.segments).replace(" ", "") == re.sub(r"[,;.\s]", "", item.resolved_prompt)
+        source = bench.item("dense_rea", item.source_item)
+        assert source.answer == item.explicit_prompt and source.implicit_prompt == item.implicit_prompt
+        assert item.clauses == [c.strip() for c in item.explicit_prompt.split(",")]
 
 
 def test_manifest_hashes_every_source_file(mini_build: Path) -> None:
     manifest = json.loads((mini_build / "manifest.json").read_text())
     for rel, digest in manifest["sources"].items():
-        if rel.startswith("annotations:"):
-            assert hashlib.sha256(MINI_ANNOTATIONS.read_bytes()).hexdigest() == digest
-        else:
-            assert hashlib.sha256((MINI_SOURCE / rel).read_bytes()).hexdigest() == digest
+        assert hashlib.sha256((MINI_SOURCE / rel).read_bytes()).hexdigest() == digest
     source_files = {p.relative_to(MINI_SOURCE).as_posix() for p in MINI_SOURCE.rglob("*") if p.is_file()}
-    assert source_files == {k for k in manifest["sources"] if not k.startswith("annotations:")}
+    unread = source_files - set(manifest["sources"])
+    # The harness lists concept folders (not concepts_list.json); distractors count only where test_data uses them.
+    assert unread and all(f == "concepts_list.json" or f.startswith("random_images/") for f in unread), unread
+    assert {f for f in source_files if f.endswith(".json") and f != "concepts_list.json"} <= set(manifest["sources"])
     stored = sorted(p.name for p in (mini_build / "images").iterdir())
     assert stored == sorted(name[len("images/"):] for name in manifest["image_origins"])
     for name in stored:
@@ -119,10 +117,9 @@ def test_card_counts_match_the_files(mini_build: Path) -> None:
     for task in TASKS:
         n = len(jsonl(mini_build / f"{task}.jsonl"))
         assert re.search(rf"`{task}\.jsonl` \| {n} \|", card), task
-    assert "public domain" in card and "CC0" in card and "horizontal flip" in card
-    assert "`resolved_prompt`" in card  # field documentation is generated
+    assert "`explicit_prompt`" in card and "`source_item`" in card  # field documentation is generated
     splits = (mini_build / "SPLITS.md").read_text()
-    assert "`<chelsea>` | pet | 3 | 2 |" in splits
+    assert "`<chelsea>` | pet | live_subject | 3 | 2 | chelsea-x0, chelsea-x1 | chelsea-x2, chelsea-x3 |" in splits
 
 
 def test_hf_round_trip(mini_build: Path, tmp_path: Path) -> None:
@@ -140,4 +137,4 @@ def test_hf_round_trip(mini_build: Path, tmp_path: Path) -> None:
     files = bench.to_parquet(tmp_path / "parquet")
     assert len(files) == len(TASKS) + 2
     table = datasets.Dataset.from_parquet(str(tmp_path / "parquet" / "dense_gen.parquet"))
-    assert table["segments"] == [i.segments for i in bench.tasks["dense_gen"]]
+    assert table["clauses"] == [i.clauses for i in bench.tasks["dense_gen"]]
