@@ -1,24 +1,14 @@
-"""Text metrics against independent computations: nltk, the sacrebleu CLI, hand-made cases."""
+"""Rule-based metrics under both protocols, against independent computations and hand-made cases."""
 
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-from evaluators.text_metrics import (
-    bleu_strict,
-    bleu_unictokens,
-    parse_yes_no,
-    rec_correct_unictokens,
-    rec_item_score,
-    rec_weight,
-)
-from unifybench_pp.segments import split_segments
+from evaluators.text_metrics import bleu, judge_score, parse_yes_no, rec_correct, rec_weight
+from unifybench_pp.prompts import clauses
 
 PAIRS = [
     ("the cat sat on the mat", "the cat is on the mat"),
@@ -44,25 +34,13 @@ def char_bleu_by_hand(reference: str, candidate: str) -> float:
 
 
 @pytest.mark.parametrize(("reference", "candidate"), PAIRS)
-def test_unictokens_bleu_matches_nltk_and_a_hand_computation(reference: str, candidate: str) -> None:
+def test_bleu_matches_nltk_and_a_hand_computation(reference: str, candidate: str) -> None:
     from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
     expected = sentence_bleu([list(reference)], list(candidate), weights=(0.7, 0.3),
                              smoothing_function=SmoothingFunction().method1)
-    assert bleu_unictokens(reference, candidate) == pytest.approx(expected, abs=1e-12)
-    assert bleu_unictokens(reference, candidate) == pytest.approx(char_bleu_by_hand(reference, candidate), rel=1e-9)
-
-
-def test_strict_bleu_matches_the_sacrebleu_command_line(tmp_path: Path) -> None:
-    (tmp_path / "ref.txt").write_text("\n".join(r for r, _ in PAIRS) + "\n")
-    (tmp_path / "hyp.txt").write_text("\n".join(c for _, c in PAIRS) + "\n")
-    cli = Path(sys.executable).with_name("sacrebleu")
-    out = subprocess.run([str(cli), str(tmp_path / "ref.txt"), "-i", str(tmp_path / "hyp.txt"), "-sl", "-b", "-w", "6"],
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert len(out) == len(PAIRS)
-    for (reference, candidate), expected in zip(PAIRS, out):
-        assert bleu_strict(reference, candidate) == pytest.approx(float(expected) / 100, abs=1e-8)
-    assert bleu_strict("Green.", "Green.") == pytest.approx(1.0)
+    assert bleu(reference, candidate) == pytest.approx(expected, abs=1e-12)
+    assert bleu(reference, candidate) == pytest.approx(char_bleu_by_hand(reference, candidate), rel=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -80,38 +58,58 @@ def test_strict_yes_no_parser(text: str, expected: str | None) -> None:
     assert parse_yes_no(text) == expected
 
 
-def test_unictokens_rule_is_a_substring_test() -> None:
-    assert rec_correct_unictokens("Yesterday", positive=True)  # the authors' rule, quirks included
-    assert rec_correct_unictokens("I do not know", positive=False)
-    assert not rec_correct_unictokens("Nope", positive=True)
-    assert rec_item_score("Yesterday", True, "strict").correct is False
-    assert rec_item_score("I cannot tell", False, "strict").parsed is None
+@pytest.mark.parametrize(("reply", "positive", "syncr1", "strict"), [
+    ("Yes.", True, True, True),
+    ("No, that is another dog.", False, True, True),
+    ("Yes and no: it looks like it, but no.", True, True, False),   # both words: right under syncr1, wrong strict
+    ("Yes and no: it looks like it, but no.", False, True, False),
+    ("Yesterday I saw it.", True, False, False),                      # word boundaries, not substrings
+    ("I do not know", False, False, False),                           # "not" is no "no" for the harness either
+    ("NO", False, True, True),
+    ("I cannot tell, sorry.", False, False, False),
+])
+def test_recognition_rule_per_protocol(reply: str, positive: bool, syncr1: bool, strict: bool) -> None:
+    assert rec_correct(reply, positive, "syncr1") is syncr1
+    assert rec_correct(reply, positive, "strict") is strict
 
 
-def test_weighted_accuracy_hand_cases() -> None:
-    # 3 positives with 2 right, 1 negative right: (2/3 + 1) / 2
-    assert rec_weight([True, True, False, True], [True, True, True, False]) == pytest.approx(5 / 6)
-    # always-yes on a balanced set gets exactly 0.5, whatever the class sizes
-    positive = [True] * 2 + [False] * 6
-    always_yes = [p for p in positive]
-    assert rec_weight(always_yes, positive) == pytest.approx(0.5)
-    assert rec_weight([True, False], [True, True]) == pytest.approx(0.5)  # one class only: its accuracy
+def test_weighted_recall_hand_cases() -> None:
+    # 3 positives with 2 right, 1 negative right: (2/3 + 1) / 2 under both protocols
+    for protocol in ("syncr1", "strict"):
+        assert rec_weight([True, True, False, True], [True, True, True, False], protocol) == pytest.approx(5 / 6)
+    # A concept without negatives: the harness counts their recall as 0 and halves; strict does not.
+    assert rec_weight([True, False], [True, True], "syncr1") == pytest.approx(0.25)
+    assert rec_weight([True, False], [True, True], "strict") == pytest.approx(0.5)
+    assert rec_weight([True], [False], "syncr1") == pytest.approx(0.5)
     with pytest.raises(ValueError):
-        rec_weight([], [])
+        rec_weight([], [], "strict")
 
 
-@pytest.mark.parametrize(
-    ("prompt", "segments"),
-    [
-        ("A photo of <bo> on a beach, holding a red kite; two gulls fly overhead.",
-         ["A photo of <bo> on a beach", "holding a red kite", "two gulls fly overhead"]),
-        ("A photo of <bo> 3.5 metres tall, with 1,000 balloons, next to Dr. Smith.",
-         ["A photo of <bo> 3.5 metres tall", "with 1,000 balloons", "next to Dr. Smith"]),
-        ("A photo of <bo>, , with e.g. a hat.", ["A photo of <bo>", "with e.g. a hat"]),
-        ("<bo> runs. It rains! Birds sing", ["<bo> runs", "It rains", "Birds sing"]),
-        ("A photo of <bo> and a cat, in 2024.", ["A photo of <bo> and a cat", "in 2024"]),
-        ("no punctuation at all", ["no punctuation at all"]),
-    ],
-)
-def test_dense_segmentation(prompt: str, segments: list[str]) -> None:
-    assert split_segments(prompt) == segments
+@pytest.mark.parametrize(("reply", "syncr1", "strict"), [
+    ("1", 1.0, 1.0), ("0.5", 0.5, 0.5), ("0", 0.0, 0.0), ("1.0", 1.0, 1.0), (" 0.5. ", 0.5, 0.5),
+    ("Score: 1", 1.0, None),          # the harness takes the first number; strict wants the score alone
+    ("I would say 0.5 or 1", 0.5, None),
+    ("Not relevant.", 0.0, None),     # not a number: 0 for the harness, a recorded failure under strict
+    ("", 0.0, None),
+    ("2", 1.0, None),                 # clipped to 1 by the harness; not an allowed score
+    ("0.7", 0.7, None),
+    ("-1", 0.0, None),
+])
+def test_judge_reply_parsing(reply: str, syncr1: float, strict: float | None) -> None:
+    assert judge_score(reply, "syncr1") == syncr1
+    assert judge_score(reply, "strict") == strict
+
+
+def test_binary_judge_reply_under_strict_allows_only_0_and_1() -> None:
+    assert judge_score("1", "strict", allowed=(0.0, 1.0)) == 1.0
+    assert judge_score("0.5", "strict", allowed=(0.0, 1.0)) is None
+
+
+@pytest.mark.parametrize(("prompt", "expected"), [
+    ("A photo of <bo> on a beach, holding a red kite; two gulls fly overhead.",
+     ["A photo of <bo> on a beach", "holding a red kite; two gulls fly overhead."]),   # commas only, as the harness
+    ("A photo of <bo>, , with 1,000 balloons", ["A photo of <bo>", "with 1", "000 balloons"]),
+    ("no punctuation at all", ["no punctuation at all"]),
+])
+def test_clauses_split_on_commas(prompt: str, expected: list[str]) -> None:
+    assert clauses(prompt) == expected
