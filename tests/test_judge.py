@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.judge import Judge, JudgeRequest, parse_answer, Alignment, InvalidAnswer
+from evaluators.judge import Judge, JudgeRequest
 from evaluators.scorers.base import ScorerUnavailable
 from unifybench_pp import MINI_SOURCE
 
@@ -18,7 +18,8 @@ SECRET = "sk-test-secret-key-123"
 
 
 def answer_request(k: int = 0) -> JudgeRequest:
-    return JudgeRequest("judge_answer", {"question": f"What colour is <bo>? ({k})", "answer": "Red.", "prediction": "red"})
+    return JudgeRequest("text_answer", {"question": f"What colour is <bo>? ({k})", "reference": "Red.",
+                                        "prediction": "red"})
 
 
 def make_judge(server: ScriptedServer, tmp_path: Path, **kwargs) -> Judge:
@@ -33,29 +34,33 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_answers_usage_and_cost(tmp_path: Path) -> None:
-    with ScriptedServer(lambda body, n: ("ok", '{"score": 0.5}')) as server:
+    with ScriptedServer(lambda body, n: ("ok", "0.5")) as server:
         judge = make_judge(server, tmp_path)
         [result] = judge.run([answer_request()])
         sent = server.requests[0]["body"]
-    assert result.ok and result.answer == {"score": 0.5}
-    assert sent["temperature"] == 0 and sent["model"] == "gpt-4o-2024-08-06"
-    assert sent["response_format"] == {"type": "json_object"}
-    assert "What colour is <bo>? (0)" in sent["messages"][1]["content"][0]["text"]
+    assert result.ok and result.reply == "0.5"
+    # The harness's settings and prompt, word for word.
+    assert sent["temperature"] == 1e-5 and sent["max_tokens"] == 64 and sent["model"] == "gpt-4o-2024-08-06"
+    assert "response_format" not in sent
+    assert sent["messages"][0]["content"].startswith("You are a score evaluator. Given a question, a reference answer")
+    assert sent["messages"][1]["content"] == ("Question: What colour is <bo>? (0)\nReference answer: Red.\n"
+                                              "Predicted answer: red")
     assert judge.usage.prompt_tokens == 100 and judge.usage.completion_tokens == 10
     assert judge.usage.cost_usd("gpt-4o-2024-08-06") == pytest.approx((100 * 2.5 + 10 * 10) / 1e6)
 
 
-def test_retries_on_429_500_and_malformed_json(tmp_path: Path) -> None:
-    replies = [("status", 429), ("status", 500), ("ok", "not json at all"), ("ok", '{"score": 2}'), ("ok", '{"score": 1}')]
+def test_retries_on_429_and_500_but_not_on_a_reply(tmp_path: Path) -> None:
+    replies = [("status", 429), ("status", 500), ("ok", "not a number at all"), ("ok", "1")]
     with ScriptedServer(lambda body, n: replies[n - 1]) as server:
         judge = make_judge(server, tmp_path)
         [result] = judge.run([answer_request()])
-    assert result.ok and result.answer == {"score": 1} and result.attempts == 5
-    assert judge.usage.retries == 4 and judge.usage.requests == 5 and judge.usage.failed == 0
+    # Any reply is kept as it came: the metric parses it under its protocol (syncr1: 0; strict: a failure).
+    assert result.ok and result.reply == "not a number at all" and result.attempts == 3
+    assert judge.usage.retries == 2 and judge.usage.requests == 3 and judge.usage.failed == 0
 
 
 def test_retries_after_a_timeout(tmp_path: Path) -> None:
-    replies = [("sleep", 2.0, '{"score": 0}'), ("ok", '{"score": 0}')]
+    replies = [("sleep", 2.0, "0"), ("ok", "0")]
     with ScriptedServer(lambda body, n: replies[min(n, 2) - 1]) as server:
         judge = make_judge(server, tmp_path, timeout=0.5)
         [result] = judge.run([answer_request()])
@@ -67,7 +72,7 @@ def test_failures_are_recorded_not_scored(tmp_path: Path) -> None:
         judge = make_judge(server, tmp_path, max_retries=2)
         [result] = judge.run([answer_request()])
         assert len(server.requests) == 3
-    assert not result.ok and result.answer is None and "InternalServerError" in result.error
+    assert not result.ok and result.reply is None and "InternalServerError" in result.error
     assert judge.usage.failed == 1
 
 
@@ -81,14 +86,14 @@ def test_client_errors_are_not_retried(tmp_path: Path) -> None:
 def test_second_run_makes_zero_requests(tmp_path: Path) -> None:
     image = MINI_SOURCE / "concept/test/ast/0.jpg"
     requests = [answer_request(k) for k in range(5)] + [
-        JudgeRequest("judge_dense_alignment", {"prompt": "A photo of <ast>, smiling.", "class_noun": "woman",
-                     "n_segments": "2", "segments": "1. A photo of <ast>\n2. smiling"}, (image,), expected_length=2)]
+        JudgeRequest("clause_binary", {"clause": "smiling"}, (image,))]
 
     def script(body: dict, n: int) -> tuple:
-        if body["messages"][0]["content"].startswith("You check whether an image"):
+        if body["messages"][0]["content"].startswith("You are a professional image evaluator"):
+            assert body["messages"][1]["content"][0]["text"] == "Text clause: smiling"
             assert body["messages"][1]["content"][1]["image_url"]["url"].startswith("data:image/jpeg;base64,")
-            return ("ok", '```json\n{"verdicts": [true, false]}\n```')
-        return ("ok", '{"score": 1}')
+            return ("ok", "0")
+        return ("ok", "1")
 
     with ScriptedServer(script) as server:
         first = make_judge(server, tmp_path).run(requests)
@@ -96,13 +101,13 @@ def test_second_run_makes_zero_requests(tmp_path: Path) -> None:
         again = make_judge(server, tmp_path)
         second = again.run(requests)
         assert len(server.requests) == 6
-    assert [r.answer for r in first] == [r.answer for r in second]
+    assert [r.reply for r in first] == [r.reply for r in second]
     assert all(r.cached for r in second) and again.usage.cached == 6 and again.usage.requests == 0
-    assert first[-1].answer == {"verdicts": [True, False]}
+    assert first[-1].reply == "0"
 
 
 def test_changed_template_or_model_misses_the_cache(tmp_path: Path) -> None:
-    with ScriptedServer(lambda body, n: ("ok", '{"score": 1}')) as server:
+    with ScriptedServer(lambda body, n: ("ok", "1")) as server:
         make_judge(server, tmp_path).run([answer_request()])
         other = Judge("gpt-4o-mini", base_url=server.base_url, cache_path=tmp_path / "cache.sqlite", backoff=0.01)
         other.run([answer_request()])
@@ -113,7 +118,7 @@ def test_concurrency_speeds_up_a_batch(tmp_path: Path) -> None:
     requests = [answer_request(k) for k in range(16)]
     timings = {}
     for concurrency in (1, 8):
-        with ScriptedServer(lambda body, n: ("ok", '{"score": 1}'), latency=0.15) as server:
+        with ScriptedServer(lambda body, n: ("ok", "1"), latency=0.15) as server:
             judge = make_judge(server, tmp_path / str(concurrency), concurrency=concurrency)
             start = time.perf_counter()
             results = judge.run(requests)
@@ -124,7 +129,7 @@ def test_concurrency_speeds_up_a_batch(tmp_path: Path) -> None:
 
 
 def test_api_key_is_sent_but_never_written(tmp_path: Path) -> None:
-    with ScriptedServer(lambda body, n: ("ok", '{"score": 1}')) as server:
+    with ScriptedServer(lambda body, n: ("ok", "1")) as server:
         judge = make_judge(server, tmp_path)
         results = judge.run([answer_request()])
         assert server.requests[0]["auth"] == f"Bearer {SECRET}"
@@ -138,12 +143,6 @@ def test_no_key_and_no_server_is_unavailable(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ScorerUnavailable, match="no judge: set OPENAI_API_KEY"):
         Judge(cache_path=tmp_path / "c.sqlite")
-
-
-def test_alignment_answers_must_have_one_verdict_per_segment() -> None:
-    assert parse_answer('{"verdicts": [true, false, true]}', Alignment, 3) == {"verdicts": [True, False, True]}
-    with pytest.raises(InvalidAnswer, match="expected 2 verdicts"):
-        parse_answer('{"verdicts": [true]}', Alignment, 2)
 
 
 def test_unreachable_server_fails_fast_after_a_few_items(tmp_path: Path) -> None:
