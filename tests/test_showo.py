@@ -338,3 +338,37 @@ def test_pipeline_on_the_tiny_checkpoint(tmp_path: Path) -> None:
     pipe.save_concept("bo", tmp_path / "bo.safetensors")
     other = ShowoPipeline.from_pretrained(showo, magvit)
     assert other.load_concept(tmp_path / "bo.safetensors") == bo and other.vocab == pipe.vocab
+
+
+def test_pixels_truncate_as_show_o_or_round() -> None:
+    from baselines.showo.pipeline import to_pixels
+
+    decoded = torch.empty(2, 3, 16, 16).uniform_(-1.2, 1.2, generator=torch.Generator().manual_seed(0))
+    x = decoded.permute(0, 2, 3, 1).numpy()
+    # Show-o's scripts: clamp((x + 1) / 2, 0, 1) * 255 in float32, then numpy's astype(uint8), which truncates
+    show_o = (np.clip((x + np.float32(1)) / np.float32(2), 0, 1) * np.float32(255)).astype(np.uint8)
+    truncated, rounded = np.stack(to_pixels(decoded, "truncate")), np.stack(to_pixels(decoded, "round"))
+    assert np.array_equal(truncated, show_o)
+    step = rounded.astype(int) - truncated.astype(int)
+    assert set(np.unique(step)) == {0, 1} and 0.3 < step.mean() < 0.7
+    assert np.array_equal(rounded, np.clip(np.round((x + 1) * 127.5), 0, 255).astype(np.uint8))
+
+
+def test_pipeline_and_adapter_options_default_to_show_o(tmp_path: Path) -> None:
+    from baselines.base import ModelError
+    from baselines.showo.adapter import syncr1
+    from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
+
+    build_tiny_checkpoint(tmp_path / "bundle")
+    default = syncr1(str(tmp_path / "bundle")).pipe
+    assert (default.mmu_vocab, default.pixels) == ("full", "truncate")
+    assert default.understander().mmu_vocab == "full" and default.understander("text").mmu_vocab == "text"
+    strict = syncr1(str(tmp_path / "bundle"), mmu_vocab="text", pixels="round").pipe
+    assert (strict.mmu_vocab, strict.pixels) == ("text", "round")
+    codes = torch.randint(0, 256, (1, 64), generator=torch.Generator().manual_seed(0))
+    truncated, rounded = (np.asarray(p.decode_images(codes)[0], dtype=int) for p in (default, strict))
+    assert set(np.unique(rounded - truncated)) == {0, 1}
+    with pytest.raises(ModelError, match="pixels"):
+        syncr1(str(tmp_path / "bundle"), pixels="nearest")
+    with pytest.raises(ValueError, match="mmu_vocab"):
+        ShowoPipeline(default.model, default.tokenizer, default.magvit, mmu_vocab="words")
