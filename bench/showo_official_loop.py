@@ -1,11 +1,19 @@
-"""A faithful re-implementation of the official Show-o MaskGIT loop, as the reference our sampler is measured against.
+"""Show-o's MaskGIT loop restated from the authors' arithmetic: the reference our sampler is measured against.
 
-Per step it re-encodes the whole sequence (text, <|soi|>, image, <|eoi|>) for
-the conditional and unconditional rows in one batch, computes logits over the
-full vocabulary at every position, then slices the image positions and the
-image codes (`logits[:, -(N + 1):-1, image_offset:-1]`), as Show-o's
-`t2i_generate` does, with the omni-attention mask of its
-`create_attention_mask_predict_next(..., rm_pad_in_image=True)`.
+It follows Show-o's `Showo.t2i_generate` (models/modeling_showo.py), the
+cosine schedule and `mask_by_random_topk` of models/sampling.py and the mask of
+`create_attention_mask_predict_next(..., rm_pad_in_image=True)`
+(training/prompting_utils.py), not our sampler:
+
+- every step re-encodes the whole sequence (text, <|soi|>, image, <|eoi|>),
+  conditional rows then unconditional rows in one batch, under one attention
+  mask built once before the loop, and slices the full-vocabulary logits to the
+  image positions and codes (`[:, -(N + 1):-1, image_offset:-1]`);
+- the state holds the mask token's id (not a code) where a token is unknown;
+- the schedule is evaluated on a float32 tensor made from the Python ratio and
+  floored there (`floor(N * cos(pi/2 * ratio))` in float32);
+- confidence is log(p) plus temperature-scaled Gumbel noise, both logs clamped
+  at 1e-20; positions below the mask_len-th smallest confidence are re-masked.
 """
 
 from __future__ import annotations
@@ -19,52 +27,76 @@ from baselines.showo.vocab import Vocab
 
 
 def official_mask(sequence: torch.Tensor, vocab: Vocab) -> torch.Tensor:
-    """Bool (B, 1, L, L): text causal without padding keys; the image segment sees all non-pad tokens."""
-    n, length = sequence.shape
+    """Bool (B, 1, L, L), True = may attend, for left-padded text followed by one image segment.
+
+    Text rows are causal, and rows after the padding see nothing up to the last
+    pad; rows of the image segment (<|soi|> .. <|eoi|>) see every non-pad position.
+    Padding rows stay causal among the pads (their outputs are never read).
+    """
+    length = sequence.shape[1]
     is_pad = sequence == vocab.pad
-    starts = torch.cumsum(sequence == vocab.soi, 1)
-    ends = torch.cumsum(sequence == vocab.eoi, 1)
-    in_image = (starts > ends) | (sequence == vocab.soi) | (sequence == vocab.eoi)
-    causal = torch.tril(torch.ones(length, length, dtype=torch.bool))
-    mask = (~in_image)[:, :, None] & causal[None] & ~is_pad[:, None, :]
-    image_rows = in_image[:, :, None] & ~is_pad[:, None, :]
-    mask = torch.where(in_image[:, :, None], image_rows, mask)
-    eye = torch.eye(length, dtype=torch.bool)[None]
-    return (mask | (is_pad[:, :, None] & eye))[:, None]
+    opened = torch.cumsum((sequence == vocab.soi).long(), 1)
+    closed = torch.cumsum((sequence == vocab.eoi).long(), 1)
+    in_image = (opened > closed) | (sequence == vocab.soi) | (sequence == vocab.eoi)
+    position = torch.arange(length)
+    causal = position[:, None] >= position[None, :]
+    pad_positions = torch.where(is_pad, position, torch.full_like(position, -1))
+    last_pad = pad_positions.max(1).values  # -1 where a row has no padding
+    after_padding = position[None, :, None] > last_pad[:, None, None]
+    up_to_padding = position[None, None, :] <= last_pad[:, None, None]
+    text = causal[None] & ~(after_padding & up_to_padding)
+    image = ~is_pad[:, None, :].expand(-1, length, -1)
+    return torch.where(in_image[:, :, None], image, text)[:, None]
+
+
+def official_mask_len(step: int, steps: int, n_tokens: int) -> torch.Tensor:
+    """The float32 (1,) count of tokens to re-mask, computed as Show-o's loop computes it."""
+    ratio = torch.tensor(1.0 * (step + 1) / steps)  # a Python float becomes a float32 tensor
+    mask_ratio = torch.cos(ratio * math.pi * 0.5)
+    return (n_tokens * mask_ratio).floor().unsqueeze(0)
 
 
 @torch.inference_mode()
-def official_generate(model: Showo, vocab: Vocab, prefix: torch.Tensor, uncond: torch.Tensor, n_tokens: int,
-                      steps: int, guidance: float, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    batch, codebook = prefix.shape[0], vocab.codebook_size
-    image = torch.full((batch, n_tokens), vocab.mask, dtype=torch.long)
-    soi = torch.full((batch, 1), vocab.soi, dtype=torch.long)
-    eoi = torch.full((batch, 1), vocab.eoi, dtype=torch.long)
-    codes = torch.full((batch, n_tokens), codebook, dtype=torch.long)
-    sampled = codes
+def official_generate(model: Showo, vocab: Vocab, prefix: torch.Tensor, uncond: torch.Tensor | None,
+                      n_tokens: int, steps: int, guidance: float, temperature: float,
+                      generator: torch.Generator) -> torch.Tensor:
+    """(B, n_tokens) codes from prefixes made by `encode_prompts`, drawing from `generator` in Show-o's order."""
+    batch, offset = prefix.shape[0], vocab.image_offset
+    image_part = lambda ids: torch.cat([torch.full((batch, 1), vocab.soi), ids,  # noqa: E731
+                                        torch.full((batch, 1), vocab.eoi)], dim=1)
+    sequence = torch.cat([prefix, image_part(torch.full((batch, n_tokens), vocab.mask))], dim=1)
+    guided = uncond is not None and guidance > 0
+    if guided:
+        mask = official_mask(torch.cat([sequence, torch.cat([uncond, sequence[:, prefix.shape[1]:]], 1)]), vocab)
+    else:
+        mask = official_mask(sequence, vocab)
+    state = sequence[:, -(n_tokens + 1):-1].clone()  # codes, or the mask token's id where unknown
+    sampled = state
     for step in range(steps):
-        cond = torch.cat([prefix, soi, image, eoi], dim=1)
-        rows = torch.cat([cond, torch.cat([uncond, soi, image, eoi], dim=1)]) if guidance > 0 else cond
-        logits = model(rows, attention_mask=official_mask(rows, vocab)).logits
-        if guidance > 0:
-            c, u = logits.chunk(2)
-            logits = (1 + guidance) * c - guidance * u
-        logits = logits[:, -(n_tokens + 1):-1, vocab.image_offset:-1]
+        if guided:
+            unconditional = torch.cat([uncond, sequence[:, prefix.shape[1]:]], dim=1)
+            logits = model(torch.cat([sequence, unconditional]), attention_mask=mask).logits
+            cond_logits, uncond_logits = logits.chunk(2)
+            logits = (1 + guidance) * cond_logits - guidance * uncond_logits
+        else:
+            logits = model(sequence, attention_mask=mask).logits
+        logits = logits[:, -(n_tokens + 1):-1, offset:-1]
         probs = logits.softmax(dim=-1)
-        sampled = torch.multinomial(probs.reshape(-1, codebook), 1, generator=generator)[:, 0].view(batch, n_tokens)
-        unknown = codes == codebook
-        sampled = torch.where(unknown, sampled, codes)
-        ratio = (step + 1) / steps
-        selected = torch.gather(probs, -1, sampled[..., None]).squeeze(-1)
-        selected = torch.where(unknown, selected, torch.finfo(selected.dtype).max)
-        mask_len = torch.tensor([math.floor(n_tokens * math.cos(ratio * math.pi * 0.5))])
-        mask_len = torch.max(torch.tensor([1]), torch.min(unknown.sum(-1, keepdim=True) - 1, mask_len))
+        sampled = torch.multinomial(probs.reshape(-1, logits.shape[-1]), 1, generator=generator)[:, 0]
+        sampled = sampled.view(batch, n_tokens)
+        unknown = state == vocab.mask
+        sampled = torch.where(unknown, sampled, state)
+        ratio = 1.0 * (step + 1) / steps
+        chosen = torch.gather(probs, -1, sampled[..., None]).squeeze(-1)
+        chosen = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
+        mask_len = official_mask_len(step, steps, n_tokens)
+        mask_len = torch.max(torch.tensor([1]), torch.min(unknown.sum(dim=-1, keepdim=True) - 1, mask_len))
         temperature = temperature * (1.0 - ratio)
-        noise = torch.zeros_like(selected).uniform_(0, 1, generator=generator)
-        gumbel = -torch.log(torch.clamp(-torch.log(torch.clamp(noise, min=1e-20)), min=1e-20))
-        confidence = torch.log(torch.clamp(selected, min=1e-20)) + temperature * gumbel
+        uniform = torch.zeros_like(chosen).uniform_(0, 1, generator=generator)
+        gumbel = -torch.log(torch.clamp(-torch.log(torch.clamp(uniform, min=1e-20)), min=1e-20))
+        confidence = torch.log(torch.clamp(chosen, min=1e-20)) + temperature * gumbel
         cut_off = torch.gather(torch.sort(confidence, dim=-1).values, 1, mask_len.long())
-        masking = confidence < cut_off
-        image = torch.where(masking, vocab.mask, sampled + vocab.image_offset)
-        codes = torch.where(masking, codebook, sampled)
+        remask = confidence < cut_off
+        sequence[:, -(n_tokens + 1):-1] = torch.where(remask, vocab.mask, sampled + offset)
+        state = torch.where(remask, vocab.mask, sampled)
     return sampled

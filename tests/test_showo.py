@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -18,7 +19,7 @@ from baselines.showo.concepts import (
 )
 from baselines.showo.magvit2 import Magvit2Config, Magvit2Tokenizer
 from baselines.showo.model import Showo, ShowoConfig, tiny_llm_config
-from baselines.showo.sampler import MaskGitSampler, SamplerConfig, cosine_schedule, encode_prompts
+from baselines.showo.sampler import MaskGitSampler, SamplerConfig, encode_prompts, mask_length
 from baselines.showo.understand import Understander, encode_questions
 from baselines.showo.vocab import SPECIAL_TOKENS, Vocab, build_tiny_tokenizer
 from bench.showo_official_loop import official_generate
@@ -74,6 +75,52 @@ def test_released_layout_loads_with_no_missing_or_unexpected_keys(tmp_path: Path
         Showo.from_pretrained(released)
 
 
+def released_showo_checkpoint(layers: int, hidden: int, heads: int, vocab_size: int) -> dict[str, torch.Tensor]:
+    """Random tensors under exactly the keys and shapes a released Show-o checkpoint holds.
+
+    A fact from the authors' code, not from ours: Show-o wraps its own Phi
+    (models/phi.py) as `self.showo`; `PhiForCausalLM` sets `qk_layernorm = True`
+    unconditionally, so each attention block has per-head LayerNorms on queries
+    and keys besides q/k/v/dense; rotary tables are non-persistent buffers.
+    """
+    head_dim, inner = hidden // heads, 4 * hidden
+    shapes = {"showo.model.embed_tokens.weight": (vocab_size, hidden), "showo.model.final_layernorm.weight": (hidden,),
+              "showo.model.final_layernorm.bias": (hidden,), "showo.lm_head.weight": (vocab_size, hidden),
+              "showo.lm_head.bias": (vocab_size,)}
+    for n in range(layers):
+        layer = f"showo.model.layers.{n}"
+        for name in ("q_proj", "k_proj", "v_proj", "dense"):
+            shapes |= {f"{layer}.self_attn.{name}.weight": (hidden, hidden), f"{layer}.self_attn.{name}.bias": (hidden,)}
+        for name in ("q_layernorm", "k_layernorm"):
+            shapes |= {f"{layer}.self_attn.{name}.weight": (head_dim,), f"{layer}.self_attn.{name}.bias": (head_dim,)}
+        shapes |= {f"{layer}.mlp.fc1.weight": (inner, hidden), f"{layer}.mlp.fc1.bias": (inner,),
+                   f"{layer}.mlp.fc2.weight": (hidden, inner), f"{layer}.mlp.fc2.bias": (hidden,),
+                   f"{layer}.input_layernorm.weight": (hidden,), f"{layer}.input_layernorm.bias": (hidden,)}
+    generator = torch.Generator().manual_seed(3)
+    return {key: 0.3 * torch.randn(shape, generator=generator) for key, shape in shapes.items()}
+
+
+def test_a_checkpoint_in_the_released_key_set_loads_strictly_with_qk_layernorm(tmp_path: Path) -> None:
+    vocab = Vocab.from_tokenizer(build_tiny_tokenizer(), CODEBOOK)
+    state = released_showo_checkpoint(layers=2, hidden=64, heads=4, vocab_size=vocab.size)
+    assert len(state) == 5 + 2 * 18
+    released = tmp_path / "show-o"
+    released.mkdir()
+    torch.save(state, released / "pytorch_model.bin")
+    config = {"_class_name": "Showo", "w_clip_vit": False, "vocab_size": vocab.size,
+              "llm_vocab_size": vocab.text_size - 10, "codebook_size": CODEBOOK, "num_vq_tokens": 16,
+              "llm_config": {k: v for k, v in tiny_llm_config().items() if k != "qk_layernorm"}}
+    (released / "config.json").write_text(json.dumps(config))
+    model = Showo.from_pretrained(released)  # strict: raises on any missing or unexpected key
+    assert set(model.state_dict()) == set(state)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in state.items())
+    ids = torch.randint(0, vocab.size, (1, 12), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        before = model(ids).logits
+        model.phi.model.layers[0].self_attn.k_layernorm.weight.mul_(2)
+        assert not torch.allclose(model(ids).logits, before, atol=1e-3)  # the norms are in the forward pass
+
+
 def test_omni_attention_masks() -> None:
     is_pad = torch.tensor([[True, False, False]])
     text = causal_text_mask(is_pad)[0, 0]
@@ -97,16 +144,32 @@ def test_prefix_hidden_states_do_not_depend_on_image_tokens() -> None:
         assert torch.allclose(sampler.code_logits(cache, is_pad, torch.full((1, 16), CODEBOOK)), first, atol=1e-5)
 
 
-def test_sampler_matches_the_official_loop_token_for_token() -> None:
+@pytest.mark.parametrize("steps", [6, 7, 18])
+def test_sampler_matches_the_official_loop_token_for_token(steps: int) -> None:
+    """6 and 18 steps pass ratio 2/3, where Show-o's float32 schedule re-masks one token fewer than float64."""
     model, vocab, tokenizer = tiny(init_std=0.02)
     prompts = encode_prompts(tokenizer, vocab, ["a photo of the cat", "a red hat on a dog"], max_text_len=16)
     uncond = encode_prompts(tokenizer, vocab, ["", ""], max_text_len=16)
     sampler = MaskGitSampler(model, vocab)
     for guidance in (0.0, 3.0):
-        config = SamplerConfig(steps=7, guidance_scale=guidance, temperature=1.5)
-        ours, _ = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(11))
-        theirs = official_generate(model, vocab, prompts, uncond, 16, 7, guidance, 1.5, torch.Generator().manual_seed(11))
+        config = SamplerConfig(steps=steps, guidance_scale=guidance, temperature=1.5)
+        ours, _ = sampler.generate(prompts, 64, config, uncond, torch.Generator().manual_seed(11))
+        theirs = official_generate(model, vocab, prompts, uncond, 64, steps, guidance, 1.5,
+                                   torch.Generator().manual_seed(11))
         assert torch.equal(ours, theirs), guidance
+
+
+def test_mask_lengths_follow_show_o_float32_schedule() -> None:
+    """At ratio 2/3 the exact count is N/2; Show-o's float32 cosine is just below 0.5, so N/2 - 1 stay masked."""
+
+    def float32_schedule(ratio: float, n: int) -> int:  # Show-o's arithmetic written out in numpy float32
+        angle = np.float32(ratio) * np.float32(np.pi) * np.float32(0.5)
+        return int(np.floor(np.float32(n) * np.cos(angle, dtype=np.float32)))
+
+    for n in (64, 256, 1024):
+        assert float32_schedule(2 / 3, n) == n // 2 - 1
+        assert mask_length(3, 6, n) == mask_length(11, 18, n) == n // 2 - 1
+        assert [mask_length(k, 18, n) for k in range(18)] == [float32_schedule((k + 1) / 18, n) for k in range(18)]
 
 
 def test_a_paused_run_continues_its_kept_rows_exactly() -> None:
@@ -135,8 +198,7 @@ def test_schedule_seed_cfg_and_logprobs() -> None:
     config = SamplerConfig(steps=6, guidance_scale=2.0)
     codes, trajectory = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(0), True)
     masked = [(s == CODEBOOK).sum(1).tolist() for s in trajectory.states]
-    expected = [16] + [max(1, min(16 - 1, int(16 * cosine_schedule(k / 6)))) for k in range(1, 6)]
-    assert masked == [[m, m] for m in expected]
+    assert masked == [[m, m] for m in (16, 15, 13, 11, 7, 4)]  # floor(16 cos(pi k / 12)), float32: 7 at k = 4
     assert codes.shape == (2, 16) and int(codes.max()) < CODEBOOK
     assert all(torch.equal(p[s != CODEBOOK], s[s != CODEBOOK]) for s, p in zip(trajectory.states, trajectory.predictions))
     again, _ = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(0))
@@ -152,26 +214,53 @@ def test_schedule_seed_cfg_and_logprobs() -> None:
         sampler.generate(prompts, 16, config, None)
 
 
-def test_understanding_batched_and_cached_match_one_by_one_recomputation() -> None:
+@pytest.mark.parametrize("mmu_vocab", ["full", "text"])
+def test_understanding_batched_and_cached_match_one_by_one_recomputation(mmu_vocab: str) -> None:
+    """"full" (Show-o's mmu_generate) greedily picks from every id, so image code 7 (favoured here) enters answers
+    and is fed back; "text" never leaves the text ids."""
     model, vocab, tokenizer = tiny()
-    understander = Understander(model, vocab, tokenizer)
+    code = vocab.image_offset + 7
+    with torch.no_grad():
+        model.phi.lm_head.bias[code] += 1.0
+    understander = Understander(model, vocab, tokenizer, mmu_vocab=mmu_vocab)
     codes = torch.randint(0, CODEBOOK, (3, 16), generator=torch.Generator().manual_seed(1))
     questions = ["what colour is the cat?", "is it red?", "hat"]
-    batched = understander.generate_ids(*encode_questions(tokenizer, vocab, codes, questions), max_new_tokens=6)
+    batched = understander.generate_ids(*encode_questions(tokenizer, vocab, codes, questions), max_new_tokens=8)
     assert len({tuple(r) for r in batched}) == 3
+    span = vocab.size if mmu_vocab == "full" else vocab.text_size
     for k, question in enumerate(questions):
         ids, end = encode_questions(tokenizer, vocab, codes[k : k + 1], [question])
         tokens = []
         with torch.inference_mode():  # no cache: the whole sequence again for every token
-            for _ in range(6):
+            for _ in range(8):
                 mask = understanding_mask(ids == vocab.pad, end)
-                token = int(model(ids, attention_mask=mask).logits[0, -1, : vocab.text_size].argmax())
+                token = int(model(ids, attention_mask=mask).logits[0, -1, :span].argmax())
                 if token == vocab.eos:
                     break
                 tokens.append(token)
                 ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
         assert batched[k] == tokens
+    picked_codes = sum(t == code for row in batched for t in row)
+    assert picked_codes >= 2 if mmu_vocab == "full" else max(t for row in batched for t in row) < vocab.text_size
+    words = [[t for t in row if t < vocab.text_size] for row in batched]
+    assert [understander.text(row) for row in batched] == [understander.text(row) for row in words]
     assert all(isinstance(a, str) for a in understander.answer(codes, questions, max_new_tokens=4))
+
+
+def test_answer_logprobs_are_over_the_ids_answers_are_drawn_from() -> None:
+    model, vocab, tokenizer = tiny()
+    codes = torch.randint(0, CODEBOOK, (1, 16), generator=torch.Generator().manual_seed(1))
+    ids, end = encode_questions(tokenizer, vocab, codes, ["is it red?"])
+    answer = [5, vocab.image_offset + 7, 9]
+    with torch.inference_mode():
+        full, _ = Understander(model, vocab, tokenizer, mmu_vocab="full").answer_logprobs(ids, end, [answer])
+        text, _ = Understander(model, vocab, tokenizer, mmu_vocab="text").answer_logprobs(ids, end, [[5]])
+        sequence = torch.cat([ids, torch.tensor([answer])], dim=1)
+        logits = model(sequence, attention_mask=understanding_mask(sequence == vocab.pad, end)).logits[0]
+    rows = logits[ids.shape[1] - 1 : -1]
+    assert torch.allclose(full[0], rows.log_softmax(-1)[torch.arange(3), answer], atol=1e-5)
+    assert torch.allclose(text[0, 0], rows[0, : vocab.text_size].log_softmax(-1)[5], atol=1e-5)
+    assert float(text[0, 0]) > float(full[0, 0])  # the same token, renormalised over fewer ids
 
 
 def test_concept_tokens_shift_image_ids_and_round_trip(tmp_path: Path) -> None:
@@ -249,3 +338,37 @@ def test_pipeline_on_the_tiny_checkpoint(tmp_path: Path) -> None:
     pipe.save_concept("bo", tmp_path / "bo.safetensors")
     other = ShowoPipeline.from_pretrained(showo, magvit)
     assert other.load_concept(tmp_path / "bo.safetensors") == bo and other.vocab == pipe.vocab
+
+
+def test_pixels_truncate_as_show_o_or_round() -> None:
+    from baselines.showo.pipeline import to_pixels
+
+    decoded = torch.empty(2, 3, 16, 16).uniform_(-1.2, 1.2, generator=torch.Generator().manual_seed(0))
+    x = decoded.permute(0, 2, 3, 1).numpy()
+    # Show-o's scripts: clamp((x + 1) / 2, 0, 1) * 255 in float32, then numpy's astype(uint8), which truncates
+    show_o = (np.clip((x + np.float32(1)) / np.float32(2), 0, 1) * np.float32(255)).astype(np.uint8)
+    truncated, rounded = np.stack(to_pixels(decoded, "truncate")), np.stack(to_pixels(decoded, "round"))
+    assert np.array_equal(truncated, show_o)
+    step = rounded.astype(int) - truncated.astype(int)
+    assert set(np.unique(step)) == {0, 1} and 0.3 < step.mean() < 0.7
+    assert np.array_equal(rounded, np.clip(np.round((x + 1) * 127.5), 0, 255).astype(np.uint8))
+
+
+def test_pipeline_and_adapter_options_default_to_show_o(tmp_path: Path) -> None:
+    from baselines.base import ModelError
+    from baselines.showo.adapter import syncr1
+    from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
+
+    build_tiny_checkpoint(tmp_path / "bundle")
+    default = syncr1(str(tmp_path / "bundle")).pipe
+    assert (default.mmu_vocab, default.pixels) == ("full", "truncate")
+    assert default.understander().mmu_vocab == "full" and default.understander("text").mmu_vocab == "text"
+    strict = syncr1(str(tmp_path / "bundle"), mmu_vocab="text", pixels="round").pipe
+    assert (strict.mmu_vocab, strict.pixels) == ("text", "round")
+    codes = torch.randint(0, 256, (1, 64), generator=torch.Generator().manual_seed(0))
+    truncated, rounded = (np.asarray(p.decode_images(codes)[0], dtype=int) for p in (default, strict))
+    assert set(np.unique(rounded - truncated)) == {0, 1}
+    with pytest.raises(ModelError, match="pixels"):
+        syncr1(str(tmp_path / "bundle"), pixels="nearest")
+    with pytest.raises(ValueError, match="mmu_vocab"):
+        ShowoPipeline(default.model, default.tokenizer, default.magvit, mmu_vocab="words")

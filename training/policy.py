@@ -116,7 +116,7 @@ class PolicyLogprobs(nn.Module):
     def forward(self, kind: str, prompt_ids: torch.Tensor, other: Any, extra: Any) -> Any:
         pipe = self._pipe[0]
         if kind == "text":  # other = image_end, extra = answers
-            understander = Understander(self.model, pipe.vocab, pipe.tokenizer)
+            understander = Understander(self.model, pipe.vocab, pipe.tokenizer, mmu_vocab="text")  # as rollouts sample
             return understander.answer_logprobs(prompt_ids, other, extra, self.text_temperature)
         trajectory: Trajectory = other  # extra = unconditional ids
         return MaskGitSampler(self.model, pipe.vocab).position_logprobs(prompt_ids, trajectory,

@@ -161,7 +161,7 @@ class RolloutEngine:
         device = pipe.device
         text_generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k) + 1)
                            for k in range(count)]
-        understander = pipe.understander()
+        understander = pipe.understander(mmu_vocab="text")  # reasoning is words: it joins the generation prompt
         tokens = understander.generate_ids(ids.expand(count, -1), image_end.expand(count),
                                            max_new_tokens=config.reasoning_max_new_tokens,
                                            temperature=config.reasoning_temperature, generator=text_generators)

@@ -13,7 +13,9 @@ personalization "name: <c>\ninfo: <profile>"; the token models add the
 concept's system prompt ("<c> is <token_0>...<token_15>.") to the Rec. / VQA /
 QA questions and write the concept token as its latent tokens plus the
 identifier in generation prompts; showo-tp gets the text personalization and
-the prompt as is.
+the prompt as is. `mmu_vocab` ("full" | "text") and `pixels` ("truncate" |
+"round") are `ShowoPipeline`'s: the defaults reproduce the authors'
+evaluation (protocol `syncr1`), the others are ours (protocol `strict`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from unifybench_pp.prompts import SYSTEM_PROMPT_TASKS, tp_prefix
 from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest
-from .pipeline import ShowoPipeline
+from .pipeline import Pixels, ShowoPipeline, check_options
 from .sampler import SamplerConfig
+from .understand import MmuVocab
 
 DEFAULT_MAGVIT = "showlab/magvitv2"
 
@@ -40,16 +43,20 @@ class ShowoAdapter:
                  magvit: str | None = None, concepts: str | None = None, run_name: str | None = None,
                  epoch: int | None = None,
                  steps: int = 50, guidance_scale: float = 5.0, temperature: float = 1.0,
-                 max_new_tokens: int = 100) -> None:
+                 max_new_tokens: int = 100, mmu_vocab: MmuVocab = "full", pixels: Pixels = "truncate") -> None:
         if not checkpoint:
             raise ModelError(f"weights for {name} not found: pass --checkpoint PATH or a hub id")
         self.name = name
+        try:
+            check_options(mmu_vocab, pixels)
+        except ValueError as error:
+            raise ModelError(f"{name}: {error}") from None
         bundle = Path(checkpoint)
         is_bundle = (bundle / "showo").is_dir()
         showo = bundle / "showo" if is_bundle else checkpoint
         magvit = magvit or (str(bundle / "magvit") if is_bundle else DEFAULT_MAGVIT)
         try:
-            self.pipe = ShowoPipeline.from_pretrained(showo, magvit, device=device)
+            self.pipe = ShowoPipeline.from_pretrained(showo, magvit, device=device, mmu_vocab=mmu_vocab, pixels=pixels)
         except (OSError, ValueError) as error:
             raise ModelError(f"weights for {name} not found at {checkpoint!r} ({str(error).splitlines()[0][:160]}): "
                              f"pass --checkpoint PATH or a hub id") from None

@@ -8,6 +8,11 @@ UniCTokens / Sync-R1 bases built on them) hold a diffusers-style `config.json`
 ...). `Showo.from_pretrained` reads exactly that, strictly. The Phi
 architecture comes from `llm_model_path` (Phi-1.5) or, for offline and tiny
 models, from an inline `llm_config`.
+
+Show-o's Phi always normalises queries and keys per head (QK-LayerNorm): its
+`PhiForCausalLM` sets `qk_layernorm = True` whatever the config says, so every
+released checkpoint holds `showo.model.layers.N.self_attn.{q,k}_layernorm.{weight,bias}`
+although Phi-1.5's own config has it off. We force it the same way.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class Showo(nn.Module):
         else:
             phi_config = AutoConfig.from_pretrained(config.llm_model_path)
         phi_config.vocab_size = config.vocab_size
+        phi_config.qk_layernorm = True  # as Show-o's Phi does unconditionally (see the module docstring)
         self.showo = PhiForCausalLM(phi_config)
 
     @property
@@ -107,11 +113,11 @@ class Showo(nn.Module):
 
 
 def tiny_llm_config(hidden_size: int = 64, layers: int = 2, heads: int = 4, init_std: float = 0.02) -> dict[str, Any]:
-    """Phi-1.5's shape (partial rotary 0.5, gelu_new, LayerNorm) scaled down in width and depth.
+    """Phi-1.5's shape as Show-o runs it (partial rotary 0.5, gelu_new, LayerNorm, QK-LayerNorm), scaled down.
 
     Tests raise `init_std` so that a random tiny model's outputs depend on its input.
     """
     return {"initializer_range": init_std, "hidden_size": hidden_size, "intermediate_size": 4 * hidden_size, "num_hidden_layers": layers,
             "num_attention_heads": heads, "partial_rotary_factor": 0.5, "max_position_embeddings": 2048,
             "hidden_act": "gelu_new", "layer_norm_eps": 1e-5, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
-            "attention_dropout": 0.0, "tie_word_embeddings": False}
+            "attention_dropout": 0.0, "tie_word_embeddings": False, "qk_layernorm": True}

@@ -7,14 +7,23 @@
 
 `build_tiny_checkpoint` writes a few-layer model, a small tokenizer built in
 code and a tiny MAGVIT-v2 in the same layouts, for tests and the offline default.
+
+Two choices change numbers against the authors' evaluation code; the defaults are theirs:
+- `mmu_vocab`: "full" answers over the whole vocabulary as Show-o's
+  `mmu_generate` does (a greedy answer can pick image codes, which its text
+  drops), "text" over text ids only (see `understand`);
+- `pixels`: "truncate" turns decoded images into 8-bit as Show-o's scripts do,
+  `(clamp((x + 1) / 2, 0, 1) * 255).astype(uint8)`, i.e. rounding down;
+  "round" rounds to the nearest level (about half the pixels one level higher).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -23,12 +32,34 @@ from .concepts import ConceptTokens, add_concept, load_concept, load_released_co
 from .magvit2 import Magvit2Config, Magvit2Tokenizer
 from .model import Showo, ShowoConfig, tiny_llm_config
 from .sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, encode_prompts
-from .understand import Understander
+from .understand import MmuVocab, Understander
 from .vocab import Vocab, build_tiny_tokenizer, prepare_tokenizer
+
+Pixels = Literal["truncate", "round"]
+
+
+def check_options(mmu_vocab: str, pixels: str) -> None:
+    """Refuse a misspelt choice before anything is loaded."""
+    if mmu_vocab not in get_args(MmuVocab) or pixels not in get_args(Pixels):
+        raise ValueError(f"mmu_vocab must be one of {get_args(MmuVocab)} and pixels one of {get_args(Pixels)}, "
+                         f"not {mmu_vocab!r} and {pixels!r}")
+
+
+def to_pixels(images: torch.Tensor, pixels: Pixels) -> list[np.ndarray]:
+    """(B, 3, H, W) decoder output in [-1, 1] -> B (H, W, 3) uint8 arrays, by truncation or rounding (see above)."""
+    if pixels == "truncate":
+        levels = (torch.clamp((images + 1.0) / 2.0, min=0.0, max=1.0) * 255.0).to(torch.uint8)
+    else:
+        levels = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return [p.permute(1, 2, 0).cpu().numpy() for p in levels]
 
 
 class ShowoPipeline:
-    def __init__(self, model: Showo, tokenizer: Any, magvit: Magvit2Tokenizer, device: str | torch.device = "cpu"):
+    def __init__(self, model: Showo, tokenizer: Any, magvit: Magvit2Tokenizer, device: str | torch.device = "cpu",
+                 *, mmu_vocab: MmuVocab = "full", pixels: Pixels = "truncate"):
+        check_options(mmu_vocab, pixels)
+        self.mmu_vocab = mmu_vocab
+        self.pixels = pixels
         self.model = model.to(device).eval()
         self.magvit = magvit.to(device).eval()
         self.tokenizer = prepare_tokenizer(tokenizer)
@@ -41,14 +72,17 @@ class ShowoPipeline:
 
     @classmethod
     def from_pretrained(cls, showo: str | Path, magvit: str | Path, tokenizer: str | Path | None = None,
-                        device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> ShowoPipeline:
+                        device: str | torch.device = "cpu", dtype: torch.dtype | None = None, *,
+                        mmu_vocab: MmuVocab = "full", pixels: Pixels = "truncate") -> ShowoPipeline:
         """Load by local path or hub id; the tokenizer comes from the checkpoint folder or `llm_model_path`."""
         from transformers import AutoTokenizer
 
+        check_options(mmu_vocab, pixels)
         model = Showo.from_pretrained(showo, dtype=dtype)
         folder = resolve(showo)
         source = tokenizer or (folder if (folder / "tokenizer_config.json").exists() else model.config.llm_model_path)
-        return cls(model, AutoTokenizer.from_pretrained(source), Magvit2Tokenizer.from_pretrained(magvit), device)
+        return cls(model, AutoTokenizer.from_pretrained(source), Magvit2Tokenizer.from_pretrained(magvit), device,
+                   mmu_vocab=mmu_vocab, pixels=pixels)
 
     @property
     def image_size(self) -> int:
@@ -104,8 +138,7 @@ class ShowoPipeline:
 
     @torch.inference_mode()
     def decode_images(self, codes: torch.Tensor) -> list[Image.Image]:
-        pixels = ((self.magvit.decode(codes) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-        return [Image.fromarray(p.permute(1, 2, 0).cpu().numpy()) for p in pixels]
+        return [Image.fromarray(p) for p in to_pixels(self.magvit.decode(codes), self.pixels)]
 
     def concept_ids(self, identifiers: bool = True) -> list[int]:
         """Token ids of every loaded concept: identifiers and latent tokens, or the latent tokens alone."""
@@ -113,8 +146,10 @@ class ShowoPipeline:
         return [i for tokens in self.concepts.values()
                 for i in self.tokenizer.convert_tokens_to_ids(tokens.tokens[first:])]
 
-    def understander(self) -> Understander:
-        return Understander(self.model, self.vocab, self.tokenizer, self.concept_ids(identifiers=False))
+    def understander(self, mmu_vocab: MmuVocab | None = None) -> Understander:
+        """Understanding over the pipeline's `mmu_vocab`, or the one given (the trainer wants text only)."""
+        return Understander(self.model, self.vocab, self.tokenizer, self.concept_ids(identifiers=False),
+                            mmu_vocab or self.mmu_vocab)
 
     def understand(self, images: list[Image.Image], questions: list[str], system_prompts: list[str] | None = None,
                    **options: Any) -> list[str]:

@@ -107,8 +107,16 @@ class SamplingRun:
                            None if self.best_guess is None else self.best_guess[index])
 
 
-def cosine_schedule(ratio: float) -> float:
-    return math.cos(ratio * math.pi * 0.5)
+def mask_length(step: int, steps: int, n_tokens: int) -> int:
+    """How many image tokens stay masked after step `step` (0-based) of `steps`: floor(N cos(pi/2 (step+1)/steps)).
+
+    Evaluated in float32 on a CPU tensor, as Show-o's loop does (`cosine_schedule(torch.tensor(ratio))`):
+    where the exact value is a whole number, float32 can land just below it and
+    change the count, e.g. at ratio 2/3 (6 or 18 steps) it gives N/2 - 1 where
+    float64 gives N/2, and with it the sampled tokens.
+    """
+    ratio = torch.tensor((step + 1) / steps, dtype=torch.float32)
+    return int((n_tokens * torch.cos(ratio * math.pi * 0.5)).floor())
 
 
 def encode_prompts(tokenizer: Any, vocab: Vocab, prompts: list[str], max_text_len: int = MAX_TEXT_LEN) -> torch.Tensor:
@@ -219,8 +227,8 @@ class MaskGitSampler:
                 trajectory.predictions.append(sampled)
                 trajectory.logprobs.append(chosen.clamp_min(1e-30).log())
             ratio = (step + 1) / config.steps
-            mask_len = math.floor(n_tokens * cosine_schedule(ratio))
-            mask_len = torch.clamp(unknown.sum(-1, keepdim=True) - 1, max=mask_len).clamp_min(1)
+            mask_len = torch.clamp(unknown.sum(-1, keepdim=True) - 1,
+                                   max=mask_length(step, config.steps, n_tokens)).clamp_min(1)
             confidence = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
             uniform = _per_row(generator, batch, lambda g, rows: torch.zeros_like(confidence[rows]).uniform_(
                 0, 1, generator=g))

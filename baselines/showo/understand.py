@@ -2,20 +2,29 @@
 
 The prompt is Show-o's: <|mmu|> <|soi|> image <|eoi|> <|sot|> "USER: {system}{question} ASSISTANT:".
 Rows are left-padded; position ids skip the padding so a batched row computes
-exactly what it would alone. Only text ids are sampled (image codes and the
-mask token are never text).
+exactly what it would alone.
+
+Which ids an answer may take (`mmu_vocab`):
+- "full" (Show-o's `mmu_generate`, what the released models are evaluated
+  with): the whole vocabulary, image codes and the mask token included; a code
+  the model picks is fed back like any token, and the answer's text leaves it
+  out (a tokenizer skips ids it does not know);
+- "text": text ids only, so an answer is all words; what our trainer samples
+  reasoning from, since it becomes part of a generation prompt.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 
 from .attention import understanding_mask
 from .model import CACHE_ARG, Showo
 from .vocab import Vocab
+
+MmuVocab = Literal["full", "text"]
 
 
 def encode_questions(tokenizer: Any, vocab: Vocab, codes: torch.Tensor, questions: list[str],
@@ -34,16 +43,26 @@ def encode_questions(tokenizer: Any, vocab: Vocab, codes: torch.Tensor, question
 
 
 class Understander:
-    def __init__(self, model: Showo, vocab: Vocab, tokenizer: Any, unspoken: Collection[int] = ()) -> None:
+    def __init__(self, model: Showo, vocab: Vocab, tokenizer: Any, unspoken: Collection[int] = (),
+                 mmu_vocab: MmuVocab = "full") -> None:
+        if mmu_vocab not in get_args(MmuVocab):
+            raise ValueError(f"mmu_vocab must be one of {get_args(MmuVocab)}, not {mmu_vocab!r}")
         self.model = model
         self.vocab = vocab
         self.tokenizer = tokenizer
         self.unspoken = frozenset(unspoken)
         """Ids left out of the text an answer reads as: concept latent tokens are soft prompts, not words."""
+        self.mmu_vocab = mmu_vocab
+
+    @property
+    def answer_ids(self) -> slice:
+        """The ids an answer token is chosen from (see the module docstring)."""
+        return slice(None) if self.mmu_vocab == "full" else slice(0, self.vocab.text_size)
 
     def text(self, ids: list[int]) -> str:
-        """An answer as a reader (a judge, a reward) sees it: no special tokens, no latent concept tokens."""
-        return self.tokenizer.decode([i for i in ids if i not in self.unspoken], skip_special_tokens=True).strip()
+        """An answer as a reader (a judge, a reward) sees it: no special tokens, image codes or latent concepts."""
+        words = [i for i in ids if i < self.vocab.text_size and i not in self.unspoken]
+        return self.tokenizer.decode(words, skip_special_tokens=True).strip()
 
     @torch.inference_mode()
     def generate_ids(self, ids: torch.Tensor, image_end: torch.Tensor, max_new_tokens: int = 100,
@@ -66,7 +85,7 @@ class Understander:
         outputs: list[list[int]] = [[] for _ in range(ids.shape[0])]
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
         for _ in range(max_new_tokens):
-            token = self._choose(logits[:, : vocab.text_size].float(), temperature, top_k, generator)
+            token = self._choose(logits[:, self.answer_ids].float(), temperature, top_k, generator)
             for row in torch.nonzero(~done).flatten().tolist():
                 if int(token[row]) == vocab.eos:
                     done[row] = True
@@ -98,7 +117,7 @@ class Understander:
         """(B, T) log-probs of each answer's tokens after its prompt, and the (B, T) mask of real tokens.
 
         Differentiable (the trainer's policy ratio over reasoning tokens); the
-        distribution is the one `generate_ids` samples from: text ids only,
+        distribution is the one `generate_ids` samples from: the `answer_ids`,
         logits divided by the temperature.
         """
         vocab = self.vocab
@@ -113,9 +132,9 @@ class Understander:
         positions = ((~is_pad).cumsum(1) - 1).clamp_min(0)
         hidden = self.model.phi.model(input_ids=sequence, attention_mask=understanding_mask(is_pad, image_end),
                                       position_ids=positions).last_hidden_state
-        head = self.model.phi.lm_head
-        logits = torch.nn.functional.linear(hidden[:, ids.shape[1] - 1 : -1], head.weight[: vocab.text_size],
-                                            None if head.bias is None else head.bias[: vocab.text_size])
+        head, rows = self.model.phi.lm_head, self.answer_ids
+        logits = torch.nn.functional.linear(hidden[:, ids.shape[1] - 1 : -1], head.weight[rows],
+                                            None if head.bias is None else head.bias[rows])
         logp = (logits.float() / max(temperature, 1e-6)).log_softmax(-1).gather(-1, tail[..., None]).squeeze(-1)
         return logp * mask, mask
 
