@@ -285,7 +285,7 @@ def evaluate(
 
     from baselines.base import ModelError
     from baselines.registry import adapters, create
-    from evaluators.runner import EvalConfig, run_evaluation
+    from evaluators.runner import REASONING_INPUTS, EvalConfig, run_evaluation
 
     scoring = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
                               text_embedder, dinov2, blip2, facenet, device)
@@ -297,14 +297,17 @@ def evaluate(
                          markup=False, highlight=False)
             raise typer.Exit(2) from None
         _fail(error)
-    options = _adapter_options(config, option)
     spec = adapters().get(model)
+    options = {**(spec.options_for(protocol) if spec else {}), **_adapter_options(config, option)}
+    if reasoning_input not in REASONING_INPUTS:
+        raise typer.BadParameter(f"--reasoning-input must be one of {', '.join(REASONING_INPUTS)}")
     eval_config = EvalConfig(
         model=model, checkpoint=checkpoint, options=options,
         tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
         limit=limit, seed=seed, batch_size=batch_size, device=device, runs_dir=runs_dir, shard=_shard(shard),
         model_type=spec.model_type if spec else "Unified Model", model_size=spec.model_size if spec else "-",
-        display_name=(spec.display_name if spec else "") or model, scoring=scoring)
+        display_name=(spec.display_name if spec else "") or model, reasoning_input=reasoning_input,
+        scoring=scoring)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
 

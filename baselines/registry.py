@@ -28,21 +28,30 @@ class AdapterSpec:
     """Leaderboard group: Upper Bound, Und. Only, Gen. Only or Unified Model."""
     model_size: str = "-"
     display_name: str = ""
+    protocol_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    """Per scoring protocol, the options that make the model behave as that protocol defines (user options win)."""
+
+    def options_for(self, protocol: str) -> dict[str, Any]:
+        return dict(dict(self.protocol_options).get(protocol, ()))
 
     def load(self) -> Callable[..., Model]:
         module, _, attr = self.target.partition(":")
         return getattr(import_module(module), attr)
 
 
+#: `strict` decodes Show-o's answers over text ids and rounds pixels; `syncr1` keeps the official behaviour.
+SHOWO_PROTOCOL_OPTIONS = (("strict", (("mmu_vocab", "text"), ("pixels", "round"))),)
+
 BUILTIN = [
     AdapterSpec("syncr1", "baselines.showo.adapter:syncr1", ("understand", "generate"),
                 "Sync-R1 (Show-o 1.3B + concept tokens trained with Sync-GRPO)", model_size="1.3B",
-                display_name="Sync-R1"),
+                display_name="Sync-R1", protocol_options=SHOWO_PROTOCOL_OPTIONS),
     AdapterSpec("unictokens", "baselines.showo.adapter:unictokens", ("understand", "generate"),
-                "UniCTokens (Show-o 1.3B + unified concept tokens)", model_size="1.3B", display_name="UniCTokens"),
+                "UniCTokens (Show-o 1.3B + unified concept tokens)", model_size="1.3B", display_name="UniCTokens",
+                protocol_options=SHOWO_PROTOCOL_OPTIONS),
     AdapterSpec("showo-tp", "baselines.showo.adapter:showo_tp", ("understand", "generate"),
                 "Show-o + text prompt: the concept described in words", model_size="1.3B",
-                display_name="Show-o+TP"),
+                display_name="Show-o+TP", protocol_options=SHOWO_PROTOCOL_OPTIONS),
     AdapterSpec("gpt-4o-tp", "baselines.openai_models:gpt4o_tp", ("understand", "generate"),
                 "GPT-4o, concept described in text (any OpenAI-compatible API)", model_type="Upper Bound",
                 model_size="200B", display_name="GPT-4o+TP"),

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from unifybench_pp import MINI_ANNOTATIONS, MINI_SOURCE
-from unifybench_pp.mini.generate import CONCEPT_PHOTOS, DISTRACTOR_PHOTOS, VIEWS, generate
+from unifybench_pp import MINI_SOURCE
+from unifybench_pp.mini.generate import CONCEPT_PHOTOS, DISTRACTOR_PHOTOS, HERE, VIEWS, generate
 
 
 def test_committed_photos_match_the_generator(tmp_path: Path) -> None:
@@ -22,7 +22,7 @@ def test_committed_photos_match_the_generator(tmp_path: Path) -> None:
         shipped = np.asarray(Image.open(MINI_SOURCE / rel), dtype=np.float32)
         assert ours.shape == shipped.shape == (256, 256, 3)
         assert np.abs(ours - shipped).mean() < 2.0, rel  # JPEG encoders may differ by a level or two
-    assert json.loads(MINI_ANNOTATIONS.read_text())["image_credits"] == credits
+    assert json.loads((HERE / "image_credits.json").read_text()) == credits
 
 
 def test_views_of_one_photo_differ() -> None:
