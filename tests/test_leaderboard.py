@@ -66,7 +66,7 @@ def test_reported_table5_reproduces_the_paper(key: str, prefix: str) -> None:
 
 
 def make_run(root: Path, model: str, values: dict[str, float | None], capabilities: list[str],
-             model_type: str = "Unified Model", protocol: str = "unictokens", output: str = "Yes") -> Path:
+             model_type: str = "Unified Model", protocol: str = "syncr1", output: str = "Yes") -> Path:
     results = []
     for name, spec in METRICS.items():
         if name in values:
@@ -89,7 +89,7 @@ def test_measured_rows_ranks_capabilities_and_not_computed(tmp_path: Path) -> No
     make_run(tmp_path, "C", {"rec.weight": 0.10}, ["understand"], protocol="strict")
     site = build_site([tmp_path], tmp_path / "site")
     keys = [t.key for t in site.tables]
-    assert keys == ["table1-strict", "table1-unictokens", "table5_understanding", "table5_generation"]
+    assert keys == ["table1-strict", "table1-syncr1", "table5_understanding", "table5_generation"]
     table = site.tables[1]
     rows = {r.method: r for r in table.rows}
     assert rows["A"].cells["pure_gen.clip_i"].status == "na"  # understanding only: "-"
@@ -111,7 +111,7 @@ def test_exports(tmp_path: Path) -> None:
     frame = pd.read_csv(io.StringIO(to_csv(table)), header=[0, 1, 2], index_col=[0, 1, 2, 3])
     row = frame.xs("A", level="Method")
     assert float(row[("Understanding", "Rec.", "Weight")].iloc[0]) == 0.97
-    assert (tmp_path / "site" / "table1-unictokens.csv").read_text() == to_csv(table)
+    assert (tmp_path / "site" / "table1-syncr1.csv").read_text() == to_csv(table)
     markdown = to_markdown(table)
     assert "**0.970**" in markdown and "<u>0.936</u>" in markdown
     latex = to_latex(table)
@@ -151,5 +151,5 @@ def test_broken_run_directories_are_skipped_with_a_warning(tmp_path: Path) -> No
 def test_hidden_reported_rows(tmp_path: Path) -> None:
     make_run(tmp_path, "A", {"rec.weight": 0.5}, ["understand"])
     tables = build_tables([read_run(tmp_path / "A" / "bench-v1")], include_reported=False)
-    assert [t.key for t in tables] == ["table1-unictokens"]
+    assert [t.key for t in tables] == ["table1-syncr1"]
     assert [r.method for r in tables[0].rows] == ["A"]

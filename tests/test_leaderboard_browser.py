@@ -55,37 +55,37 @@ def test_page_in_headless_chromium(tmp_path: Path, driver) -> None:
     assert driver.execute_script("return window.__pwned") is None
 
     # Sorting by Rec. Weight (first metric column) puts rows in descending value order.
-    header = driver.find_element("css selector", "#table1-unictokens th.sortable[data-col='0']")
+    header = driver.find_element("css selector", "#table1-syncr1 th.sortable[data-col='0']")
     header.click()
     values = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#table1-unictokens tbody tr.row'))"
+        "return Array.from(document.querySelectorAll('#table1-syncr1 tbody tr.row'))"
         ".map(tr => tr.querySelectorAll('td.num')[0].dataset.value)")
     numbers = [float(v) for v in values if v]
     assert numbers == sorted(numbers, reverse=True) and numbers[0] == 0.97
     header.click()  # second click: ascending
     values = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#table1-unictokens tbody tr.row'))"
+        "return Array.from(document.querySelectorAll('#table1-syncr1 tbody tr.row'))"
         ".map(tr => tr.querySelectorAll('td.num')[0].dataset.value).filter(v => v)")
     assert [float(v) for v in values] == sorted(float(v) for v in values)
-    driver.find_element("css selector", "#table1-unictokens th.reset").click()
-    assert visible_methods(driver, "table1-unictokens")[0] == "GPT-4o+TP"
+    driver.find_element("css selector", "#table1-syncr1 th.reset").click()
+    assert visible_methods(driver, "table1-syncr1")[0] == "GPT-4o+TP"
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(SCREENSHOTS / "leaderboard.png"))
 
     # The toggle hides reported rows and moves the best/second marks to measured rows only.
-    qa_bleu = driver.find_elements("css selector", "#table1-unictokens tbody tr.measured td.num")
-    assert "Sync-R1" in visible_methods(driver, "table1-unictokens")
+    qa_bleu = driver.find_elements("css selector", "#table1-syncr1 tbody tr.measured td.num")
+    assert "Sync-R1" in visible_methods(driver, "table1-syncr1")
     driver.find_element("id", "toggle-reported").click()
-    shown = visible_methods(driver, "table1-unictokens")
+    shown = visible_methods(driver, "table1-syncr1")
     assert "Sync-R1" not in shown and set(shown) == {"Alpha", "Beta", INJECTED}
     best = driver.execute_script(
-        "return Array.from(document.querySelectorAll('#table1-unictokens td.num.best')).filter(td => td.offsetParent)"
+        "return Array.from(document.querySelectorAll('#table1-syncr1 td.num.best')).filter(td => td.offsetParent)"
         ".map(td => td.textContent.trim())")
     assert "0.970" in best and "0.900" in best
     assert qa_bleu  # measured rows carry numbers
     driver.find_element("id", "toggle-reported").click()
-    assert "Sync-R1" in visible_methods(driver, "table1-unictokens")
+    assert "Sync-R1" in visible_methods(driver, "table1-syncr1")
 
     # The per-sample page of the injected run: text shown, script never run, filters work.
     driver.get((tmp_path / "site" / site.pages[[r.id for r in site.runs if r.info.model == INJECTED][0]]).as_uri())

@@ -25,7 +25,7 @@ def test_nine_tasks_in_table_order() -> None:
 
 
 def test_from_record_rejects_unknown_and_missing_fields() -> None:
-    item = RecItem("rec/a/000", "a", "images/x.png", "Is <a> in this photo?", "Yes", "positive", "")
+    item = RecItem("rec/a/000", "a", "images/x.png", "Is <a> in this photo?", "Yes", "positive")
     assert from_record(RecItem, to_record(item)) == item
     with pytest.raises(ValueError, match="unknown fields \\['extra'\\]"):
         from_record(RecItem, {**to_record(item), "extra": 1})

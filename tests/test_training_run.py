@@ -110,7 +110,7 @@ def test_the_policy_climbs_a_reward_it_controls(mini_build: Path, tmp_path: Path
     """End to end (rollout -> reward -> advantage -> loss -> step): the share of vowels in the reasoning follows
     the sign of its weight, measured against a frozen run on the same prompts and seeds (the prompts alone move
     it); misaligned rewards and trajectories, or a flipped objective, would not."""
-    monkeypatch.setitem(REWARDS, "vowels", Reward("pixels", "pixels", _vowel_share, "share of vowels (test)"))
+    monkeypatch.setitem(REWARDS, "vowels", Reward("pixels", _vowel_share, "share of vowels (test)"))
 
     def late_share(name: str, weight: float, learning_rate: float) -> float:
         config = _config(mini_build, "steps=20", "group_size=8", "reasoning_max_new_tokens=8", "generation_steps=2",

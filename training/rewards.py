@@ -71,28 +71,26 @@ def _clip_mix(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
 
 @dataclass(frozen=True)
 class Reward:
-    scorer: str
-    """The evaluators' scorer kind it uses (`Scorers.get`)."""
     needs: str
-    """What must be present to compute it (`evaluators.availability.check`)."""
+    """The evaluators' scorer it uses (`Scorers.get`), the name `evaluators.availability.check` knows."""
     compute: Callable[[Scorers, list[RewardSample]], list[float]]
     description: str
 
 
 REWARDS: dict[str, Reward] = {
-    "tier": Reward("text_sim", "text_sim", _tier, "TIER: reasoning vs the concept's facts (paper)"),
-    "ber": Reward("blip2", "blip2", lambda sc, ss: sc.get("blip2").similarity(_images(ss), [s.prompt for s in ss]),
+    "tier": Reward("text_sim", _tier, "TIER: reasoning vs the concept's facts (paper)"),
+    "ber": Reward("blip2", lambda sc, ss: sc.get("blip2").similarity(_images(ss), [s.prompt for s in ss]),
                   "BER: BLIP-2 image-text (paper)"),
-    "der": Reward("dino", "dino", lambda sc, ss: sc.get("dino").similarity(_images(ss), _refs(ss)),
+    "der": Reward("dino", lambda sc, ss: sc.get("dino").similarity(_images(ss), _refs(ss)),
                   "DER: DINOv2 to the reference photos (paper)"),
-    "fer": Reward("face", "facenet", lambda sc, ss: [f.score for f in sc.get("face").similarity(_images(ss), _refs(ss))],
+    "fer": Reward("facenet", lambda sc, ss: [f.score for f in sc.get("facenet").similarity(_images(ss), _refs(ss))],
                   "FER: FaceNet face identity, persons (paper)"),
-    "clip_mix": Reward("clip", "clip", _clip_mix, "0.65 CLIP-I + 0.35 CLIP-T (the authors' DGS surrogate)"),
-    "colour": Reward("pixels", "pixels", lambda sc, ss: sc.get("pixels").colour(_images(ss), _refs(ss)),
+    "clip_mix": Reward("clip", _clip_mix, "0.65 CLIP-I + 0.35 CLIP-T (the authors' DGS surrogate)"),
+    "colour": Reward("pixels", lambda sc, ss: sc.get("pixels").colour(_images(ss), _refs(ss)),
                      "colour histogram intersection (offline stand-in)"),
-    "ssim": Reward("pixels", "pixels", lambda sc, ss: sc.get("pixels").ssim(_images(ss), _refs(ss)),
+    "ssim": Reward("pixels", lambda sc, ss: sc.get("pixels").ssim(_images(ss), _refs(ss)),
                    "SSIM at 32 px (offline stand-in)"),
-    "face": Reward("face", "mtcnn", lambda sc, ss: sc.get("face").face_probability(_images(ss)),
+    "face": Reward("mtcnn", lambda sc, ss: sc.get("mtcnn").face_probability(_images(ss)),
                    "MTCNN face probability (offline stand-in)"),
 }
 
@@ -116,7 +114,7 @@ class RewardEnsemble:
         """Load every scorer the named rewards need now, so a missing model stops training before step 1."""
         for name in names:
             try:
-                self.scorers.get(REWARDS[name].scorer)
+                self.scorers.get(REWARDS[name].needs)
             except ScorerUnavailable as error:
                 raise ScorerUnavailable(f"reward {name!r} cannot be computed: {error}") from None
 
