@@ -22,6 +22,8 @@ class Column:
     group: str
     task: str
     metric: str
+    note: str = ""
+    """How the column is computed (the metric registry's description), shown on hover."""
 
 
 @dataclass
@@ -74,7 +76,7 @@ def table1_columns() -> list[Column]:
     for spec in METRICS.values():
         if spec.table1:
             group = "Understanding" if spec.task in UNDERSTANDING_TASKS else "Generation"
-            columns.append(Column(spec.name, group, TASK_TITLES[spec.task], spec.title))
+            columns.append(Column(spec.name, group, TASK_TITLES[spec.task], spec.title, spec.description))
     assert {c.task for c in columns} == {TASK_TITLES[t] for t in UNDERSTANDING_TASKS + GENERATION_TASKS}
     return columns
 

@@ -90,6 +90,8 @@ def test_measured_rows_ranks_capabilities_and_not_computed(tmp_path: Path) -> No
     site = build_site([tmp_path], tmp_path / "site")
     keys = [t.key for t in site.tables]
     assert keys == ["table1-strict", "table1-syncr1", "table5_understanding", "table5_generation"]
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert 'title="rec.weight: (positive recall + negative recall) / 2 per concept' in page  # registry's note
     table = site.tables[1]
     rows = {r.method: r for r in table.rows}
     assert rows["A"].cells["pure_gen.clip_i"].status == "na"  # understanding only: "-"
