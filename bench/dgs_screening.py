@@ -56,7 +56,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        unifybench_pp.build(unifybench_pp.MINI_SOURCE, unifybench_pp.MINI_ANNOTATIONS, root / "bench",
+        unifybench_pp.build(unifybench_pp.MINI_SOURCE, root / "bench",
                             unifybench_pp.SplitConfig(), quiet=True)
         trainer = Trainer(load_config(None, "tiny", [f"benchmark={root / 'bench'}", "steps=1"]), root / "run",
                           quiet=True)

@@ -31,9 +31,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1)
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "bench")
-    requests = [JudgeRequest("judge_answer", {"question": f"q{k}", "answer": "a", "prediction": "p"})
+    requests = [JudgeRequest("text_answer", {"question": f"q{k}", "reference": "a", "prediction": "p"})
                 for k in range(args.requests)]
-    with tempfile.TemporaryDirectory() as tmp, ScriptedServer(lambda b, n: ("ok", '{"score": 1}'),
+    with tempfile.TemporaryDirectory() as tmp, ScriptedServer(lambda b, n: ("ok", "1"),
                                                              latency=args.latency) as server:
         sequential = timed_run(server, Path(tmp) / "seq.sqlite", requests, 1)
         concurrent = timed_run(server, Path(tmp) / "con.sqlite", requests, args.concurrency)
