@@ -331,6 +331,41 @@ def evaluate(
                    scoring)
 
 
+@app.command("compare")
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="A run directory (holds run.json, scores.jsonl, summary.json).")],
+    run_b: Annotated[Path, typer.Argument(help="The run to compare with (same benchmark build and protocol).")],
+    out: Annotated[Optional[Path], typer.Option(help="Also write the table: .md (Markdown) or .csv.")] = None,
+    alpha: Annotated[float, typer.Option(help="Significance level for the 'significant' column.")] = 0.05,
+) -> None:
+    """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
+    from evaluators.compare import compare_runs, to_frame
+    from evaluators.rundir import RunError, read_run
+
+    try:
+        a, b = read_run(run_a), read_run(run_b)
+        differences = compare_runs(a, b)
+    except RunError as error:
+        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    table = Table(title=f"{a.info.model} (A) vs {b.info.model} (B) on {a.info.benchmark_version} ({a.info.protocol})")
+    for column in ("metric", "A", "B", "A - B", "95% CI", "p", "concepts (items)"):
+        table.add_column(column)
+    for d in differences:
+        if d.difference is None:
+            table.add_row(d.metric, "", "", "", "", "", d.reason)
+            continue
+        ci = f"[{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]" if d.ci95 else d.reason
+        p = "" if d.p_value is None else f"{d.p_value:.3f}" + (" *" if d.significant(alpha) else "")
+        table.add_row(d.metric, f"{d.a:.4f}", f"{d.b:.4f}", f"{d.difference:+.4f}", ci, p, f"{d.concepts} ({d.items})")
+    console.print(table)
+    console.print(f"* p < {alpha} (sign-flip permutation test over concepts; intervals resample concepts)")
+    if out:
+        frame = to_frame(differences, a.info.model, b.info.model, alpha)
+        out.write_text(frame.to_csv(index=False) if out.suffix == ".csv" else frame.to_markdown(index=False) + "\n")
+        console.print(f"written to {out}")
+
+
 @app.command("models")
 def models() -> None:
     """List the model adapters (built-in and from installed packages) with their capabilities."""

@@ -208,3 +208,8 @@ def field_docs(cls: type) -> list[tuple[str, str, str]]:
 
 #: Two-stage tasks: generation task -> the understanding task whose output is its prompt.
 REASONING_SOURCES: dict[str, str] = {"rea_gen": "rea", "dense_rea_gen": "dense_rea"}
+
+
+def item_concept(item_id: str) -> str:
+    """The concept an item belongs to: item ids are `<task>/<concept>/<NNN>` (concept ids hold no '/')."""
+    return item_id.split("/")[1]

@@ -1,0 +1,137 @@
+"""Paired comparison of two runs on the same benchmark: which column differences are real.
+
+Both runs scored the same items, so the comparison is paired: per concept,
+the difference of the two models' concept scores over the items both have
+(Rec.: the difference of the concept weights); then the mean over the
+shared concepts, as the leaderboard aggregates. Items of a concept are
+correlated and concepts are the sampling unit, so the interval resamples
+concepts (paired bootstrap) and the p-value comes from a sign-flip
+permutation test over concepts (exact for up to 16 concepts, Monte Carlo
+beyond), which assumes only that the per-concept differences are symmetric
+around zero under the null. The paired t-test's p-value (scipy) is reported
+beside it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from unifybench_pp.schema import item_concept
+
+from .metrics import METRICS, MetricResult
+from .rundir import Run, RunError
+from .text_metrics import rec_weight
+
+EXACT_UP_TO = 16
+"""Concepts up to which the permutation test enumerates every sign pattern."""
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    metric: str
+    a: float | None
+    """Run A's mean over the shared concepts (None when nothing is shared)."""
+    b: float | None
+    difference: float | None
+    """A minus B."""
+    ci95: tuple[float, float] | None
+    p_value: float | None
+    """Sign-flip permutation test over concepts."""
+    p_ttest: float | None
+    concepts: int
+    items: int
+    reason: str = ""
+    """Why there is no difference (a column one run lacks, no shared items)."""
+
+    def significant(self, alpha: float = 0.05) -> bool:
+        return self.p_value is not None and self.p_value < alpha
+
+
+def concept_scores(result: MetricResult, items: set[str]) -> dict[str, float]:
+    """A metric's concept scores computed over the given items only (the harness's per-concept rule)."""
+    by_concept: dict[str, list[str]] = {}
+    for item in sorted(items):
+        by_concept.setdefault(item_concept(item), []).append(item)
+    scores = {}
+    for concept, ids in by_concept.items():
+        values = [result.per_item[i] for i in ids]
+        if METRICS[result.name].aggregate == "rec_weight":
+            positive = [result.item_details.get(i, {}).get("polarity") == "positive" for i in ids]
+            scores[concept] = rec_weight([v == 1.0 for v in values], positive, result.protocol)
+        else:
+            scores[concept] = float(np.mean(values))
+    return scores
+
+
+def sign_flip_p_value(differences: np.ndarray, resamples: int = 20000, seed: int = 0) -> float:
+    """Two-sided p-value of mean(differences) under random sign flips of each concept's difference."""
+    observed = abs(differences.mean()) - 1e-12
+    n = len(differences)
+    if n <= EXACT_UP_TO:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+        return float((np.abs((signs * differences).mean(axis=1)) >= observed).mean())
+    signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(resamples, n))
+    hits = int((np.abs((signs * differences).mean(axis=1)) >= observed).sum())
+    return (hits + 1) / (resamples + 1)  # the observed pattern counts once: a Monte Carlo p is never 0
+
+
+def paired_bootstrap_ci(differences: np.ndarray, resamples: int = 4000, seed: int = 0) -> tuple[float, float]:
+    rng = np.random.default_rng(seed)
+    means = differences[rng.integers(0, len(differences), size=(resamples, len(differences)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def paired_difference(a: MetricResult | None, b: MetricResult | None, name: str) -> PairedDifference:
+    if a is None or b is None or a.value is None or b.value is None:
+        missing = "A" if a is None or a.value is None else "B"
+        return PairedDifference(name, None, None, None, None, None, None, 0, 0, f"not computed in run {missing}")
+    shared = {i for i, v in a.per_item.items() if v is not None and b.per_item.get(i) is not None}
+    if not shared:
+        return PairedDifference(name, None, None, None, None, None, None, 0, 0, "no item scored in both runs")
+    scores_a, scores_b = concept_scores(a, shared), concept_scores(b, shared)
+    concepts = sorted(scores_a)
+    diffs = np.array([scores_a[c] - scores_b[c] for c in concepts])
+    mean_a = float(np.mean([scores_a[c] for c in concepts]))
+    mean_b = float(np.mean([scores_b[c] for c in concepts]))
+    if len(concepts) < 2:
+        return PairedDifference(name, mean_a, mean_b, float(diffs.mean()), None, None, None, len(concepts),
+                                len(shared), "one shared concept: no interval")
+    p_t = float(stats.ttest_1samp(diffs, 0.0).pvalue) if diffs.std() > 0 else (1.0 if diffs.mean() == 0 else 0.0)
+    return PairedDifference(name, mean_a, mean_b, float(diffs.mean()), paired_bootstrap_ci(diffs),
+                            sign_flip_p_value(diffs), p_t, len(concepts), len(shared))
+
+
+def check_comparable(a: Run, b: Run) -> None:
+    """Refuse (one line) to compare runs whose numbers do not mean the same thing."""
+    for field, what in (("benchmark_version", "benchmark versions"), ("protocol", "protocols"),
+                        ("reasoning_input", "reasoning inputs")):
+        left, right = getattr(a.info, field), getattr(b.info, field)
+        if left != right:
+            raise RunError(f"cannot compare runs on different {what} ({left} vs {right}): "
+                           f"compare runs of the same benchmark build, protocol and reasoning input")
+
+
+def compare_runs(a: Run, b: Run) -> list[PairedDifference]:
+    """Every metric of the registry, A minus B, paired over shared concepts and items."""
+    check_comparable(a, b)
+    return [paired_difference(a.results.get(name), b.results.get(name), name) for name in METRICS]
+
+
+def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alpha: float = 0.05) -> "pd.DataFrame":
+    """One row per metric with a difference, for Markdown / CSV output."""
+    import pandas as pd
+
+    rows = []
+    for d in differences:
+        if d.difference is None:
+            continue
+        rows.append({"metric": d.metric, name_a: d.a, name_b: d.b, "difference": d.difference,
+                     "ci95_low": d.ci95[0] if d.ci95 else None, "ci95_high": d.ci95[1] if d.ci95 else None,
+                     "p_value": d.p_value, "p_ttest": d.p_ttest, "significant": d.significant(alpha),
+                     "concepts": d.concepts, "items": d.items})
+    return pd.DataFrame(rows)

@@ -1,0 +1,118 @@
+"""Paired comparisons against closed-form statistics, hand-counted permutations and real run directories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+import unifybench_pp
+from baselines.registry import create
+from evaluators.compare import compare_runs, paired_difference, sign_flip_p_value
+from evaluators.metrics import MetricResult
+from evaluators.rundir import RunError, read_run
+from evaluators.runner import EvalConfig, run_evaluation
+from evaluators.scoring import ScoringConfig
+
+
+def result(name: str, per_item: dict[str, float], details: dict | None = None, protocol: str = "syncr1"
+           ) -> MetricResult:
+    return MetricResult(name, name.split(".")[0], protocol, "rule", value=float(np.mean(list(per_item.values()))),
+                        per_item=per_item, item_details=details or {})
+
+
+def one_item_per_concept(values: np.ndarray) -> dict[str, float]:
+    return {f"qa/c{k:03d}/000": float(v) for k, v in enumerate(values)}
+
+
+def test_paired_difference_matches_the_t_interval_on_normal_data() -> None:
+    rng = np.random.default_rng(7)
+    n = 400
+    base = rng.normal(0.5, 0.2, n)
+    diff = rng.normal(0.03, 0.1, n)  # known mean difference 0.03, sd 0.1
+    d = paired_difference(result("qa.bleu", one_item_per_concept(base + diff)),
+                          result("qa.bleu", one_item_per_concept(base)), "qa.bleu")
+    se = diff.std(ddof=1) / np.sqrt(n)
+    assert d.difference == pytest.approx(diff.mean(), abs=1e-12)
+    assert d.ci95[0] == pytest.approx(diff.mean() - 1.96 * se, abs=0.002)
+    assert d.ci95[1] == pytest.approx(diff.mean() + 1.96 * se, abs=0.002)
+    assert d.p_ttest == pytest.approx(stats.ttest_1samp(diff, 0).pvalue, rel=1e-9)
+    assert d.concepts == n and d.significant()
+
+
+@pytest.mark.parametrize("effect", [0.0, 0.05, 0.09])
+def test_permutation_p_value_agrees_with_the_t_test_on_normal_differences(effect: float) -> None:
+    diffs = np.random.default_rng(3).normal(effect, 0.2, 40)
+    t_p = stats.ttest_1samp(diffs, 0).pvalue
+    assert sign_flip_p_value(diffs) == pytest.approx(t_p, abs=0.03)
+
+
+def test_exact_sign_flip_p_value_by_hand() -> None:
+    # 8 sign patterns of (1, 2, 3): |mean| >= 2 only for +++ and ---.
+    assert sign_flip_p_value(np.array([1.0, 2.0, 3.0])) == pytest.approx(2 / 8)
+    # (1, 1, 1, -1): |mean| >= 0.5 for the 2 patterns with all equal signs (|1|) and 8 with one differing sign (0.5).
+    assert sign_flip_p_value(np.array([1.0, 1.0, 1.0, -1.0])) == pytest.approx(10 / 16)
+
+
+def test_differences_are_concept_means_over_shared_items_and_rec_weights_per_concept() -> None:
+    a = result("qa.gpt", {"qa/x/000": 1.0, "qa/x/001": 0.0, "qa/y/000": 1.0, "qa/z/000": 0.5})
+    b = result("qa.gpt", {"qa/x/000": 0.5, "qa/x/001": 0.5, "qa/y/000": 0.0})  # z missing in B
+    d = paired_difference(a, b, "qa.gpt")
+    assert (d.concepts, d.items) == (2, 3)
+    assert d.difference == pytest.approx(np.mean([0.5 - 0.5, 1.0 - 0.0]))
+    polarity = {i: {"polarity": p} for i, p in [("rec/x/000", "positive"), ("rec/x/001", "negative"),
+                                                   ("rec/y/000", "positive"), ("rec/y/001", "negative")]}
+    yes = result("rec.weight", {"rec/x/000": 1.0, "rec/x/001": 0.0, "rec/y/000": 1.0, "rec/y/001": 0.0}, polarity)
+    right = result("rec.weight", {"rec/x/000": 1.0, "rec/x/001": 1.0, "rec/y/000": 0.0, "rec/y/001": 1.0}, polarity)
+    d = paired_difference(right, yes, "rec.weight")
+    assert (d.a, d.b) == (pytest.approx(0.75), pytest.approx(0.5))  # (1 + 0.5) / 2 vs always-yes's 0.5
+
+
+def test_missing_columns_say_why() -> None:
+    d = paired_difference(result("qa.gpt", {"qa/x/000": 1.0}), None, "qa.gpt")
+    assert d.difference is None and d.reason == "not computed in run B"
+
+
+@pytest.fixture(scope="module")
+def two_runs(mini_build: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    bench = unifybench_pp.load(mini_build)
+    root = tmp_path_factory.mktemp("runs")
+    scoring = ScoringConfig(judge_cache=root / "j.sqlite")
+    yes = run_evaluation(bench, create("always-yes"), EvalConfig("always-yes", runs_dir=root, scoring=scoring,
+                                                                  tasks=["rec", "qa", "vqa"]))
+    echo = run_evaluation(bench, create("text-echo"), EvalConfig("text-echo", runs_dir=root, scoring=scoring,
+                                                                  tasks=["rec", "qa", "vqa"]))
+    strict = run_evaluation(bench, create("text-echo"), EvalConfig(
+        "text-echo", runs_dir=root, tasks=["rec"], scoring=ScoringConfig(protocol="strict",
+                                                                         judge_cache=root / "j.sqlite")))
+    return yes.run_dir, echo.run_dir, strict.run_dir
+
+
+def test_compare_real_runs_and_refuse_different_protocols(two_runs: tuple[Path, Path, Path]) -> None:
+    yes, echo, strict = (read_run(p) for p in two_runs)
+    by_name = {d.metric: d for d in compare_runs(echo, yes)}
+    rec = by_name["rec.weight"]
+    assert rec.b == pytest.approx(0.5) and rec.concepts == 6
+    assert rec.difference == pytest.approx(echo.results["rec.weight"].value - 0.5)
+    assert by_name["qa.bleu"].p_value is not None and by_name["qa.gpt"].reason == "not computed in run A"
+    with pytest.raises(RunError, match="different protocols \\(syncr1 vs strict\\)"):
+        compare_runs(yes, strict)
+
+
+def test_compare_cli_writes_markdown_and_refuses_with_exit_2(two_runs: tuple[Path, Path, Path],
+                                                             tmp_path: Path) -> None:
+    yes, echo, strict = two_runs
+    command = [sys.executable, "-m", "cli", "compare", str(echo), str(yes), "--out", str(tmp_path / "c.md")]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[1],
+                          env={"COLUMNS": "200", "PATH": ""})
+    assert done.returncode == 0, done.stderr
+    table = (tmp_path / "c.md").read_text()
+    assert table.startswith("| metric") and "| rec.weight |" in table and "text-echo" in table
+    refused = subprocess.run([sys.executable, "-m", "cli", "compare", str(yes), str(strict)], capture_output=True,
+                             text=True, cwd=Path(__file__).parents[1])
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "different protocols" in refused.stderr
