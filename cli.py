@@ -265,6 +265,8 @@ def evaluate(
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     shard: Annotated[Optional[str], typer.Option(help="i/n: this process's share of the concepts "
                                                   "(default: from accelerate).")] = None,
+    compared_with: Annotated[str, typer.Option(
+        help="Leaderboard row (model name) to test this model against, e.g. its untrained starting point.")] = "",
     reasoning_input: Annotated[str, typer.Option(
         help="What Rea. Gen. / Dense Rea. Gen. draw from: own (the model's own Rea. / Dense Rea. output, as the "
              "harness), implicit (the implicit prompt) or explicit (oracle rewriting: isolates generation "
@@ -307,7 +309,7 @@ def evaluate(
         limit=limit, seed=seed, batch_size=batch_size, device=device, runs_dir=runs_dir, shard=_shard(shard),
         model_type=spec.model_type if spec else "Unified Model", model_size=spec.model_size if spec else "-",
         display_name=(spec.display_name if spec else "") or model, reasoning_input=reasoning_input,
-        scoring=scoring)
+        compared_with=compared_with, scoring=scoring)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
 
@@ -390,11 +392,14 @@ def leaderboard(
     reported: Annotated[bool, typer.Option(
         "--reported/--no-reported", help="Include the paper-reported rows (a toggle on the page hides them too).")]
         = True,
+    baseline: Annotated[Optional[str], typer.Option(
+        help="Model name of the measured row every other measured row is tested against (paired, per column; "
+             "significant differences get an arrow). Default: each run's recorded starting point.")] = None,
 ) -> None:
     """Build the static leaderboard: one self-contained HTML page, per-run sample browsers, Markdown/CSV/LaTeX."""
     from leaderboard.page import build_site
 
-    site = build_site(runs, out, benchmark, include_reported=reported)
+    site = build_site(runs, out, benchmark, include_reported=reported, baseline=baseline)
     for path, reason in site.skipped:
         errors.print(f"warning: skipped {path}: {reason}", markup=False, highlight=False)
     console.print(f"{len(site.runs)} runs, {len(site.tables)} tables; open {(out / 'index.html').resolve().as_uri()}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
@@ -25,6 +26,9 @@ from unifybench_pp.schema import item_concept
 from .metrics import METRICS, MetricResult
 from .rundir import Run, RunError
 from .text_metrics import rec_weight
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXACT_UP_TO = 16
 """Concepts up to which the permutation test enumerates every sign pattern."""

@@ -51,6 +51,8 @@ class RunInfo:
     seed: int = 0
     reasoning_input: str = "own"
     """What Rea. Gen. / Dense Rea. Gen. drew from: own (the harness's flow), implicit or explicit."""
+    compared_with: str = ""
+    """The leaderboard row (model name) this run is tested against: its untrained starting point, when it has one."""
     metric_models: dict[str, str | None] = field(default_factory=dict)
     judge: dict[str, Any] = field(default_factory=dict)
     """Judge model, template hashes and usage (tokens, cost)."""

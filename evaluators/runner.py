@@ -68,6 +68,8 @@ class EvalConfig:
     display_name: str = ""
     reasoning_input: str = "own"
     """What the two-stage generation tasks draw from: own | implicit | explicit (see module doc)."""
+    compared_with: str = ""
+    """The leaderboard row this model is tested against (its starting point); recorded, not hashed."""
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
 
     def __post_init__(self) -> None:
@@ -309,6 +311,7 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         capabilities=sorted(model.capabilities), benchmark_version=bench.version, protocol=config.scoring.protocol,
         adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
         commit=_git_commit(), date=utc_now(), seed=config.seed, reasoning_input=config.reasoning_input,
+        compared_with=config.compared_with,
         packages=package_versions(),
     )
     return run_dir, info

@@ -77,15 +77,16 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
 
     done = _stage(seconds, "3/4 evaluate four models on all nine tasks", console)
     specs = adapters()
-    models = [("syncr1", str(bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", "tiny"),
-              ("showo-tp", str(train_dir / "base"), TINY_SAMPLER, "Show-o+TP (tiny, demo)", "tiny"),
-              ("real-images", None, {}, "Real Images (mini)", specs["real-images"].model_size),
-              ("always-yes", None, {}, "always-yes", specs["always-yes"].model_size)]
+    start = "Show-o+TP (tiny, demo)"  # the same untrained base the Sync-R1 run starts from
+    models = [("syncr1", str(bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", "tiny", start),
+              ("showo-tp", str(train_dir / "base"), TINY_SAMPLER, start, "tiny", ""),
+              ("real-images", None, {}, "Real Images (mini)", specs["real-images"].model_size, ""),
+              ("always-yes", None, {}, "always-yes", specs["always-yes"].model_size, "")]
     runs = {}
-    for name, checkpoint, options, display, size in models:
+    for name, checkpoint, options, display, size, compared_with in models:
         config = EvalConfig(model=name, checkpoint=checkpoint, options=dict(options), device=device, runs_dir=runs_dir,
-                            model_type=specs[name].model_type, model_size=size,
-                            display_name=display, scoring=scoring or ScoringConfig(device=device))
+                            model_type=specs[name].model_type, model_size=size, display_name=display,
+                            compared_with=compared_with, scoring=scoring or ScoringConfig(device=device))
         progress = Progress(TextColumn(f"{display}: " + "{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=console)
 

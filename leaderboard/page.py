@@ -108,8 +108,12 @@ def _item_rows(run: Run, bench: Benchmark | None) -> list[dict[str, Any]]:
     return rows
 
 
-def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, include_reported: bool = True) -> Site:
-    """Read the runs (skipping broken ones), build tables, charts, pages and exports under `out`."""
+def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, include_reported: bool = True,
+               baseline: str | None = None) -> Site:
+    """Read the runs (skipping broken ones), build tables, charts, pages and exports under `out`.
+
+    `baseline`: the measured row every other is tested against (default: each run's recorded starting point).
+    """
     runs, skipped = load_runs(roots)
     bench = None
     if benchmark is not None:
@@ -117,7 +121,7 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
             bench = load(benchmark)
         except SourceError as error:
             skipped.append((str(benchmark), f"benchmark not loaded: {error}"))
-    tables = build_tables(runs, include_reported)
+    tables = build_tables(runs, include_reported, baseline)
     site = Site(out, tables, runs, skipped)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     for run in runs:

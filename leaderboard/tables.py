@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from evaluators.compare import PairedDifference, paired_difference
 from evaluators.metrics import METRICS
 from evaluators.rundir import MODEL_TYPES, Run
 from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES, UNDERSTANDING_TASKS
@@ -36,6 +37,15 @@ class Cell:
     n: int = 0
     rank: dict[str, int] = field(default_factory=dict)
     """1 = best, 2 = second, per view: `all` rows or `measured` rows only."""
+    versus: PairedDifference | None = None
+    """This row minus the row it is compared with (paired over concepts), when it has one."""
+
+    @property
+    def change(self) -> str:
+        """"up" / "down" when significantly better / worse than the compared row (p < 0.05), else ""."""
+        if self.versus is None or not self.versus.significant() or self.versus.difference is None:
+            return ""
+        return "up" if self.versus.difference > 0 else "down"
 
 
 @dataclass
@@ -48,6 +58,8 @@ class Row:
     cells: dict[str, Cell]
     run: Run | None = None
     note: str = ""
+    compared_with: str = ""
+    """Method name of the row its cells' `versus` differences are taken against."""
 
 
 @dataclass
@@ -147,7 +159,24 @@ def _ordered(rows: list[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: (MODEL_TYPES.index(r.type), r.source == "measured"))
 
 
-def build_tables(runs: list[Run], include_reported: bool = True) -> list[Table]:
+def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | None = None) -> None:
+    """Give each measured row's cells their paired difference to its compared row (same table only).
+
+    The compared row is `baseline` when given, else the one the run records
+    (its untrained starting point); rows without one stay unmarked.
+    """
+    measured = {r.method: r for r in rows if r.source == "measured" and r.run is not None}
+    for row in measured.values():
+        target = measured.get(baseline or row.run.info.compared_with)
+        if target is None or target is row:
+            continue
+        row.compared_with = target.method
+        for column in columns:
+            row.cells[column.key].versus = paired_difference(row.run.results.get(column.key),
+                                                             target.run.results.get(column.key), column.key)
+
+
+def build_tables(runs: list[Run], include_reported: bool = True, baseline: str | None = None) -> list[Table]:
     """Table 1 per (protocol, reasoning input) among the runs, then Table 5.
 
     The paper's reported rows join the harness's setting (`syncr1`, the
@@ -167,6 +196,7 @@ def build_tables(runs: list[Run], include_reported: bool = True) -> list[Table]:
             rows = _reported_rows(reported["table1"], "table1") + rows
         rows = _ordered(rows)
         rank_cells(rows, columns)
+        mark_comparisons(rows, columns, baseline)
         notes = ([f"{protocol} protocol"] if protocol != "syncr1" else []) + \
                 ([f"{reasoning} reasoning input"] if reasoning != "own" else [])
         title = "Table 1: UnifyBench and UnifyBench++" + (f" ({', '.join(notes)})" if notes else "")

@@ -116,3 +116,23 @@ def test_compare_cli_writes_markdown_and_refuses_with_exit_2(two_runs: tuple[Pat
                              text=True, cwd=Path(__file__).parents[1])
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
     assert "different protocols" in refused.stderr
+
+
+def test_leaderboard_marks_each_column_against_the_compared_row(two_runs: tuple[Path, Path, Path],
+                                                                tmp_path: Path) -> None:
+    from leaderboard.page import build_site
+
+    yes, echo, _ = two_runs
+    site = build_site([yes, echo], tmp_path / "site", include_reported=False, baseline="always-yes")
+    [table] = [t for t in site.tables if t.key == "table1-syncr1"]
+    rows = {r.method: r for r in table.rows}
+    assert rows["text-echo"].compared_with == "always-yes" and rows["always-yes"].compared_with == ""
+    expected = {d.metric: d for d in compare_runs(read_run(echo), read_run(yes))}
+    for key, cell in rows["text-echo"].cells.items():
+        if cell.versus is not None and cell.versus.difference is not None:
+            assert cell.versus.difference == pytest.approx(expected[key].difference)
+            assert cell.change == ("" if expected[key].p_value >= 0.05 else
+                                   "up" if expected[key].difference > 0 else "down")
+    rec = rows["text-echo"].cells["rec.weight"]
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert f"vs always-yes: {rec.versus.difference:+.3f}" in page
