@@ -368,6 +368,61 @@ def compare(
         console.print(f"written to {out}")
 
 
+@app.command("judge-agreement")
+def judge_agreement(
+    run: Annotated[Path, typer.Argument(help="A run directory whose judged columns were scored.")],
+    benchmark: Annotated[Path, typer.Option(help="The benchmark build the run used.")] = DEFAULT_OUT,
+    judge_model: JudgeModelOpt = "gpt-4o-mini",
+    judge_base_url: JudgeUrlOpt = None,
+    judge_concurrency: JudgeConcurrencyOpt = 8,
+    judge_cache: JudgeCacheOpt = JUDGE_CACHE,
+    human: Annotated[Optional[Path], typer.Option(
+        help="Compare with people instead: a CSV with columns metric,id,score[,clause].")] = None,
+    name: Annotated[str, typer.Option(help="Label of the people's ratings in the report.")] = "human",
+) -> None:
+    """How far the run's judge agrees with a second judge (or with people) on the same outputs.
+
+    Per judged column: Cohen's kappa, Krippendorff's alpha, exact agreement and the score shift, over
+    single judgements (item scores; clause verdicts for the image columns). The result is stored in the
+    run directory, and the leaderboard shows it beside the judged columns.
+    """
+    from evaluators.agreement import judgements, read_human_ratings, record_agreement, rescore_with, run_agreement
+    from evaluators.rundir import RunError, read_run
+    from evaluators.scoring import Scorers
+
+    try:
+        loaded = read_run(run)
+        if human is not None:
+            other, other_name = read_human_ratings(human), name
+        else:
+            scoring = _scoring_config(loaded.info.protocol, "open_clip:ViT-B-32/openai", judge_model, judge_base_url,
+                                      judge_concurrency, judge_cache, "minilm", "facebook/dinov2-base",
+                                      "Salesforce/blip2-itm-vit-g", None, None)
+            rescored = rescore_with(loaded, load(benchmark), Scorers(scoring))
+            missing = [r.not_computed for r in rescored.values() if r.not_computed and r.details.get("scorer_missing")]
+            if missing:
+                raise RunError(f"second judge not available: {missing[0]}")
+            other, other_name = {m: judgements(r) for m, r in rescored.items() if r.value is not None}, judge_model
+        found = run_agreement(loaded, other, other_name)
+    except (RunError, SourceError) as error:
+        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    table = Table(title=f"{loaded.info.model}: judge agreement with {other_name}")
+    for column in ("metric", "judgements", "Cohen's kappa", "Krippendorff's alpha", "exact", "shift (B - A)"):
+        table.add_column(column)
+
+    def show(value: Optional[float], signed: bool = False) -> str:
+        return "-" if value is None else (f"{value:+.3f}" if signed else f"{value:.3f}")
+
+    for a in found:
+        table.add_row(a.metric, str(a.units), show(a.kappa), show(a.alpha), show(a.exact), show(a.shift, True))
+    console.print(table)
+    if not found:
+        errors.print("warning: no judged column shares judgements with the other rater", markup=False)
+        return
+    console.print(f"written to {record_agreement(loaded, found)}")
+
+
 @app.command("models")
 def models() -> None:
     """List the model adapters (built-in and from installed packages) with their capabilities."""

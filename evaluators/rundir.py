@@ -28,6 +28,10 @@ from .metrics import METRICS, MetricResult
 MODEL_TYPES = ("Upper Bound", "Und. Only", "Gen. Only", "Unified Model")
 
 
+AGREEMENT_FILE = "judge_agreement.json"
+"""Written into a run directory by `ubpp judge-agreement`; the leaderboard shows it beside judged columns."""
+
+
 class RunError(ValueError):
     """A run directory that is malformed or incomplete."""
 
@@ -92,6 +96,8 @@ class Run:
     results: dict[str, MetricResult]
     predictions: dict[tuple[str, str], dict[str, Any]]
     """(task, item id) -> prediction record."""
+    agreements: list[dict[str, Any]] = field(default_factory=list)
+    """Measured agreement of this run's judge with another judge or with people (AGREEMENT_FILE)."""
 
     @property
     def id(self) -> str:
@@ -115,7 +121,7 @@ def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, pr
     return info
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -129,8 +135,8 @@ def _jsonl(records: Iterable[dict[str, Any]]) -> str:
 
 def write_results(path: Path, info: RunInfo, results: list[MetricResult]) -> None:
     """run.json, scores.jsonl and summary.json, each replaced atomically."""
-    _atomic_write(path / "run.json", json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
-    _atomic_write(path / "scores.jsonl", _jsonl(
+    atomic_write(path / "run.json", json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
+    atomic_write(path / "scores.jsonl", _jsonl(
         {"metric": r.name, "id": item, "score": score, "details": r.item_details.get(item, {})}
         for r in results for item, score in r.per_item.items()))
     summary = []
@@ -138,12 +144,12 @@ def write_results(path: Path, info: RunInfo, results: list[MetricResult]) -> Non
         record = result.to_dict()
         del record["per_item"], record["item_details"]
         summary.append(record)
-    _atomic_write(path / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    atomic_write(path / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
 def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]], results: list[MetricResult]) -> None:
     """A complete run directory from predictions scored elsewhere (`ubpp score --run-dir`)."""
-    _atomic_write(path / "predictions.jsonl", _jsonl(
+    atomic_write(path / "predictions.jsonl", _jsonl(
         {"task": task, "id": item, "output": output}
         for task, items in predictions.items() for item, output in items.items()))
     write_results(path, info, results)
@@ -197,7 +203,8 @@ def read_run(path: Path) -> Run:
             if line.get("details"):
                 result.item_details[line["id"]] = line["details"]
     predictions = {(p["task"], p["id"]): p for p in _load_jsonl(path / "predictions.jsonl")}
-    return Run(path, info, results, predictions)
+    agreements = _load_json(path / AGREEMENT_FILE) if (path / AGREEMENT_FILE).is_file() else []
+    return Run(path, info, results, predictions, agreements if isinstance(agreements, list) else [])
 
 
 def find_runs(roots: Iterable[Path]) -> list[Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evaluators.compare import PairedDifference, paired_difference
-from evaluators.metrics import METRICS
+from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import MODEL_TYPES, Run
 from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES, UNDERSTANDING_TASKS
 
@@ -39,6 +39,8 @@ class Cell:
     """1 = best, 2 = second, per view: `all` rows or `measured` rows only."""
     versus: PairedDifference | None = None
     """This row minus the row it is compared with (paired over concepts), when it has one."""
+    judge: str = ""
+    """For judged columns: the judge model and its measured agreement, when the run records it."""
 
     @property
     def change(self) -> str:
@@ -138,8 +140,21 @@ def _measured_row(run: Run, columns: list[Column]) -> Row:
             reason = result.not_computed if result is not None else "metric missing from the run"
             cells[column.key] = Cell(None, "nc", reason or "not computed")
         else:
-            cells[column.key] = Cell(result.value, "ok", ci95=result.ci95, n=result.n)
+            cells[column.key] = Cell(result.value, "ok", ci95=result.ci95, n=result.n,
+                                     judge=judge_note(run, result) if spec.needs == "judge" else "")
     return Row(run.id, run.info.model, run.info.model_type, run.info.model_size, "measured", cells, run=run)
+
+
+def judge_note(run: Run, result: MetricResult) -> str:
+    """"judge gpt-4o; vs human: kappa 0.71, alpha 0.69 (212 judgements)" from the run's agreement records."""
+    parts = [f"judge {result.model}"]
+    for entry in (e for e in run.agreements if e.get("metric") == result.name):
+        kappa, alpha = entry.get("kappa"), entry.get("alpha")
+        measures = ", ".join(f"{label} {value:.2f}" for label, value in (("kappa", kappa), ("alpha", alpha))
+                             if value is not None)
+        parts.append(f"vs {entry['judge_b']}: {measures or 'no variation'} "
+                     f"({entry['units']} judgements)")
+    return "; ".join(parts)
 
 
 def rank_cells(rows: list[Row], columns: list[Column]) -> None:

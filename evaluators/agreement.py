@@ -1,0 +1,127 @@
+"""How far a judge can be trusted: agreement of two judges (or a judge and people) on the same outputs.
+
+The unit of agreement is one judgement: an item's {0, 0.5, 1} score for the
+text judges (VQA, QA, Dense Rea.), one clause verdict {0, 1} for the image
+judges (Dense Gen., Dense Rea. Gen.). Cohen's kappa (scikit-learn) treats the
+scores as categories; Krippendorff's alpha (the `krippendorff` package) uses
+the ordinal level for {0, 0.5, 1} and the nominal level for binary verdicts;
+the shift is the mean score of B minus A over the shared units. Human ratings
+come as a CSV with columns `metric,id,score` (and `clause` for per-clause
+verdicts, counted from 0), the way DreamBench++ reports judge-human agreement.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .metrics import METRICS, MetricResult
+from .rundir import AGREEMENT_FILE, Run, RunError, atomic_write
+
+Unit = tuple[str, int]
+"""(item id, clause index); -1 for a whole-item judgement."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    metric: str
+    judge_a: str
+    judge_b: str
+    units: int
+    kappa: float | None
+    alpha: float | None
+    shift: float | None
+    """Mean score of B minus mean score of A over the shared units."""
+    exact: float | None
+    """Share of units where both gave the same score."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def judgements(result: MetricResult) -> dict[Unit, float]:
+    """The judge's individual judgements behind a judged metric: item scores, or each clause verdict."""
+    units: dict[Unit, float] = {}
+    for item, detail in result.item_details.items():
+        verdicts = detail.get("verdicts")
+        if verdicts is not None:
+            units.update({(item, k): float(v) for k, v in enumerate(verdicts) if v is not None})
+        elif result.per_item.get(item) is not None and "judge" in detail:
+            units[(item, -1)] = float(result.per_item[item])
+    return units
+
+
+def agreement(metric: str, a: dict[Unit, float], b: dict[Unit, float], judge_a: str, judge_b: str) -> Agreement:
+    import krippendorff
+    from sklearn.metrics import cohen_kappa_score
+
+    shared = sorted(set(a) & set(b))
+    if not shared:
+        return Agreement(metric, judge_a, judge_b, 0, None, None, None, None)
+    left = np.array([a[u] for u in shared])
+    right = np.array([b[u] for u in shared])
+    labels = [str(v) for v in left], [str(v) for v in right]
+    one_category = len(set(labels[0]) | set(labels[1])) < 2
+    kappa = None if one_category else float(cohen_kappa_score(*labels))
+    level = "nominal" if set(np.unique(np.concatenate([left, right]))) <= {0.0, 1.0} else "ordinal"
+    alpha = None if one_category else float(krippendorff.alpha(reliability_data=np.stack([left, right]),
+                                                                level_of_measurement=level))
+    return Agreement(metric, judge_a, judge_b, len(shared), kappa, alpha, float(right.mean() - left.mean()),
+                     float((left == right).mean()))
+
+
+def judged_metrics() -> list[str]:
+    return [name for name, spec in METRICS.items() if spec.needs == "judge"]
+
+
+def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
+    """metric -> unit -> score from a CSV with columns metric, id, score and optionally clause."""
+    try:
+        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+    except OSError as error:
+        raise RunError(f"{path}: cannot read human ratings ({error.strerror})") from None
+    ratings: dict[str, dict[Unit, float]] = {}
+    for number, row in enumerate(rows, start=2):
+        try:
+            metric = row["metric"]
+            if metric not in judged_metrics():
+                raise ValueError(f"{metric!r} is not a judged metric ({', '.join(judged_metrics())})")
+            clause = int(row["clause"]) if row.get("clause") not in (None, "") else -1
+            ratings.setdefault(metric, {})[(row["id"], clause)] = float(row["score"])
+        except (KeyError, ValueError, TypeError) as error:
+            raise RunError(f"{path}: line {number}: {error} (columns: metric,id,score[,clause])") from None
+    return ratings
+
+
+def rescore_with(run: Run, bench, scorers) -> dict[str, MetricResult]:
+    """The run's outputs scored again by another judge (`scorers`): every judged metric."""
+    from .scoring import score_metric
+
+    predictions: dict[str, dict[str, str]] = {}
+    for (task, item), record in run.predictions.items():
+        predictions.setdefault(task, {})[item] = record["output"]
+    return {name: score_metric(METRICS[name], bench, predictions.get(METRICS[name].task, {}), scorers, run.path)
+            for name in judged_metrics()}
+
+
+def run_agreement(run: Run, other: dict[str, dict[Unit, float]], other_name: str) -> list[Agreement]:
+    """Per judged metric the run computed: its judge against `other` (another judge's or people's judgements)."""
+    found = []
+    for name in judged_metrics():
+        result = run.results.get(name)
+        if result is not None and result.value is not None and other.get(name):
+            found.append(agreement(name, judgements(result), other[name], result.model or "judge", other_name))
+    return found
+
+
+def record_agreement(run: Run, found: list[Agreement]) -> Path:
+    """Merge into the run's AGREEMENT_FILE (one entry per metric and other judge), atomically."""
+    entries = {(e["metric"], e["judge_b"]): e for e in run.agreements}
+    entries.update({(a.metric, a.judge_b): a.to_dict() for a in found})
+    path = run.path / AGREEMENT_FILE
+    atomic_write(path, json.dumps(sorted(entries.values(), key=lambda e: (e["metric"], e["judge_b"])), indent=2))
+    return path
