@@ -111,12 +111,15 @@ Dinov2Opt = Annotated[str, typer.Option(help="DINOv2 hub id or folder.")]
 Blip2Opt = Annotated[str, typer.Option(help="BLIP-2 retrieval hub id or folder.")]
 FacenetOpt = Annotated[Optional[str], typer.Option(
     help="FaceNet weights: 'vggface2' (downloaded by facenet-pytorch) or a state-dict file.")]
+JudgeRepeatsOpt = Annotated[int, typer.Option(
+    help="Ask the judge this many times per output (same prompt, separate cache entries): the summary then "
+         "separates the judge's variance from the concepts' and the sampling's.")]
 JUDGE_CACHE = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
 
 
 def _scoring_config(protocol: str, clip_model: str, judge_model: str, judge_base_url: Optional[str],
                     judge_concurrency: int, judge_cache: Path, text_embedder: str, dinov2: str, blip2: str,
-                    facenet: Optional[str], device: Optional[str]):
+                    facenet: Optional[str], device: Optional[str], judge_repeats: int = 1):
     from transformers.utils import logging as transformers_logging
 
     from evaluators.scoring import ScoringConfig
@@ -127,7 +130,7 @@ def _scoring_config(protocol: str, clip_model: str, judge_model: str, judge_base
         raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")
     return ScoringConfig(protocol=protocol, clip=clip_model, judge_model=judge_model, judge_base_url=judge_base_url,
                          judge_cache=judge_cache, judge_concurrency=judge_concurrency, text_embedder=text_embedder,
-                         dinov2=dinov2, blip2=blip2, facenet=facenet, device=device)
+                         dinov2=dinov2, blip2=blip2, facenet=facenet, device=device, judge_repeats=judge_repeats)
 
 
 def _print_results(title: str, results: list, judge_usage: Optional[dict], judge_model: str, scoring) -> None:
@@ -145,6 +148,7 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], judge
                           f"{result.n} ({result.n_concepts})" + (f", {result.failed} failed" if result.failed else ""),
                           result.model or "")
     console.print(table)
+    _print_variance(results)
     if reasons:
         from evaluators.availability import metric_availability
 
@@ -159,6 +163,24 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], judge
         console.print(f"judge {judge_model}: {judge_usage['requests']} requests ({judge_usage['retries']} retries, "
                       f"{judge_usage['failed']} failed), {judge_usage['cached']} from cache, "
                       f"{judge_usage['prompt_tokens']}+{judge_usage['completion_tokens']} tokens, {cost}")
+
+
+def _print_variance(results: list) -> None:
+    """Where each column's variance comes from, once samples or judge repeats make it separable."""
+    from evaluators.variance import DETECT
+
+    shown = [r for r in results if r.variance and (r.variance["sampling"] is not None or r.variance["judge"] is not None)]
+    if not shown:
+        return
+    table = Table(title="variance shares (method of moments over the nested design)")
+    for column in ("metric", "concept", "item", "sampling", "judge", f"concepts to detect {DETECT}"):
+        table.add_column(column)
+    for r in shown:
+        shares = r.variance["shares"]
+        table.add_row(r.name, *(f"{shares[k]:.0%}" if k in shares else "-" for k in ("concept", "item", "sampling",
+                                                                                   "judge")),
+                      str(r.variance["concepts_needed"] or "-"))
+    console.print(table)
 
 
 @app.command("score")
@@ -185,12 +207,13 @@ def score_predictions(
     blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
     facenet: FacenetOpt = None,
     device: Annotated[Optional[str], typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
+    judge_repeats: JudgeRepeatsOpt = 1,
 ) -> None:
     """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed."""
     from evaluators.scoring import Scorers, read_predictions, score
 
     config = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
-                             text_embedder, dinov2, blip2, facenet, device)
+                             text_embedder, dinov2, blip2, facenet, device, judge_repeats)
     try:
         bench = load(benchmark)
         preds = read_predictions(predictions, bench)
@@ -281,6 +304,10 @@ def evaluate(
     dinov2: Dinov2Opt = "facebook/dinov2-base",
     blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
     facenet: FacenetOpt = None,
+    samples: Annotated[int, typer.Option(
+        help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
+             "sampling's variance from the concepts' and the judge's.")] = 1,
+    judge_repeats: JudgeRepeatsOpt = 1,
 ) -> None:
     """Run a model on a built benchmark and score it; re-running resumes, a changed config starts a new run."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -289,8 +316,10 @@ def evaluate(
     from baselines.registry import adapters, create
     from evaluators.runner import REASONING_INPUTS, EvalConfig, run_evaluation
 
+    if samples < 1 or judge_repeats < 1:
+        raise typer.BadParameter("--samples and --judge-repeats must be at least 1")
     scoring = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
-                              text_embedder, dinov2, blip2, facenet, device)
+                              text_embedder, dinov2, blip2, facenet, device, judge_repeats)
     try:
         bench = load(benchmark)
     except SourceError as error:
@@ -309,7 +338,7 @@ def evaluate(
         limit=limit, seed=seed, batch_size=batch_size, device=device, runs_dir=runs_dir, shard=_shard(shard),
         model_type=spec.model_type if spec else "Unified Model", model_size=spec.model_size if spec else "-",
         display_name=(spec.display_name if spec else "") or model, reasoning_input=reasoning_input,
-        compared_with=compared_with, scoring=scoring)
+        compared_with=compared_with, samples=samples, scoring=scoring)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
 

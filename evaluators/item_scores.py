@@ -36,6 +36,8 @@ class Context:
     protocol: Protocol
     scorer: Callable[[str], Any]
     base: Path
+    judge_repeat: int = 0
+    """Which repetition of the judge's calls this scoring is (0: the first)."""
 
     def output(self, item: Any) -> str:
         return self.predictions[item.id]
@@ -92,7 +94,7 @@ def judged_with(template: str) -> Callable[[Callable], Callable]:
 def _judge_text(ctx: Context, items: list, template: str, variables: Callable[[Any], dict[str, str]]
                 ) -> list[ItemScore]:
     judge = ctx.scorer("judge")
-    answers = judge.run([JudgeRequest(template, variables(i)) for i in items])
+    answers = judge.run([JudgeRequest(template, variables(i), repeat=ctx.judge_repeat) for i in items])
     out = []
     for answer in answers:
         if not answer.ok:
@@ -129,7 +131,8 @@ def judge_clauses(ctx: Context, items: list) -> list[ItemScore]:
     `syncr1`: an unparseable verdict counts 0 (as the harness); `strict`: it fails the item.
     """
     judge = ctx.scorer("judge")
-    requests = [JudgeRequest(judge_clauses.template, {"clause": visual_text(c)}, images=(ctx.image(i),))
+    requests = [JudgeRequest(judge_clauses.template, {"clause": visual_text(c)}, images=(ctx.image(i),),
+                             repeat=ctx.judge_repeat)
                 for i in items for c in i.clauses]
     answers = iter(judge.run(requests))
     out = []

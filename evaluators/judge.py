@@ -51,6 +51,8 @@ class JudgeRequest:
     template: str
     variables: dict[str, str]
     images: tuple[Path, ...] = ()
+    repeat: int = 0
+    """Asking the same prompt again (`--judge-repeats`): a separate cache entry, so the judge answers anew."""
 
 
 @dataclass
@@ -223,8 +225,11 @@ class Judge:
             for part in messages[1]["content"]:
                 if part["type"] == "image_url":
                     part["image_url"] = "sha256"  # images enter the key by content hash only
-        blob = json.dumps({"model": self.model, "template": self.template_hash(request.template),
-                           "messages": messages, "images": hashes}, sort_keys=True)
+        key = {"model": self.model, "template": self.template_hash(request.template), "messages": messages,
+               "images": hashes}
+        if request.repeat:
+            key["repeat"] = request.repeat
+        blob = json.dumps(key, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def _call(self, request: JudgeRequest) -> JudgeResult:

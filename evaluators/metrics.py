@@ -21,6 +21,7 @@ import numpy as np
 
 from . import item_scores as score
 from .text_metrics import rec_weight
+from .variance import decompose
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class MetricResult:
     per_concept: dict[str, float] = field(default_factory=dict)
     item_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    variance: dict[str, Any] | None = None
+    """Variance components (concept, item, sampling, judge), their shares and a power statement."""
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -159,6 +162,8 @@ def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[
         concept_values = list(result.per_concept.values())
         result.value = sum(concept_values) / len(concept_values)
         result.ci95 = concept_bootstrap_ci(concept_values)
+        components = decompose(result.per_item)
+        result.variance = components.to_dict() if components else None
     else:
         result.not_computed = result.not_computed or "no item could be scored"
     return result

@@ -33,7 +33,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UND
 
 from .metrics import MetricResult
 from .rundir import RunInfo, package_versions, utc_now, write_results
+from .variance import observation_id
 from .scoring import Scorers, ScoringConfig, score
 
 
@@ -70,9 +71,13 @@ class EvalConfig:
     """What the two-stage generation tasks draw from: own | implicit | explicit (see module doc)."""
     compared_with: str = ""
     """The leaderboard row this model is tested against (its starting point); recorded, not hashed."""
+    samples: int = 1
+    """Outputs per prompt, each with its own seed (the paper uses one): measures sampling variance."""
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
 
     def __post_init__(self) -> None:
+        if self.samples < 1 or self.scoring.judge_repeats < 1:
+            raise ModelError("--samples and --judge-repeats must be at least 1")
         if self.reasoning_input not in REASONING_INPUTS:
             raise ModelError(f"reasoning input must be one of {', '.join(REASONING_INPUTS)}, "
                              f"not {self.reasoning_input!r}")
@@ -113,7 +118,8 @@ def _config_hash(config: EvalConfig, checkpoint_sha: str) -> str:
     s = config.scoring
     key = {"model": config.model, "checkpoint": config.checkpoint, "checkpoint_sha256": checkpoint_sha,
            "options": config.options, "seed": config.seed, "protocol": s.protocol, "clip": s.clip,
-           "reasoning_input": config.reasoning_input,
+           "reasoning_input": config.reasoning_input, "samples": config.samples,
+           "judge_repeats": s.judge_repeats,
            "judge": s.judge_model, "text_embedder": s.text_embedder, "dinov2": s.dinov2, "blip2": s.blip2,
            "facenet": s.facenet}
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -153,8 +159,18 @@ def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, 
     concepts = sorted(bench.concepts)
     index, count = config.shard
     mine = {c for k, c in enumerate(concepts) if k % count == index}
-    pairs = [(task, item) for (task, _), item in chosen.items() if item.concept in mine]
+    pairs = [(task, sampled(item, k)) for (task, _), item in chosen.items() if item.concept in mine
+             for k in range(config.samples)]
     return sorted(pairs, key=lambda pair: (concepts.index(pair[1].concept), order[pair[0]]))
+
+
+def sampled(item: Any, sample: int) -> Any:
+    """The item as its `sample`-th output is recorded (id `<id>#<k>`; a two-stage item reads sample k of its
+    source). Sample 0 keeps the plain id, so one sample per prompt is the harness's run exactly."""
+    if not sample:
+        return item
+    extra = {"source_item": observation_id(item.source_item, sample)} if hasattr(item, "source_item") else {}
+    return replace(item, id=observation_id(item.id, sample), **extra)
 
 
 def _capability(task: str) -> str:

@@ -8,13 +8,14 @@ first use; one that cannot load makes its metrics "not computed (reason)".
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from unifybench_pp import Benchmark, SourceError
 
 from .item_scores import Context
+from .variance import observation_id, parse_observation
 from .judge import DEFAULT_JUDGE_MODEL, Judge
 from .metrics import METRICS, MetricResult, MetricSpec, aggregate, not_computed
 from .scorers.base import ScorerUnavailable
@@ -45,6 +46,8 @@ class ScoringConfig:
     """FaceNet weights (`vggface2` to download, or a state-dict file); MTCNN ships with the package."""
     device: str | None = None
     batch_size: int = 32
+    judge_repeats: int = 1
+    """Ask the judge this many times per output (separate cache entries): measures the judge's own variance."""
 
 
 @dataclass
@@ -91,16 +94,40 @@ class Scorers:
         raise KeyError(kind)
 
 
+def observations(bench: Benchmark, task: str, preds: dict[str, str], repeat: int = 0
+                 ) -> tuple[list, dict[str, str]]:
+    """The task's items once per predicted sample (ids `<item>#<sample>@<repeat>`), and their outputs."""
+    known = {item.id: item for item in bench.tasks[task]}
+    items, outputs = [], {}
+    for key, output in preds.items():
+        item, sample, _ = parse_observation(key)
+        if item in known:
+            observed = observation_id(item, sample, repeat)
+            items.append(replace(known[item], id=observed))
+            outputs[observed] = output
+    order = {item.id: k for k, item in enumerate(bench.tasks[task])}
+    items.sort(key=lambda i: (order[parse_observation(i.id)[0]], i.id))
+    return items, outputs
+
+
 def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scorers: Scorers,
                  base: Path) -> MetricResult:
-    """One metric over the task's predicted items: item scores, concept means, the mean over concepts."""
+    """One metric over the task's predicted items: item scores, concept means, the mean over concepts.
+
+    Each sampled output is an observation of its item; judged metrics ask the
+    judge `judge_repeats` times, each repetition another observation.
+    """
     protocol = scorers.config.protocol
-    items = [i for i in bench.tasks[spec.task] if i.id in preds]
-    if not items:
-        return not_computed(spec, protocol, "no predictions for this task")
-    ctx = Context(bench, preds, protocol, scorers.get, base)
+    repeats = scorers.config.judge_repeats if spec.needs == "judge" else 1
+    items: list = []
+    scores = []
     try:
-        scores = spec.items(ctx, items)
+        for repeat in range(repeats):
+            observed, outputs = observations(bench, spec.task, preds, repeat)
+            if not observed:
+                return not_computed(spec, protocol, "no predictions for this task")
+            items += observed
+            scores += spec.items(Context(bench, outputs, protocol, scorers.get, base, repeat), observed)
         model = _model_id(spec, scorers)
     except ScorerUnavailable as error:
         return not_computed(spec, protocol, str(error), scorer_missing=True)
@@ -148,7 +175,7 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
         except (json.JSONDecodeError, KeyError, TypeError):
             raise SourceError(path, f"line {number}", "expected JSON with 'task', 'id' and 'output'",
                               'write {"task": "qa", "id": "qa/bo/000", "output": "..."}') from None
-        if task not in known or item_id not in known[task]:
+        if task not in known or parse_observation(item_id)[0] not in known[task]:
             raise SourceError(path, f"line {number}", f"unknown item {item_id!r} of task {task!r} in {bench.version}",
                               "score against the benchmark build the predictions were made on")
         if not isinstance(output, str):
