@@ -91,9 +91,10 @@ def paired_bootstrap_ci(differences: np.ndarray, resamples: int = 4000, seed: in
 
 
 def paired_difference(a: MetricResult | None, b: MetricResult | None, name: str) -> PairedDifference:
-    if a is None or b is None or a.value is None or b.value is None:
-        missing = "A" if a is None or a.value is None else "B"
-        return PairedDifference(name, None, None, None, None, None, None, 0, 0, f"not computed in run {missing}")
+    missing = [label for label, r in (("A", a), ("B", b)) if r is None or r.value is None]
+    if missing:
+        return PairedDifference(name, None, None, None, None, None, None, 0, 0,
+                                f"not computed in run {' and '.join(missing)}")
     shared = {i for i, v in a.per_item.items() if v is not None and b.per_item.get(i) is not None}
     if not shared:
         return PairedDifference(name, None, None, None, None, None, None, 0, 0, "no item scored in both runs")

@@ -98,7 +98,7 @@ def test_compare_real_runs_and_refuse_different_protocols(two_runs: tuple[Path, 
     rec = by_name["rec.weight"]
     assert rec.b == pytest.approx(0.5) and rec.concepts == 6
     assert rec.difference == pytest.approx(echo.results["rec.weight"].value - 0.5)
-    assert by_name["qa.bleu"].p_value is not None and by_name["qa.gpt"].reason == "not computed in run A"
+    assert by_name["qa.bleu"].p_value is not None and by_name["qa.gpt"].reason == "not computed in run A and B"
     with pytest.raises(RunError, match="different protocols \\(syncr1 vs strict\\)"):
         compare_runs(yes, strict)
 
