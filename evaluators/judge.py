@@ -261,7 +261,7 @@ class Judge:
             count_tokens(self.usage, response)
             try:
                 content = response.choices[0].message.content
-            except (AttributeError, IndexError, TypeError):
+            except (AttributeError, IndexError, KeyError, TypeError):
                 raise MalformedReply(f"no message in the reply: {str(response)[:200]}") from None
             if content is not None and not isinstance(content, str):
                 raise MalformedReply(f"message content is not text: {content!r:.200}")

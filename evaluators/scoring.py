@@ -188,7 +188,9 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
         try:
             record = json.loads(line)
             task, item_id, output = record["task"], record["id"], record["output"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            if not isinstance(task, str) or not isinstance(item_id, str):
+                raise TypeError("task and id must be strings")
+        except (json.JSONDecodeError, RecursionError, KeyError, TypeError):
             raise SourceError(path, f"line {number}", "expected JSON with 'task', 'id' and 'output'",
                               'write {"task": "qa", "id": "qa/bo/000", "output": "..."}') from None
         if task not in known or item_id not in known[task]:

@@ -44,11 +44,12 @@ def slow_judge(body: dict, n: int) -> tuple:
 
 
 def test_two_evaluations_of_one_run_never_write_it_together(mini_build: Path, tmp_path: Path) -> None:
-    """The issue's case: two `ubpp evaluate --model text-echo` at once. A slow judge keeps the first one
-    inside the run long enough that the second always meets its lock."""
-    with ScriptedServer(slow_judge, latency=0.05) as server:
+    """The issue's case: two `ubpp evaluate --model text-echo` at once. A slow judge (6 calls, 1 s each) keeps
+    the first one inside the run long enough that the second always meets its lock."""
+    with ScriptedServer(slow_judge, latency=1.0) as server:
         def start(runs: Path, *extra: str) -> subprocess.Popen:
             return ubpp("evaluate", "--model", "text-echo", "--benchmark", str(mini_build), "--runs-dir", str(runs),
+                        "--tasks", "qa,vqa", "--limit", "3",
                         "--judge-base-url", server.base_url, "--judge-concurrency", "1",
                         "--judge-cache", str(runs / "judge.sqlite"), *extra, cwd=tmp_path)
 
