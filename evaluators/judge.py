@@ -128,14 +128,14 @@ class JudgeCache:
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """The stored answer; a row that is not one (a damaged or foreign entry) counts as absent."""
+        """The stored answer; a row that is not a JSON object (a damaged entry) counts as absent."""
         with self._lock:
             row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
         try:
             answer = json.loads(row[0]) if row else None
         except (TypeError, ValueError, RecursionError):
             return None
-        return answer if isinstance(answer, dict) and isinstance(answer.get("reply"), str) else None
+        return answer if isinstance(answer, dict) else None
 
     def put(self, key: str, answer: dict[str, Any]) -> None:
         with self._lock, self._db:  # one transaction per answer, committed before the next call
@@ -247,7 +247,7 @@ class Judge:
     def _call(self, request: JudgeRequest) -> JudgeResult:
         key = self.cache_key(request)
         cached = self.cache.get(key)
-        if cached is not None:
+        if cached is not None and isinstance(cached.get("reply"), str):
             self.usage.add(cached=1)
             return JudgeResult(cached["reply"], cached=True)
         if self._unreachable_items >= UNREACHABLE_AFTER:
