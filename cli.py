@@ -115,6 +115,12 @@ JudgeRepeatsOpt = Annotated[int, typer.Option(
     help="Ask the judge this many times per output (same prompt, separate cache entries): the summary then "
          "separates the judge's variance from the concepts' and the sampling's.")]
 JUDGE_CACHE = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
+WaitOpt = Annotated[bool, typer.Option(
+    "--wait", help="When another process is writing the same output directory, wait for it instead of exiting.")]
+
+
+def _say(message: str) -> None:
+    errors.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _scoring_config(protocol: str, clip_model: str, judge_model: str, judge_base_url: Optional[str],
@@ -208,9 +214,17 @@ def score_predictions(
     facenet: FacenetOpt = None,
     device: Annotated[Optional[str], typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
     judge_repeats: JudgeRepeatsOpt = 1,
+    wait: WaitOpt = False,
 ) -> None:
-    """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed."""
-    from evaluators.scoring import Scorers, read_predictions, score
+    """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed.
+
+    Image outputs must be files inside the predictions file's folder; an unusable one stops with exit code 2.
+    """
+    from contextlib import nullcontext
+
+    from evaluators.rundir import RunError, scored_run_info, write_run
+    from evaluators.runlock import run_lock
+    from evaluators.scoring import OutputError, Scorers, read_predictions, score
 
     config = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
                              text_embedder, dinov2, blip2, facenet, device, judge_repeats)
@@ -219,23 +233,27 @@ def score_predictions(
         preds = read_predictions(predictions, bench)
     except SourceError as error:
         _fail(error)
+    base = predictions.parent.resolve()
     scorers = Scorers(config)
-    with console.status("scoring..."):
-        results = score(bench, preds, scorers, base=predictions.parent.resolve())
-    _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model, config)
-    if out:
-        out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
-        console.print(f"scores written to {out}")
-    if run_dir:
-        from evaluators.rundir import RunError, scored_run_info, write_run
-
-        try:
-            info = scored_run_info(model, model_type, model_size, bench, preds, results, config,
-                                   scorers.judge_usage())
-        except RunError as error:
-            raise typer.BadParameter(str(error)) from None
-        write_run(run_dir, info, preds, results)
-        console.print(f"run directory written to {run_dir}")
+    try:
+        with run_lock(run_dir, wait=wait, say=_say) if run_dir else nullcontext():
+            with console.status("scoring..."):
+                results = score(bench, preds, scorers, base=base)
+            _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model, config)
+            if out:
+                out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
+                console.print(f"scores written to {out}")
+            if run_dir:
+                info = scored_run_info(model, model_type, model_size, bench, preds, results, config,
+                                       scorers.judge_usage())
+                write_run(run_dir, info, preds, results, base)
+                console.print(f"run directory written to {run_dir}")
+    except OutputError as error:
+        _fail(SourceError(predictions, f"item {error.item_id}", error.reason,
+                          "write the image inside the predictions file's folder and name it by a relative path"))
+    except RunError as error:
+        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _adapter_options(config_file: Optional[Path], pairs: list[str]) -> dict:
@@ -308,12 +326,18 @@ def evaluate(
         help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
              "sampling's variance from the concepts' and the judge's.")] = 1,
     judge_repeats: JudgeRepeatsOpt = 1,
+    wait: WaitOpt = False,
 ) -> None:
-    """Run a model on a built benchmark and score it; re-running resumes, a changed config starts a new run."""
+    """Run a model on a built benchmark and score it; re-running resumes, a changed config starts a new run.
+
+    One process writes a run at a time: a second one on the same run exits with code 2 naming the first
+    (or, with --wait, waits and then resumes).
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from baselines.base import ModelError
     from baselines.registry import adapters, create
+    from evaluators.rundir import RunError
     from evaluators.runner import REASONING_INPUTS, EvalConfig, run_evaluation
 
     if samples < 1 or judge_repeats < 1:
@@ -338,7 +362,7 @@ def evaluate(
         limit=limit, seed=seed, batch_size=batch_size, device=device, runs_dir=runs_dir, shard=_shard(shard),
         model_type=spec.model_type if spec else "Unified Model", model_size=spec.model_size if spec else "-",
         display_name=(spec.display_name if spec else "") or model, reasoning_input=reasoning_input,
-        compared_with=compared_with, samples=samples, scoring=scoring)
+        compared_with=compared_with, samples=samples, wait=wait, scoring=scoring)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
 
@@ -349,8 +373,8 @@ def evaluate(
     try:
         adapter = create(model, checkpoint, device, **options)
         with progress:
-            result = run_evaluation(bench, adapter, eval_config, on_task)
-    except ModelError as error:
+            result = run_evaluation(bench, adapter, eval_config, on_task, say=_say)
+    except (ModelError, RunError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
@@ -574,6 +598,7 @@ def train_syncr1(
     stop_after: Annotated[Optional[int], typer.Option(
         help="Stop after this many steps in this invocation (checkpointed; --resume goes on).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    wait: WaitOpt = False,
 ) -> None:
     """Sync-GRPO + Dynamic Group Scaling: two-phase rollouts, reward ensemble, Dr.GRPO, adaptive screening.
 
@@ -590,7 +615,8 @@ def train_syncr1(
         transformers_logging.disable_progress_bar()
     try:
         settings = load_config(config, preset, set_)
-        result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console)
+        result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console, wait=wait,
+                       say=_say)
     except SourceError as error:
         _fail(error)
     except (TrainingError, ValueError, ScorerUnavailable, OSError) as error:

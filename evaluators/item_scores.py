@@ -19,6 +19,7 @@ from unifybench_pp import Benchmark
 from unifybench_pp.prompts import with_class_noun
 
 from .judge import JudgeRequest
+from .runpaths import inside
 from .text_metrics import Protocol, bleu, judge_score, judge_unparseable, rec_correct
 
 
@@ -32,7 +33,7 @@ class ItemScore:
 class Context:
     bench: Benchmark
     predictions: dict[str, str]
-    """Item id -> the model's text, or its image path (relative to `base`)."""
+    """Item id -> the model's text, or its image path (relative to `base`, never outside it)."""
     protocol: Protocol
     scorer: Callable[[str], Any]
     base: Path
@@ -43,8 +44,8 @@ class Context:
         return self.predictions[item.id]
 
     def image(self, item: Any) -> Path:
-        path = Path(self.predictions[item.id])
-        return path if path.is_absolute() else self.base / path
+        """The output image, confined to `base` here too (where scorers read it)."""
+        return inside(self.base, self.predictions[item.id])
 
     def clip_i_references(self, item: Any) -> list[Path]:
         """`syncr1`: the concept's first test image (sorted by name); `strict`: all of them."""

@@ -112,30 +112,47 @@ def _fill(text: str, variables: dict[str, str]) -> str:
 
 
 class JudgeCache:
-    """SQLite answer cache shared by threads (and by runs pointing at the same file)."""
+    """SQLite answer cache shared by threads and by processes (runs pointing at the same file).
+
+    Write-ahead logging and one committed transaction per answer: a process
+    killed at any point (kill -9 mid-call or mid-write) leaves a readable cache
+    holding every answer stored before, so a re-run pays only for the rest.
+    A busy timeout lets concurrent runs share the file instead of failing.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL)")
-        self._db.commit()
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL)")
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The stored answer; a row that is not a JSON object (a damaged entry) counts as absent."""
         with self._lock:
             row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        try:
+            answer = json.loads(row[0]) if row else None
+        except (TypeError, ValueError, RecursionError):
+            return None
+        return answer if isinstance(answer, dict) else None
 
     def put(self, key: str, answer: dict[str, Any]) -> None:
-        with self._lock:
+        with self._lock, self._db:  # one transaction per answer, committed before the next call
             self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, json.dumps(answer, sort_keys=True)))
-            self._db.commit()
+
+
+class MalformedReply(Exception):
+    """A 200 answer that is not a chat completion (a broken or foreign server): recorded, not retried."""
 
 
 def count_tokens(usage: JudgeUsage, response: Any) -> None:
-    if getattr(response, "usage", None) is not None:
-        usage.add(prompt_tokens=getattr(response.usage, "prompt_tokens", 0) or 0,
-                  completion_tokens=getattr(response.usage, "completion_tokens", 0) or 0)
+    counts = getattr(response, "usage", None)
+    if counts is not None:
+        usage.add(**{name: value for name in ("prompt_tokens", "completion_tokens")
+                     if isinstance(value := getattr(counts, name, 0), int) and value >= 0})
 
 
 def with_retries(call: Callable[[], Any], usage: JudgeUsage, max_retries: int, backoff: float
@@ -159,7 +176,7 @@ def with_retries(call: Callable[[], Any], usage: JudgeUsage, max_retries: int, b
         except (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                 openai.APIConnectionError) as exc:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        except openai.APIStatusError as exc:
+        except (openai.APIStatusError, openai.APIResponseValidationError, MalformedReply, ValueError) as exc:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
             break
     usage.add(failed=1)
@@ -235,7 +252,7 @@ class Judge:
     def _call(self, request: JudgeRequest) -> JudgeResult:
         key = self.cache_key(request)
         cached = self.cache.get(key)
-        if cached is not None:
+        if cached is not None and isinstance(cached.get("reply"), str):
             self.usage.add(cached=1)
             return JudgeResult(cached["reply"], cached=True)
         if self._unreachable_items >= UNREACHABLE_AFTER:
@@ -247,7 +264,13 @@ class Judge:
             response = self._client.chat.completions.create(
                 model=self.model, messages=messages, temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS)
             count_tokens(self.usage, response)
-            return response.choices[0].message.content or ""
+            try:
+                content = response.choices[0].message.content
+            except (AttributeError, IndexError, KeyError, TypeError):
+                raise MalformedReply(f"no message in the reply: {str(response)[:200]}") from None
+            if content is not None and not isinstance(content, str):
+                raise MalformedReply(f"message content is not text: {content!r:.200}")
+            return content or ""
 
         reply, error, attempts = with_retries(ask, self.usage, self.max_retries, self.backoff)
         if reply is None:

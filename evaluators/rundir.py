@@ -8,14 +8,18 @@
         images/            generated images
 
 Writers replace each file atomically (temp file + rename) so a crash never
-leaves a half-written file; readers validate and raise RunError naming the
-file and the problem, so a leaderboard can skip a broken run with a warning.
+leaves a half-written file; one process writes a run at a time (runlock.py).
+Readers validate and raise RunError naming the file and the problem, so a
+leaderboard can skip a broken run with a warning. A run names only its own
+files: every file read and every image output is confined to the run
+directory (runpaths.py), because runs may come from untrusted submitters.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -23,7 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
+
+from unifybench_pp.schema import GENERATION_TASKS
+
 from .metrics import METRICS, MetricResult
+from .runpaths import PathEscape, inside
 
 MODEL_TYPES = ("Upper Bound", "Und. Only", "Gen. Only", "Unified Model")
 
@@ -107,7 +117,7 @@ class Run:
 def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, predictions: dict[str, dict[str, str]],
                     results: list[MetricResult], config: Any, judge_usage: dict[str, Any] | None) -> RunInfo:
     """RunInfo for predictions scored outside the runner (`ubpp score --run-dir`)."""
-    from unifybench_pp.schema import GENERATION_TASKS, UNDERSTANDING_TASKS
+    from unifybench_pp.schema import UNDERSTANDING_TASKS
 
     tasks = {task for task, items in predictions.items() if items}
     info = RunInfo(
@@ -121,12 +131,22 @@ def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, pr
     return info
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Replace `path` with `data` through a temporary sibling: readers see the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def image_name(item_id: str, suffix: str = ".png") -> str:
+    """Where a run keeps an item's generated image: `images/<item id as a safe file name><suffix>`."""
+    return f"images/{re.sub(r'[^A-Za-z0-9_.-]+', '_', item_id).lstrip('.')}{suffix}"
 
 
 def _jsonl(records: Iterable[dict[str, Any]]) -> str:
@@ -147,71 +167,143 @@ def write_results(path: Path, info: RunInfo, results: list[MetricResult]) -> Non
     atomic_write(path / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
 
 
-def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]], results: list[MetricResult]) -> None:
-    """A complete run directory from predictions scored elsewhere (`ubpp score --run-dir`)."""
-    atomic_write(path / "predictions.jsonl", _jsonl(
-        {"task": task, "id": item, "output": output}
-        for task, items in predictions.items() for item, output in items.items()))
+def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]], results: list[MetricResult],
+              base: Path) -> None:
+    """A complete run directory from predictions scored elsewhere (`ubpp score --run-dir`).
+
+    Image outputs (relative to `base`, confined to it) are copied into the
+    run's images/, so the run is self-contained and names only its own files.
+    """
+    records = []
+    for task, items in predictions.items():
+        for item, output in items.items():
+            if task in GENERATION_TASKS:
+                source = inside(base, output)
+                output = image_name(item, source.suffix)
+                target = path / output
+                if not (target.exists() and target.samefile(source)):
+                    atomic_write(target, source.read_bytes())
+            records.append({"task": task, "id": item, "output": output})
+    atomic_write(path / "predictions.jsonl", _jsonl(records))
     write_results(path, info, results)
 
 
-def _load_json(path: Path) -> Any:
-    if not path.is_file():
-        raise RunError(f"{path}: missing")
+class _PredictionLine(TypedDict):
+    task: str
+    id: str
+    output: str
+
+
+class _ScoreLine(TypedDict):
+    metric: str
+    id: str
+    score: float | None
+    details: NotRequired[dict[str, Any]]
+
+
+def _validated(adapter: TypeAdapter, value: Any, where: str) -> Any:
+    """`value` checked against `adapter`'s type; a mismatch is a RunError naming `where` and the first problem."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise RunError(f"{path}: malformed JSON at line {error.lineno}") from None
+        return adapter.validate_python(value)
+    except ValidationError as error:
+        first = error.errors()[0]
+        place = ".".join(str(part) for part in first["loc"])
+        raise RunError(f"{where}: {place + ': ' if place else ''}{first['msg']}") from None
+    except RunError as error:
+        raise RunError(f"{where}: {error}") from None
 
 
-def _load_jsonl(path: Path) -> list[dict[str, Any]]:
+def _text(run: Path, name: str) -> str | None:
+    """A run file's text (None when absent), read only if it lies inside the run."""
+    try:
+        path = inside(run, name)
+    except PathEscape as error:
+        raise RunError(f"{run / name}: {error}") from None
     if not path.is_file():
-        return []
+        return None
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunError(f"{run / name}: unreadable ({error})") from None
+
+
+def _load_json(run: Path, name: str) -> Any:
+    text = _text(run, name)
+    if text is None:
+        raise RunError(f"{run / name}: missing")
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as error:
+        raise RunError(f"{run / name}: malformed JSON ({error})") from None
+
+
+def _load_jsonl(run: Path, name: str, adapter: TypeAdapter) -> list[dict[str, Any]]:
+    """Each line checked against `adapter`; the records are returned as written (extra keys kept)."""
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate((_text(run, name) or "").splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise RunError(f"{path}: malformed JSON at line {number}") from None
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                raise RunError(f"{run / name}: malformed JSON at line {number}") from None
+            _validated(adapter, record, f"{run / name}: line {number}")
+            records.append(record)
     return records
 
 
+def prediction_record(value: Any, where: str) -> dict[str, Any]:
+    """`value` if it is a prediction line ({"task", "id", "output"} strings, extra keys kept), else RunError."""
+    _validated(_PREDICTION, value, where)
+    return value
+
+
+_RUN_INFO = TypeAdapter(RunInfo)
+_METRIC_RESULT = TypeAdapter(MetricResult)
+_PREDICTION = TypeAdapter(_PredictionLine)
+_SCORE = TypeAdapter(_ScoreLine)
+
+
 def read_run(path: Path) -> Run:
-    """Load and validate a run directory; per-item scores are attached to their metric."""
-    raw = _load_json(path / "run.json")
-    try:
-        info = RunInfo(**raw)
-    except TypeError as error:
-        raise RunError(f"{path / 'run.json'}: {error}") from None
-    summary = _load_json(path / "summary.json")
+    """Load and validate a run directory; per-item scores are attached to their metric.
+
+    Every file is read only inside `path`, and every image output must name a file inside it.
+    """
+    info = _validated(_RUN_INFO, _load_json(path, "run.json"), str(path / "run.json"))
+    summary = _load_json(path, "summary.json")
     if not isinstance(summary, list):
         raise RunError(f"{path / 'summary.json'}: expected a list of metric records")
     results: dict[str, MetricResult] = {}
-    for record in summary:
-        try:
-            if record["name"] not in METRICS:
-                raise RunError(f"{path / 'summary.json'}: unknown metric {record['name']!r}")
-            ci = record.get("ci95")
-            results[record["name"]] = MetricResult(**{**record, "ci95": tuple(ci) if ci else None})
-        except (TypeError, KeyError) as error:
-            raise RunError(f"{path / 'summary.json'}: bad metric record ({error})") from None
-    for line in _load_jsonl(path / "scores.jsonl"):
-        result = results.get(line.get("metric"))
+    for number, record in enumerate(summary):
+        result = _validated(_METRIC_RESULT, record, f"{path / 'summary.json'}: record {number}")
+        if result.name not in METRICS:
+            raise RunError(f"{path / 'summary.json'}: unknown metric {result.name!r}")
+        results[result.name] = result
+    for line in _load_jsonl(path, "scores.jsonl", _SCORE):
+        result = results.get(line["metric"])
         if result is not None:
-            result.per_item[line["id"]] = line.get("score")
+            result.per_item[line["id"]] = line["score"]
             if line.get("details"):
                 result.item_details[line["id"]] = line["details"]
-    predictions = {(p["task"], p["id"]): p for p in _load_jsonl(path / "predictions.jsonl")}
+    predictions = {}
+    for record in _load_jsonl(path, "predictions.jsonl", _PREDICTION):
+        if record["task"] in GENERATION_TASKS:
+            try:
+                inside(path, record["output"])
+            except PathEscape as error:
+                raise RunError(f"{path / 'predictions.jsonl'}: item {record['id']}: output {error}") from None
+        predictions[(record["task"], record["id"])] = record
     agreements = _load_json(path / AGREEMENT_FILE) if (path / AGREEMENT_FILE).is_file() else []
     return Run(path, info, results, predictions, agreements if isinstance(agreements, list) else [])
 
 
 def find_runs(roots: Iterable[Path]) -> list[Path]:
-    """Every directory holding a run.json under the given roots (a root may itself be a run)."""
+    """Every directory holding a run.json under the given roots (a root may itself be a run).
+
+    Symlinked folders are not followed: a run found here lies inside its root.
+    """
     found = set()
     for root in roots:
         if (root / "run.json").is_file():
             found.add(root)
-        found.update(p.parent for p in root.rglob("run.json"))
+        found.update(p.parent for p in root.rglob("run.json") if p.parent.resolve().is_relative_to(root.resolve()))
     return sorted(found)

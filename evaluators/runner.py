@@ -9,7 +9,9 @@ the batch size do not enter it, so widening a run reuses what is done.
 Resume: each prediction is one line appended with a single write and fsync
 (generated images are written first, atomically), so a run killed at any
 point keeps every finished item; the next run skips them and drops a torn
-last line. Judge answers come from the judge's cache.
+last line. Judge answers come from the judge's cache. One process writes a
+run at a time (runlock.py): a second one on the same run stops at once
+naming the holder, or waits (`wait`) and then resumes.
 
 Two stages: Rea. Gen. and Dense Rea. Gen. draw from the model's own Rea. /
 Dense Rea. output for the same prompt (`reasoning_input="own"`, the
@@ -21,17 +23,20 @@ names the prompt it was generated from.
 
 Sharding: `--shard i/n`, or the RANK / WORLD_SIZE that `accelerate launch`
 sets, keeps every n-th concept (so both stages of a concept stay in one
-process); each shard appends to its own file and marks itself done; the last
-shard to finish merges the files and scores, so the summary equals a
-single-process run's.
+process); each shard appends to its own file under its own lock and marks
+itself done; the last shard to finish takes the run's lock, merges the files
+and scores, so the summary equals a single-process run's.
+
+Generated images that cannot be scored (a file corrupted after the run wrote
+it) are failed items with their reason, never a crash or a silent 0.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -45,7 +50,10 @@ from unifybench_pp import Benchmark
 from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS
 
 from .metrics import MetricResult
-from .rundir import RunInfo, package_versions, utc_now, write_results
+from .rundir import RunError, RunInfo, atomic_write, image_name, package_versions, prediction_record, utc_now, \
+    write_results
+from .runlock import run_lock
+from .runpaths import inside
 from .variance import observation_id
 from .scoring import Scorers, ScoringConfig, score
 
@@ -73,6 +81,8 @@ class EvalConfig:
     """The leaderboard row this model is tested against (its starting point); recorded, not hashed."""
     samples: int = 1
     """Outputs per prompt, each with its own seed (the paper uses one): measures sampling variance."""
+    wait: bool = False
+    """When another process writes the run: wait for it (True) or stop with RunLocked (False)."""
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
 
     def __post_init__(self) -> None:
@@ -177,25 +187,41 @@ def _capability(task: str) -> str:
     return "understand" if task in UNDERSTANDING_TASKS else "generate"
 
 
-def _safe_name(item_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", item_id)
-
-
 class PredictionLog:
-    """Append-only JSONL of predictions; a torn last line (a kill mid-write) is dropped on open."""
+    """Append-only JSONL of predictions.
+
+    A torn last line (a kill mid-write) is dropped on open; a last line that
+    is a whole record but lacks its newline is kept. Any other bad line is a
+    RunError naming it, and then the file is left exactly as it was.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done: dict[tuple[str, str], dict[str, Any]] = {}
-        if path.exists():
-            raw = path.read_bytes()
-            complete = raw[: raw.rfind(b"\n") + 1]
-            if len(complete) != len(raw):
-                path.write_bytes(complete)
-            for line in complete.decode("utf-8").splitlines():
-                if line.strip():
-                    record = json.loads(line)
-                    self.done[(record["task"], record["id"])] = record
+        if not path.exists():
+            return
+        raw = path.read_bytes()
+        lines = raw.split(b"\n")
+        torn = lines.pop()  # b"" when the file ends with a newline
+        if torn.strip() and self._parse(torn) is not None:
+            lines.append(torn)
+            torn = b""
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                record = self._parse(line)
+                if record is None:
+                    raise RunError(f"{path}: line {number} is not a JSON prediction record: repair or remove it")
+                record = prediction_record(record, f"{path}: line {number}")
+                self.done[(record["task"], record["id"])] = record
+        if torn or not raw.endswith(b"\n") and raw:
+            atomic_write(path, b"".join(line + b"\n" for line in lines))
+
+    @staticmethod
+    def _parse(line: bytes) -> Any:
+        try:
+            return json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return None
 
     def append(self, records: list[dict[str, Any]]) -> None:
         data = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records).encode()
@@ -295,12 +321,11 @@ def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image, prom
     if task in GENERATION_TASKS:
         if not isinstance(output, Image.Image):
             raise ModelError(f"generation for {item.id} did not return an image")
-        relative = Path("images") / f"{_safe_name(item.id)}.png"
-        (run_dir / "images").mkdir(exist_ok=True)
-        tmp = run_dir / f"{relative}.tmp"
-        output.save(tmp, format="PNG")
-        os.replace(tmp, run_dir / relative)
-        output = relative.as_posix()
+        relative = image_name(item.id)
+        buffer = io.BytesIO()
+        output.save(buffer, format="PNG")
+        atomic_write(inside(run_dir, relative), buffer.getvalue())
+        output = relative
     record = {"task": task, "id": item.id, "output": str(output)}
     if task in REASONING_SOURCES:
         record.update(prompt=prompt, prompt_source=source)
@@ -340,42 +365,54 @@ def _shard_files(run_dir: Path, shard: tuple[int, int]) -> tuple[Path, Path]:
     return run_dir / f"predictions.shard-{index}-of-{count}.jsonl", run_dir / f"shard-{index}-of-{count}.done"
 
 
-def _merge(run_dir: Path, count: int) -> bool:
-    """Merge all shard logs into predictions.jsonl once every shard is done; only one process merges."""
-    if not all((run_dir / f"shard-{i}-of-{count}.done").exists() for i in range(count)):
-        return False
-    try:
-        lock = os.open(run_dir / f"merge-of-{count}.lock", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return False
-    os.close(lock)
+def _all_shards_done(run_dir: Path, count: int) -> bool:
+    return all((run_dir / f"shard-{i}-of-{count}.done").exists() for i in range(count))
+
+
+def _merge(run_dir: Path, count: int) -> None:
+    """Append every shard's records that predictions.jsonl lacks (idempotent; the caller holds the run lock)."""
     merged = PredictionLog(run_dir / "predictions.jsonl")
     for i in range(count):
         shard = PredictionLog(run_dir / f"predictions.shard-{i}-of-{count}.jsonl")
         merged.append([r for key, r in shard.done.items() if key not in merged.done])
-    return True
 
 
 def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
                    on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None,
-                   scorers: Scorers | None = None) -> EvalResult:
-    """Predict (resuming), then - in the last shard to finish - score and write scores and summary."""
+                   scorers: Scorers | None = None, say: Callable[[str], None] = lambda message: None
+                   ) -> EvalResult:
+    """Predict (resuming), then - in the last shard to finish - score and write scores and summary.
+
+    `say` hears about lock waits and stale locks taken over.
+    """
     run_dir, info = open_run(bench, model, config)
-    log_path, done_marker = _shard_files(run_dir, config.shard)
-    existing = run_dir / "run.json"
-    if not existing.exists():
-        write_results(run_dir, info, [])
-    log = PredictionLog(log_path)
-    predicted, skipped = predict(bench, model, config, run_dir, log, on_task)
-    done_marker.touch()
-    if config.shard[1] > 1 and not _merge(run_dir, config.shard[1]):
+    index, count = config.shard
+    with run_lock(run_dir, "run" if count == 1 else f"shard-{index}-of-{count}", config.wait, say):
+        log_path, done_marker = _shard_files(run_dir, config.shard)
+        done_marker.unlink(missing_ok=True)  # predicting again: a merge must wait for this shard
+        if not (run_dir / "run.json").exists():
+            write_results(run_dir, info, [])
+        log = PredictionLog(log_path)
+        predicted, skipped = predict(bench, model, config, run_dir, log, on_task)
+        done_marker.touch()
+        if count == 1:
+            return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped)
+    if not _all_shards_done(run_dir, count):
         return EvalResult(run_dir, None, predicted, skipped)
+    # Shards never fail one another: the merge waits for whoever holds the run.
+    with run_lock(run_dir, "run", wait=True, say=say):
+        _merge(run_dir, count)
+        return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped)
+
+
+def _score_run(bench: Benchmark, config: EvalConfig, info: RunInfo, run_dir: Path, scorers: Scorers | None
+               ) -> list[MetricResult]:
+    """Score predictions.jsonl and write run.json, scores and summary (the caller holds the run lock)."""
     predictions: dict[str, dict[str, str]] = {}
     for (task, item_id), record in PredictionLog(run_dir / "predictions.jsonl").done.items():
         predictions.setdefault(task, {})[item_id] = record["output"]
     scorers = scorers or Scorers(config.scoring)
-    results = score(bench, predictions, scorers, base=run_dir)
+    results = score(bench, predictions, scorers, base=run_dir, unusable="fail")
     info.record_scoring(results, config.scoring.judge_model, scorers.judge_usage())
     write_results(run_dir, info, results)
-    return EvalResult(run_dir, results, predicted, skipped)
-
+    return results

@@ -3,6 +3,11 @@
 A prediction is the model's text (understanding tasks) or the path of its
 image (generation tasks), keyed by task and item id. Scorer models load on
 first use; one that cannot load makes its metrics "not computed (reason)".
+
+Image outputs are checked once, before any metric: the path must stay inside
+`base` (see runpaths) and the file must decode (see `unifybench_pp.images.decoded`).
+`ubpp score` stops at the first unusable one (OutputError, one line);
+`ubpp evaluate` records each as a failed item with its reason instead.
 """
 
 from __future__ import annotations
@@ -10,14 +15,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from unifybench_pp import Benchmark, SourceError
+from unifybench_pp.images import BadImage, decoded
+from unifybench_pp.schema import GENERATION_TASKS
 
-from .item_scores import Context
+from .item_scores import Context, ItemScore
 from .variance import observation_id, parse_observation
 from .judge import DEFAULT_JUDGE_MODEL, Judge
 from .metrics import METRICS, MetricResult, MetricSpec, aggregate, not_computed
+from .runpaths import PathEscape, inside
 from .scorers.base import ScorerUnavailable
 from .scorers.blip2 import DEFAULT_BLIP2, Blip2Scorer
 from .scorers.clip import DEFAULT_CLIP, ClipScorer
@@ -110,14 +118,40 @@ def observations(bench: Benchmark, task: str, preds: dict[str, str], repeat: int
     return items, outputs
 
 
+class OutputError(ValueError):
+    """An image output that cannot be scored: the item and why."""
+
+    def __init__(self, item_id: str, reason: str) -> None:
+        self.item_id, self.reason = item_id, reason
+        super().__init__(f"item {item_id}: {reason}")
+
+
+def unusable_outputs(predictions: Predictions, base: Path) -> dict[str, str]:
+    """Item id -> why its image output cannot be scored (outside `base`, missing, not an image, too large)."""
+    problems = {}
+    for task in GENERATION_TASKS:
+        for item_id, name in predictions.get(task, {}).items():
+            try:
+                with decoded(inside(base, name)):
+                    pass
+            except PathEscape as error:
+                problems[item_id] = f"output {error}"
+            except BadImage as error:
+                problems[item_id] = f"output {name!r}: {error}"
+    return problems
+
+
 def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scorers: Scorers,
-                 base: Path) -> MetricResult:
+                 base: Path, unusable: dict[str, str] | None = None) -> MetricResult:
     """One metric over the task's predicted items: item scores, concept means, the mean over concepts.
 
     Each sampled output is an observation of its item; judged metrics ask the
-    judge `judge_repeats` times, each repetition another observation.
+    judge `judge_repeats` times, each repetition another observation. Outputs
+    in `unusable` (keyed like `preds`) are not shown to the scorer: each is a
+    failed item carrying its reason.
     """
     protocol = scorers.config.protocol
+    unusable = unusable or {}
     repeats = scorers.config.judge_repeats if spec.needs == "judge" else 1
     items: list = []
     scores = []
@@ -126,8 +160,12 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
             observed, outputs = observations(bench, spec.task, preds, repeat)
             if not observed:
                 return not_computed(spec, protocol, "no predictions for this task")
+            problem = {i.id: unusable.get(observation_id(*parse_observation(i.id)[:2])) for i in observed}
+            usable = [i for i in observed if problem[i.id] is None]
+            ctx = Context(bench, outputs, protocol, scorers.get, base, repeat)
+            scored = iter(spec.items(ctx, usable) if usable else [])
             items += observed
-            scores += spec.items(Context(bench, outputs, protocol, scorers.get, base, repeat), observed)
+            scores += [ItemScore(None, {"error": problem[i.id]}) if problem[i.id] else next(scored) for i in observed]
         model = _model_id(spec, scorers)
     except ScorerUnavailable as error:
         return not_computed(spec, protocol, str(error), scorer_missing=True)
@@ -150,12 +188,18 @@ def _model_id(spec: MetricSpec, scorers: Scorers) -> str:
     return getattr(scorer, "model_id", None) or getattr(scorer, "detector_id", spec.needs)
 
 
-def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Path = Path(".")) -> list[MetricResult]:
+def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Path = Path("."),
+          unusable: Literal["raise", "fail"] = "raise") -> list[MetricResult]:
     """Every metric: the Table 1 columns in order, then the supplementary ones.
 
-    Relative image paths in `predictions` are resolved against `base`.
+    Image paths in `predictions` are relative to `base` and must stay inside it.
+    An unusable image output raises OutputError, or with `unusable="fail"` fails its item.
     """
-    return [score_metric(spec, bench, predictions.get(spec.task, {}), scorers, base) for spec in METRICS.values()]
+    problems = unusable_outputs(predictions, base)
+    if problems and unusable == "raise":
+        raise OutputError(*next(iter(problems.items())))
+    return [score_metric(spec, bench, predictions.get(spec.task, {}), scorers, base, problems)
+            for spec in METRICS.values()]
 
 
 def read_predictions(path: Path, bench: Benchmark) -> Predictions:
@@ -172,7 +216,9 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
         try:
             record = json.loads(line)
             task, item_id, output = record["task"], record["id"], record["output"]
-        except (json.JSONDecodeError, KeyError, TypeError):
+            if not isinstance(task, str) or not isinstance(item_id, str):
+                raise TypeError("task and id must be strings")
+        except (json.JSONDecodeError, RecursionError, KeyError, TypeError):
             raise SourceError(path, f"line {number}", "expected JSON with 'task', 'id' and 'output'",
                               'write {"task": "qa", "id": "qa/bo/000", "output": "..."}') from None
         if task not in known or parse_observation(item_id)[0] not in known[task]:

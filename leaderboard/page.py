@@ -16,11 +16,11 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
-from PIL import Image
-
 from evaluators.metrics import METRICS
 from evaluators.rundir import Run, RunError, find_runs, read_run
+from evaluators.runpaths import PathEscape, inside
 from unifybench_pp import Benchmark, SourceError, load
+from unifybench_pp.images import BadImage, decoded
 from unifybench_pp.schema import TASK_TITLES
 
 from .charts import radar, task_bars
@@ -47,15 +47,18 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
 
 
-def thumbnail(path: Path, size: int = 160) -> str | None:
-    """A JPEG data URI of the image, or None when it cannot be read."""
+def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
+    """A JPEG data URI of the image `name` inside `root`, or None when it is outside, missing or unusable.
+
+    The page embeds these bytes, so nothing outside `root` may be read (runs come from submitters).
+    """
     try:
-        with Image.open(path) as image:
+        with decoded(inside(root, name)) as image:
             image = image.convert("RGB")
             image.thumbnail((size, size))
             buffer = io.BytesIO()
             image.save(buffer, "JPEG", quality=80)
-    except (OSError, ValueError):
+    except (PathEscape, BadImage, OSError, ValueError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
@@ -90,12 +93,11 @@ def _item_rows(run: Run, bench: Benchmark | None) -> list[dict[str, Any]]:
         is_image = task in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
         image = None
         if is_image:
-            path = Path(output)
-            image = thumbnail(path if path.is_absolute() else run.path / path)
+            image = thumbnail(run.path, output)
         reference = None
         if item is not None and bench is not None:
             reference_name = getattr(item, "image", None) or bench.concepts[item.concept].test_images[0]
-            reference = thumbnail(bench.image_path(reference_name))
+            reference = thumbnail(bench.root, reference_name)
         extra = by_item.get(item_id, {"scores": {}, "judge": []})
         rows.append({
             "task": task, "task_title": TASK_TITLES.get(task, task), "id": item_id,

@@ -79,7 +79,7 @@ def make_run(root: Path, model: str, values: dict[str, float | None], capabiliti
     info = RunInfo(model=model, model_type=model_type, model_size="1.3B", capabilities=capabilities,
                    benchmark_version="bench-v1", protocol=protocol)
     path = root / model.replace("<", "_").replace(">", "_").replace("/", "_")[:40] / "bench-v1"
-    write_run(path, info, {"qa": {"qa/ast/000": output}}, results)
+    write_run(path, info, {"qa": {"qa/ast/000": output}}, results, base=root)
     return path
 
 

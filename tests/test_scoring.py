@@ -23,13 +23,14 @@ NOT_A_NUMBER = "NAN-MARKER"
 
 def baseline_predictions(bench: unifybench_pp.Benchmark) -> dict[str, dict[str, str]]:
     """always-yes for Rec., the question echoed for text tasks, a real test photo for every image task
-    (Pure Gen.: the first two templates per concept, which keeps the face detector's share of the time small)."""
+    (Pure Gen.: the first two templates per concept, which keeps the face detector's share of the time small),
+    named relative to the benchmark folder (score them with base=bench.root)."""
     preds: dict[str, dict[str, str]] = {"rec": {i.id: "Yes" for i in bench.tasks["rec"]}}
     for task in ("rea", "dense_rea", "vqa", "qa"):
         preds[task] = {i.id: i.question for i in bench.tasks[task]}
     preds["qa"][bench.tasks["qa"][0].id] = NOT_A_NUMBER  # the scripted judge answers this one with words
     for task in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen"):
-        preds[task] = {i.id: str(bench.image_path(bench.concepts[i.concept].test_images[-1]))
+        preds[task] = {i.id: bench.concepts[i.concept].test_images[-1]
                        for i in bench.tasks[task] if task != "pure_gen" or int(i.id[-3:]) < 2}
     return preds
 
@@ -75,7 +76,7 @@ def scored(mini_build: Path, tiny_clip: Path, tmp_path_factory: pytest.TempPathF
             for protocol in ("syncr1", "strict"):
                 config = ScoringConfig(protocol=protocol, clip=str(tiny_clip), judge_base_url=server.base_url,
                                        judge_cache=cache)
-                out[protocol] = {r.name: r for r in score(bench, preds, Scorers(config))}
+                out[protocol] = {r.name: r for r in score(bench, preds, Scorers(config), base=bench.root)}
                 out[f"{protocol}_requests"] = len(server.requests)
             out["requests"] = [r["body"] for r in server.requests]
     finally:
@@ -135,7 +136,7 @@ def test_clip_columns_follow_the_protocol(scored: dict, tiny_clip: Path) -> None
     bench, preds = scored["bench"], scored["preds"]
     clip = ClipScorer(str(tiny_clip))
     items = bench.tasks["rea_gen"]
-    img = clip.image_features([preds["rea_gen"][i.id] for i in items])
+    img = clip.image_features([bench.image_path(preds["rea_gen"][i.id]) for i in items])
     by_item = {}
     for protocol in ("syncr1", "strict"):
         texts = [i.explicit_prompt if protocol == "syncr1" else
@@ -176,7 +177,8 @@ def test_offline_default_reports_what_it_cannot_compute(mini_build: Path, tmp_pa
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     bench = unifybench_pp.load(mini_build)
     results = {r.name: r for r in score(bench, baseline_predictions(bench),
-                                        Scorers(ScoringConfig(protocol="strict", judge_cache=tmp_path / "j.sqlite")))}
+                                        Scorers(ScoringConfig(protocol="strict", judge_cache=tmp_path / "j.sqlite")),
+                                        base=bench.root)}
     computed = {k for k, r in results.items() if r.value is not None}
     assert computed == {"rec.weight", "rea.bleu", "vqa.bleu", "qa.bleu",  # Table 1 columns without models
                         "rea.text_sim", "dense_rea.text_sim", "pure_gen.face_found"}  # bundled MiniLM and MTCNN

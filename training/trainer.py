@@ -19,6 +19,8 @@ import math
 import os
 import shutil
 import time
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from baselines.showo.sampler import SamplerConfig
+from evaluators.runlock import run_lock
 from unifybench_pp import load
 
 from .config import TrainConfig, load_config, save_config
@@ -364,8 +367,11 @@ class Trainer:
 
 
 def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int | None = None, quiet: bool = False,
-          console: Console | None = None) -> TrainResult:
-    return Trainer(config, out, resume=resume, quiet=quiet, console=console).run(stop_after)
+          console: Console | None = None, wait: bool = False, say: Callable[[str], None] = lambda m: None
+          ) -> TrainResult:
+    # One run per output folder; under `accelerate launch` the main process (RANK 0) holds it for all ranks.
+    with run_lock(out, "train", wait, say) if os.environ.get("RANK", "0") == "0" else nullcontext():
+        return Trainer(config, out, resume=resume, quiet=quiet, console=console).run(stop_after)
 
 
 def reward_trend(metrics: list[dict[str, Any]]) -> tuple[float, float]:

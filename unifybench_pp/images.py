@@ -5,15 +5,50 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
 from .errors import SourceError
 
 _SUFFIX = {".jpeg": ".jpg"}
+
+
+class BadImage(ValueError):
+    """An image file that cannot be used; the message says why (empty, not an image, truncated, too large)."""
+
+
+def decoded(source: Path | BinaryIO) -> Image.Image:
+    """The fully decoded image (use it as a context manager to close it), or BadImage.
+
+    Pixels are decoded here, not lazily later, so a truncated file fails at
+    this point; PIL's decompression-bomb guard applies at its warning
+    threshold (MAX_IMAGE_PIXELS), not only at twice that.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(source)
+            try:
+                image.load()
+            except BaseException:
+                image.close()
+                raise
+            return image
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
+            reason = f"too large to decode safely ({error})"
+        except UnidentifiedImageError:
+            empty = isinstance(source, Path) and source.is_file() and source.stat().st_size == 0
+            reason = "empty file" if empty else "not an image (unknown format)"
+        except FileNotFoundError:
+            reason = "file not found"
+        except (OSError, SyntaxError, ValueError, EOFError) as error:
+            reason = f"corrupt or truncated image ({error})"
+    raise BadImage(reason)
 
 
 @dataclass(frozen=True)
@@ -54,15 +89,10 @@ class ImageStore:
             raise SourceError(display, "", f"image cannot be read: {exc.strerror}", "restore the file") from None
         self.files_read += 1
         try:
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
+            with decoded(io.BytesIO(data)) as image:
                 width, height = image.size
-        except UnidentifiedImageError:
-            raise SourceError(display, "", "image is corrupt or not an image (unknown format)",
-                              "replace it with a valid PNG or JPEG") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise SourceError(display, "", f"image is corrupt or not an image ({exc})",
-                              "replace it with a valid PNG or JPEG") from None
+        except BadImage as exc:
+            raise SourceError(display, "", f"image is corrupt or not an image ({exc})", "replace it with a valid PNG or JPEG") from None
         digest = hashlib.sha256(data).hexdigest()
         suffix = _SUFFIX.get(path.suffix.lower(), path.suffix.lower())
         return StoredImage(digest, f"images/{digest}{suffix}", path, width, height)

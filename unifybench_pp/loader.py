@@ -108,6 +108,9 @@ def load(path: str | Path) -> Benchmark:
     if not manifest_path.is_file():
         raise SourceError(root, "", "not a UnifyBench++ build (no manifest.json)", "run `ubpp build-dataset --out DIR`")
     manifest = read_json(manifest_path)
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("version"), str) or not manifest["version"]:
+        raise SourceError(manifest_path, "", "not a benchmark manifest (an object with a version)",
+                          "rebuild the benchmark")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise SourceError(
             manifest_path, "schema_version",
@@ -121,4 +124,10 @@ def load(path: str | Path) -> Benchmark:
         except (ValueError, TypeError) as exc:
             raise SourceError(root / f"{name}.jsonl", "", str(exc), "rebuild the benchmark") from None
 
-    return Benchmark.from_tables(root, manifest, table)
+    bench = Benchmark.from_tables(root, manifest, table)
+    for task, items in bench.tasks.items():
+        for item in items:
+            if item.concept not in bench.concepts:
+                raise SourceError(root / f"{task}.jsonl", item.id, f"unknown concept {item.concept!r}",
+                                  "rebuild the benchmark")
+    return bench

@@ -9,8 +9,11 @@ runs and leaderboards key their results on it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from pydantic import TypeAdapter, ValidationError
 
 SCHEMA_VERSION = "2.0"
 
@@ -193,13 +196,24 @@ def to_record(obj: Any) -> dict[str, Any]:
 
 
 def from_record(cls: type, record: dict[str, Any]) -> Any:
-    """Rebuild a dataclass from a record, rejecting unknown or missing fields."""
+    """Rebuild a dataclass from a record, rejecting unknown or missing fields and values of the wrong type."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{cls.__name__}: expected a JSON object, got {type(record).__name__}")
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(record) - set(names))
+    unknown = sorted(set(record) - set(names), key=str)
     missing = [n for n in names if n not in record]
     if unknown or missing:
         raise ValueError(f"{cls.__name__}: unknown fields {unknown}, missing fields {missing}")
-    return cls(**{n: record[n] for n in names})
+    try:
+        return _adapter(cls).validate_python(record)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise ValueError(f"{cls.__name__}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+@functools.cache
+def _adapter(cls: type) -> TypeAdapter:
+    return TypeAdapter(cls)
 
 
 def field_docs(cls: type) -> list[tuple[str, str, str]]:
