@@ -261,6 +261,7 @@ _RUN_INFO = TypeAdapter(RunInfo)
 _METRIC_RESULT = TypeAdapter(MetricResult)
 _PREDICTION = TypeAdapter(_PredictionLine)
 _SCORE = TypeAdapter(_ScoreLine)
+_AGREEMENTS = TypeAdapter(list[dict[str, Any]])
 
 
 def read_run(path: Path) -> Run:
@@ -292,8 +293,9 @@ def read_run(path: Path) -> Run:
             except PathEscape as error:
                 raise RunError(f"{path / 'predictions.jsonl'}: item {record['id']}: output {error}") from None
         predictions[(record["task"], record["id"])] = record
-    agreements = _load_json(path / AGREEMENT_FILE) if (path / AGREEMENT_FILE).is_file() else []
-    return Run(path, info, results, predictions, agreements if isinstance(agreements, list) else [])
+    agreements = (_validated(_AGREEMENTS, _load_json(path, AGREEMENT_FILE), str(path / AGREEMENT_FILE))
+                  if _text(path, AGREEMENT_FILE) is not None else [])
+    return Run(path, info, results, predictions, agreements)
 
 
 def find_runs(roots: Iterable[Path]) -> list[Path]:
