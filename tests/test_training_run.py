@@ -185,6 +185,18 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert "rec.weight" in summary.read_text()
 
 
+def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No prior build: the default benchmark path gets the bundled mini benchmark built, as the demo does."""
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "syncr1", "--preset", "tiny", "-q", "--set", "steps=1", *[x for s in FAST for x in ("--set", s)]]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    built = unifybench_pp.load(tmp_path / "ubpp_data" / "unifybench_pp-mini")
+    assert (tmp_path / "runs" / "train" / "syncr1" / "model").is_dir() and len(built.concepts) == 6
+    other = CliRunner().invoke(app, [*args, "--set", "benchmark=elsewhere", "--out", "other"])
+    assert other.exit_code == 2 and not (tmp_path / "elsewhere").exists()  # only the default path is built
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_with_the_same_next_step(mini_build: Path, tmp_path: Path) -> None:
     args = [sys.executable, "-m", "cli", "train", "syncr1", "--preset", "tiny", "-q", "--set", f"benchmark={mini_build}",

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
+from .data import MINI_BENCHMARK
+
 Trainable = Literal["concepts", "lora", "full"]
 Controller = Literal["trend", "unictokens"]
 
@@ -60,8 +62,9 @@ class DGSConfig:
 
 @dataclass
 class TrainConfig:
-    benchmark: str = "ubpp_data/unifybench_pp-mini"
-    """A built UnifyBench++ folder; training reads its train split only."""
+    benchmark: str = MINI_BENCHMARK
+    """A built UnifyBench++ folder; training reads its train split only. The default path gets the bundled
+    mini benchmark built there when nothing is."""
     showo: str = "showlab/show-o-512x512"
     """Show-o base (folder or hub id), or `tiny` for a freshly built tiny random model (offline default)."""
     magvit: str = "showlab/magvitv2"

@@ -28,9 +28,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from baselines.showo.sampler import SamplerConfig
-from unifybench_pp import load
-
 from .config import TrainConfig, load_config, save_config
+from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
 from .policy import PolicyLogprobs, base_folders, export_bundle, frozen_reference, load_policy, select_trainable
@@ -107,10 +106,6 @@ class Trainer:
         self.console = console or Console(stderr=True)
         out.mkdir(parents=True, exist_ok=True)
         self.start_checkpoint = self._check_resume(resume)
-        self.bench = load(config.benchmark)
-        self.schedule = PromptSchedule(self.bench, config.concepts, config.seed, config.visual_share)
-        self.rewards = RewardEnsemble(config.rewards, device=config.device)
-        self.rewards.require(list(config.rewards.weights) + ([config.dgs.surrogate] if config.dgs.enabled else []))
         cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
         precision = ("no" if cpu else "bf16") if config.mixed_precision == "auto" else config.mixed_precision
         try:
@@ -119,7 +114,11 @@ class Trainer:
         except (ImportError, ValueError) as error:
             raise TrainingError(f"cannot set up accelerate (mixed_precision={precision}): {error}") from None
         with self.accelerator.main_process_first():
+            self.bench = training_benchmark(config.benchmark, self.console, quiet)
             self.showo, self.magvit = base_folders(config, out)
+        self.schedule = PromptSchedule(self.bench, config.concepts, config.seed, config.visual_share)
+        self.rewards = RewardEnsemble(config.rewards, device=config.device)
+        self.rewards.require(list(config.rewards.weights) + ([config.dgs.surrogate] if config.dgs.enabled else []))
         self.pipe = load_policy(config, self.showo, self.magvit, self.schedule.order, str(self.accelerator.device))
         reference = frozen_reference(self.pipe)
         params = select_trainable(self.pipe, config)
