@@ -20,7 +20,7 @@ from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import SamplerConfig
 from cli import app
 from training.config import load_config
-from training.dgs import TrendController
+from training.dgs import UniCTokensController, make_controller
 from training.rewards import REWARDS, Reward, RewardSample
 from training.rollout import PromptSchedule
 from training.trainer import Trainer, TrainingError, train
@@ -56,10 +56,10 @@ def test_rollout_screens_in_batches_and_finishes_only_the_kept(mini_build: Path,
     config, engine = trainer.config, trainer.engine
     prompt = trainer.schedule.prompt(0)
     early, steps, group = config.screening_step, config.generation_steps, config.group_size
-    everyone = engine.rollout(prompt, 0, TrendController(tau=-1.0, target=0.5))
+    everyone = engine.rollout(prompt, 0, UniCTokensController(tau=-1.0))
     assert everyone.screening.screened == 4 and everyone.screening.passed == 4  # one batch of 2 is not enough
     assert everyone.denoise_steps == 4 * early + group * (steps - early)
-    nobody = engine.rollout(prompt, 0, TrendController(tau=10.0, target=0.5))
+    nobody = engine.rollout(prompt, 0, UniCTokensController(tau=10.0))
     assert nobody.screening.screened == config.candidate_budget == 6 and nobody.screening.passed == 0
     best = sorted(range(6), key=lambda i: -nobody.screening.scores[i])[:group]
     assert nobody.screening.kept == best
@@ -99,6 +99,27 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     samples = [json.loads(line) for line in (tmp_path / "split" / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1] * 3 + [2] * 3 + [3] * 3
     assert all(set(s["rewards"]) >= {"tier", "colour", "ssim", "face", "total"} for s in samples)
+
+
+def test_two_concepts_keep_separate_thresholds(mini_build: Path, tmp_path: Path) -> None:
+    """Each concept's τ moves with its own pass rate only; a checkpoint keeps both."""
+    trainer = Trainer(_config(mini_build, "steps=2", "concepts=[chelsea, coins]", "dgs.initial_threshold=0.3"),
+                      tmp_path / "run", quiet=True)
+    first, first_samples = trainer.train_step()
+    second, _ = trainer.train_step()
+    a, b = first["concepts"][0], second["concepts"][0]
+    assert {a, b} == {"chelsea", "coins"} and first["tau"] == second["tau"] == 0.3
+    assert set(first) & {"tau/coins", "tau/chelsea"} == {f"tau/{a}"}
+    expected = make_controller(trainer.config.dgs)
+    expected.update(first[f"pass_rate/{a}"])
+    assert trainer.controllers[a].tau == expected.tau == first[f"tau_next/{a}"]
+    assert second[f"tau/{b}"] == 0.3  # untouched by the other concept's update
+    assert first[f"pass_rate/{a}"] == first["passed"] / first["screened"]
+    trainer._save()
+    state = json.loads((tmp_path / "run" / "checkpoints" / "step-000002" / "trainer_state.json").read_text())
+    other = make_controller(trainer.config.dgs)
+    other.update(second[f"pass_rate/{b}"])
+    assert state["controllers"] == {a: expected.state_dict(), b: other.state_dict()}
 
 
 def _vowel_share(scorers: object, samples: list[RewardSample]) -> list[float]:
@@ -189,12 +210,16 @@ def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatc
     """No prior build: the default benchmark path gets the bundled mini benchmark built, as the demo does."""
     monkeypatch.chdir(tmp_path)
     args = ["train", "syncr1", "--preset", "tiny", "-q", "--set", "steps=1", *[x for s in FAST for x in ("--set", s)]]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, [*args, "--concept", "chelsea"])
     assert result.exit_code == 0, result.output
+    metrics = [json.loads(x) for x in (tmp_path / "runs/train/syncr1/metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["concepts"] == ["chelsea"] and "tau/chelsea" in metrics[0]
     built = unifybench_pp.load(tmp_path / "ubpp_data" / "unifybench_pp-mini")
     assert (tmp_path / "runs" / "train" / "syncr1" / "model").is_dir() and len(built.concepts) == 6
     other = CliRunner().invoke(app, [*args, "--set", "benchmark=elsewhere", "--out", "other"])
     assert other.exit_code == 2 and not (tmp_path / "elsewhere").exists()  # only the default path is built
+    paper = CliRunner().invoke(app, ["train", "syncr1", "--preset", "paper", "--out", "paper"])
+    assert paper.exit_code == 2 and "--concept NAME" in paper.output  # one concept per run, as the authors
 
 
 @pytest.mark.slow

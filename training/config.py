@@ -54,7 +54,9 @@ class DGSConfig:
     """Candidates advanced to the screening step together, in memory."""
     controller: Controller = "trend"
     initial_threshold: float = 0.5
-    target_pass_rate: float = 0.5
+    """τ at the first step, per concept (the authors: 0.5)."""
+    target_pass_rate: float | None = None
+    """p*; default: 0.5 for `trend`, 0.25 for `unictokens` (the authors' value)."""
     eta: float = 0.12
     mu: float = 0.8
     gamma: float = 0.25
@@ -73,8 +75,9 @@ class TrainConfig:
     concepts without one start from the mean text embedding."""
     concept_run_name: str | None = None
     concept_epoch: int | None = None
-    concepts: list[str] | None = None
-    """Concept ids to train (default: all in the benchmark)."""
+    concepts: list[str] | Literal["all"] | None = None
+    """Concept ids to train, each with its own DGS threshold, or `all`. Unset is refused: the authors train one
+    concept per run (`ubpp train syncr1 --concept NAME`)."""
     seed: int = 0
     steps: int = 100
     group_size: int = 9
@@ -124,8 +127,13 @@ class TrainConfig:
             raise ValueError("visual_share must lie in [0, 1]")
         if self.trainable not in ("concepts", "lora", "full"):
             raise ValueError(f"trainable must be concepts, lora or full, not {self.trainable!r}")
+        if isinstance(self.concepts, str) and self.concepts != "all":
+            raise ValueError(f"concepts must be a list of concept ids or `all`, not {self.concepts!r}")
         if self.dgs.controller not in ("trend", "unictokens"):
             raise ValueError(f"dgs.controller must be trend or unictokens, not {self.dgs.controller!r}")
+        if self.dgs.controller == "trend" and self.dgs.initial_threshold <= 0:
+            raise ValueError("dgs.initial_threshold must be positive for the trend controller (it scales τ); "
+                             "use dgs.controller=unictokens for a surrogate scoring at or below 0")
         if self.dgs.budget_factor < 1:
             raise ValueError("dgs.budget_factor must be at least 1 (the budget holds the kept group)")
         if not 0 < self.dgs.screening_fraction < 1:
@@ -145,6 +153,7 @@ class TrainConfig:
 
 TINY_PRESET: dict[str, Any] = {
     "showo": "tiny",
+    "concepts": "all",
     "steps": 72,
     "group_size": 8,
     "learning_rate": 2e-2,

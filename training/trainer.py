@@ -91,6 +91,15 @@ def _check_trackers(names: list[str]) -> None:
             raise TrainingError(f"report_to {name} needs its package: pip install {TRACKER_PACKAGES[name][0]}")
 
 
+def _concepts(config: TrainConfig, available: dict[str, Any]) -> list[str]:
+    """The concepts this run trains: named ones, or `all`; none named is refused (the authors train one per run)."""
+    if config.concepts is None:
+        raise TrainingError(f"name the concept to train, as the authors train one per run: --concept NAME "
+                            f"(repeatable: each concept gets its own threshold), or --set concepts=all; "
+                            f"the benchmark has {', '.join(sorted(available))}")
+    return sorted(available) if config.concepts == "all" else list(config.concepts)
+
+
 def _loss_constant(config: TrainConfig, image_tokens: int) -> float:
     return config.loss_constant or float(config.reasoning_max_new_tokens + config.generation_steps * image_tokens)
 
@@ -116,7 +125,8 @@ class Trainer:
         with self.accelerator.main_process_first():
             self.bench = training_benchmark(config.benchmark, self.console, quiet)
             self.showo, self.magvit = base_folders(config, out)
-        self.schedule = PromptSchedule(self.bench, config.concepts, config.seed, config.visual_share)
+        self.schedule = PromptSchedule(self.bench, _concepts(config, self.bench.concepts), config.seed,
+                                       config.visual_share)
         self.rewards = RewardEnsemble(config.rewards, device=config.device)
         self.rewards.require(list(config.rewards.weights) + ([config.dgs.surrogate] if config.dgs.enabled else []))
         self.pipe = load_policy(config, self.showo, self.magvit, self.schedule.order, str(self.accelerator.device))
@@ -131,11 +141,9 @@ class Trainer:
                                   num_training_steps=config.steps)
         self.policy, self.optimizer, self.scheduler = self.accelerator.prepare(policy, optimizer, scheduler)
         self.params = params
-        self.controller: ThresholdController | None = None
-        if config.dgs.enabled:
-            d = config.dgs
-            self.controller = make_controller(d.controller, d.initial_threshold, d.target_pass_rate, d.eta, d.mu,
-                                              d.gamma)
+        self.controllers: dict[str, ThresholdController] = (
+            {concept: make_controller(config.dgs) for concept in self.schedule.order} if config.dgs.enabled else {})
+        """One threshold per concept: pass rates differ by concept, so a shared τ would swing with it."""
         if config.trainable != "full":  # checkpoints hold what trains, not a copy of the frozen base
             self.accelerator.register_save_state_pre_hook(self._save_trainable)
             self.accelerator.register_load_state_pre_hook(self._load_trainable)
@@ -167,8 +175,8 @@ class Trainer:
         self.accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / "trainer_state.json").read_text())
         self.step = state["step"]
-        if self.controller is not None:
-            self.controller.load_state_dict(state["controller"])
+        for concept, controller in self.controllers.items():
+            controller.load_state_dict(state["controllers"][concept])
         if self.accelerator.is_main_process:
             for name in ("metrics.jsonl", "samples.jsonl"):
                 if (self.out / name).is_file():
@@ -207,7 +215,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(staging))
         if self.accelerator.is_main_process:
-            state = {"step": self.step, "controller": None if self.controller is None else self.controller.state_dict()}
+            state = {"step": self.step, "controllers": {c: k.state_dict() for c, k in self.controllers.items()}}
             (staging / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
@@ -271,8 +279,9 @@ class Trainer:
         per_step = config.batch_size * config.gradient_accumulation_steps
         first = (self.step * accelerator.num_processes + accelerator.process_index) * per_step
         self.pipe.model.eval()
-        rollouts = [self.engine.rollout(self.schedule.prompt(first + j), first + j, self.controller)
-                    for j in range(per_step)]
+        prompts = [self.schedule.prompt(first + j) for j in range(per_step)]
+        rollouts = [self.engine.rollout(prompt, first + j, self.controllers.get(prompt.concept.id))
+                    for j, prompt in enumerate(prompts)]
         olds = [self._old_logprobs(r) if config.updates_per_rollout > 1 else None for r in rollouts]
         grad_norm = 0.0
         for _ in range(config.updates_per_rollout):
@@ -283,9 +292,31 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         row = self._metrics(rollouts, parts, grad_norm, time.perf_counter() - started)
-        if self.controller is not None:
-            row["tau_next"] = self.controller.update(row["pass_rate"])
+        row.update(self._control(rollouts))
         return row, self._samples(rollouts)
+
+    def _control(self, rollouts: list[Rollout]) -> dict[str, Any]:
+        """Update each screened concept's τ with its pass rate over every process's groups of this step; log both."""
+        from accelerate.utils import gather_object
+
+        if not self.controllers:
+            return {}
+        mine = [(r.prompt.concept.id, r.screening.passed, r.screening.screened) for r in rollouts]
+        counts: dict[str, list[int]] = {}
+        for concept, passed, screened in gather_object(mine) if self.accelerator.num_processes > 1 else mine:
+            total = counts.setdefault(concept, [0, 0])
+            total[0], total[1] = total[0] + passed, total[1] + screened
+        row: dict[str, Any] = {"screened": sum(n for _, n in counts.values()),
+                               "passed": sum(k for k, _ in counts.values())}
+        row["pass_rate"] = row["passed"] / row["screened"]
+        if len(counts) == 1:
+            row["tau"] = self.controllers[next(iter(counts))].tau
+        for concept, (passed, screened) in sorted(counts.items()):
+            controller = self.controllers[concept]
+            row[f"tau/{concept}"] = controller.tau
+            row[f"pass_rate/{concept}"] = passed / screened
+            row[f"tau_next/{concept}"] = controller.update(passed / screened)
+        return row
 
     def _metrics(self, rollouts: list[Rollout], parts: list[dict[str, LossPart]], grad_norm: float,
                  seconds: float) -> dict[str, Any]:
@@ -312,11 +343,6 @@ class Trainer:
                     "reasoning_tokens": sum(len(a) for ro in rollouts for a in ro.answers),
                     "denoise_steps": sum(ro.denoise_steps for ro in rollouts),
                     "denoise_steps_without_dgs": sum(ro.denoise_steps_without_dgs for ro in rollouts)})
-        screenings = [ro.screening for ro in rollouts if ro.screening is not None]
-        if screenings and self.controller is not None:
-            row.update({"tau": self.controller.tau, "screened": sum(s.screened for s in screenings),
-                        "passed": sum(s.passed for s in screenings),
-                        "pass_rate": sum(s.passed for s in screenings) / sum(s.screened for s in screenings)})
         return row
 
     def _samples(self, rollouts: list[Rollout]) -> list[dict[str, Any]]:
