@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -17,10 +18,13 @@ from typer.testing import CliRunner
 
 import unifybench_pp
 from baselines.showo.pipeline import ShowoPipeline
-from baselines.showo.sampler import SamplerConfig
+from baselines.showo.sampler import MaskGitSampler, SamplerConfig
+from baselines.showo.understand import Understander
 from cli import app
 from training.config import load_config
 from training.dgs import UniCTokensController, make_controller
+from training.loss import group_advantages, sync_grpo_loss
+from training.policy import concept_row_mask
 from training.rewards import REWARDS, Reward, RewardSample
 from training.rollout import PromptSchedule
 from training.trainer import Trainer, TrainingError, train
@@ -120,6 +124,60 @@ def test_two_concepts_keep_separate_thresholds(mini_build: Path, tmp_path: Path)
     other = make_controller(trainer.config.dgs)
     other.update(second[f"pass_rate/{b}"])
     assert state["controllers"] == {a: expected.state_dict(), b: other.state_dict()}
+
+
+def _whole_graph_loss(trainer: Trainer, rollout, reference_model) -> torch.Tensor:
+    """L for the group in one graph: every row's reasoning at once, every denoising step over one shared prefix cache
+    (`position_logprobs`), the reference computed the same way with a frozen copy."""
+    config, pipe, run = trainer.config, trainer.pipe, rollout.run
+    group = config.group_size
+    text_args = (rollout.question_ids.expand(group, -1), rollout.image_end.expand(group), rollout.answers)
+
+    def logprobs(model):
+        text, mask = Understander(model, pipe.vocab, pipe.tokenizer, mmu_vocab="text").answer_logprobs(
+            *text_args, config.reasoning_temperature)
+        image = MaskGitSampler(model, pipe.vocab).position_logprobs(run.prompt_ids, run.trajectory,
+                                                                     trainer.sampler_config, run.uncond_ids)
+        return text, mask, image
+
+    with torch.no_grad():
+        ref_text, _, ref_image = logprobs(reference_model)
+    text, mask, image = logprobs(pipe.model)
+    advantages = group_advantages(torch.tensor([r["total"] for r in rollout.rewards]), group)
+    return sync_grpo_loss(advantages, text=(text, text.detach(), ref_text, mask),
+                          image=(image, image.detach(), ref_image), lambda_und=config.lambda_und,
+                          lambda_gen=config.lambda_gen, beta=config.beta, epsilon=config.clip_epsilon,
+                          constant=trainer.constant, group_size=group).loss
+
+
+@pytest.mark.parametrize("trainable", ["full", "concepts"])
+def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_path: Path, trainable: str) -> None:
+    """Back-propagating each row's reasoning and each (row, step) alone sums to the gradient of L in one graph;
+    the KL term is live (the policy has moved off the reference) and the concepts-mode reference shares weights."""
+    trainer = Trainer(_config(mini_build, "steps=1", f"trainable={trainable}", "beta=0.5", "loss_rows=1",
+                              "dgs.enabled=false", "concepts=[chelsea]"), tmp_path / "run", quiet=True)
+    reference_copy = copy.deepcopy(trainer.pipe.model)
+    generator = torch.Generator().manual_seed(0)
+    rows = concept_row_mask(trainer.pipe)
+    with torch.no_grad():  # move what trains off the starting point, so ratios to the reference are not 1
+        for param in trainer.params:
+            noise = torch.randn(param.shape, generator=generator) * 0.05
+            param.add_(noise if trainable == "full" else noise * rows.view((-1,) + (1,) * (param.dim() - 1)))
+    rollout = trainer.engine.rollout(trainer.schedule.prompt(0), 0, None)
+    before = {n: p.detach().clone() for n, p in trainer.pipe.model.named_parameters()}
+    pieces = trainer._backward(rollout, 1.0, None, trainer._reference_logprobs(rollout))
+    assert all(torch.equal(before[n], p) for n, p in trainer.pipe.model.named_parameters())  # reference swap undone
+    assert pieces["text"].kl_sum > 0 and pieces["image"].kl_sum > 0
+    stepwise = {n: p.grad.clone() for n, p in trainer.pipe.model.named_parameters() if p.grad is not None}
+    trainer.optimizer.zero_grad(set_to_none=True)
+    _whole_graph_loss(trainer, rollout, reference_copy).backward()
+    whole = {n: p.grad for n, p in trainer.pipe.model.named_parameters() if p.grad is not None}
+    assert stepwise.keys() == whole.keys() and len(whole) == (3 if trainable == "concepts" else len(before))
+    for name in whole:
+        scale = float(whole[name].abs().max())
+        assert scale > 0, name
+        torch.testing.assert_close(stepwise[name], whole[name], rtol=1e-4, atol=1e-5 * scale, msg=name)
+    assert (trainer.reference.copy is None) == (trainable == "concepts")
 
 
 def _vowel_share(scorers: object, samples: list[RewardSample]) -> list[float]:

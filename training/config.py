@@ -111,8 +111,12 @@ class TrainConfig:
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """`auto`: bf16 on a GPU, full precision on a CPU."""
     device: str | None = None
-    loss_chunk: int = 4
-    """Image rows per backward pass of the loss (memory; the sum is the same)."""
+    loss_rows: int = 1
+    """Trajectories per backward piece; each piece is their reasoning or one denoising step of them, back-propagated
+    alone (same gradient as the whole loss; peak memory independent of the steps). 1 at real size; the tiny preset
+    takes its whole group (fewer, larger passes are faster for a tiny model)."""
+    activation_checkpointing: bool = False
+    """Recompute decoder layers in the backward pass (~1/3 more compute; see `training.memory` for what it saves)."""
     save_every: int = 25
     keep_checkpoints: int = 2
     report_to: list[str] = field(default_factory=list)
@@ -162,6 +166,7 @@ TINY_PRESET: dict[str, Any] = {
     "generation_steps": 8,
     "reasoning_max_new_tokens": 12,
     "save_every": 10,
+    "loss_rows": 8,
     "rewards": {"weights": {"tier": 0.4, "colour": 0.2, "ssim": 0.2, "face": 0.2},
                 "person_only": ["face"], "fallback": "ssim", "facenet": None},
     "dgs": {"surrogate": "colour", "screen_batch": 8, "screening_fraction": 0.25, "initial_threshold": 0.15},

@@ -13,6 +13,8 @@ import copy
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from torch import nn
 from baselines.showo.checkpoints import resolve
 from baselines.showo.model import Showo
 from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
-from baselines.showo.sampler import MaskGitSampler, SamplerConfig, Trajectory
+from baselines.showo.sampler import MaskGitSampler, SamplerConfig
 from baselines.showo.understand import Understander
 
 from .config import TrainConfig
@@ -62,11 +64,16 @@ def concept_row_mask(pipe: ShowoPipeline) -> torch.Tensor:
     return mask
 
 
+def _row_params(pipe: ShowoPipeline) -> list[nn.Parameter]:
+    """The tensors holding a row per token: input embedding, output weight and bias."""
+    phi = pipe.model.phi
+    return [phi.get_input_embeddings().weight, phi.lm_head.weight, phi.lm_head.bias]
+
+
 def _train_concept_rows(pipe: ShowoPipeline) -> list[nn.Parameter]:
     """Make the embedding and output rows of the concept tokens trainable (others get zero gradient)."""
     mask = concept_row_mask(pipe).to(pipe.device)
-    phi = pipe.model.phi
-    params = [phi.get_input_embeddings().weight, phi.lm_head.weight, phi.lm_head.bias]
+    params = _row_params(pipe)
     for param in params:
         param.requires_grad_(True)
         shape = (-1,) + (1,) * (param.dim() - 1)
@@ -96,15 +103,53 @@ def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parame
     return params + _train_concept_rows(pipe)
 
 
-def frozen_reference(pipe: ShowoPipeline) -> Showo:
-    """The KL anchor: a frozen copy of the policy as it starts."""
-    reference = copy.deepcopy(pipe.model).eval()
-    reference.requires_grad_(False)
-    return reference
+class Reference:
+    """The KL anchor π_ref: the policy as it started.
+
+    `full` trains every weight, so the anchor is a frozen copy. `concepts` and
+    `lora` train a few rows and adapters: the anchor is the policy's own
+    module with the starting concept rows swapped in and the adapters off
+    while it runs, so the frozen weights are never held twice.
+    """
+
+    def __init__(self, pipe: ShowoPipeline, trainable: str) -> None:
+        self.model = pipe.model
+        self.copy: Showo | None = None
+        self.rows: dict[nn.Parameter, torch.Tensor] = {}
+        if trainable == "full":
+            self.copy = copy.deepcopy(pipe.model).eval().requires_grad_(False)
+            return
+        mask = concept_row_mask(pipe).to(pipe.device)
+        self.mask = mask
+        for param in _row_params(pipe):
+            self.rows[param] = param.detach()[mask].clone()
+
+    @contextmanager
+    def weights(self) -> Iterator[Showo]:
+        """The reference model, for no-grad use inside the block (shared weights are restored after it)."""
+        if self.copy is not None:
+            yield self.copy
+            return
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        adapters = [m for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
+        with torch.no_grad():
+            current = {param: param[self.mask].clone() for param in self.rows}
+            for param, start in self.rows.items():
+                param[self.mask] = start
+            for module in adapters:
+                module.enable_adapters(False)
+            try:
+                yield self.model
+            finally:
+                for param, value in current.items():
+                    param[self.mask] = value
+                for module in adapters:
+                    module.enable_adapters(True)
 
 
 class PolicyLogprobs(nn.Module):
-    """Log-probs of sampled decisions under the wrapped model: reasoning tokens or image (step, position) tokens."""
+    """Log-probs of sampled decisions under the wrapped model: reasoning tokens, or one denoising step's positions."""
 
     def __init__(self, model: Showo, pipe: ShowoPipeline, sampler_config: SamplerConfig, text_temperature: float):
         super().__init__()
@@ -113,14 +158,16 @@ class PolicyLogprobs(nn.Module):
         self.sampler_config = sampler_config
         self.text_temperature = text_temperature
 
-    def forward(self, kind: str, prompt_ids: torch.Tensor, other: Any, extra: Any) -> Any:
+    def forward(self, kind: str, prompt_ids: torch.Tensor, *args: Any) -> Any:
+        """`text`: (image_end, answers) -> ((rows, T) log-probs, mask); `image`: (state, prediction, uncond_ids) ->
+        (rows, N) log-probs of that step."""
         pipe = self._pipe[0]
-        if kind == "text":  # other = image_end, extra = answers
+        if kind == "text":
             understander = Understander(self.model, pipe.vocab, pipe.tokenizer, mmu_vocab="text")  # as rollouts sample
-            return understander.answer_logprobs(prompt_ids, other, extra, self.text_temperature)
-        trajectory: Trajectory = other  # extra = unconditional ids
-        return MaskGitSampler(self.model, pipe.vocab).position_logprobs(prompt_ids, trajectory,
-                                                                        self.sampler_config, extra)
+            return understander.answer_logprobs(prompt_ids, *args, self.text_temperature)
+        state, prediction, uncond_ids = args
+        return MaskGitSampler(self.model, pipe.vocab).step_logprobs(prompt_ids, state, prediction,
+                                                                    self.sampler_config, uncond_ids)
 
 
 def _strip_concepts(model: Showo, mask: torch.Tensor) -> dict[str, torch.Tensor]:
