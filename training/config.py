@@ -85,10 +85,11 @@ class TrainConfig:
     """Prompts per optimizer step (each gets its own group)."""
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-6
-    lr_scheduler: str = "constant"
-    """Any `transformers.get_scheduler` name."""
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
+    lr_scheduler: str = "cosine"
+    """Any `transformers.get_scheduler` name (the authors: cosine with warm-up)."""
+    warmup_steps: int = 10
+    weight_decay: float = 1e-3
+    """AdamW's (the authors': 1e-3); must be 0 with trainable=concepts (it would decay the frozen rows)."""
     max_grad_norm: float = 1.0
     beta: float = 0.01
     clip_epsilon: float = 0.2
@@ -102,9 +103,13 @@ class TrainConfig:
     generation_temperature: float = 1.0
     reasoning_max_new_tokens: int = 64
     reasoning_temperature: float = 1.0
+    reasoning_top_k: int | None = 5
+    """Reasoning is sampled from the k most likely tokens, as the authors (`mmu_generate(top_k=5)`); the policy
+    ratio is over the full tempered distribution, the same for π_θ and π_old."""
     visual_share: float = 0.5
     """Share of prompts taking Visual Instruct Reasoning (the rest Textual Attribute Reasoning): 1:1 in the paper."""
-    trainable: Trainable = "concepts"
+    trainable: Trainable = "full"
+    """`full` (the whole Show-o, as the authors), `concepts` (the concept tokens' rows) or `lora` (+ concept rows)."""
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "dense"])
@@ -167,6 +172,11 @@ TINY_PRESET: dict[str, Any] = {
     "reasoning_max_new_tokens": 12,
     "save_every": 10,
     "loss_rows": 8,
+    "trainable": "concepts",
+    "weight_decay": 0.0,
+    "lr_scheduler": "constant",
+    "warmup_steps": 0,
+    "reasoning_top_k": None,
     "rewards": {"weights": {"tier": 0.4, "colour": 0.2, "ssim": 0.2, "face": 0.2},
                 "person_only": ["face"], "fallback": "ssim", "facenet": None},
     "dgs": {"surrogate": "colour", "screen_batch": 8, "screening_fraction": 0.25, "initial_threshold": 0.15},
