@@ -55,6 +55,27 @@ def test_schedule_alternates_pathways_per_concept_and_is_a_function_of_the_step(
         PromptSchedule(bench, ["nobody"], 0, 0.5)
 
 
+def test_no_held_out_entry_reaches_a_rollout(mini_build: Path) -> None:
+    """Every prompt the schedule hands to a rollout, over four visits of each pathway per concept: no held-out
+    extra_info text, implicit or explicit prompt in its question, base prompt or TIER candidates, and only training
+    photos as its image."""
+    bench = unifybench_pp.load(mini_build)
+    held_out = [x for x in bench.extra_info if x.split == "heldout"]
+    assert held_out and any(x.split == "train" for x in bench.extra_info)
+    secret = {t for x in held_out for t in (x.text, x.implicit_prompt, x.explicit_prompt)} - {
+        t for x in bench.extra_info if x.split == "train" for t in (x.text, x.implicit_prompt, x.explicit_prompt)}
+    schedule = PromptSchedule(bench, None, seed=3, visual_share=0.5)
+    prompts = [schedule.prompt(k) for k in range(8 * len(bench.concepts))]
+    assert {p.pathway for p in prompts} == {"visual", "textual"}
+    for prompt in prompts:
+        seen = " ".join([prompt.question, prompt.base_prompt, *prompt.candidates])
+        assert not [t for t in secret if t in seen], (prompt.concept.id, prompt.pathway)
+        concept = prompt.concept
+        if prompt.image is not None:
+            assert prompt.image in {bench.image_path(x) for x in concept.train_images}
+            assert prompt.image not in {bench.image_path(x) for x in concept.test_images}
+
+
 def test_rollout_screens_in_batches_and_finishes_only_the_kept(mini_build: Path, tmp_path: Path) -> None:
     trainer = Trainer(_config(mini_build, "steps=1"), tmp_path / "run", quiet=True)
     config, engine = trainer.config, trainer.engine
