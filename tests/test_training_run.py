@@ -190,15 +190,43 @@ def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_
     assert all(torch.equal(before[n], p) for n, p in trainer.pipe.model.named_parameters())  # reference swap undone
     assert pieces["text"].kl_sum > 0 and pieces["image"].kl_sum > 0
     stepwise = {n: p.grad.clone() for n, p in trainer.pipe.model.named_parameters() if p.grad is not None}
-    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.pipe.model.zero_grad(set_to_none=True)
     _whole_graph_loss(trainer, rollout, reference_copy).backward()
     whole = {n: p.grad for n, p in trainer.pipe.model.named_parameters() if p.grad is not None}
     assert stepwise.keys() == whole.keys() and len(whole) == (3 if trainable == "concepts" else len(before))
     for name in whole:
+        if trainable == "concepts":  # what trains: the concept rows (ConceptRows takes only those)
+            stepwise[name], whole[name] = stepwise[name][rows], whole[name][rows]
         scale = float(whole[name].abs().max())
         assert scale > 0, name
-        torch.testing.assert_close(stepwise[name], whole[name], rtol=1e-4, atol=1e-5 * scale, msg=name)
+        torch.testing.assert_close(stepwise[name], whole[name], rtol=1e-4, atol=1e-5 * scale, msg=lambda m, name=name: f"{name}: {m}")
     assert (trainer.reference.copy is None) == (trainable == "concepts")
+
+
+def test_a_concepts_checkpoint_holds_the_concept_rows_and_their_optimizer_state_only(mini_build: Path,
+                                                                                      tmp_path: Path) -> None:
+    """Weights and AdamW state of the rows the concepts own: bytes grow with the concepts, not with the vocabulary."""
+    sizes = {}
+    for concepts in (["chelsea"], ["chelsea", "coins", "ast"]):
+        out = tmp_path / str(len(concepts))
+        trainer = Trainer(_config(mini_build, "steps=1", "dgs.enabled=false", f"concepts=[{', '.join(concepts)}]"),
+                          out, quiet=True)
+        trainer.run()
+        rows = int(concept_row_mask(trainer.pipe).sum())
+        hidden = trainer.pipe.model.phi.config.hidden_size
+        checkpoint = out / "checkpoints" / "step-000001"
+        saved = load_file(str(checkpoint / "trainable.safetensors"))
+        assert {k: tuple(v.shape) for k, v in saved.items()} == {
+            "concept_rows.embed_tokens.weight": (rows, hidden), "concept_rows.lm_head.weight": (rows, hidden),
+            "concept_rows.lm_head.bias": (rows,)}
+        state = torch.load(checkpoint / "optimizer.bin", weights_only=True)["state"]
+        assert sorted(tuple(s["exp_avg"].shape) for s in state.values()) == [(rows,), (rows, hidden), (rows, hidden)]
+        sizes[rows] = sum(f.stat().st_size for f in (checkpoint / "trainable.safetensors", checkpoint / "optimizer.bin"))
+        vocabulary = trainer.pipe.model.phi.get_input_embeddings().weight.numel()
+    (few, few_bytes), (many, many_bytes) = sorted(sizes.items())
+    per_row = (many_bytes - few_bytes) / (many - few)
+    assert per_row == pytest.approx(3 * 4 * (2 * hidden + 1), rel=0.01)  # weight, exp_avg, exp_avg_sq in float32
+    assert few_bytes < 3 * 4 * (2 * hidden + 1) * few + 16_384 < 4 * vocabulary  # a small fixed overhead
 
 
 def _vowel_share(scorers: object, samples: list[RewardSample]) -> list[float]:
@@ -229,7 +257,7 @@ def test_the_policy_climbs_a_reward_it_controls(mini_build: Path, tmp_path: Path
 
 @pytest.mark.parametrize("trainable", ["full", "lora", "concepts"])
 def test_the_exported_bundle_reloads_as_the_trained_policy(mini_build: Path, tmp_path: Path, trainable: str) -> None:
-    extra = ["steps=1", f"trainable={trainable}"] + (["weight_decay=0"] if trainable == "concepts" else [])
+    extra = ["steps=1", f"trainable={trainable}", "weight_decay=0.01"]  # decays what trains, nothing else
     trainer = Trainer(_config(mini_build, *extra), tmp_path / "run", quiet=True)
     before = {k: v.clone() for k, v in trainer.pipe.model.state_dict().items() if "lora_" not in k}
     result = trainer.run()

@@ -89,7 +89,7 @@ class TrainConfig:
     """Any `transformers.get_scheduler` name (the authors: cosine with warm-up)."""
     warmup_steps: int = 10
     weight_decay: float = 1e-3
-    """AdamW's (the authors': 1e-3); must be 0 with trainable=concepts (it would decay the frozen rows)."""
+    """AdamW's (the authors': 1e-3); outside `full` mode it decays the concept rows and adapters only."""
     max_grad_norm: float = 1.0
     beta: float = 0.01
     clip_epsilon: float = 0.2

@@ -70,25 +70,42 @@ def _row_params(pipe: ShowoPipeline) -> list[nn.Parameter]:
     return [phi.get_input_embeddings().weight, phi.lm_head.weight, phi.lm_head.bias]
 
 
-def _train_concept_rows(pipe: ShowoPipeline) -> list[nn.Parameter]:
-    """Make the embedding and output rows of the concept tokens trainable (others get zero gradient)."""
-    mask = concept_row_mask(pipe).to(pipe.device)
-    params = _row_params(pipe)
-    for param in params:
-        param.requires_grad_(True)
-        shape = (-1,) + (1,) * (param.dim() - 1)
-        param.register_hook(lambda grad, m=mask.view(shape): grad * m)
-    return params
+class ConceptRows:
+    """The concept tokens' rows of the embedding and output tensors, as small parameters the optimizer holds.
+
+    The model reads the whole tensors, so gradients land there; moving the
+    concept rows' gradient into the small parameters before the step, and
+    their values back after it, gives AdamW state and checkpoints the size of
+    the rows (0.3 MB at 1.3B, not 3 GB) and touches no other row, weight
+    decay included.
+    """
+
+    NAMES = ("embed_tokens.weight", "lm_head.weight", "lm_head.bias")
+
+    def __init__(self, pipe: ShowoPipeline) -> None:
+        self.mask = concept_row_mask(pipe).to(pipe.device)
+        self.full = _row_params(pipe)
+        self.params = {name: nn.Parameter(tensor.detach()[self.mask].clone())
+                       for name, tensor in zip(self.NAMES, self.full)}
+
+    def gather_grads(self) -> None:
+        for small, big in zip(self.params.values(), self.full):
+            small.grad = None if big.grad is None else big.grad[self.mask].clone()
+            big.grad = None
+
+    @torch.no_grad()
+    def scatter(self) -> None:
+        for small, big in zip(self.params.values(), self.full):
+            big[self.mask] = small
 
 
 def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parameter]:
-    """`concepts`: the concept tokens' rows; `lora`: LoRA adapters (peft) + concept rows; `full`: everything."""
+    """The tensors that receive gradients. `full`: everything; `concepts`: the embedding and output tensors (of
+    which `ConceptRows` trains the concept rows); `lora`: LoRA adapters (peft) + those tensors."""
     model = pipe.model
     if config.trainable == "full":
         model.requires_grad_(True)
         return [p for p in model.parameters() if p.requires_grad]
-    if config.trainable == "concepts" and config.weight_decay:
-        raise ValueError("weight_decay must be 0 with trainable=concepts: AdamW would decay the frozen rows too")
     model.requires_grad_(False)
     params: list[nn.Parameter] = []
     if config.trainable == "lora":
@@ -100,7 +117,10 @@ def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parame
                           lora_dropout=0.0)
         inject_adapter_in_model(lora, model.phi.model)
         params += [p for n, p in model.named_parameters() if "lora_" in n]
-    return params + _train_concept_rows(pipe)
+    rows = _row_params(pipe)
+    for param in rows:
+        param.requires_grad_(True)
+    return params + rows
 
 
 class Reference:

@@ -33,7 +33,7 @@ from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
-from .policy import PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
+from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine
 
@@ -155,7 +155,11 @@ class Trainer:
         self.sampler_config = SamplerConfig(steps=config.generation_steps, guidance_scale=config.guidance_scale,
                                             temperature=config.generation_temperature)
         policy = PolicyLogprobs(self.pipe.model, self.pipe, self.sampler_config, config.reasoning_temperature)
-        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.rows = None if config.trainable == "full" else ConceptRows(self.pipe)
+        optimized = params if self.rows is None else [p for p in params if all(p is not f for f in self.rows.full)]
+        self.optimized = optimized + ([] if self.rows is None else list(self.rows.params.values()))
+        """What AdamW holds: every weight in `full` mode; else the LoRA adapters and the concept rows alone."""
+        optimizer = torch.optim.AdamW(self.optimized, lr=config.learning_rate, weight_decay=config.weight_decay)
         scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
                                   num_training_steps=config.steps)
         if self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
@@ -207,8 +211,10 @@ class Trainer:
                     _truncate_log(self.out / name, self.step)
 
     def _trainable(self) -> dict[str, torch.nn.Parameter]:
+        """What a checkpoint holds outside `full` mode: the LoRA adapters and the concept rows (not whole tensors)."""
         policy = self.accelerator.unwrap_model(self.policy)
-        return {name: param for name, param in policy.named_parameters() if param.requires_grad}
+        adapters = {name: param for name, param in policy.named_parameters() if "lora_" in name}
+        return {**adapters, **{f"concept_rows.{name}": param for name, param in self.rows.params.items()}}
 
     def _save_trainable(self, models: list[Any], weights: list[Any], output_dir: str) -> None:
         """accelerate hook: write the trainable tensors only (the rest is the base, rebuilt on resume)."""
@@ -229,6 +235,7 @@ class Trainer:
         with torch.no_grad():
             for name, param in params.items():
                 param.copy_(saved[name])
+        self.rows.scatter()
         models.clear()
 
     def _save(self) -> None:
@@ -339,8 +346,12 @@ class Trainer:
             with accelerator.no_sync(self.policy):
                 parts = [self._backward(r, 1.0 / per_step, old, ref) for r, old, ref in zip(rollouts, olds, references)]
             self._average_gradients()
-            grad_norm = float(accelerator.clip_grad_norm_(self.params, config.max_grad_norm))
+            if self.rows is not None:
+                self.rows.gather_grads()
+            grad_norm = float(accelerator.clip_grad_norm_(self.optimized, config.max_grad_norm))
             self.optimizer.step()
+            if self.rows is not None:
+                self.rows.scatter()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
