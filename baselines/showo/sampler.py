@@ -270,7 +270,7 @@ class MaskGitSampler:
         next step is computed: the trainer's memory does not grow with the
         number of steps, for ~13% more compute (129 prefix tokens per 1026).
         """
-        vocab, (batch, n) = self.vocab, state.shape
+        vocab, n = self.vocab, state.shape[1]
         guided = config.guidance_scale > 0
         if guided and uncond_ids is None:
             raise ValueError("classifier-free guidance needs the unconditional prompt ids")
