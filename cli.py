@@ -592,6 +592,9 @@ def train_syncr1(
     set_: Annotated[list[str], typer.Option("--set", help="Override a setting, KEY=VALUE (dotted for nested: "
                                                         "dgs.enabled=false, rewards.weights={tier: 1}); repeatable.")]
         = [],  # noqa: B006 (typer needs a literal default)
+    concept: Annotated[list[str], typer.Option("--concept", help="Concept to train (the authors train one per "
+                                                                 "run); repeatable, each with its own DGS threshold.")]
+        = [],  # noqa: B006 (typer needs a literal default)
     out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, samples.jsonl, checkpoints/, model/.")]
         = Path("runs/train/syncr1"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
@@ -614,7 +617,7 @@ def train_syncr1(
 
         transformers_logging.disable_progress_bar()
     try:
-        settings = load_config(config, preset, set_)
+        settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
         result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console, wait=wait,
                        say=_say)
     except SourceError as error:

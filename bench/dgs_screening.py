@@ -25,7 +25,7 @@ from PIL import Image
 import unifybench_pp
 from baselines.showo.sampler import MaskGitSampler
 from training.config import load_config
-from training.dgs import TrendController
+from training.dgs import TrendController, make_controller
 from training.rollout import RolloutEngine, TrainPrompt
 from training.trainer import Trainer
 
@@ -62,7 +62,7 @@ def main() -> None:
                           quiet=True)
         engine, config = trainer.engine, trainer.config
         group, steps, budget = config.group_size, config.generation_steps, config.candidate_budget
-        controller = TrendController(config.dgs.initial_threshold, config.dgs.target_pass_rate)
+        controller = make_controller(config.dgs)
         every = RolloutEngine(engine.pipe, dataclasses.replace(config, group_size=budget), engine.rewards,
                               engine.bench_root)
         dgs_steps, plain_var, dgs_var, all_steps, pairs = [], [], [], [], []

@@ -22,8 +22,9 @@ from baselines.registry import adapters, create
 from evaluators.runner import EvalConfig, EvalResult, run_evaluation
 from evaluators.scoring import ScoringConfig
 from training.config import load_config
+from training.data import ensure_mini
 from training.trainer import reward_trend, train
-from unifybench_pp import MINI_SOURCE, SplitConfig, build, load
+from unifybench_pp import load
 
 from .page import build_site
 
@@ -58,9 +59,7 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     done = _stage(seconds, "1/4 build the mini benchmark", console)
     if (bench_dir / "manifest.json").is_file():
         console.print(f"reusing {bench_dir}")
-    else:
-        build(MINI_SOURCE, bench_dir, SplitConfig(), name="unifybench_pp-mini", console=console)
-    bench = load(bench_dir)
+    bench = load(ensure_mini(bench_dir, console))
     done()
 
     done = _stage(seconds, "2/4 train Sync-R1 (tiny preset: Sync-GRPO + DGS)", console)

@@ -20,6 +20,9 @@ def test_defaults_are_the_papers_table_4() -> None:
     assert c.rewards.person_only == ["fer"] and c.rewards.fallback == "der"
     assert (c.dgs.surrogate, c.dgs.controller, c.dgs.eta, c.dgs.mu, c.dgs.gamma) == ("ber", "trend", 0.12, 0.8, 0.25)
     assert c.screening_step == 10 and c.candidate_budget == 18  # 20% of 50 steps; 2 x 9 candidates
+    # what the authors' code trains: the whole Show-o, AdamW wd 1e-3, cosine with warm-up, top-k 5 reasoning
+    assert (c.trainable, c.weight_decay, c.lr_scheduler, c.reasoning_top_k) == ("full", 1e-3, "cosine", 5)
+    assert c.warmup_steps > 0 and c.loss_rows == 1 and c.concepts is None
 
 
 def test_shipped_yaml_files_match_the_defaults_and_the_tiny_preset() -> None:

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from training.dgs import TrendController, UniCTokensController, inverse_mills, screen, selected_variance
+from training.config import DGSConfig, load_config
+from training.dgs import (MIN_TAU, TrendController, UniCTokensController, inverse_mills, make_controller, screen,
+                          selected_variance)
 
 
 def test_inverse_mills_known_values() -> None:
@@ -110,13 +112,41 @@ def test_controller_is_stable_inside_the_condition_and_not_outside() -> None:
         assert (signs[1:] != signs[:-1]).mean() > 0.9  # flips side every step
 
 
-def test_unictokens_controller_moves_at_most_0005_in_the_right_direction() -> None:
-    controller = UniCTokensController(tau=0.5, target=0.5)
-    controller.update(1.0)  # everything passed: raise the threshold
-    assert controller.tau == pytest.approx(0.505)
-    controller.update(0.45)  # slightly too few passed: τ^(1 + 0.12 * 0.05) is a small step down
-    assert controller.tau == pytest.approx(0.505 ** (1 + 0.12 * 0.05))
-    state = controller.state_dict()
-    other = UniCTokensController(tau=0.1, target=0.5)
-    other.load_state_dict(state)
+def _authors_rule(tau: float, pass_rate: float, target: float = 0.25) -> float:
+    """grpo.py's arithmetic, step by step: delta = 0.12 (p* - p); tmp = τ^(1 + delta); ±0.005 outside the dead zone."""
+    tmp = tau ** (1 + 0.12 * (target - pass_rate))
+    if tmp - tau > 0.005:
+        tau += 0.005
+    if tmp - tau < -0.005:
+        tau -= 0.005
+    return tau
+
+
+def test_unictokens_controller_is_the_authors_rule_with_its_dead_zone() -> None:
+    controller = make_controller(DGSConfig(controller="unictokens"))
+    assert (controller.tau, controller.target) == (0.5, 0.25)  # the authors' start and target
+    rates = [1.0, 0.25, 0.3, 0.0, 0.0, 0.5, 0.2, 1.0]
+    taus = [controller.update(p) for p in rates]
+    # worked by hand: 0.5^0.91 = 0.532 (> +0.005: up); p = p*: no change; 0.505^0.994 = 0.50708 (+0.0021, inside
+    # the dead zone: no change, where a clamp would move it); 0.505^1.03 = 0.4947 (down); ...
+    assert taus[:4] == pytest.approx([0.505, 0.505, 0.505, 0.500], abs=1e-12)
+    expected, tau = [], 0.5
+    for p in rates:
+        tau = _authors_rule(tau, p)
+        expected.append(tau)
+    assert taus == pytest.approx(expected, abs=1e-12)
+    assert 0.5 ** (1 + 0.12 * 0.05) - 0.5 < 0.005 and taus[6] == taus[5]  # p = 0.2: inside the dead zone
+    other = UniCTokensController(tau=0.1)
+    other.load_state_dict(controller.state_dict())
     assert other.tau == controller.tau
+
+
+def test_trend_controller_keeps_tau_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        TrendController(tau=0.0, target=0.5)
+    with pytest.raises(ValueError, match="initial_threshold must be positive"):
+        load_config(None, "tiny", ["dgs.initial_threshold=-0.1"])
+    controller = TrendController(tau=1e-5, target=0.5, eta=50.0, mu=0.0)
+    for _ in range(20):  # nothing ever passes: τ falls fast, but stays a positive threshold
+        assert controller.update(0.0) > 0
+    assert controller.tau == MIN_TAU

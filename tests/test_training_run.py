@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -17,10 +18,13 @@ from typer.testing import CliRunner
 
 import unifybench_pp
 from baselines.showo.pipeline import ShowoPipeline
-from baselines.showo.sampler import SamplerConfig
+from baselines.showo.sampler import MaskGitSampler, SamplerConfig
+from baselines.showo.understand import Understander
 from cli import app
 from training.config import load_config
-from training.dgs import TrendController
+from training.dgs import UniCTokensController, make_controller
+from training.loss import group_advantages, sync_grpo_loss
+from training.policy import concept_row_mask
 from training.rewards import REWARDS, Reward, RewardSample
 from training.rollout import PromptSchedule
 from training.trainer import Trainer, TrainingError, train
@@ -51,15 +55,36 @@ def test_schedule_alternates_pathways_per_concept_and_is_a_function_of_the_step(
         PromptSchedule(bench, ["nobody"], 0, 0.5)
 
 
+def test_no_held_out_entry_reaches_a_rollout(mini_build: Path) -> None:
+    """Every prompt the schedule hands to a rollout, over four visits of each pathway per concept: no held-out
+    extra_info text, implicit or explicit prompt in its question, base prompt or TIER candidates, and only training
+    photos as its image."""
+    bench = unifybench_pp.load(mini_build)
+    held_out = [x for x in bench.extra_info if x.split == "heldout"]
+    assert held_out and any(x.split == "train" for x in bench.extra_info)
+    secret = {t for x in held_out for t in (x.text, x.implicit_prompt, x.explicit_prompt)} - {
+        t for x in bench.extra_info if x.split == "train" for t in (x.text, x.implicit_prompt, x.explicit_prompt)}
+    schedule = PromptSchedule(bench, None, seed=3, visual_share=0.5)
+    prompts = [schedule.prompt(k) for k in range(8 * len(bench.concepts))]
+    assert {p.pathway for p in prompts} == {"visual", "textual"}
+    for prompt in prompts:
+        seen = " ".join([prompt.question, prompt.base_prompt, *prompt.candidates])
+        assert not [t for t in secret if t in seen], (prompt.concept.id, prompt.pathway)
+        concept = prompt.concept
+        if prompt.image is not None:
+            assert prompt.image in {bench.image_path(x) for x in concept.train_images}
+            assert prompt.image not in {bench.image_path(x) for x in concept.test_images}
+
+
 def test_rollout_screens_in_batches_and_finishes_only_the_kept(mini_build: Path, tmp_path: Path) -> None:
     trainer = Trainer(_config(mini_build, "steps=1"), tmp_path / "run", quiet=True)
     config, engine = trainer.config, trainer.engine
     prompt = trainer.schedule.prompt(0)
     early, steps, group = config.screening_step, config.generation_steps, config.group_size
-    everyone = engine.rollout(prompt, 0, TrendController(tau=-1.0, target=0.5))
+    everyone = engine.rollout(prompt, 0, UniCTokensController(tau=-1.0))
     assert everyone.screening.screened == 4 and everyone.screening.passed == 4  # one batch of 2 is not enough
     assert everyone.denoise_steps == 4 * early + group * (steps - early)
-    nobody = engine.rollout(prompt, 0, TrendController(tau=10.0, target=0.5))
+    nobody = engine.rollout(prompt, 0, UniCTokensController(tau=10.0))
     assert nobody.screening.screened == config.candidate_budget == 6 and nobody.screening.passed == 0
     best = sorted(range(6), key=lambda i: -nobody.screening.scores[i])[:group]
     assert nobody.screening.kept == best
@@ -101,6 +126,109 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     assert all(set(s["rewards"]) >= {"tier", "colour", "ssim", "face", "total"} for s in samples)
 
 
+def test_two_concepts_keep_separate_thresholds(mini_build: Path, tmp_path: Path) -> None:
+    """Each concept's τ moves with its own pass rate only; a checkpoint keeps both."""
+    trainer = Trainer(_config(mini_build, "steps=2", "concepts=[chelsea, coins]", "dgs.initial_threshold=0.3"),
+                      tmp_path / "run", quiet=True)
+    first, first_samples = trainer.train_step()
+    second, _ = trainer.train_step()
+    a, b = first["concepts"][0], second["concepts"][0]
+    assert {a, b} == {"chelsea", "coins"} and first["tau"] == second["tau"] == 0.3
+    assert set(first) & {"tau/coins", "tau/chelsea"} == {f"tau/{a}"}
+    expected = make_controller(trainer.config.dgs)
+    expected.update(first[f"pass_rate/{a}"])
+    assert trainer.controllers[a].tau == expected.tau == first[f"tau_next/{a}"]
+    assert second[f"tau/{b}"] == 0.3  # untouched by the other concept's update
+    assert first[f"pass_rate/{a}"] == first["passed"] / first["screened"]
+    trainer._save()
+    state = json.loads((tmp_path / "run" / "checkpoints" / "step-000002" / "trainer_state.json").read_text())
+    other = make_controller(trainer.config.dgs)
+    other.update(second[f"pass_rate/{b}"])
+    assert state["controllers"] == {a: expected.state_dict(), b: other.state_dict()}
+
+
+def _whole_graph_loss(trainer: Trainer, rollout, reference_model) -> torch.Tensor:
+    """L for the group in one graph: every row's reasoning at once, every denoising step over one shared prefix cache
+    (`position_logprobs`), the reference computed the same way with a frozen copy."""
+    config, pipe, run = trainer.config, trainer.pipe, rollout.run
+    group = config.group_size
+    text_args = (rollout.question_ids.expand(group, -1), rollout.image_end.expand(group), rollout.answers)
+
+    def logprobs(model):
+        text, mask = Understander(model, pipe.vocab, pipe.tokenizer, mmu_vocab="text").answer_logprobs(
+            *text_args, config.reasoning_temperature)
+        image = MaskGitSampler(model, pipe.vocab).position_logprobs(run.prompt_ids, run.trajectory,
+                                                                     trainer.sampler_config, run.uncond_ids)
+        return text, mask, image
+
+    with torch.no_grad():
+        ref_text, _, ref_image = logprobs(reference_model)
+    text, mask, image = logprobs(pipe.model)
+    advantages = group_advantages(torch.tensor([r["total"] for r in rollout.rewards]), group)
+    return sync_grpo_loss(advantages, text=(text, text.detach(), ref_text, mask),
+                          image=(image, image.detach(), ref_image), lambda_und=config.lambda_und,
+                          lambda_gen=config.lambda_gen, beta=config.beta, epsilon=config.clip_epsilon,
+                          constant=trainer.constant, group_size=group).loss
+
+
+@pytest.mark.parametrize("trainable", ["full", "concepts"])
+def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_path: Path, trainable: str) -> None:
+    """Back-propagating each row's reasoning and each (row, step) alone sums to the gradient of L in one graph;
+    the KL term is live (the policy has moved off the reference) and the concepts-mode reference shares weights."""
+    trainer = Trainer(_config(mini_build, "steps=1", f"trainable={trainable}", "beta=0.5", "loss_rows=1",
+                              "dgs.enabled=false", "concepts=[chelsea]"), tmp_path / "run", quiet=True)
+    reference_copy = copy.deepcopy(trainer.pipe.model)
+    generator = torch.Generator().manual_seed(0)
+    rows = concept_row_mask(trainer.pipe)
+    with torch.no_grad():  # move what trains off the starting point, so ratios to the reference are not 1
+        for param in trainer.params:
+            noise = torch.randn(param.shape, generator=generator) * 0.05
+            param.add_(noise if trainable == "full" else noise * rows.view((-1,) + (1,) * (param.dim() - 1)))
+    rollout = trainer.engine.rollout(trainer.schedule.prompt(0), 0, None)
+    before = {n: p.detach().clone() for n, p in trainer.pipe.model.named_parameters()}
+    pieces = trainer._backward(rollout, 1.0, None, trainer._reference_logprobs(rollout))
+    assert all(torch.equal(before[n], p) for n, p in trainer.pipe.model.named_parameters())  # reference swap undone
+    assert pieces["text"].kl_sum > 0 and pieces["image"].kl_sum > 0
+    stepwise = {n: p.grad.clone() for n, p in trainer.pipe.model.named_parameters() if p.grad is not None}
+    trainer.pipe.model.zero_grad(set_to_none=True)
+    _whole_graph_loss(trainer, rollout, reference_copy).backward()
+    whole = {n: p.grad for n, p in trainer.pipe.model.named_parameters() if p.grad is not None}
+    assert stepwise.keys() == whole.keys() and len(whole) == (3 if trainable == "concepts" else len(before))
+    for name in whole:
+        if trainable == "concepts":  # what trains: the concept rows (ConceptRows takes only those)
+            stepwise[name], whole[name] = stepwise[name][rows], whole[name][rows]
+        scale = float(whole[name].abs().max())
+        assert scale > 0, name
+        torch.testing.assert_close(stepwise[name], whole[name], rtol=1e-4, atol=1e-5 * scale, msg=lambda m, name=name: f"{name}: {m}")
+    assert (trainer.reference.copy is None) == (trainable == "concepts")
+
+
+def test_a_concepts_checkpoint_holds_the_concept_rows_and_their_optimizer_state_only(mini_build: Path,
+                                                                                      tmp_path: Path) -> None:
+    """Weights and AdamW state of the rows the concepts own: bytes grow with the concepts, not with the vocabulary."""
+    sizes = {}
+    for concepts in (["chelsea"], ["chelsea", "coins", "ast"]):
+        out = tmp_path / str(len(concepts))
+        trainer = Trainer(_config(mini_build, "steps=1", "dgs.enabled=false", f"concepts=[{', '.join(concepts)}]"),
+                          out, quiet=True)
+        trainer.run()
+        rows = int(concept_row_mask(trainer.pipe).sum())
+        hidden = trainer.pipe.model.phi.config.hidden_size
+        checkpoint = out / "checkpoints" / "step-000001"
+        saved = load_file(str(checkpoint / "trainable.safetensors"))
+        assert {k: tuple(v.shape) for k, v in saved.items()} == {
+            "concept_rows.embed_tokens.weight": (rows, hidden), "concept_rows.lm_head.weight": (rows, hidden),
+            "concept_rows.lm_head.bias": (rows,)}
+        state = torch.load(checkpoint / "optimizer.bin", weights_only=True)["state"]
+        assert sorted(tuple(s["exp_avg"].shape) for s in state.values()) == [(rows,), (rows, hidden), (rows, hidden)]
+        sizes[rows] = sum(f.stat().st_size for f in (checkpoint / "trainable.safetensors", checkpoint / "optimizer.bin"))
+        vocabulary = trainer.pipe.model.phi.get_input_embeddings().weight.numel()
+    (few, few_bytes), (many, many_bytes) = sorted(sizes.items())
+    per_row = (many_bytes - few_bytes) / (many - few)
+    assert per_row == pytest.approx(3 * 4 * (2 * hidden + 1), rel=0.01)  # weight, exp_avg, exp_avg_sq in float32
+    assert few_bytes < 3 * 4 * (2 * hidden + 1) * few + 16_384 < 4 * vocabulary  # a small fixed overhead
+
+
 def _vowel_share(scorers: object, samples: list[RewardSample]) -> list[float]:
     return [sum(ch in "aeiou" for ch in s.reasoning.lower()) / max(1, len(s.reasoning)) for s in samples]
 
@@ -129,7 +257,7 @@ def test_the_policy_climbs_a_reward_it_controls(mini_build: Path, tmp_path: Path
 
 @pytest.mark.parametrize("trainable", ["full", "lora", "concepts"])
 def test_the_exported_bundle_reloads_as_the_trained_policy(mini_build: Path, tmp_path: Path, trainable: str) -> None:
-    extra = ["steps=1", f"trainable={trainable}"] + (["weight_decay=0"] if trainable == "concepts" else [])
+    extra = ["steps=1", f"trainable={trainable}", "weight_decay=0.01"]  # decays what trains, nothing else
     trainer = Trainer(_config(mini_build, *extra), tmp_path / "run", quiet=True)
     before = {k: v.clone() for k, v in trainer.pipe.model.state_dict().items() if "lora_" not in k}
     result = trainer.run()
@@ -183,6 +311,22 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert evaluated.exit_code == 0, evaluated.output
     summary = next((tmp_path / "runs").rglob("summary.json"))
     assert "rec.weight" in summary.read_text()
+
+
+def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No prior build: the default benchmark path gets the bundled mini benchmark built, as the demo does."""
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "syncr1", "--preset", "tiny", "-q", "--set", "steps=1", *[x for s in FAST for x in ("--set", s)]]
+    result = CliRunner().invoke(app, [*args, "--concept", "chelsea"])
+    assert result.exit_code == 0, result.output
+    metrics = [json.loads(x) for x in (tmp_path / "runs/train/syncr1/metrics.jsonl").read_text().splitlines()]
+    assert metrics[0]["concepts"] == ["chelsea"] and "tau/chelsea" in metrics[0]
+    built = unifybench_pp.load(tmp_path / "ubpp_data" / "unifybench_pp-mini")
+    assert (tmp_path / "runs" / "train" / "syncr1" / "model").is_dir() and len(built.concepts) == 6
+    other = CliRunner().invoke(app, [*args, "--set", "benchmark=elsewhere", "--out", "other"])
+    assert other.exit_code == 2 and not (tmp_path / "elsewhere").exists()  # only the default path is built
+    paper = CliRunner().invoke(app, ["train", "syncr1", "--preset", "paper", "--out", "paper"])
+    assert paper.exit_code == 2 and "--concept NAME" in paper.output  # one concept per run, as the authors
 
 
 @pytest.mark.slow

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 import yaml
 
+from .data import MINI_BENCHMARK
+
 Trainable = Literal["concepts", "lora", "full"]
 Controller = Literal["trend", "unictokens"]
 
@@ -52,7 +54,9 @@ class DGSConfig:
     """Candidates advanced to the screening step together, in memory."""
     controller: Controller = "trend"
     initial_threshold: float = 0.5
-    target_pass_rate: float = 0.5
+    """τ at the first step, per concept (the authors: 0.5)."""
+    target_pass_rate: float | None = None
+    """p*; default: 0.5 for `trend`, 0.25 for `unictokens` (the authors' value)."""
     eta: float = 0.12
     mu: float = 0.8
     gamma: float = 0.25
@@ -60,8 +64,9 @@ class DGSConfig:
 
 @dataclass
 class TrainConfig:
-    benchmark: str = "ubpp_data/unifybench_pp-mini"
-    """A built UnifyBench++ folder; training reads its train split only."""
+    benchmark: str = MINI_BENCHMARK
+    """A built UnifyBench++ folder; training reads its train split only. The default path gets the bundled
+    mini benchmark built there when nothing is."""
     showo: str = "showlab/show-o-512x512"
     """Show-o base (folder or hub id), or `tiny` for a freshly built tiny random model (offline default)."""
     magvit: str = "showlab/magvitv2"
@@ -70,8 +75,9 @@ class TrainConfig:
     concepts without one start from the mean text embedding."""
     concept_run_name: str | None = None
     concept_epoch: int | None = None
-    concepts: list[str] | None = None
-    """Concept ids to train (default: all in the benchmark)."""
+    concepts: list[str] | Literal["all"] | None = None
+    """Concept ids to train, each with its own DGS threshold, or `all`. Unset is refused: the authors train one
+    concept per run (`ubpp train syncr1 --concept NAME`)."""
     seed: int = 0
     steps: int = 100
     group_size: int = 9
@@ -79,10 +85,11 @@ class TrainConfig:
     """Prompts per optimizer step (each gets its own group)."""
     gradient_accumulation_steps: int = 1
     learning_rate: float = 1e-6
-    lr_scheduler: str = "constant"
-    """Any `transformers.get_scheduler` name."""
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
+    lr_scheduler: str = "cosine"
+    """Any `transformers.get_scheduler` name (the authors: cosine with warm-up)."""
+    warmup_steps: int = 10
+    weight_decay: float = 1e-3
+    """AdamW's (the authors': 1e-3); outside `full` mode it decays the concept rows and adapters only."""
     max_grad_norm: float = 1.0
     beta: float = 0.01
     clip_epsilon: float = 0.2
@@ -96,17 +103,25 @@ class TrainConfig:
     generation_temperature: float = 1.0
     reasoning_max_new_tokens: int = 64
     reasoning_temperature: float = 1.0
+    reasoning_top_k: int | None = 5
+    """Reasoning is sampled from the k most likely tokens, as the authors (`mmu_generate(top_k=5)`); the policy
+    ratio is over the full tempered distribution, the same for π_θ and π_old."""
     visual_share: float = 0.5
     """Share of prompts taking Visual Instruct Reasoning (the rest Textual Attribute Reasoning): 1:1 in the paper."""
-    trainable: Trainable = "concepts"
+    trainable: Trainable = "full"
+    """`full` (the whole Show-o, as the authors), `concepts` (the concept tokens' rows) or `lora` (+ concept rows)."""
     lora_rank: int = 16
     lora_alpha: int = 32
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "dense"])
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """`auto`: bf16 on a GPU, full precision on a CPU."""
     device: str | None = None
-    loss_chunk: int = 4
-    """Image rows per backward pass of the loss (memory; the sum is the same)."""
+    loss_rows: int = 1
+    """Trajectories per backward piece; each piece is their reasoning or one denoising step of them, back-propagated
+    alone (same gradient as the whole loss; peak memory independent of the steps). 1 at real size; the tiny preset
+    takes its whole group (fewer, larger passes are faster for a tiny model)."""
+    activation_checkpointing: bool = False
+    """Recompute decoder layers in the backward pass (~1/3 more compute; see `training.memory` for what it saves)."""
     save_every: int = 25
     keep_checkpoints: int = 2
     report_to: list[str] = field(default_factory=list)
@@ -121,8 +136,13 @@ class TrainConfig:
             raise ValueError("visual_share must lie in [0, 1]")
         if self.trainable not in ("concepts", "lora", "full"):
             raise ValueError(f"trainable must be concepts, lora or full, not {self.trainable!r}")
+        if isinstance(self.concepts, str) and self.concepts != "all":
+            raise ValueError(f"concepts must be a list of concept ids or `all`, not {self.concepts!r}")
         if self.dgs.controller not in ("trend", "unictokens"):
             raise ValueError(f"dgs.controller must be trend or unictokens, not {self.dgs.controller!r}")
+        if self.dgs.controller == "trend" and self.dgs.initial_threshold <= 0:
+            raise ValueError("dgs.initial_threshold must be positive for the trend controller (it scales τ); "
+                             "use dgs.controller=unictokens for a surrogate scoring at or below 0")
         if self.dgs.budget_factor < 1:
             raise ValueError("dgs.budget_factor must be at least 1 (the budget holds the kept group)")
         if not 0 < self.dgs.screening_fraction < 1:
@@ -142,6 +162,7 @@ class TrainConfig:
 
 TINY_PRESET: dict[str, Any] = {
     "showo": "tiny",
+    "concepts": "all",
     "steps": 72,
     "group_size": 8,
     "learning_rate": 2e-2,
@@ -150,6 +171,12 @@ TINY_PRESET: dict[str, Any] = {
     "generation_steps": 8,
     "reasoning_max_new_tokens": 12,
     "save_every": 10,
+    "loss_rows": 8,
+    "trainable": "concepts",
+    "weight_decay": 0.0,
+    "lr_scheduler": "constant",
+    "warmup_steps": 0,
+    "reasoning_top_k": None,
     "rewards": {"weights": {"tier": 0.4, "colour": 0.2, "ssim": 0.2, "face": 0.2},
                 "person_only": ["face"], "fallback": "ssim", "facenet": None},
     "dgs": {"surrogate": "colour", "screen_batch": 8, "screening_fraction": 0.25, "initial_threshold": 0.15},

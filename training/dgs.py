@@ -13,9 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scipy.stats import norm
+
+if TYPE_CHECKING:
+    from .config import DGSConfig
 
 
 def inverse_mills(alpha: float) -> float:
@@ -78,6 +81,10 @@ class ThresholdController(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+MIN_TAU = 1e-6
+"""The trend controller's floor: τ is a positive scale it multiplies (at or below 0 its updates would reverse)."""
+
+
 @dataclass
 class TrendController:
     """τ_{k+1} = τ_k · exp(g_k · m_k), m_k = μ m_{k-1} + (1 - μ) e_k, e_k = p_k - p*,
@@ -85,6 +92,9 @@ class TrendController:
 
     A zero momentum (the first update) counts as no conflict. Locally stable
     when 0 < η τ* f(τ*) < 2, f the surrogate's density at the equilibrium.
+    The update works in log space, so τ must start positive; it never goes
+    below MIN_TAU (a surrogate scoring at or below 0 needs the `unictokens`
+    controller, which moves additively).
     """
 
     tau: float
@@ -94,12 +104,16 @@ class TrendController:
     gamma: float = 0.25
     momentum: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not self.tau > 0:
+            raise ValueError(f"the trend controller needs a positive initial threshold, not {self.tau}")
+
     def update(self, pass_rate: float) -> float:
         error = pass_rate - self.target
         conflict = self.momentum != 0 and error != 0 and math.copysign(1, self.momentum) != math.copysign(1, error)
         gain = self.eta * (self.gamma if conflict else 1.0)
         self.momentum = self.mu * self.momentum + (1 - self.mu) * error
-        self.tau *= math.exp(gain * self.momentum)
+        self.tau = max(MIN_TAU, self.tau * math.exp(gain * self.momentum))
         return self.tau
 
     def state_dict(self) -> dict[str, Any]:
@@ -111,16 +125,21 @@ class TrendController:
 
 @dataclass
 class UniCTokensController:
-    """The authors' rule: τ ← τ^(1 + 0.12 (p* - p)), the change clamped to ±0.005 per update."""
+    """The authors' rule (Sync-R1 `grpo.py`): propose τ^(1 + 0.12 (p* - p)); move τ by exactly ±0.005 when the
+    proposal lies more than 0.005 above or below τ, and not at all otherwise (a dead zone). They start at
+    τ = 0.5 with p* = 0.25."""
 
-    tau: float
-    target: float
+    tau: float = 0.5
+    target: float = 0.25
     gain: float = 0.12
-    max_change: float = 0.005
+    step: float = 0.005
 
     def update(self, pass_rate: float) -> float:
-        proposed = self.tau ** (1 + self.gain * (self.target - pass_rate))
-        self.tau += max(-self.max_change, min(self.max_change, proposed - self.tau))
+        change = self.tau ** (1 + self.gain * (self.target - pass_rate)) - self.tau
+        if change > self.step:
+            self.tau += self.step
+        elif change < -self.step:
+            self.tau -= self.step
         return self.tau
 
     def state_dict(self) -> dict[str, Any]:
@@ -130,9 +149,15 @@ class UniCTokensController:
         self.tau = float(state["tau"])
 
 
-def make_controller(kind: str, tau: float, target: float, eta: float, mu: float, gamma: float) -> ThresholdController:
-    if kind == "trend":
-        return TrendController(tau, target, eta, mu, gamma)
-    if kind == "unictokens":
-        return UniCTokensController(tau, target)
-    raise ValueError(f"unknown threshold controller {kind!r}; choose trend or unictokens")
+DEFAULT_TARGETS = {"trend": 0.5, "unictokens": 0.25}
+"""Target pass rate per controller when none is set: the paper's trend controller 0.5, the authors' code 0.25."""
+
+
+def make_controller(settings: DGSConfig) -> ThresholdController:
+    """A fresh controller as the settings ask (one per trained concept: each concept's pass rate differs)."""
+    if settings.controller not in DEFAULT_TARGETS:
+        raise ValueError(f"unknown threshold controller {settings.controller!r}; choose trend or unictokens")
+    target = DEFAULT_TARGETS[settings.controller] if settings.target_pass_rate is None else settings.target_pass_rate
+    if settings.controller == "trend":
+        return TrendController(settings.initial_threshold, target, settings.eta, settings.mu, settings.gamma)
+    return UniCTokensController(settings.initial_threshold, target)

@@ -164,7 +164,8 @@ class RolloutEngine:
         understander = pipe.understander(mmu_vocab="text")  # reasoning is words: it joins the generation prompt
         tokens = understander.generate_ids(ids.expand(count, -1), image_end.expand(count),
                                            max_new_tokens=config.reasoning_max_new_tokens,
-                                           temperature=config.reasoning_temperature, generator=text_generators)
+                                           temperature=config.reasoning_temperature, top_k=config.reasoning_top_k,
+                                           generator=text_generators)
         answers = [t + [pipe.vocab.eos] if len(t) < config.reasoning_max_new_tokens else t for t in tokens]
         reasoning = [understander.text(t) for t in tokens]
         concept = pipe.concepts[prompt.concept.id]

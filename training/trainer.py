@@ -26,19 +26,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import DistributedType
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from baselines.showo.sampler import SamplerConfig
 from evaluators.runlock import run_lock
-from unifybench_pp import load
 
 from .config import TrainConfig, load_config, save_config
+from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
-from .policy import PolicyLogprobs, base_folders, export_bundle, frozen_reference, load_policy, select_trainable
+from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine
+
+
+Piece = tuple[str, list[int], int | None]
+"""(kind, rows, step): `text` pieces cover the rows' reasoning, `image` pieces one denoising step of the rows."""
 
 
 class TrainingError(ValueError):
@@ -95,6 +100,28 @@ def _check_trackers(names: list[str]) -> None:
             raise TrainingError(f"report_to {name} needs its package: pip install {TRACKER_PACKAGES[name][0]}")
 
 
+def _concepts(config: TrainConfig, available: dict[str, Any]) -> list[str]:
+    """The concepts this run trains: named ones, or `all`; none named is refused (the authors train one per run)."""
+    if config.concepts is None:
+        raise TrainingError(f"name the concept to train, as the authors train one per run: --concept NAME "
+                            f"(repeatable: each concept gets its own threshold), or --set concepts=all; "
+                            f"the benchmark has {', '.join(sorted(available))}")
+    return sorted(available) if config.concepts == "all" else list(config.concepts)
+
+
+def _enable_checkpointing(model: torch.nn.Module) -> None:
+    """Recompute each decoder layer in the backward pass (transformers' checkpointing, non-reentrant).
+
+    transformers checkpoints only in training mode, so the loss's forward runs in it: refused if that would turn
+    on dropout, which would make the loss differ from the rollouts' policy.
+    """
+    config = model.phi.config
+    dropouts = {name: getattr(config, name, 0.0) for name in ("resid_pdrop", "embd_pdrop", "attention_dropout")}
+    if any(dropouts.values()):
+        raise TrainingError(f"activation_checkpointing needs a model without dropout, this one has {dropouts}")
+    model.phi.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def _loss_constant(config: TrainConfig, image_tokens: int) -> float:
     return config.loss_constant or float(config.reasoning_max_new_tokens + config.generation_steps * image_tokens)
 
@@ -110,10 +137,6 @@ class Trainer:
         self.console = console or Console(stderr=True)
         out.mkdir(parents=True, exist_ok=True)
         self.start_checkpoint = self._check_resume(resume)
-        self.bench = load(config.benchmark)
-        self.schedule = PromptSchedule(self.bench, config.concepts, config.seed, config.visual_share)
-        self.rewards = RewardEnsemble(config.rewards, device=config.device)
-        self.rewards.require(list(config.rewards.weights) + ([config.dgs.surrogate] if config.dgs.enabled else []))
         cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
         precision = ("no" if cpu else "bf16") if config.mixed_precision == "auto" else config.mixed_precision
         try:
@@ -122,24 +145,37 @@ class Trainer:
         except (ImportError, ValueError) as error:
             raise TrainingError(f"cannot set up accelerate (mixed_precision={precision}): {error}") from None
         with self.accelerator.main_process_first():
+            self.bench = training_benchmark(config.benchmark, self.console, quiet)
             self.showo, self.magvit = base_folders(config, out)
+        self.schedule = PromptSchedule(self.bench, _concepts(config, self.bench.concepts), config.seed,
+                                       config.visual_share)
+        self.rewards = RewardEnsemble(config.rewards, device=config.device)
+        self.rewards.require(list(config.rewards.weights) + ([config.dgs.surrogate] if config.dgs.enabled else []))
         self.pipe = load_policy(config, self.showo, self.magvit, self.schedule.order, str(self.accelerator.device))
-        reference = frozen_reference(self.pipe)
         params = select_trainable(self.pipe, config)
-        sampler_config = SamplerConfig(steps=config.generation_steps, guidance_scale=config.guidance_scale,
-                                       temperature=config.generation_temperature)
-        policy = PolicyLogprobs(self.pipe.model, self.pipe, sampler_config, config.reasoning_temperature)
-        self.reference = PolicyLogprobs(reference, self.pipe, sampler_config, config.reasoning_temperature)
-        optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.reference = Reference(self.pipe, config.trainable)
+        if config.activation_checkpointing:
+            _enable_checkpointing(self.pipe.model)
+        self.sampler_config = SamplerConfig(steps=config.generation_steps, guidance_scale=config.guidance_scale,
+                                            temperature=config.generation_temperature)
+        policy = PolicyLogprobs(self.pipe.model, self.pipe, self.sampler_config, config.reasoning_temperature)
+        self.rows = None if config.trainable == "full" else ConceptRows(self.pipe)
+        optimized = params if self.rows is None else [p for p in params if all(p is not f for f in self.rows.full)]
+        self.optimized = optimized + ([] if self.rows is None else list(self.rows.params.values()))
+        """What AdamW holds: every weight in `full` mode; else the LoRA adapters and the concept rows alone."""
+        optimizer = torch.optim.AdamW(self.optimized, lr=config.learning_rate, weight_decay=config.weight_decay)
         scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
                                   num_training_steps=config.steps)
+        if self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
+            raise TrainingError(f"{self.accelerator.distributed_type.value} is not supported: the loss is "
+                                f"back-propagated in many pieces per optimizer step, which DeepSpeed would each turn "
+                                f"into a step and FSDP would reshard between; use DDP (accelerate launch "
+                                f"--multi_gpu) or one GPU (the paper preset fits one 80 GB GPU)")
         self.policy, self.optimizer, self.scheduler = self.accelerator.prepare(policy, optimizer, scheduler)
         self.params = params
-        self.controller: ThresholdController | None = None
-        if config.dgs.enabled:
-            d = config.dgs
-            self.controller = make_controller(d.controller, d.initial_threshold, d.target_pass_rate, d.eta, d.mu,
-                                              d.gamma)
+        self.controllers: dict[str, ThresholdController] = (
+            {concept: make_controller(config.dgs) for concept in self.schedule.order} if config.dgs.enabled else {})
+        """One threshold per concept: pass rates differ by concept, so a shared τ would swing with it."""
         if config.trainable != "full":  # checkpoints hold what trains, not a copy of the frozen base
             self.accelerator.register_save_state_pre_hook(self._save_trainable)
             self.accelerator.register_load_state_pre_hook(self._load_trainable)
@@ -171,16 +207,18 @@ class Trainer:
         self.accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / "trainer_state.json").read_text())
         self.step = state["step"]
-        if self.controller is not None:
-            self.controller.load_state_dict(state["controller"])
+        for concept, controller in self.controllers.items():
+            controller.load_state_dict(state["controllers"][concept])
         if self.accelerator.is_main_process:
             for name in ("metrics.jsonl", "samples.jsonl"):
                 if (self.out / name).is_file():
                     _truncate_log(self.out / name, self.step)
 
     def _trainable(self) -> dict[str, torch.nn.Parameter]:
+        """What a checkpoint holds outside `full` mode: the LoRA adapters and the concept rows (not whole tensors)."""
         policy = self.accelerator.unwrap_model(self.policy)
-        return {name: param for name, param in policy.named_parameters() if param.requires_grad}
+        adapters = {name: param for name, param in policy.named_parameters() if "lora_" in name}
+        return {**adapters, **{f"concept_rows.{name}": param for name, param in self.rows.params.items()}}
 
     def _save_trainable(self, models: list[Any], weights: list[Any], output_dir: str) -> None:
         """accelerate hook: write the trainable tensors only (the rest is the base, rebuilt on resume)."""
@@ -201,6 +239,7 @@ class Trainer:
         with torch.no_grad():
             for name, param in params.items():
                 param.copy_(saved[name])
+        self.rows.scatter()
         models.clear()
 
     def _save(self) -> None:
@@ -211,7 +250,7 @@ class Trainer:
         self.accelerator.wait_for_everyone()
         self.accelerator.save_state(str(staging))
         if self.accelerator.is_main_process:
-            state = {"step": self.step, "controller": None if self.controller is None else self.controller.state_dict()}
+            state = {"step": self.step, "controllers": {c: k.state_dict() for c, k in self.controllers.items()}}
             (staging / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
             shutil.rmtree(target, ignore_errors=True)
             os.replace(staging, target)
@@ -219,22 +258,43 @@ class Trainer:
                 shutil.rmtree(old)
         self.accelerator.wait_for_everyone()
 
-    def _logprobs(self, module: Any, kind: str, rollout: Rollout, rows: list[int] | None) -> Any:
-        config, group = self.config, self.config.group_size
+    def _logprobs(self, module: Any, piece: Piece, rollout: Rollout) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        """A piece's log-probs: its rows' reasoning tokens (text), or its rows at one denoising step (image)."""
+        kind, rows, step = piece
+        index = torch.tensor(rows, device=rollout.question_ids.device)
         with self.accelerator.autocast():
             if kind == "text":
-                return module("text", rollout.question_ids.expand(group, -1), rollout.image_end.expand(group),
-                              rollout.answers)
-            run = rollout.run
-            return module("image", run.prompt_ids[rows], run.trajectory.select(torch.tensor(rows)),
-                          None if run.uncond_ids is None else run.uncond_ids[rows])
+                return module("text", rollout.question_ids.expand(len(rows), -1), rollout.image_end.expand(len(rows)),
+                              [rollout.answers[r] for r in rows])
+            run, trajectory = rollout.run, rollout.run.trajectory
+            return module("image", run.prompt_ids[index], trajectory.states[step][index],
+                          trajectory.predictions[step][index], None if run.uncond_ids is None else run.uncond_ids[index])
 
-    def _pieces(self, rollout: Rollout) -> list[tuple[str, list[int] | None]]:
-        group, chunk = self.config.group_size, max(1, self.config.loss_chunk)
-        return [("text", None)] + [("image", list(range(s, min(group, s + chunk)))) for s in range(0, group, chunk)]
+    def _pieces(self) -> list[Piece]:
+        """Per block of `loss_rows` rows: its reasoning, then each denoising step. Each piece's share of L is its
+        own graph, back-propagated before the next is built, so activations do not grow with the steps or rows."""
+        group, chunk = self.config.group_size, max(1, self.config.loss_rows)
+        blocks = [list(range(s, min(group, s + chunk))) for s in range(0, group, chunk)]
+        return [piece for rows in blocks
+                for piece in [("text", rows, None), *(("image", rows, k) for k in range(self.config.generation_steps))]]
 
-    def _backward(self, rollout: Rollout, scale: float, old: dict[int, torch.Tensor] | None) -> dict[str, LossPart]:
-        """Back-propagate L for one group, piece by piece (the pieces sum to L); its text and image shares."""
+    @torch.no_grad()
+    def _fixed_logprobs(self, module: Any, rollout: Rollout) -> list[torch.Tensor]:
+        """Log-probs that carry no gradient (π_ref, or π_old for several updates per rollout), per piece."""
+        values = [self._logprobs(module, piece, rollout) for piece in self._pieces()]
+        return [v[0] if isinstance(v, tuple) else v for v in values]
+
+    def _reference_logprobs(self, rollout: Rollout) -> list[torch.Tensor] | None:
+        if self.config.beta <= 0:
+            return None
+        with self.reference.weights() as model:
+            return self._fixed_logprobs(PolicyLogprobs(model, self.pipe, self.sampler_config,
+                                                       self.config.reasoning_temperature), rollout)
+
+    def _backward(self, rollout: Rollout, scale: float, old: list[torch.Tensor] | None,
+                  reference: list[torch.Tensor] | None) -> dict[str, LossPart]:
+        """Back-propagate L for one group piece by piece (the pieces sum to L: same gradient); its text and image
+        shares."""
         config = self.config
         rewards = torch.tensor([r["total"] for r in rollout.rewards], dtype=torch.float32,
                                device=self.accelerator.device)
@@ -242,31 +302,35 @@ class Trainer:
         common = dict(lambda_und=config.lambda_und, lambda_gen=config.lambda_gen, beta=config.beta,
                       epsilon=config.clip_epsilon, constant=self.constant, group_size=config.group_size)
         shares = {kind: LossPart(torch.zeros(()), 0.0, 0.0, 0) for kind in ("text", "image")}
-        for number, (kind, rows) in enumerate(self._pieces(rollout)):
-            with torch.no_grad():
-                reference = self._logprobs(self.reference, kind, rollout, rows) if config.beta > 0 else None
-            current = self._logprobs(self.policy, kind, rollout, rows)
+        checkpointing = config.activation_checkpointing
+        for number, piece in enumerate(self._pieces()):
+            kind, rows, _ = piece
+            ref = None if reference is None else reference[number]
+            self.pipe.model.train(checkpointing)  # transformers checkpoints layers in training mode only
+            current = self._logprobs(self.policy, piece, rollout)
+            self.pipe.model.eval()
             if kind == "text":
                 logp, mask = current
                 before = logp.detach() if old is None else old[number]
-                part = sync_grpo_loss(advantages, text=(logp, before, None if reference is None else reference[0], mask),
-                                      image=None, **common)
+                part = sync_grpo_loss(advantages[rows], text=(logp, before, ref, mask), image=None, **common)
             else:
                 before = current.detach() if old is None else old[number]
-                part = sync_grpo_loss(advantages[rows], text=None, image=(current, before, reference), **common)
+                part = sync_grpo_loss(advantages[rows], text=None,
+                                      image=(current[:, None], before[:, None], None if ref is None else ref[:, None]),
+                                      **common)
             self.accelerator.backward(part.loss * scale)
             shares[kind] = shares[kind] + LossPart(part.loss.detach().cpu() * scale, part.objective, part.kl_sum,
                                                    part.tokens)
         return shares
 
-    @torch.no_grad()
-    def _old_logprobs(self, rollout: Rollout) -> dict[int, torch.Tensor]:
-        """log π_old for several updates per rollout (with one update, π_old is the current policy, detached)."""
-        out = {}
-        for number, (kind, rows) in enumerate(self._pieces(rollout)):
-            value = self._logprobs(self.policy, kind, rollout, rows)
-            out[number] = value[0] if kind == "text" else value
-        return out
+    def _average_gradients(self) -> None:
+        """Mean of the gradients over processes, once per optimizer step (the pieces' backward passes ran unsynced)."""
+        if self.accelerator.num_processes == 1:
+            return
+        for param in self.params:
+            if param.grad is not None:
+                torch.distributed.all_reduce(param.grad)
+                param.grad /= self.accelerator.num_processes
 
     def train_step(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """One optimizer step on batch_size x gradient_accumulation_steps groups (per process): metrics, samples."""
@@ -275,21 +339,52 @@ class Trainer:
         per_step = config.batch_size * config.gradient_accumulation_steps
         first = (self.step * accelerator.num_processes + accelerator.process_index) * per_step
         self.pipe.model.eval()
-        rollouts = [self.engine.rollout(self.schedule.prompt(first + j), first + j, self.controller)
-                    for j in range(per_step)]
-        olds = [self._old_logprobs(r) if config.updates_per_rollout > 1 else None for r in rollouts]
+        prompts = [self.schedule.prompt(first + j) for j in range(per_step)]
+        rollouts = [self.engine.rollout(prompt, first + j, self.controllers.get(prompt.concept.id))
+                    for j, prompt in enumerate(prompts)]
+        policy = accelerator.unwrap_model(self.policy)
+        olds = [self._fixed_logprobs(policy, r) if config.updates_per_rollout > 1 else None for r in rollouts]
+        references = [self._reference_logprobs(r) for r in rollouts]
         grad_norm = 0.0
         for _ in range(config.updates_per_rollout):
-            parts = [self._backward(r, 1.0 / per_step, old) for r, old in zip(rollouts, olds)]
-            grad_norm = float(accelerator.clip_grad_norm_(self.params, config.max_grad_norm))
+            with accelerator.no_sync(self.policy):
+                parts = [self._backward(r, 1.0 / per_step, old, ref) for r, old, ref in zip(rollouts, olds, references)]
+            self._average_gradients()
+            if self.rows is not None:
+                self.rows.gather_grads()
+            grad_norm = float(accelerator.clip_grad_norm_(self.optimized, config.max_grad_norm))
             self.optimizer.step()
+            if self.rows is not None:
+                self.rows.scatter()
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         row = self._metrics(rollouts, parts, grad_norm, time.perf_counter() - started)
-        if self.controller is not None:
-            row["tau_next"] = self.controller.update(row["pass_rate"])
+        row.update(self._control(rollouts))
         return row, self._samples(rollouts)
+
+    def _control(self, rollouts: list[Rollout]) -> dict[str, Any]:
+        """Update each screened concept's τ with its pass rate over every process's groups of this step; log both."""
+        from accelerate.utils import gather_object
+
+        if not self.controllers:
+            return {}
+        mine = [(r.prompt.concept.id, r.screening.passed, r.screening.screened) for r in rollouts]
+        counts: dict[str, list[int]] = {}
+        for concept, passed, screened in gather_object(mine) if self.accelerator.num_processes > 1 else mine:
+            total = counts.setdefault(concept, [0, 0])
+            total[0], total[1] = total[0] + passed, total[1] + screened
+        row: dict[str, Any] = {"screened": sum(n for _, n in counts.values()),
+                               "passed": sum(k for k, _ in counts.values())}
+        row["pass_rate"] = row["passed"] / row["screened"]
+        if len(counts) == 1:
+            row["tau"] = self.controllers[next(iter(counts))].tau
+        for concept, (passed, screened) in sorted(counts.items()):
+            controller = self.controllers[concept]
+            row[f"tau/{concept}"] = controller.tau
+            row[f"pass_rate/{concept}"] = passed / screened
+            row[f"tau_next/{concept}"] = controller.update(passed / screened)
+        return row
 
     def _metrics(self, rollouts: list[Rollout], parts: list[dict[str, LossPart]], grad_norm: float,
                  seconds: float) -> dict[str, Any]:
@@ -316,11 +411,6 @@ class Trainer:
                     "reasoning_tokens": sum(len(a) for ro in rollouts for a in ro.answers),
                     "denoise_steps": sum(ro.denoise_steps for ro in rollouts),
                     "denoise_steps_without_dgs": sum(ro.denoise_steps_without_dgs for ro in rollouts)})
-        screenings = [ro.screening for ro in rollouts if ro.screening is not None]
-        if screenings and self.controller is not None:
-            row.update({"tau": self.controller.tau, "screened": sum(s.screened for s in screenings),
-                        "passed": sum(s.passed for s in screenings),
-                        "pass_rate": sum(s.passed for s in screenings) / sum(s.screened for s in screenings)})
         return row
 
     def _samples(self, rollouts: list[Rollout]) -> list[dict[str, Any]]:

@@ -38,3 +38,11 @@ def understanding_mask(is_pad: torch.Tensor, image_end: torch.Tensor) -> torch.T
     in_image = positions[None, None, :] <= image_end[:, None, None]
     mask = (causal | in_image) & ~is_pad[:, None, :]
     return _allow_self(mask[:, None], is_pad)
+
+
+def generation_mask(prefix_is_pad: torch.Tensor, block_length: int) -> torch.Tensor:
+    """Text prefix and image block in one sequence: the prefix causal over itself, the block as `image_block_mask`."""
+    batch, prefix = prefix_is_pad.shape
+    text = torch.cat([causal_text_mask(prefix_is_pad),
+                      torch.zeros(batch, 1, prefix, block_length, dtype=torch.bool, device=prefix_is_pad.device)], -1)
+    return torch.cat([text, image_block_mask(prefix_is_pad, block_length)], dim=2)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .attention import causal_text_mask, image_block_mask
+from .attention import causal_text_mask, generation_mask, image_block_mask
 from .model import CACHE_ARG, Showo
 from .vocab import Vocab
 
@@ -261,9 +261,40 @@ class MaskGitSampler:
         self.advance(run, config)
         return run.sampled, run.trajectory
 
+    def step_logprobs(self, prompt_ids: torch.Tensor, state: torch.Tensor, prediction: torch.Tensor,
+                      config: SamplerConfig, uncond_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N) log p(x̂_{s,j} | x_{s-1}) of one step, differentiable, in a graph of its own.
+
+        Prefix and image block run as one sequence (no cache shared between
+        steps), so a step's graph can be back-propagated and freed before the
+        next step is computed: the trainer's memory does not grow with the
+        number of steps, for ~13% more compute (129 prefix tokens per 1026).
+        """
+        vocab, n = self.vocab, state.shape[1]
+        guided = config.guidance_scale > 0
+        if guided and uncond_ids is None:
+            raise ValueError("classifier-free guidance needs the unconditional prompt ids")
+        prefixes = torch.cat([prompt_ids, uncond_ids]) if guided else prompt_ids
+        states = torch.cat([state, state]) if guided else state
+        rows = prefixes.shape[0]
+        ids = torch.where(states == vocab.codebook_size, vocab.mask, states + vocab.image_offset)
+        soi = torch.full((rows, 1), vocab.soi, dtype=ids.dtype, device=ids.device)
+        eoi = torch.full((rows, 1), vocab.eoi, dtype=ids.dtype, device=ids.device)
+        sequence = torch.cat([prefixes, soi, ids, eoi], dim=1)
+        positions = torch.arange(sequence.shape[1], device=ids.device).expand(rows, -1)
+        hidden = self.model.phi.model(input_ids=sequence, position_ids=positions, use_cache=False,
+                                      attention_mask=generation_mask(prefixes == vocab.pad, n + 2)).last_hidden_state
+        weight, bias = self._code_head()
+        logits = F.linear(hidden[:, prefixes.shape[1] + 1 : -1], weight, bias)
+        if guided:
+            cond, uncond = logits.chunk(2)
+            logits = (1 + config.guidance_scale) * cond - config.guidance_scale * uncond
+        return logits.float().log_softmax(-1).gather(-1, prediction.clone()[..., None]).squeeze(-1)
+
     def position_logprobs(self, prompt_ids: torch.Tensor, trajectory: Trajectory, config: SamplerConfig,
                           uncond_ids: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, steps, N) log p(x̂_{s,j} | x_{s-1}) under the current weights, differentiable (for the trainer)."""
+        """(B, steps, N) log p(x̂_{s,j} | x_{s-1}) under the current weights, differentiable, all steps in one
+        graph over a shared prefix cache (memory grows with the steps; the trainer uses `step_logprobs`)."""
         cache, is_pad = self._prefixes(prompt_ids, uncond_ids, config.guidance_scale)
         out = []
         for state, prediction in zip(trajectory.states, trajectory.predictions):

@@ -131,7 +131,7 @@ class Understander:
         is_pad = torch.cat([ids == vocab.pad, ~mask], dim=1)  # a sampled [PAD] is still a real token
         positions = ((~is_pad).cumsum(1) - 1).clamp_min(0)
         hidden = self.model.phi.model(input_ids=sequence, attention_mask=understanding_mask(is_pad, image_end),
-                                      position_ids=positions).last_hidden_state
+                                      position_ids=positions, use_cache=False).last_hidden_state
         head, rows = self.model.phi.lm_head, self.answer_ids
         logits = torch.nn.functional.linear(hidden[:, ids.shape[1] - 1 : -1], head.weight[rows],
                                             None if head.bias is None else head.bias[rows])

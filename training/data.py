@@ -1,0 +1,34 @@
+"""The benchmark a run trains on: a built UnifyBench++ folder, or the bundled mini one, built on first use.
+
+`ubpp train syncr1 --preset tiny` in an empty folder has nothing built yet;
+like `ubpp demo`, it builds the bundled mini benchmark where the setting
+points (the default path) instead of failing. Any other path must already
+hold a build: silently building the mini benchmark there would train on the
+wrong data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from unifybench_pp import MINI_SOURCE, Benchmark, SplitConfig, build, load
+
+MINI_BENCHMARK = "ubpp_data/unifybench_pp-mini"
+"""Where `ubpp build-dataset` writes the bundled mini benchmark by default, and the training default."""
+
+
+def ensure_mini(path: Path, console: Console | None = None, quiet: bool = False) -> Path:
+    """Build the bundled mini benchmark at `path` unless a build is already there."""
+    if not (path / "manifest.json").is_file():
+        build(MINI_SOURCE, path, SplitConfig(), name="unifybench_pp-mini", console=console, quiet=quiet)
+    return path
+
+
+def training_benchmark(setting: str, console: Console | None = None, quiet: bool = False) -> Benchmark:
+    """The benchmark named by the `benchmark` setting; the default mini path is built when missing."""
+    path = Path(setting)
+    if path == Path(MINI_BENCHMARK):
+        ensure_mini(path, console, quiet)
+    return load(path)
