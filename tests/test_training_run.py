@@ -171,12 +171,16 @@ def _whole_graph_loss(trainer: Trainer, rollout, reference_model) -> torch.Tenso
                           constant=trainer.constant, group_size=group).loss
 
 
-@pytest.mark.parametrize("trainable", ["full", "concepts"])
-def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_path: Path, trainable: str) -> None:
+@pytest.mark.parametrize(("trainable", "checkpointing"), [("full", False), ("concepts", False), ("full", True)])
+def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_path: Path, trainable: str,
+                                                           checkpointing: bool) -> None:
     """Back-propagating each row's reasoning and each (row, step) alone sums to the gradient of L in one graph;
-    the KL term is live (the policy has moved off the reference) and the concepts-mode reference shares weights."""
+    the KL term is live (the policy has moved off the reference) and the concepts-mode reference shares weights.
+    With activation checkpointing the pieces recompute their activations and must give the same gradient."""
     trainer = Trainer(_config(mini_build, "steps=1", f"trainable={trainable}", "beta=0.5", "loss_rows=1",
-                              "dgs.enabled=false", "concepts=[chelsea]"), tmp_path / "run", quiet=True)
+                              "dgs.enabled=false", "concepts=[chelsea]",
+                              f"activation_checkpointing={str(checkpointing).lower()}"), tmp_path / "run", quiet=True)
+    assert trainer.pipe.model.showo.is_gradient_checkpointing == checkpointing
     reference_copy = copy.deepcopy(trainer.pipe.model)
     generator = torch.Generator().manual_seed(0)
     rows = concept_row_mask(trainer.pipe)
