@@ -49,6 +49,9 @@ def main() -> None:
     model = Showo(config).eval()
     prefix, uncond = prompts(args.batch, torch.Generator().manual_seed(1))
     sampler = MaskGitSampler(model, SHOWO_VOCAB)
+    # Untimed warm-up of both (allocator, thread pools, first touch of the weights): whichever ran first paid it.
+    sampler.generate(prefix, 256, SamplerConfig(steps=1, guidance_scale=5.0), uncond, torch.Generator().manual_seed(0))
+    official_generate(model, SHOWO_VOCAB, prefix, uncond, 256, 1, 5.0, 1.0, torch.Generator().manual_seed(0))
     for n_tokens, label in ((256, "256 px"), (1024, "512 px")):
         sampler_config = SamplerConfig(steps=args.steps, guidance_scale=5.0)
         start = time.perf_counter()
