@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 import zlib
 from pathlib import Path
 
@@ -39,21 +40,32 @@ def ubpp(*args: str, cwd: Path) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
+def holding(runs: Path, timeout: float = 120.0) -> None:
+    """Wait until an evaluation under `runs` has taken its run's lock (its holder file appears)."""
+    deadline = time.monotonic() + timeout
+    while not list(runs.glob("*/*/*/.ubpp-run.holder.json")):
+        assert time.monotonic() < deadline, f"no evaluation took a lock under {runs}"
+        time.sleep(0.05)
+
+
 def slow_judge(body: dict, n: int) -> tuple:
     return ("ok", "1")
 
 
 def test_two_evaluations_of_one_run_never_write_it_together(mini_build: Path, tmp_path: Path) -> None:
-    """The issue's case: two `ubpp evaluate --model text-echo` at once. A slow judge (6 calls, 1 s each) keeps
-    the first one inside the run long enough that the second always meets its lock."""
-    with ScriptedServer(slow_judge, latency=1.0) as server:
+    """The issue's case: two `ubpp evaluate --model text-echo` at once. The second starts once the first holds
+    the run, and a slow judge (6 calls, 2 s each) keeps the first inside it longer than a process takes to
+    start, so the second always meets the lock (on a loaded machine too)."""
+    with ScriptedServer(slow_judge, latency=2.0) as server:
         def start(runs: Path, *extra: str) -> subprocess.Popen:
             return ubpp("evaluate", "--model", "text-echo", "--benchmark", str(mini_build), "--runs-dir", str(runs),
                         "--tasks", "qa,vqa", "--limit", "3",
                         "--judge-base-url", server.base_url, "--judge-concurrency", "1",
                         "--judge-cache", str(runs / "judge.sqlite"), *extra, cwd=tmp_path)
 
-        first, second = start(tmp_path / "a"), start(tmp_path / "a")
+        first = start(tmp_path / "a")
+        holding(tmp_path / "a")
+        second = start(tmp_path / "a")
         outcomes = {p.pid: (p.wait(timeout=300), p.communicate()) for p in (first, second)}
         codes = sorted(code for code, _ in outcomes.values())
         assert codes == [0, 2], outcomes
@@ -63,7 +75,9 @@ def test_two_evaluations_of_one_run_never_write_it_together(mini_build: Path, tm
         assert len(lines) == 1 and lines[0].startswith("error: ") and f"pid {winner} on " in lines[0], stderr
         assert "--wait" in lines[0] and "Traceback" not in stderr
 
-        waiting = [start(tmp_path / "b", "--wait") for _ in range(2)]
+        waiting = [start(tmp_path / "b", "--wait")]
+        holding(tmp_path / "b")
+        waiting.append(start(tmp_path / "b", "--wait"))
         results = [(p.wait(timeout=300), p.communicate()) for p in waiting]
     assert [code for code, _ in results] == [0, 0], results
     predicted = sorted(int(out.split(" items predicted")[0].split()[-1]) for _, (out, _) in results)
