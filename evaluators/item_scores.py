@@ -47,10 +47,14 @@ class Context:
         """The output image, confined to `base` here too (where scorers read it)."""
         return inside(self.base, self.predictions[item.id])
 
+    def test_images(self, item: Any) -> list[Path]:
+        """The item's concept's test images, sorted by name."""
+        return [self.bench.image_path(p) for p in self.bench.concepts[item.concept].test_images]
+
     def clip_i_references(self, item: Any) -> list[Path]:
         """`syncr1`: the concept's first test image (sorted by name); `strict`: all of them."""
-        images = self.bench.concepts[item.concept].test_images
-        return [self.bench.image_path(p) for p in (images[:1] if self.protocol == "syncr1" else images)]
+        images = self.test_images(item)
+        return images[:1] if self.protocol == "syncr1" else images
 
 
 def rec(ctx: Context, items: list) -> list[ItemScore]:
@@ -163,7 +167,7 @@ def text_similarity(ctx: Context, items: list) -> list[ItemScore]:
 
 
 def dino(ctx: Context, items: list) -> list[ItemScore]:
-    refs = [[ctx.bench.image_path(p) for p in ctx.bench.concepts[i.concept].test_images] for i in items]
+    refs = [ctx.test_images(i) for i in items]
     return [ItemScore(v) for v in ctx.scorer("dino").similarity([ctx.image(i) for i in items], refs)]
 
 
@@ -187,7 +191,7 @@ def face_found(ctx: Context, items: list) -> list[ItemScore]:
 def face_similarity(ctx: Context, items: list) -> list[ItemScore]:
     """Person concepts only: FaceNet cosine of the face to the test photos' faces (0 when no face)."""
     people = _people(ctx, items)
-    refs = [[ctx.bench.image_path(p) for p in ctx.bench.concepts[i.concept].test_images] for i in people]
+    refs = [ctx.test_images(i) for i in people]
     faces = ctx.scorer("facenet").similarity([ctx.image(i) for i in people], refs) if people else []
     scores = {i.id: ItemScore(f.score, {"face_found": f.face_found}) for i, f in zip(people, faces)}
     return [scores.get(i.id, ItemScore(None, {"skipped": "not a person concept"})) for i in items]

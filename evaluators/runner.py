@@ -47,7 +47,8 @@ from PIL import Image
 
 from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
 from unifybench_pp import Benchmark
-from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS
+from unifybench_pp.schema import (GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS,
+                                  task_capability)
 
 from .metrics import MetricResult
 from .rundir import RunError, RunInfo, atomic_write, image_name, package_versions, prediction_record, utc_now, \
@@ -155,7 +156,7 @@ def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, 
         missing = [c for c in config.concepts if c not in bench.concepts]
         if missing:
             raise ModelError(f"concept(s) {', '.join(missing)} not in {bench.version}")
-    able = [t for t in TASKS if t in tasks and _capability(t) in model.capabilities]
+    able = [t for t in TASKS if t in tasks and task_capability(t) in model.capabilities]
     chosen: dict[tuple[str, str], Any] = {}
     for task in able:
         items = bench.items(task, config.concepts)
@@ -181,10 +182,6 @@ def sampled(item: Any, sample: int) -> Any:
         return item
     extra = {"source_item": observation_id(item.source_item, sample)} if hasattr(item, "source_item") else {}
     return replace(item, id=observation_id(item.id, sample), **extra)
-
-
-def _capability(task: str) -> str:
-    return "understand" if task in UNDERSTANDING_TASKS else "generate"
 
 
 class PredictionLog:

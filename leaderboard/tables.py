@@ -10,7 +10,7 @@ from typing import Any, Literal
 from evaluators.compare import PairedDifference, paired_difference
 from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import MODEL_TYPES, Run
-from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES, UNDERSTANDING_TASKS
+from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES, UNDERSTANDING_TASKS, task_capability
 
 REPORTED_FILE = Path(__file__).parent / "data" / "reported.json"
 
@@ -132,7 +132,7 @@ def _measured_row(run: Run, columns: list[Column]) -> Row:
     cells = {}
     for column in columns:
         spec = METRICS[column.key]
-        needs = "understand" if spec.task in UNDERSTANDING_TASKS else "generate"
+        needs = task_capability(spec.task)
         result = run.results.get(column.key)
         if needs not in run.info.capabilities:
             cells[column.key] = Cell(None, "na", f"{run.info.model} cannot {needs}")

@@ -190,6 +190,11 @@ UNDERSTANDING_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa")
 GENERATION_TASKS: tuple[str, ...] = ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
 
 
+def task_capability(task: str) -> str:
+    """What a model must do to answer a task: `understand` or `generate` (a model lacking it gets "-")."""
+    return "understand" if task in UNDERSTANDING_TASKS else "generate"
+
+
 def to_record(obj: Any) -> dict[str, Any]:
     """A plain dict in field order, ready for JSON."""
     return dataclasses.asdict(obj)
