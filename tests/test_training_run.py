@@ -333,6 +333,31 @@ def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatc
     assert paper.exit_code == 2 and "--concept NAME" in paper.output  # one concept per run, as the authors
 
 
+def test_an_fsdp_launch_is_refused_before_anything_loads(tmp_path: Path) -> None:
+    """`accelerate launch --use_fsdp` on this CPU used to fall back to plain processes and train without a word."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--use_fsdp", "--num_processes", "1",
+              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    run = subprocess.run([*launch, "-m", "cli", "train", "syncr1", "--preset", "tiny", "--out", str(tmp_path / "run")],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert run.returncode != 0
+    errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "FSDP is not supported" in errors[0] and "--multi_gpu" in errors[0], run.stderr
+    assert not (tmp_path / "ubpp_data").exists() and not (tmp_path / "run" / "config.yaml").exists()
+
+
+@pytest.mark.parametrize(("flag", "engine"), [("ACCELERATE_USE_DEEPSPEED", "DeepSpeed"),
+                                              ("ACCELERATE_USE_MEGATRON_LM", "Megatron-LM")])
+def test_other_sharded_launches_are_refused_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str,
+                                                        engine: str) -> None:
+    """The variables `accelerate launch --use_deepspeed` / `--use_megatron_lm` set (DeepSpeed is not installed here)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(flag, "true")
+    result = CliRunner().invoke(app, ["train", "syncr1", "--preset", "tiny", "--out", "run"])
+    assert result.exit_code == 2 and f"error: {engine} is not supported" in result.output, result.output
+    assert not (tmp_path / "ubpp_data").exists()
+
+
 @pytest.mark.slow
 def test_a_killed_run_resumes_with_the_same_next_step(mini_build: Path, tmp_path: Path) -> None:
     args = [sys.executable, "-m", "cli", "train", "syncr1", "--preset", "tiny", "-q", "--set", f"benchmark={mini_build}",

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import DistributedType
+from accelerate.utils import parse_flag_from_env
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -122,6 +122,26 @@ def _enable_checkpointing(model: torch.nn.Module) -> None:
     model.phi.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
+SHARDED_LAUNCHES = {"ACCELERATE_USE_DEEPSPEED": "DeepSpeed", "ACCELERATE_USE_FSDP": "FSDP",
+                    "ACCELERATE_USE_MEGATRON_LM": "Megatron-LM"}
+"""The switches `accelerate launch` sets for each sharded engine (from its flags or its config file)."""
+
+
+def refuse_sharded_launch() -> None:
+    """Stop before any model loads when launched for an engine this loop cannot drive correctly.
+
+    The loss is back-propagated in many pieces per optimizer step (per denoising step and row); DeepSpeed
+    turns each backward into an optimizer step and FSDP reshards between them, so either would train
+    something else than asked without a word. accelerate only switches to them on GPUs, so the launch
+    flags, not the resulting state, are what tells on every machine.
+    """
+    asked = [name for flag, name in SHARDED_LAUNCHES.items() if parse_flag_from_env(flag)]
+    if asked:
+        raise TrainingError(f"{' and '.join(asked)} is not supported (the loss is back-propagated in many pieces "
+                            f"per optimizer step); launch with DDP (`accelerate launch --multi_gpu`) or on one GPU "
+                            f"(the paper preset fits one 80 GB GPU)")
+
+
 def _loss_constant(config: TrainConfig, image_tokens: int) -> float:
     return config.loss_constant or float(config.reasoning_max_new_tokens + config.generation_steps * image_tokens)
 
@@ -132,6 +152,7 @@ class Trainer:
         from accelerate import Accelerator
         from transformers import get_scheduler
 
+        refuse_sharded_launch()
         _check_trackers(config.report_to)
         self.config, self.out, self.quiet = config, out, quiet
         self.console = console or Console(stderr=True)
@@ -166,11 +187,6 @@ class Trainer:
         optimizer = torch.optim.AdamW(self.optimized, lr=config.learning_rate, weight_decay=config.weight_decay)
         scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.warmup_steps,
                                   num_training_steps=config.steps)
-        if self.accelerator.distributed_type in (DistributedType.DEEPSPEED, DistributedType.FSDP):
-            raise TrainingError(f"{self.accelerator.distributed_type.value} is not supported: the loss is "
-                                f"back-propagated in many pieces per optimizer step, which DeepSpeed would each turn "
-                                f"into a step and FSDP would reshard between; use DDP (accelerate launch "
-                                f"--multi_gpu) or one GPU (the paper preset fits one 80 GB GPU)")
         self.policy, self.optimizer, self.scheduler = self.accelerator.prepare(policy, optimizer, scheduler)
         self.params = params
         self.controllers: dict[str, ThresholdController] = (
