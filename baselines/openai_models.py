@@ -6,8 +6,8 @@ URLs); generation through the images API (`images.generate` for TP,
 `images.edit` with the reference photos for IP). Calls share the judge's
 machinery: an SQLite cache keyed by the request (so a resumed run pays
 nothing twice), retries with backoff on 429/5xx/timeouts, bounded
-concurrency, token counting. The key comes from OPENAI_API_KEY and is never
-written anywhere.
+concurrency, token counting (`openai_transport`). The key comes from
+OPENAI_API_KEY and is never written anywhere.
 """
 
 from __future__ import annotations
@@ -16,24 +16,16 @@ import base64
 import hashlib
 import io
 import json
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from evaluators.judge import JudgeCache, JudgeUsage, count_tokens, with_retries
 from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest
-
-
-def _data_url(path: Path) -> str:
-    data = Path(path).read_bytes()
-    mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+from .openai_transport import GPT4O, Transport, endpoint, image_data_url, request_key
 
 
 class OpenAIModel:
@@ -43,20 +35,15 @@ class OpenAIModel:
                  image_model: str = "gpt-image-1", image_size: str = "1024x1024", max_tokens: int = 300,
                  cache: str | None = None, concurrency: int = 4, max_retries: int = 5, backoff: float = 1.0,
                  timeout: float = 120.0) -> None:
-        from openai import OpenAI
-
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-        key = os.environ.get("OPENAI_API_KEY")
+        base_url, key = endpoint(base_url)
         if not key and not base_url:
             raise ModelError(f"{name} needs an API: set OPENAI_API_KEY, or --option base_url=URL for a compatible "
                              f"server")
         self.name, self.mode = name, mode
-        self.model = checkpoint or "gpt-4o-2024-08-06"
+        self.model = checkpoint or GPT4O
         self.image_model, self.image_size, self.max_tokens = image_model, image_size, max_tokens
-        self.concurrency, self.max_retries, self.backoff = concurrency, max_retries, backoff
-        self.cache = JudgeCache(Path(cache) if cache else Path.home() / ".cache" / "ubpp" / "models.sqlite")
-        self.usage = JudgeUsage()
-        self._client = OpenAI(api_key=key or "unused", base_url=base_url, max_retries=0, timeout=timeout)
+        self.transport = Transport(base_url, key, Path(cache) if cache else Path.home() / ".cache" / "ubpp" /
+                                   "models.sqlite", timeout, max_retries, backoff, concurrency)
         self._references: dict[str, tuple[Path, ...]] = {}
 
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:
@@ -64,17 +51,16 @@ class OpenAIModel:
         self._references[concept.id] = tuple(train_images)
 
     def _cached(self, kind: str, payload: dict[str, Any], call: Any) -> Any:
-        key = hashlib.sha256(json.dumps({"kind": kind, "model": self.model, **payload}, sort_keys=True,
-                                        default=str).encode()).hexdigest()
-        hit = self.cache.get(key)
+        key = request_key({"kind": kind, "model": self.model, **payload})
+        hit = self.transport.cache.get(key)
         if hit is not None:
-            self.usage.add(cached=1)
+            self.transport.usage.add(cached=1)
             return hit["value"]
-        value, error, _ = with_retries(call, self.usage, self.max_retries, self.backoff)
+        value, error, _ = self.transport.call(call)
         if value is None:
-            raise ModelError(f"{self.name}: the API failed after {self.max_retries} retries ({error}); "
+            raise ModelError(f"{self.name}: the API failed after {self.transport.max_retries} retries ({error}); "
                              f"re-run to resume")
-        self.cache.put(key, {"value": value})
+        self.transport.cache.put(key, {"value": value})
         return value
 
     def _concept_messages(self, concept: Concept, references: tuple[Path, ...]) -> list[dict[str, Any]]:
@@ -82,18 +68,18 @@ class OpenAIModel:
             return [{"type": "text", "text": tp_prefix(concept.id, concept.info)}]
         parts: list[dict[str, Any]] = [{"type": "text", "text": f"These photos show {concept.token}, "
                                                                  f"a {concept.class_noun}:"}]
-        return parts + [{"type": "image_url", "image_url": {"url": _data_url(p)}} for p in references]
+        return parts + [{"type": "image_url", "image_url": {"url": image_data_url(p)[0]}} for p in references]
 
     def _answer(self, request: UnderstandRequest, references: tuple[Path, ...]) -> str:
         user: list[dict[str, Any]] = [{"type": "text", "text": request.prompt},
-                                      {"type": "image_url", "image_url": {"url": _data_url(request.image)}}]
+                                      {"type": "image_url", "image_url": {"url": image_data_url(request.image)[0]}}]
         messages = [{"role": "system", "content": self._concept_messages(request.concept, references)},
                     {"role": "user", "content": user}]
 
         def ask() -> str:
-            response = self._client.chat.completions.create(model=self.model, messages=messages, temperature=0,
+            response = self.transport.client.chat.completions.create(model=self.model, messages=messages, temperature=0,
                                                             max_tokens=self.max_tokens, seed=request.seed)
-            count_tokens(self.usage, response)
+            self.transport.usage.count_tokens(response)
             return response.choices[0].message.content or ""
 
         digest = hashlib.sha256(json.dumps(messages).encode()).hexdigest()
@@ -101,8 +87,7 @@ class OpenAIModel:
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         refs = [self._references.get(r.concept.id, ()) if self.mode == "ip" else () for r in requests]
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            return list(pool.map(self._answer, requests, refs))
+        return self.transport.map(lambda pair: self._answer(*pair), list(zip(requests, refs)))
 
     def _image(self, request: GenerateRequest) -> Image.Image:
         concept = request.concept
@@ -114,11 +99,11 @@ class OpenAIModel:
 
         def draw() -> str:
             if self.mode == "tp":
-                response = self._client.images.generate(model=self.image_model, prompt=prompt, size=self.image_size,
+                response = self.transport.client.images.generate(model=self.image_model, prompt=prompt, size=self.image_size,
                                                         n=1)
             else:
                 files = [(p.name, p.read_bytes()) for p in request.references]
-                response = self._client.images.edit(model=self.image_model, image=files, prompt=prompt,
+                response = self.transport.client.images.edit(model=self.image_model, image=files, prompt=prompt,
                                                     size=self.image_size, n=1)
             return response.data[0].b64_json
 
@@ -128,8 +113,7 @@ class OpenAIModel:
         return Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB")
 
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
-        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            return list(pool.map(self._image, requests))
+        return self.transport.map(self._image, requests)
 
 
 def gpt4o_tp(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> OpenAIModel:

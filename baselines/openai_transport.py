@@ -1,0 +1,174 @@
+"""An OpenAI-compatible API as this project pays for it: one client, a durable answer cache, retries, usage and cost.
+
+The judge (`evaluators.judge`) and the GPT-4o rows (`baselines.openai_models`)
+both ask an OpenAI-compatible server for answers that must be paid for once:
+an answer is stored in SQLite as soon as it arrives, so a killed or resumed
+run never asks again; transient failures (429, 5xx, timeouts, lost
+connections) are retried with exponential backoff through tenacity, other
+errors are not (retrying cannot help); requests, retries, failures and tokens
+are counted for the run's cost report. The key is read from the environment
+and is never written anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+GPT4O = "gpt-4o-2024-08-06"
+"""The GPT-4o the paper reports (its GPT-4o rows and its judge)."""
+
+#: USD per million (input, output) tokens, for the per-run cost report.
+PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-2024-08-06": (2.50, 10.00),
+    "gpt-4o-2024-11-20": (2.50, 10.00),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+}
+
+
+@dataclass
+class Usage:
+    requests: int = 0
+    cached: int = 0
+    failed: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for key, value in counts.items():
+                setattr(self, key, getattr(self, key) + value)
+
+    def count_tokens(self, response: Any) -> None:
+        """Add a completion's token counts; a reply without (valid) counts adds nothing."""
+        counts = getattr(response, "usage", None)
+        if counts is not None:
+            self.add(**{name: value for name in ("prompt_tokens", "completion_tokens")
+                        if isinstance(value := getattr(counts, name, 0), int) and value >= 0})
+
+    def cost_usd(self, model: str) -> float | None:
+        price = PRICES.get(model)
+        if price is None:
+            return None
+        return (self.prompt_tokens * price[0] + self.completion_tokens * price[1]) / 1e6
+
+    def to_dict(self, model: str) -> dict[str, Any]:
+        return {
+            "requests": self.requests, "cached": self.cached, "failed": self.failed, "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd(model),
+        }
+
+
+class AnswerCache:
+    """SQLite answer cache shared by threads and by processes (runs pointing at the same file).
+
+    Write-ahead logging and one committed transaction per answer: a process
+    killed at any point (kill -9 mid-call or mid-write) leaves a readable cache
+    holding every answer stored before, so a re-run pays only for the rest.
+    A busy timeout lets concurrent runs share the file instead of failing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
+        with self._db:
+            self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL)")
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The stored answer; a row that is not a JSON object (a damaged entry) counts as absent."""
+        with self._lock:
+            row = self._db.execute("SELECT answer FROM answers WHERE key = ?", (key,)).fetchone()
+        try:
+            answer = json.loads(row[0]) if row else None
+        except (TypeError, ValueError, RecursionError):
+            return None
+        return answer if isinstance(answer, dict) else None
+
+    def put(self, key: str, answer: dict[str, Any]) -> None:
+        with self._lock, self._db:  # one transaction per answer, committed before the next call
+            self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, json.dumps(answer, sort_keys=True)))
+
+
+class MalformedReply(Exception):
+    """A 200 answer that is not what was asked for (a broken or foreign server): recorded, not retried."""
+
+
+def image_data_url(path: Path) -> tuple[str, str]:
+    """(data URL for the API, sha256 of the file): the URL is sent, the hash enters cache keys."""
+    data = Path(path).read_bytes()
+    mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}", hashlib.sha256(data).hexdigest()
+
+
+def request_key(payload: dict[str, Any]) -> str:
+    """The cache key of a request: sha256 of its canonical JSON."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def endpoint(base_url: str | None, api_key_env: str = "OPENAI_API_KEY") -> tuple[str | None, str | None]:
+    """(base URL, key) from the arguments and the environment; both None means there is nothing to ask."""
+    return base_url or os.environ.get("OPENAI_BASE_URL"), os.environ.get(api_key_env)
+
+
+class Transport:
+    """A client plus what every paid call needs; callers build the request and parse the answer."""
+
+    def __init__(self, base_url: str | None, api_key: str | None, cache_path: Path, timeout: float,
+                 max_retries: int = 5, backoff: float = 1.0, concurrency: int = 8) -> None:
+        from openai import OpenAI
+
+        self.max_retries, self.backoff, self.concurrency = max_retries, backoff, concurrency
+        self.usage = Usage()
+        self.cache = AnswerCache(cache_path)
+        # tenacity counts and backs off; the client's own retries would hide both.
+        self.client = OpenAI(api_key=api_key or "unused", base_url=base_url, max_retries=0, timeout=timeout)
+
+    def call(self, request: Callable[[], T]) -> tuple[T | None, str | None, int]:
+        """(result, None, attempts), or (None, last error, attempts) once retries are spent or cannot help."""
+        import openai
+        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+        transient = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
+                     openai.APIConnectionError)
+        permanent = (openai.APIStatusError, openai.APIResponseValidationError, MalformedReply, ValueError)
+        attempts = 0
+
+        def attempt() -> T:
+            nonlocal attempts
+            attempts += 1
+            self.usage.add(requests=1)
+            return request()
+
+        retrying = Retrying(stop=stop_after_attempt(self.max_retries + 1), reraise=True,
+                            wait=wait_exponential(multiplier=self.backoff, exp_base=2, min=0),
+                            retry=retry_if_exception_type(transient),
+                            before_sleep=lambda _: self.usage.add(retries=1))
+        try:
+            return retrying(attempt), None, attempts
+        except transient + permanent as exc:
+            self.usage.add(failed=1)
+            return None, f"{type(exc).__name__}: {str(exc)[:200]}", attempts
+
+    def map(self, function: Callable[[R], T], items: Iterable[R]) -> list[T]:
+        """`function` over `items` with at most `concurrency` calls in flight; order is kept."""
+        with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
+            return list(pool.map(function, items))
