@@ -99,12 +99,12 @@ class OpenAIModel:
 
         def draw() -> str:
             if self.mode == "tp":
-                response = self.transport.client.images.generate(model=self.image_model, prompt=prompt, size=self.image_size,
-                                                        n=1)
+                response = self.transport.client.images.generate(model=self.image_model, prompt=prompt,
+                                                                 size=self.image_size, n=1)
             else:
                 files = [(p.name, p.read_bytes()) for p in request.references]
                 response = self.transport.client.images.edit(model=self.image_model, image=files, prompt=prompt,
-                                                    size=self.image_size, n=1)
+                                                             size=self.image_size, n=1)
             return response.data[0].b64_json
 
         encoded = self._cached("image", {"prompt": prompt, "seed": request.seed, "image_model": self.image_model,

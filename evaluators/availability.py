@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from .metrics import METRICS
 from .scoring import ScoringConfig
-from .scorers.base import hub_offline
+from .scorers.base import go_offline_if_hub_unreachable
 
 FACENET_FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}
 
@@ -43,7 +43,7 @@ def _hub_model(scorer: str, spec: str, option: str) -> Availability:
     cached = try_to_load_from_cache(spec, "config.json")
     if isinstance(cached, str):
         return Availability(scorer, spec, True, f"Hugging Face cache ({Path(cached).parent})")
-    if not hub_offline():
+    if not go_offline_if_hub_unreachable():
         return Availability(scorer, spec, True, "not cached; downloads from the Hugging Face Hub on first use")
     return Availability(scorer, spec, False, "not in the local Hugging Face cache and the Hub cannot be reached",
                         f"download it where the Hub is reachable (huggingface-cli download {spec}) and copy the cache "

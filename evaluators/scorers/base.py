@@ -29,11 +29,12 @@ def _hub_unreachable() -> bool:
     return False
 
 
-def hub_offline() -> bool:
-    """True when the Hugging Face Hub cannot be reached, so loaders use the local cache only.
+def go_offline_if_hub_unreachable() -> bool:
+    """Whether loaders must use the local cache only; switches the whole process offline when the Hub is unreachable.
 
     Without this, a missing model costs a minute of download retries before the
-    metric can be reported as not computed.
+    metric can be reported as not computed. The switch is process-wide
+    (huggingface_hub's HF_HUB_OFFLINE) and stays on.
     """
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
         return True

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .base import ImageInput, batches, hub_offline, pick_device, to_pil, unavailable
+from .base import ImageInput, batches, go_offline_if_hub_unreachable, pick_device, to_pil, unavailable
 
 DEFAULT_BLIP2 = "Salesforce/blip2-itm-vit-g"
 
@@ -19,8 +19,9 @@ class Blip2Scorer:
         self.device = pick_device(device)
         self.batch_size = batch_size
         try:
-            self._model = Blip2ForImageTextRetrieval.from_pretrained(spec, local_files_only=hub_offline()).to(self.device).eval()
-            self._processor = AutoProcessor.from_pretrained(spec, local_files_only=hub_offline())
+            offline = go_offline_if_hub_unreachable()
+            self._model = Blip2ForImageTextRetrieval.from_pretrained(spec, local_files_only=offline).to(self.device).eval()
+            self._processor = AutoProcessor.from_pretrained(spec, local_files_only=offline)
         except Exception as error:
             raise unavailable("BLIP-2", spec, error) from error
 

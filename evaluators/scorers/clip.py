@@ -19,7 +19,7 @@ from .base import (
     ScorerUnavailable,
     as_tensor,
     batches,
-    hub_offline,
+    go_offline_if_hub_unreachable,
     mean_reference_cosine,
     pick_device,
     to_pil,
@@ -34,7 +34,7 @@ def open_clip_weights(arch: str, pretrained: str) -> str:
     import open_clip
     from huggingface_hub import hf_hub_download
 
-    if Path(pretrained).is_file() or not hub_offline():
+    if Path(pretrained).is_file() or not go_offline_if_hub_unreachable():
         return pretrained
     config = open_clip.get_pretrained_cfg(arch, pretrained)
     repo = (config or {}).get("hf_hub", "").rstrip("/")
@@ -79,7 +79,7 @@ class ClipScorer:
     def _load_transformers(self, spec: str) -> None:
         from transformers import AutoProcessor, CLIPModel
 
-        offline = hub_offline()
+        offline = go_offline_if_hub_unreachable()
         self._model = CLIPModel.from_pretrained(spec, local_files_only=offline).to(self.device).eval()
         self._processor = AutoProcessor.from_pretrained(spec, local_files_only=offline)
         self._backend = "transformers"

@@ -12,7 +12,7 @@ from .base import (
     ImageInput,
     ReferenceCache,
     batches,
-    hub_offline,
+    go_offline_if_hub_unreachable,
     mean_reference_cosine,
     pick_device,
     to_pil,
@@ -30,8 +30,9 @@ class DinoScorer:
         self.device = pick_device(device)
         self.batch_size = batch_size
         try:
-            self._model = AutoModel.from_pretrained(spec, local_files_only=hub_offline()).to(self.device).eval()
-            self._processor = AutoImageProcessor.from_pretrained(spec, local_files_only=hub_offline())
+            offline = go_offline_if_hub_unreachable()
+            self._model = AutoModel.from_pretrained(spec, local_files_only=offline).to(self.device).eval()
+            self._processor = AutoImageProcessor.from_pretrained(spec, local_files_only=offline)
         except Exception as error:
             raise unavailable("DINOv2", spec, error) from error
         self.references = ReferenceCache(self.image_features, batch_size)
