@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.config import TrainConfig, load_config, parse_override
+from training.config import TrainConfig, load_config
+from unifybench_pp.settings import parse_override
 
 CONFIGS = Path(__file__).resolve().parents[1] / "training" / "configs"
 

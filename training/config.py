@@ -12,19 +12,25 @@ that FER applies to persons.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass
+
+from unifybench_pp.settings import layered, merge
 
 from .data import MINI_BENCHMARK
 
 Trainable = Literal["concepts", "lora", "full"]
 Controller = Literal["trend", "unictokens"]
+SETTINGS = ConfigDict(extra="forbid")
+"""pydantic checks every field's type (YAML's `1e-6` string read as the float it means) and refuses unknown keys."""
 
 
-@dataclass
+@dataclass(config=SETTINGS)
 class RewardConfig:
     weights: dict[str, float] = field(default_factory=lambda: {"tier": 0.4, "ber": 0.2, "der": 0.2, "fer": 0.2})
     """Reward name -> weight; names are listed by `training.rewards.REWARDS`."""
@@ -39,7 +45,7 @@ class RewardConfig:
     facenet: str | None = "vggface2"
 
 
-@dataclass
+@dataclass(config=SETTINGS)
 class DGSConfig:
     """Dynamic Group Scaling; K, the number of candidates kept and finished, is the group size."""
 
@@ -62,7 +68,7 @@ class DGSConfig:
     gamma: float = 0.25
 
 
-@dataclass
+@dataclass(config=SETTINGS)
 class TrainConfig:
     benchmark: str = MINI_BENCHMARK
     """A built UnifyBench++ folder; training reads its train split only. The default path gets the bundled
@@ -134,12 +140,6 @@ class TrainConfig:
             raise ValueError("group_size must be at least 2 (advantages are centred on the group mean)")
         if not 0 <= self.visual_share <= 1:
             raise ValueError("visual_share must lie in [0, 1]")
-        if self.trainable not in ("concepts", "lora", "full"):
-            raise ValueError(f"trainable must be concepts, lora or full, not {self.trainable!r}")
-        if isinstance(self.concepts, str) and self.concepts != "all":
-            raise ValueError(f"concepts must be a list of concept ids or `all`, not {self.concepts!r}")
-        if self.dgs.controller not in ("trend", "unictokens"):
-            raise ValueError(f"dgs.controller must be trend or unictokens, not {self.dgs.controller!r}")
         if self.dgs.controller == "trend" and self.dgs.initial_threshold <= 0:
             raise ValueError("dgs.initial_threshold must be positive for the trend controller (it scales τ); "
                              "use dgs.controller=unictokens for a surrogate scoring at or below 0")
@@ -187,72 +187,43 @@ TIER on MiniLM, `colour`, `ssim`, `face` (stand-ins named as such, never reporte
 PRESETS = {"tiny": TINY_PRESET, "paper": {}}
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "weights":
-            merged[key] = _merge(merged[key], value)
+def _message(error: ValidationError) -> str:
+    """pydantic's report as one line per setting, in the words of the settings file."""
+    problems: dict[str, list[dict[str, Any]]] = {}
+    for problem in error.errors():  # a union's members report under the same setting
+        setting = ".".join(str(p) for p in problem["loc"] if isinstance(p, str) and p.isidentifier())
+        problems.setdefault(setting, []).append(problem)
+    lines = []
+    for setting, found in problems.items():
+        problem, section = found[0], setting.rpartition(".")[0] or "training"
+        if len(found) > 1:
+            lines.append(f"{setting} cannot be {problem['input']!r}")
+        elif problem["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
+            lines.append(f"unknown {section} setting: {setting}")
+        elif problem["type"] == "value_error":
+            lines.append(str(problem["ctx"]["error"]))
+        elif problem["type"] == "literal_error":
+            lines.append(f"{setting} must be {problem['ctx']['expected'].replace(chr(39), '')}, not {problem['input']!r}")
+        elif problem["type"] == "int_from_float":
+            lines.append(f"{setting} must be a whole number, not {problem['input']!r}")
+        elif problem["type"] in ("float_parsing", "int_parsing", "float_type", "int_type"):
+            lines.append(f"{setting} must be a number, not {problem['input']!r}")
         else:
-            merged[key] = value
-    return merged
-
-
-def _coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
-    """YAML reads `1e-6` as a string (it wants `1.0e-6`): turn such strings into the float the field expects."""
-    out = dict(values)
-    for f in dataclasses.fields(cls):
-        value = out.get(f.name)
-        if isinstance(value, str) and str(f.type).split(" |")[0] in ("float", "int"):
-            try:
-                out[f.name] = float(value) if "float" in str(f.type) else int(value)
-            except ValueError:
-                raise ValueError(f"{f.name} must be a number, not {value!r}") from None
-    return out
-
-
-def _from_dict(data: dict[str, Any]) -> TrainConfig:
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"unknown training setting(s): {', '.join(unknown)}")
-    values = dict(data)
-    for key, cls in (("rewards", RewardConfig), ("dgs", DGSConfig)):
-        sub = values.get(key, {})
-        if isinstance(sub, dict):
-            fields = {f.name for f in dataclasses.fields(cls)}
-            bad = sorted(set(sub) - fields)
-            if bad:
-                raise ValueError(f"unknown {key} setting(s): {', '.join(bad)}")
-            values[key] = cls(**_coerce(cls, sub))
-    return TrainConfig(**_coerce(TrainConfig, values))
-
-
-def parse_override(text: str) -> dict[str, Any]:
-    """`dgs.enabled=false` -> {"dgs": {"enabled": False}}; values are read as YAML scalars or lists."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise ValueError(f"override {text!r} is not KEY=VALUE")
-    value: Any = yaml.safe_load(raw) if raw else ""
-    for part in reversed(key.split(".")):
-        value = {part: value}
-    return value
+            lines.append(f"{setting}: {problem['msg']}")
+    return "; ".join(lines)
 
 
 def load_config(path: Path | None = None, preset: str | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Defaults, then the preset, then the YAML file, then KEY=VALUE overrides."""
-    data = TrainConfig().to_dict()
-    if preset is not None:
-        if preset not in PRESETS:
-            raise ValueError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
-        data = _merge(data, PRESETS[preset])
-    if path is not None:
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: expected a mapping of settings")
-        data = _merge(data, loaded)
-    for text in overrides:
-        data = _merge(data, parse_override(text))
-    return _from_dict(data)
+    """Defaults, then the preset, then the YAML file, then KEY=VALUE overrides (a reward mix replaces, never merges)."""
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+    whole = frozenset({"weights"})
+    data = merge(TrainConfig().to_dict(), PRESETS[preset] if preset else {}, whole)
+    data = layered(data, path, list(overrides), whole)
+    try:
+        return TrainConfig(**data)
+    except ValidationError as error:
+        raise ValueError(_message(error)) from None
 
 
 def save_config(config: TrainConfig, path: Path) -> None:
