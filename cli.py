@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -93,28 +95,77 @@ def export(
     console.print(f"wrote {len(written)} Parquet files to {out}")
 
 
-# Scoring options shared by `score` and `evaluate`.
-ProtocolOpt = Annotated[str, typer.Option(
-    help="syncr1: the public Sync-R1 harness rule for rule (comparable with the paper's Table 1); strict: its "
-         "defects fixed (unparseable judge replies fail instead of scoring 0, yes-and-no replies are wrong, "
-         "concepts without negatives are not halved, Rea. Gen. CLIP-T with the class noun, CLIP-I on all test images).")]
-ClipOpt = Annotated[str, typer.Option(
-    help="CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.")]
-JudgeModelOpt = Annotated[str, typer.Option(help="Judge model for the GPT columns.")]
-JudgeUrlOpt = Annotated[Optional[str], typer.Option(
-    help="OpenAI-compatible server for the judge (key from OPENAI_API_KEY).")]
-JudgeConcurrencyOpt = Annotated[int, typer.Option(help="Judge calls in flight at once.")]
-JudgeCacheOpt = Annotated[Path, typer.Option(help="SQLite cache of judge answers.")]
-TextEmbedderOpt = Annotated[str, typer.Option(
-    help="Sentence encoder for text similarity: 'minilm' (bundled, offline) or any sentence-transformers model.")]
-Dinov2Opt = Annotated[str, typer.Option(help="DINOv2 hub id or folder.")]
-Blip2Opt = Annotated[str, typer.Option(help="BLIP-2 retrieval hub id or folder.")]
-FacenetOpt = Annotated[Optional[str], typer.Option(
-    help="FaceNet weights: 'vggface2' (downloaded by facenet-pytorch) or a state-dict file.")]
-JudgeRepeatsOpt = Annotated[int, typer.Option(
-    help="Ask the judge this many times per output (same prompt, separate cache entries): the summary then "
-         "separates the judge's variance from the concepts' and the sampling's.")]
-JUDGE_CACHE = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
+SCORING_HELP: dict[str, str] = {
+    "protocol": "syncr1: the public Sync-R1 harness rule for rule (comparable with the paper's Table 1); strict: its "
+                "defects fixed (unparseable judge replies fail instead of scoring 0, yes-and-no replies are wrong, "
+                "concepts without negatives are not halved, Rea. Gen. CLIP-T with the class noun, CLIP-I on all "
+                "test images).",
+    "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.",
+    "judge_model": "Judge model for the GPT columns.",
+    "judge_base_url": "OpenAI-compatible server for the judge (key from OPENAI_API_KEY).",
+    "judge_concurrency": "Judge calls in flight at once.",
+    "judge_cache": "SQLite cache of judge answers.",
+    "text_embedder": "Sentence encoder for text similarity: 'minilm' (bundled, offline) or any sentence-transformers "
+                     "model.",
+    "dinov2": "DINOv2 hub id or folder.",
+    "blip2": "BLIP-2 retrieval hub id or folder.",
+    "facenet": "FaceNet weights: 'vggface2' (downloaded by facenet-pytorch) or a state-dict file.",
+    "judge_repeats": "Ask the judge this many times per output (same prompt, separate cache entries): the summary "
+                     "then separates the judge's variance from the concepts' and the sampling's.",
+}
+"""The scoring options (`evaluators.scoring.ScoringConfig` fields; their defaults are that class's)."""
+OPTION_NAMES = {"clip": "--clip-model"}
+"""Flags whose name differs from the field they set."""
+
+
+def scoring_options(*fields: str, **defaults: object) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command these ScoringConfig fields as options, and call it with `scoring=ScoringConfig(...)`.
+
+    Declared once here for every command that scores; a command's `device` option also sets the scorers'.
+    `defaults` replaces a field's default for this command (e.g. a cheaper second judge).
+    """
+    import dataclasses
+    import functools
+    import inspect
+
+    from evaluators.scoring import ScoringConfig
+
+    declared = {f.name: f for f in dataclasses.fields(ScoringConfig)}
+    types = typing.get_type_hints(ScoringConfig)
+
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        signature = inspect.signature(command, eval_str=True)
+        added = []
+        for name in fields:
+            flag = OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
+            default = defaults.get(name, declared[name].default)
+            added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                           annotation=Annotated[types[name], typer.Option(flag, help=SCORING_HELP[name])]))
+
+        @functools.wraps(command)
+        def run(**values: object) -> None:
+            from transformers.utils import logging as transformers_logging
+
+            from evaluators.text_metrics import PROTOCOLS
+
+            transformers_logging.disable_progress_bar()
+            chosen = {name: values.pop(name) for name in fields}
+            if chosen.get("protocol", "syncr1") not in PROTOCOLS:
+                raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")
+            if "judge_repeats" in chosen and chosen["judge_repeats"] < 1:
+                raise typer.BadParameter("--judge-repeats must be at least 1")
+            device = values.get("device")
+            command(**values, scoring=ScoringConfig(**chosen, device=None if device is None else str(device)))
+
+        kept = [p for p in signature.parameters.values() if p.name != "scoring"]
+        run.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
+        del run.__wrapped__  # typer must read the new signature, not the command's
+        return run
+
+    return wrap
+
+
+ALL_SCORING = tuple(SCORING_HELP)
 WaitOpt = Annotated[bool, typer.Option(
     "--wait", help="When another process is writing the same output directory, wait for it instead of exiting.")]
 
@@ -123,23 +174,7 @@ def _say(message: str) -> None:
     errors.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
 
 
-def _scoring_config(protocol: str, clip_model: str, judge_model: str, judge_base_url: Optional[str],
-                    judge_concurrency: int, judge_cache: Path, text_embedder: str, dinov2: str, blip2: str,
-                    facenet: Optional[str], device: Optional[str], judge_repeats: int = 1):
-    from transformers.utils import logging as transformers_logging
-
-    from evaluators.scoring import ScoringConfig
-    from evaluators.text_metrics import PROTOCOLS
-
-    transformers_logging.disable_progress_bar()
-    if protocol not in PROTOCOLS:
-        raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")
-    return ScoringConfig(protocol=protocol, clip=clip_model, judge_model=judge_model, judge_base_url=judge_base_url,
-                         judge_cache=judge_cache, judge_concurrency=judge_concurrency, text_embedder=text_embedder,
-                         dinov2=dinov2, blip2=blip2, facenet=facenet, device=device, judge_repeats=judge_repeats)
-
-
-def _print_results(title: str, results: list, judge_usage: Optional[dict], judge_model: str, scoring) -> None:
+def _print_results(title: str, results: list, judge_usage: Optional[dict], scoring) -> None:
     table = Table(title=title)
     for column in ("metric", "value", "95% CI (concepts)", "items (concepts)", "model"):
         table.add_column(column)
@@ -166,7 +201,7 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], judge
                           markup=False, highlight=False)
     if judge_usage:
         cost = "unknown price" if judge_usage["cost_usd"] is None else f"${judge_usage['cost_usd']:.4f}"
-        console.print(f"judge {judge_model}: {judge_usage['requests']} requests ({judge_usage['retries']} retries, "
+        console.print(f"judge {scoring.judge_model}: {judge_usage['requests']} requests ({judge_usage['retries']} retries, "
                       f"{judge_usage['failed']} failed), {judge_usage['cached']} from cache, "
                       f"{judge_usage['prompt_tokens']}+{judge_usage['completion_tokens']} tokens, {cost}")
 
@@ -190,6 +225,7 @@ def _print_variance(results: list) -> None:
 
 
 @app.command("score")
+@scoring_options(*ALL_SCORING)
 def score_predictions(
     benchmark: Annotated[Path, typer.Argument(help="A folder written by `ubpp build-dataset`.")],
     predictions: Annotated[Path, typer.Argument(
@@ -202,19 +238,9 @@ def score_predictions(
     model_type: Annotated[str, typer.Option(
         help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
     model_size: Annotated[str, typer.Option(help="Model size shown in the table, e.g. 1.3B.")] = "-",
-    protocol: ProtocolOpt = "syncr1",
-    clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
-    judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
-    judge_base_url: JudgeUrlOpt = None,
-    judge_concurrency: JudgeConcurrencyOpt = 8,
-    judge_cache: JudgeCacheOpt = JUDGE_CACHE,
-    text_embedder: TextEmbedderOpt = "minilm",
-    dinov2: Dinov2Opt = "facebook/dinov2-base",
-    blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
-    facenet: FacenetOpt = None,
     device: Annotated[Optional[str], typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
-    judge_repeats: JudgeRepeatsOpt = 1,
     wait: WaitOpt = False,
+    scoring=None,
 ) -> None:
     """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed.
 
@@ -226,25 +252,23 @@ def score_predictions(
     from evaluators.runlock import run_lock
     from evaluators.scoring import OutputError, Scorers, read_predictions, score
 
-    config = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
-                             text_embedder, dinov2, blip2, facenet, device, judge_repeats)
     try:
         bench = load(benchmark)
         preds = read_predictions(predictions, bench)
     except SourceError as error:
         _fail(error)
     base = predictions.parent.resolve()
-    scorers = Scorers(config)
+    scorers = Scorers(scoring)
     try:
         with run_lock(run_dir, wait=wait, say=_say) if run_dir else nullcontext():
             with console.status("scoring..."):
                 results = score(bench, preds, scorers, base=base)
-            _print_results(f"{bench.version} ({protocol})", results, scorers.judge_usage(), judge_model, config)
+            _print_results(f"{bench.version} ({scoring.protocol})", results, scorers.judge_usage(), scoring)
             if out:
                 out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
                 console.print(f"scores written to {out}")
             if run_dir:
-                info = scored_run_info(model, model_type, model_size, bench, preds, results, config,
+                info = scored_run_info(model, model_type, model_size, bench, preds, results, scoring,
                                        scorers.judge_usage())
                 write_run(run_dir, info, preds, results, base)
                 console.print(f"run directory written to {run_dir}")
@@ -289,6 +313,7 @@ def _shard(value: Optional[str]) -> tuple[int, int]:
 
 
 @app.command("evaluate")
+@scoring_options(*ALL_SCORING)
 def evaluate(
     model: Annotated[str, typer.Option(help="Adapter name (`ubpp models` lists them).")],
     checkpoint: Annotated[Optional[str], typer.Option(help="Weights: local path or hub id.")] = None,
@@ -312,21 +337,11 @@ def evaluate(
         help="What Rea. Gen. / Dense Rea. Gen. draw from: own (the model's own Rea. / Dense Rea. output, as the "
              "harness), implicit (the implicit prompt) or explicit (oracle rewriting: isolates generation "
              "quality). Recorded in the run; runs with different inputs never share a table.")] = "own",
-    protocol: ProtocolOpt = "syncr1",
-    clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
-    judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
-    judge_base_url: JudgeUrlOpt = None,
-    judge_concurrency: JudgeConcurrencyOpt = 8,
-    judge_cache: JudgeCacheOpt = JUDGE_CACHE,
-    text_embedder: TextEmbedderOpt = "minilm",
-    dinov2: Dinov2Opt = "facebook/dinov2-base",
-    blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
-    facenet: FacenetOpt = None,
     samples: Annotated[int, typer.Option(
         help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
              "sampling's variance from the concepts' and the judge's.")] = 1,
-    judge_repeats: JudgeRepeatsOpt = 1,
     wait: WaitOpt = False,
+    scoring=None,
 ) -> None:
     """Run a model on a built benchmark and score it; re-running resumes, a changed config starts a new run.
 
@@ -340,10 +355,8 @@ def evaluate(
     from evaluators.rundir import RunError
     from evaluators.runner import REASONING_INPUTS, EvalConfig, run_evaluation
 
-    if samples < 1 or judge_repeats < 1:
-        raise typer.BadParameter("--samples and --judge-repeats must be at least 1")
-    scoring = _scoring_config(protocol, clip_model, judge_model, judge_base_url, judge_concurrency, judge_cache,
-                              text_embedder, dinov2, blip2, facenet, device, judge_repeats)
+    if samples < 1:
+        raise typer.BadParameter("--samples must be at least 1")
     try:
         bench = load(benchmark)
     except SourceError as error:
@@ -353,7 +366,7 @@ def evaluate(
             raise typer.Exit(2) from None
         _fail(error)
     spec = adapters().get(model)
-    options = {**(spec.options_for(protocol) if spec else {}), **_adapter_options(config, option)}
+    options = {**(spec.options_for(scoring.protocol) if spec else {}), **_adapter_options(config, option)}
     if reasoning_input not in REASONING_INPUTS:
         raise typer.BadParameter(f"--reasoning-input must be one of {', '.join(REASONING_INPUTS)}")
     eval_config = EvalConfig(
@@ -382,7 +395,7 @@ def evaluate(
         console.print("this shard is done; the last shard to finish scores the merged predictions")
         return
     usage = json.loads((result.run_dir / "run.json").read_text())["judge"].get("usage")
-    _print_results(f"{eval_config.display_name} on {bench.version} ({protocol})", result.results, usage, judge_model,
+    _print_results(f"{eval_config.display_name} on {bench.version} ({scoring.protocol})", result.results, usage,
                    scoring)
 
 
@@ -422,16 +435,14 @@ def compare(
 
 
 @app.command("judge-agreement")
+@scoring_options("judge_model", "judge_base_url", "judge_concurrency", "judge_cache", judge_model="gpt-4o-mini")
 def judge_agreement(
     run: Annotated[Path, typer.Argument(help="A run directory whose judged columns were scored.")],
     benchmark: Annotated[Path, typer.Option(help="The benchmark build the run used.")] = DEFAULT_OUT,
-    judge_model: JudgeModelOpt = "gpt-4o-mini",
-    judge_base_url: JudgeUrlOpt = None,
-    judge_concurrency: JudgeConcurrencyOpt = 8,
-    judge_cache: JudgeCacheOpt = JUDGE_CACHE,
     human: Annotated[Optional[Path], typer.Option(
         help="Compare with people instead: a CSV with columns metric,id,score[,clause].")] = None,
     name: Annotated[str, typer.Option(help="Label of the people's ratings in the report.")] = "human",
+    scoring=None,
 ) -> None:
     """How far the run's judge agrees with a second judge (or with people) on the same outputs.
 
@@ -439,6 +450,8 @@ def judge_agreement(
     single judgements (item scores; clause verdicts for the image columns). The result is stored in the
     run directory, and the leaderboard shows it beside the judged columns.
     """
+    from dataclasses import replace
+
     from evaluators.agreement import judgements, read_human_ratings, record_agreement, rescore_with, run_agreement
     from evaluators.rundir import RunError, read_run
     from evaluators.scoring import Scorers
@@ -448,14 +461,12 @@ def judge_agreement(
         if human is not None:
             other, other_name = read_human_ratings(human), name
         else:
-            scoring = _scoring_config(loaded.info.protocol, "open_clip:ViT-B-32/openai", judge_model, judge_base_url,
-                                      judge_concurrency, judge_cache, "minilm", "facebook/dinov2-base",
-                                      "Salesforce/blip2-itm-vit-g", None, None)
-            rescored = rescore_with(loaded, load(benchmark), Scorers(scoring))
+            rescored = rescore_with(loaded, load(benchmark), Scorers(replace(scoring, protocol=loaded.info.protocol)))
             missing = [r.not_computed for r in rescored.values() if r.not_computed and r.details.get("scorer_missing")]
             if missing:
                 raise RunError(f"second judge not available: {missing[0]}")
-            other, other_name = {m: judgements(r) for m, r in rescored.items() if r.value is not None}, judge_model
+            other, other_name = {m: judgements(r) for m, r in rescored.items() if r.value is not None}, \
+                scoring.judge_model
         found = run_agreement(loaded, other, other_name)
     except (RunError, SourceError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
@@ -523,11 +534,10 @@ def demo(
 
     Minutes on a laptop CPU; re-running reuses what is finished and resumes what is not.
     """
+    from evaluators.scoring import ScoringConfig
     from leaderboard.demo import run_demo
 
-    scoring = _scoring_config("syncr1", "open_clip:ViT-B-32/openai", "gpt-4o-2024-08-06", None, 8, JUDGE_CACHE,
-                              "minilm", "facebook/dinov2-base", "Salesforce/blip2-itm-vit-g", None, device)
-    result = run_demo(out, console, device, scoring)
+    result = run_demo(out, console, device, ScoringConfig(device=device))
     table = Table(title="demo stages")
     table.add_column("stage")
     table.add_column("seconds", justify="right")
@@ -542,15 +552,8 @@ def demo(
 
 
 @app.command("doctor")
-def doctor(
-    clip_model: ClipOpt = "open_clip:ViT-B-32/openai",
-    judge_model: JudgeModelOpt = "gpt-4o-2024-08-06",
-    judge_base_url: JudgeUrlOpt = None,
-    text_embedder: TextEmbedderOpt = "minilm",
-    dinov2: Dinov2Opt = "facebook/dinov2-base",
-    blip2: Blip2Opt = "Salesforce/blip2-itm-vit-g",
-    facenet: FacenetOpt = None,
-) -> None:
+@scoring_options("clip", "judge_model", "judge_base_url", "text_embedder", "dinov2", "blip2", "facenet")
+def doctor(scoring=None) -> None:
     """Which metrics and training rewards can run here, what each needs, and how to enable the rest.
 
     Nothing is loaded: folders, the local Hugging Face / torch caches, the Hub and the judge endpoint are checked.
@@ -558,8 +561,6 @@ def doctor(
     from evaluators.metrics import METRICS
     from training.requirements import requirements
 
-    scoring = _scoring_config("syncr1", clip_model, judge_model, judge_base_url, 8, JUDGE_CACHE, text_embedder,
-                              dinov2, blip2, facenet, None)
     report = requirements(scoring)
     table = Table(title="what the metrics and training rewards need, and whether it is here")
     for column in ("needs", "here", "metrics", "rewards (preset)", "detail / to enable"):
