@@ -281,24 +281,13 @@ def score_predictions(
 
 
 def _adapter_options(config_file: Optional[Path], pairs: list[str]) -> dict:
-    """Options from a YAML/TOML file, then `--option key=value` (values parsed as YAML scalars)."""
-    import yaml
+    """Options from a YAML/TOML file, then `--option key=value`: read as the trainer reads --config and --set."""
+    from unifybench_pp.settings import layered
 
-    options: dict = {}
-    if config_file is not None:
-        text = config_file.read_text(encoding="utf-8")
-        if config_file.suffix == ".toml":
-            import tomllib
-
-            options.update(tomllib.loads(text))
-        else:
-            options.update(yaml.safe_load(text) or {})
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--option expects key=value, got {pair!r}")
-        options[key.strip().replace("-", "_")] = yaml.safe_load(value)
-    return options
+    try:
+        return layered({}, config_file, pairs)
+    except ValueError as error:
+        raise typer.BadParameter(f"--option / --config: {error}") from None
 
 
 def _shard(value: Optional[str]) -> tuple[int, int]:
