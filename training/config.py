@@ -20,6 +20,10 @@ import yaml
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass
 
+from evaluators.scorers.blip2 import DEFAULT_BLIP2
+from evaluators.scorers.clip import DEFAULT_CLIP
+from evaluators.scorers.dinov2 import DEFAULT_DINOV2
+from evaluators.scorers.text_embed import DEFAULT_TEXT_EMBEDDER
 from unifybench_pp.settings import layered, merge
 
 from .data import MINI_BENCHMARK
@@ -37,11 +41,11 @@ class RewardConfig:
     person_only: list[str] = field(default_factory=lambda: ["fer"])
     """Rewards that apply to person concepts only; for pets and objects their weight moves to `fallback`."""
     fallback: str = "der"
-    text_embedder: str = "minilm"
+    text_embedder: str = DEFAULT_TEXT_EMBEDDER
     """TIER's sentence encoder (the paper: ERNIE 3.0; default: the bundled MiniLM)."""
-    clip: str = "open_clip:ViT-B-32/openai"
-    dinov2: str = "facebook/dinov2-base"
-    blip2: str = "Salesforce/blip2-itm-vit-g"
+    clip: str = DEFAULT_CLIP
+    dinov2: str = DEFAULT_DINOV2
+    blip2: str = DEFAULT_BLIP2
     facenet: str | None = "vggface2"
 
 
