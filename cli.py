@@ -340,9 +340,9 @@ def evaluate(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from baselines.base import ModelError
-    from baselines.registry import adapters, create
+    from evaluators.evaluator import evaluate_model
     from evaluators.rundir import RunError
-    from evaluators.runner import REASONING_INPUTS, EvalConfig, run_evaluation
+    from evaluators.runner import EvalSettingsError
 
     if samples < 1:
         raise typer.BadParameter("--samples must be at least 1")
@@ -354,17 +354,6 @@ def evaluate(
                          markup=False, highlight=False)
             raise typer.Exit(2) from None
         _fail(error)
-    spec = adapters().get(model)
-    options = {**(spec.options_for(scoring.protocol) if spec else {}), **_adapter_options(config, option)}
-    if reasoning_input not in REASONING_INPUTS:
-        raise typer.BadParameter(f"--reasoning-input must be one of {', '.join(REASONING_INPUTS)}")
-    eval_config = EvalConfig(
-        model=model, checkpoint=checkpoint, options=options,
-        tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
-        limit=limit, seed=seed, batch_size=batch_size, device=device, runs_dir=runs_dir, shard=_shard(shard),
-        model_type=spec.model_type if spec else "Unified Model", model_size=spec.model_size if spec else "-",
-        display_name=(spec.display_name if spec else "") or model, reasoning_input=reasoning_input,
-        compared_with=compared_with, samples=samples, wait=wait, scoring=scoring)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
 
@@ -373,19 +362,22 @@ def evaluate(
         return lambda n: progress.advance(handle, n)
 
     try:
-        adapter = create(model, checkpoint, device, **options)
         with progress:
-            result = run_evaluation(bench, adapter, eval_config, on_task, say=_say)
-    except (ModelError, RunError) as error:
+            result = evaluate_model(
+                bench, model, checkpoint, _adapter_options(config, option), scoring, device, on_task, _say,
+                tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
+                limit=limit, seed=seed, batch_size=batch_size, runs_dir=runs_dir, shard=_shard(shard),
+                reasoning_input=reasoning_input, compared_with=compared_with, samples=samples, wait=wait)
+    except (ModelError, RunError, EvalSettingsError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
     if result.results is None:
         console.print("this shard is done; the last shard to finish scores the merged predictions")
         return
-    usage = json.loads((result.run_dir / "run.json").read_text())["judge"].get("usage")
-    _print_results(f"{eval_config.display_name} on {bench.version} ({scoring.protocol})", result.results, usage,
-                   scoring)
+    run = json.loads((result.run_dir / "run.json").read_text())
+    _print_results(f"{run['model']} on {bench.version} ({scoring.protocol})", result.results,
+                   run["judge"].get("usage"), scoring)
 
 
 @app.command("compare")

@@ -59,6 +59,10 @@ from .variance import observation_id
 from .scoring import Scorers, ScoringConfig, score
 
 
+class EvalSettingsError(ValueError):
+    """Settings that do not fit the benchmark or each other (an unknown task or concept, samples below 1)."""
+
+
 @dataclass
 class EvalConfig:
     model: str
@@ -88,9 +92,9 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.scoring.judge_repeats < 1:
-            raise ModelError("--samples and --judge-repeats must be at least 1")
+            raise EvalSettingsError("--samples and --judge-repeats must be at least 1")
         if self.reasoning_input not in REASONING_INPUTS:
-            raise ModelError(f"reasoning input must be one of {', '.join(REASONING_INPUTS)}, "
+            raise EvalSettingsError(f"reasoning input must be one of {', '.join(REASONING_INPUTS)}, "
                              f"not {self.reasoning_input!r}")
 
 
@@ -151,11 +155,11 @@ def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, 
     tasks = config.tasks or list(TASKS)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
-        raise ModelError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASKS)}")
+        raise EvalSettingsError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASKS)}")
     if config.concepts:
         missing = [c for c in config.concepts if c not in bench.concepts]
         if missing:
-            raise ModelError(f"concept(s) {', '.join(missing)} not in {bench.version}")
+            raise EvalSettingsError(f"concept(s) {', '.join(missing)} not in {bench.version}")
     able = [t for t in TASKS if t in tasks and task_capability(t) in model.capabilities]
     chosen: dict[tuple[str, str], Any] = {}
     for task in able:
