@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from unifybench_pp.files import atomic_write
+
 from .metrics import METRICS, MetricResult
-from .rundir import AGREEMENT_FILE, Run, RunError, atomic_write
+from .rundir import AGREEMENT_FILE, Run, RunError
 
 Unit = tuple[str, int]
 """(item id, clause index); -1 for a whole-item judgement."""

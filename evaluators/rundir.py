@@ -18,9 +18,7 @@ directory (runpaths.py), because runs may come from untrusted submitters.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -30,6 +28,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
+from unifybench_pp.files import atomic_write
+from unifybench_pp.jsonio import BadLine, jsonl_text, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.schema import GENERATION_TASKS
 
 from .metrics import METRICS, MetricResult
@@ -131,32 +131,15 @@ def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, pr
     return info
 
 
-def atomic_write(path: Path, data: str | bytes) -> None:
-    """Replace `path` with `data` through a temporary sibling: readers see the old file or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def image_name(item_id: str, suffix: str = ".png") -> str:
     """Where a run keeps an item's generated image: `images/<item id as a safe file name><suffix>`."""
     return f"images/{re.sub(r'[^A-Za-z0-9_.-]+', '_', item_id).lstrip('.')}{suffix}"
 
 
-def _jsonl(records: Iterable[dict[str, Any]]) -> str:
-    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records)
-
-
 def write_results(path: Path, info: RunInfo, results: list[MetricResult]) -> None:
     """run.json, scores.jsonl and summary.json, each replaced atomically."""
-    atomic_write(path / "run.json", json.dumps(asdict(info), indent=2, sort_keys=True) + "\n")
-    atomic_write(path / "scores.jsonl", _jsonl(
+    write_json(path / "run.json", asdict(info))
+    atomic_write(path / "scores.jsonl", jsonl_text(
         {"metric": r.name, "id": item, "score": score, "details": r.item_details.get(item, {})}
         for r in results for item, score in r.per_item.items()))
     summary = []
@@ -164,7 +147,7 @@ def write_results(path: Path, info: RunInfo, results: list[MetricResult]) -> Non
         record = result.to_dict()
         del record["per_item"], record["item_details"]
         summary.append(record)
-    atomic_write(path / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    write_json(path / "summary.json", summary)
 
 
 def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]], results: list[MetricResult],
@@ -184,7 +167,7 @@ def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]],
                 if not (target.exists() and target.samefile(source)):
                     atomic_write(target, source.read_bytes())
             records.append({"task": task, "id": item, "output": output})
-    atomic_write(path / "predictions.jsonl", _jsonl(records))
+    write_jsonl(path / "predictions.jsonl", records)
     write_results(path, info, results)
 
 
@@ -240,14 +223,12 @@ def _load_json(run: Path, name: str) -> Any:
 def _load_jsonl(run: Path, name: str, adapter: TypeAdapter) -> list[dict[str, Any]]:
     """Each line checked against `adapter`; the records are returned as written (extra keys kept)."""
     records = []
-    for number, line in enumerate((_text(run, name) or "").splitlines(), start=1):
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
-                raise RunError(f"{run / name}: malformed JSON at line {number}") from None
+    try:
+        for number, record in parse_jsonl(_text(run, name) or ""):
             _validated(adapter, record, f"{run / name}: line {number}")
             records.append(record)
+    except BadLine as error:
+        raise RunError(f"{run / name}: malformed JSON at line {error.number}") from None
     return records
 
 

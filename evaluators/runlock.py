@@ -24,7 +24,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .rundir import RunError, atomic_write, utc_now
+from unifybench_pp.files import atomic_write
+
+from .rundir import RunError, utc_now
 
 
 class RunLocked(RunError):

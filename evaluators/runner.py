@@ -47,11 +47,13 @@ from PIL import Image
 
 from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
 from unifybench_pp import Benchmark
+from unifybench_pp.files import append_durably, atomic_write
+from unifybench_pp.jsonio import jsonl_text
 from unifybench_pp.schema import (GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS,
                                   task_capability)
 
 from .metrics import MetricResult
-from .rundir import RunError, RunInfo, atomic_write, image_name, package_versions, prediction_record, utc_now, \
+from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, utc_now, \
     write_results
 from .runlock import run_lock
 from .runpaths import inside
@@ -225,11 +227,7 @@ class PredictionLog:
             return None
 
     def append(self, records: list[dict[str, Any]]) -> None:
-        data = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in records).encode()
-        with self.path.open("ab") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        append_durably(self.path, jsonl_text(records))
         for record in records:
             self.done[(record["task"], record["id"])] = record
 

@@ -12,13 +12,13 @@ Image outputs are checked once, before any metric: the path must stay inside
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from unifybench_pp import Benchmark, SourceError
 from unifybench_pp.images import BadImage, decoded
+from unifybench_pp.jsonio import BadLine, parse_jsonl
 from unifybench_pp.schema import GENERATION_TASKS
 
 from .item_scores import Context, ItemScore
@@ -206,21 +206,21 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
     """Predictions JSONL: one {"task", "id", "output"} per line; every id must exist in the benchmark."""
     known = {task: {item.id for item in items} for task, items in bench.tasks.items()}
     predictions: Predictions = {}
+    expected = ("expected JSON with 'task', 'id' and 'output'",
+                'write {"task": "qa", "id": "qa/bo/000", "output": "..."}')
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = list(parse_jsonl(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise SourceError(path, "", "predictions file not found", "pass the JSONL your model wrote") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
+    except BadLine as error:
+        raise SourceError(path, f"line {error.number}", *expected) from None
+    for number, record in lines:
         try:
-            record = json.loads(line)
             task, item_id, output = record["task"], record["id"], record["output"]
             if not isinstance(task, str) or not isinstance(item_id, str):
                 raise TypeError("task and id must be strings")
-        except (json.JSONDecodeError, RecursionError, KeyError, TypeError):
-            raise SourceError(path, f"line {number}", "expected JSON with 'task', 'id' and 'output'",
-                              'write {"task": "qa", "id": "qa/bo/000", "output": "..."}') from None
+        except (KeyError, TypeError):
+            raise SourceError(path, f"line {number}", *expected) from None
         if task not in known or parse_observation(item_id)[0] not in known[task]:
             raise SourceError(path, f"line {number}", f"unknown item {item_id!r} of task {task!r} in {bench.version}",
                               "score against the benchmark build the predictions were made on")

@@ -32,6 +32,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from baselines.showo.sampler import SamplerConfig
 from evaluators.runlock import run_lock
+from unifybench_pp.files import append_durably, replace_directory
+from unifybench_pp.jsonio import jsonl_text, parse_jsonl, write_json, write_jsonl
 
 from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
@@ -63,26 +65,13 @@ def _checkpoints(out: Path) -> list[Path]:
     return sorted((out / "checkpoints").glob("step-[0-9]*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    return [row for _, row in parse_jsonl(path.read_text(encoding="utf-8"))] if path.is_file() else []
 
 
 def _truncate_log(path: Path, last_step: int) -> None:
     """Drop lines of steps after the checkpoint we resume from (they will be redone)."""
-    kept = [row for row in _read_jsonl(path) if row["step"] <= last_step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in kept))
-    os.replace(tmp, path)
-
-
-def _append(path: Path, rows: list[dict[str, Any]]) -> None:
-    with path.open("a") as handle:
-        for row in rows:
-            handle.write(json.dumps(row) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_jsonl(path, [row for row in _read_log(path) if row["step"] <= last_step])
 
 
 TRAINABLE_FILE = "trainable.safetensors"
@@ -267,9 +256,8 @@ class Trainer:
         self.accelerator.save_state(str(staging))
         if self.accelerator.is_main_process:
             state = {"step": self.step, "controllers": {c: k.state_dict() for c, k in self.controllers.items()}}
-            (staging / "trainer_state.json").write_text(json.dumps(state, indent=2) + "\n")
-            shutil.rmtree(target, ignore_errors=True)
-            os.replace(staging, target)
+            write_json(staging / "trainer_state.json", state)
+            replace_directory(staging, target)
             for old in _checkpoints(self.out)[: -self.config.keep_checkpoints]:
                 shutil.rmtree(old)
         self.accelerator.wait_for_everyone()
@@ -452,8 +440,8 @@ class Trainer:
             while self.step < end:
                 row, samples = self.train_step()
                 if accelerator.is_main_process:
-                    _append(metrics_path, [row])
-                    _append(samples_path, samples)
+                    append_durably(metrics_path, jsonl_text([row]))
+                    append_durably(samples_path, jsonl_text(samples))
                 if config.report_to:
                     accelerator.log({k: v for k, v in row.items() if isinstance(v, (int, float))}, step=self.step)
                 status = f"reward {row['reward_mean']:.3f}" + (f"  τ {row['tau']:.3f}  pass {row['pass_rate']:.2f}"
@@ -469,7 +457,7 @@ class Trainer:
             bundle = self.out / "model"
             if config.report_to:
                 accelerator.end_training()
-        return TrainResult(self.out, bundle, self.step, _read_jsonl(metrics_path))
+        return TrainResult(self.out, bundle, self.step, _read_log(metrics_path))
 
 
 def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int | None = None, quiet: bool = False,

@@ -1,13 +1,14 @@
-"""JSON reading with precise error locations, and byte-stable JSON writing."""
+"""JSON and JSONL for every file the project reads or writes: precise error locations, byte-stable output."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .errors import SourceError
+from .files import atomic_write
 
 
 def read_json(path: Path, display: str | None = None) -> Any:
@@ -49,24 +50,46 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
+def json_text(obj: Any) -> str:
+    """A JSON document for people to read too: sorted keys, indented, newline-terminated."""
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=2) + "\n"
+
+
+def jsonl_text(records: Iterable[Any]) -> str:
+    """One canonical JSON line per record."""
+    return "".join(dumps(record) + "\n" for record in records)
+
+
 def write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, sort_keys=True, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    atomic_write(path, json_text(obj))
 
 
-def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
-    with path.open("w", encoding="utf-8", newline="\n") as handle:
-        for record in records:
-            handle.write(dumps(record) + "\n")
+def write_jsonl(path: Path, records: Iterable[Any]) -> None:
+    atomic_write(path, jsonl_text(records))
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
+class BadLine(ValueError):
+    """A JSONL line that is not JSON: its 1-based number and the parser's reason."""
+
+    def __init__(self, number: int, reason: str) -> None:
+        super().__init__(f"line {number}: {reason}")
+        self.number, self.reason = number, reason
+
+
+def parse_jsonl(text: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) for each non-blank line; BadLine at the first that is not JSON."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise SourceError(path, f"line {number}", f"malformed JSON line: {exc.msg}", "rebuild the benchmark") from None
-    return records
+                yield number, json.loads(line)
+            except (json.JSONDecodeError, RecursionError) as error:
+                raise BadLine(number, getattr(error, "msg", "nested too deeply")) from None
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """A benchmark table: a line that is not JSON is a SourceError naming it."""
+    try:
+        return [value for _, value in parse_jsonl(path.read_text(encoding="utf-8"))]
+    except BadLine as error:
+        raise SourceError(path, f"line {error.number}", f"malformed JSON line: {error.reason}",
+                          "rebuild the benchmark") from None
