@@ -112,7 +112,7 @@ def build(
             progress.advance(building)
         concepts = [v.concept for v in views]
         extra_info = [entry for v in views for entry in v.extra_info]
-        tasks = {task: [item for v in views for item in v.items[task]] for task in TASKS}
+        tasks = {task: [item for v in views for item in v.items.get(task, [])] for task in TASKS}
         check_leakage(concepts, extra_info, model_inputs(tasks), _evaluated_images(tasks, concepts, black),
                       store.origins())
 
