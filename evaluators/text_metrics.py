@@ -101,7 +101,7 @@ def judge_score(reply: str, protocol: Protocol, allowed: tuple[float, ...] = (0.
     return value if value in allowed else None
 
 
-_LEADING_LETTER = re.compile(r"^\s*\(?([A-Z])\)?(?:[.):,]|\s|$)")
+_LEADING_LETTER = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])(?:[.):,]|\s*$))")
 
 
 def choice_mentions(reply: str, options: Sequence[str], answer: str) -> bool:
@@ -116,12 +116,14 @@ def choice_letter_exact(reply: str, answer: str) -> bool:
 
 
 def parse_choice(reply: str, options: Sequence[str], letters: int = 26) -> str | None:
-    """The option a reply picks, or None: a leading letter ("B", "(B)", "B. Grey") among the option letters,
-    else the one option whose text the reply names (as a word); naming several, or none, picks nothing."""
+    """The option a reply picks, or None: a leading letter among the option letters, alone or marked ("B",
+    "(B)", "B. Grey"; not the article in "A cat"), else the one option whose text the reply names (as a word);
+    naming several, or none, picks nothing."""
     valid = [chr(ord("A") + k) for k in range(len(options) or letters)]
     match = _LEADING_LETTER.match(reply)
-    if match and match.group(1) in valid:
-        return match.group(1)
+    letter = match and (match.group(1) or match.group(2))
+    if letter in valid:
+        return letter
     named = [chr(ord("A") + k) for k, text in enumerate(options)
              if re.search(rf"(?<!\w){re.escape(text.lower())}(?!\w)", reply.lower())]
     return named[0] if len(named) == 1 else None
