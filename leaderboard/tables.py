@@ -234,8 +234,8 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
         key = "table1-" + protocol + ("" if reasoning == "own" else f"-{reasoning}")
         tables.append(Table(key, title, columns, rows, protocol))
     for key, t5_columns in TABLE5_COLUMNS.items():
-        keys = {c.key for c in t5_columns}
-        t5_runs = [run for run in runs if keys & set(run.results)]
+        t5_runs = [run for run in runs if any(c.key in run.results and task_capability(METRICS[c.key].task)
+                                              in run.info.capabilities for c in t5_columns)]
         for protocol in sorted({run.info.protocol for run in t5_runs} | ({"syncr1"} if key in reported else set())):
             by_model: dict[str, list[Run]] = {}
             for run in (r for r in t5_runs if r.info.protocol == protocol):
