@@ -78,6 +78,8 @@ def _print_summary(manifest: dict, out: Path) -> None:
     for category in categories:
         table.add_column(category, justify="right")
     for task, n in counts["tasks"].items():
+        if n == 0 and manifest.get("format", "unifybench") != "unifybench":
+            continue  # Table 5's benchmarks have a few of the task kinds only
         per = counts["tasks_by_category"][task]
         table.add_row(TASK_TITLES[task], str(n), *(str(per.get(c, 0)) for c in categories))
     console.print(table)
