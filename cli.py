@@ -61,7 +61,7 @@ def build_dataset(
                           "pass --source DIR of its public release"))
     try:
         result = build(MINI_SOURCE if bundled else source, out, SplitConfig(seed=seed),
-                       name=name or ("unifybench_pp-mini" if bundled else "unifybench_pp"),
+                       name=name or ("unifybench_pp-mini" if bundled else None),
                        quiet=quiet, console=console, format=format)
     except SourceError as error:
         _fail(error)

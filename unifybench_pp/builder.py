@@ -78,7 +78,7 @@ def build(
     source: Path,
     out: Path,
     config: SplitConfig = SplitConfig(),
-    name: str = "unifybench_pp",
+    name: str | None = None,
     quiet: bool = False,
     console: Console | None = None,
     format: str = "unifybench",
@@ -87,7 +87,9 @@ def build(
 
     `format` names the release layout: `unifybench` (the authors' UnifyBench++ release) or one of Table 5's
     benchmarks (`dreambench`, `yollava`, `mcllava`), whose readers form the items as their own code does.
+    `name` (default: `unifybench_pp`, or the format's name) starts the version string.
     """
+    name = name or ("unifybench_pp" if format == "unifybench" else format)
     out = out.resolve()
     _check_output(out)
     if format != "unifybench":
@@ -153,13 +155,13 @@ def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, consol
                             train_images=[store.name(p) for p in c.train_images],
                             test_images=[store.name(p) for p in c.test_images]) for c in raw.concepts]
         tasks = {task: _numbered(task, raw.items.get(task, []), store) for task in TASKS}
+        # DreamBench trains on the very photos it compares with, by design: there is no leak to look for.
         if not any(c.train_images == c.test_images for c in concepts):
             text_only = store.name(TEXT_ONLY_IMAGE) if TEXT_ONLY_IMAGE in images else None
             shown = {image: f"test image of {c.id}" for c in concepts for image in c.test_images}
             shown.update({item.image: item.id for items in tasks.values() for item in items
                           if getattr(item, "image", text_only) != text_only})
             check_leakage(concepts, [], [], shown, store.origins())
-        name = raw.format if name == "unifybench_pp" else name
         manifest = _manifest(raw.root, raw.files, store, SplitConfig(), name,
                              "the release's test set as its evaluation code uses it (nothing to hold out)",
                              concepts, [], tasks)

@@ -19,6 +19,7 @@ Generation split: "A photo of <c>." per concept (draw several with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import SourceError
@@ -42,8 +43,8 @@ def choice_question(question: str, options: list[str]) -> str:
     return question + f"{options[0]} or {options[1]}?"
 
 
-def _choices(reader: SourceReader, data: dict, file: str, concepts: set[str], token_word: str, options_key: str,
-             image_of) -> list[ChoiceItem]:
+def _choices(data: dict, file: str, concepts: set[str], token_word: str, options_key: str,
+             image_of: Callable[[str, str], Path]) -> list[ChoiceItem]:
     items = []
     for concept in sorted(data):
         if concept not in concepts:
@@ -94,12 +95,12 @@ def read_yollava(root: Path) -> ForeignSource:
 
     visual_file = VISUAL_QA_FILE
     visual = mapping(reader.json(reader.root / visual_file), visual_file, "", "concepts")
-    vqa = _choices(reader, visual, visual_file, set(names), "<sks>", "options",
+    vqa = _choices(visual, visual_file, set(names), "<sks>", "options",
                    lambda key, where: resolve_anchored(reader, key, PATH_ANCHOR, visual_file, where))
     notes = []
     if (reader.root / TEXT_QA_FILE).is_file():
         textual = mapping(reader.json(reader.root / TEXT_QA_FILE), TEXT_QA_FILE, "", "concepts")
-        qa = _choices(reader, textual, TEXT_QA_FILE, set(names), "sks", "option", lambda key, where: TEXT_ONLY_IMAGE)
+        qa = _choices(textual, TEXT_QA_FILE, set(names), "sks", "option", lambda key, where: TEXT_ONLY_IMAGE)
     else:
         qa = []
         notes.append(f"{TEXT_QA_FILE} absent: no QA items (Yo'Chameleon's baselines/{TEXT_QA_FILE} holds them)")
