@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from unifybench_pp import MINI_SOURCE, SourceError, SplitConfig, build, load
-from unifybench_pp.schema import TASK_TITLES
+from unifybench_pp.schema import BENCHMARK_FORMATS, TASK_TITLES
 
 app = typer.Typer(
     help="UnifyBench++: benchmark, evaluation harness and leaderboard for personalized unified multimodal models.",
@@ -43,18 +43,28 @@ def build_dataset(
         help="Draw an alternative held-out set of extra_info entries (same size per concept) with this seed, "
              "for sensitivity studies. Default: the release's split (the last num_testing_info entries).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Benchmark name recorded in the manifest and version.")] = None,
+    format: Annotated[str, typer.Option(
+        help="Layout of --source: unifybench (the authors' UnifyBench++ release), or one of the paper's Table 5 "
+             "benchmarks as released: dreambench (google/dreambooth dataset/), yollava (yollava-data/), "
+             "mcllava (the MC-LLaVA dataset folder; its single-concept subset).")] = "unifybench",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or summary.")] = False,
 ) -> None:
-    """Build a versioned, deterministic UnifyBench++ folder (same inputs and seed give the same bytes).
+    """Build a versioned, deterministic benchmark folder (same inputs and seed give the same bytes).
 
-    The nine tasks are built exactly as the public Sync-R1 evaluation harness builds them; a held-out
-    entry that leaks into training data or another task's input fails the build (exit code 2).
+    UnifyBench++'s nine tasks are built exactly as the public Sync-R1 evaluation harness builds them; a
+    held-out entry that leaks into training data or another task's input fails the build (exit code 2).
+    With --format dreambench|yollava|mcllava the items are those each benchmark's own evaluation code asks.
     """
+    if format not in BENCHMARK_FORMATS:
+        _fail(SourceError("--format", "", f"unknown format {format!r}", f"use one of {', '.join(BENCHMARK_FORMATS)}"))
     bundled = source is None
+    if bundled and format != "unifybench":
+        _fail(SourceError("--source", "", f"--format {format} needs the benchmark's folder",
+                          "pass --source DIR of its public release"))
     try:
         result = build(MINI_SOURCE if bundled else source, out, SplitConfig(seed=seed),
-                       name=name or ("unifybench_pp-mini" if bundled else "unifybench_pp"),
-                       quiet=quiet, console=console)
+                       name=name or ("unifybench_pp-mini" if bundled else None),
+                       quiet=quiet, console=console, format=format)
     except SourceError as error:
         _fail(error)
     if not quiet:
@@ -70,6 +80,8 @@ def _print_summary(manifest: dict, out: Path) -> None:
     for category in categories:
         table.add_column(category, justify="right")
     for task, n in counts["tasks"].items():
+        if n == 0 and manifest.get("format", "unifybench") != "unifybench":
+            continue  # Table 5's benchmarks have a few of the task kinds only
         per = counts["tasks_by_category"][task]
         table.add_row(TASK_TITLES[task], str(n), *(str(per.get(c, 0)) for c in categories))
     console.print(table)

@@ -20,7 +20,16 @@ from unifybench_pp.prompts import with_class_noun
 
 from .judge import JudgeRequest
 from .runpaths import inside
-from .text_metrics import Protocol, bleu, judge_score, judge_unparseable, rec_correct
+from .text_metrics import (
+    Protocol,
+    bleu,
+    choice_letter_exact,
+    choice_mentions,
+    judge_score,
+    judge_unparseable,
+    parse_choice,
+    rec_correct,
+)
 
 
 @dataclass
@@ -195,3 +204,55 @@ def face_similarity(ctx: Context, items: list) -> list[ItemScore]:
     faces = ctx.scorer("facenet").similarity([ctx.image(i) for i in people], refs) if people else []
     scores = {i.id: ItemScore(f.score, {"face_found": f.face_found}) for i, f in zip(people, faces)}
     return [scores.get(i.id, ItemScore(None, {"skipped": "not a person concept"})) for i in items]
+
+
+# --- Table 5's benchmarks: each scored as its authors' code scores it (`syncr1`), or parsed (`strict`) --------
+
+def yollava_rec(ctx: Context, items: list) -> list[ItemScore]:
+    """Yo'LLaVA (`test-sks-acc.py`): a reply other than exactly "Yes" / "No" is dropped from the accuracy, so
+    here it fails the item (left out of the mean, counted); `strict`: a parsed yes/no answer."""
+    out = []
+    for item in items:
+        reply, detail = ctx.output(item).strip(), {"polarity": item.polarity}
+        if ctx.protocol == "strict":
+            out.append(ItemScore(float(rec_correct(reply, item.polarity == "positive", "strict")), detail))
+        elif reply not in ("Yes", "No"):
+            out.append(ItemScore(None, {**detail, "unparseable": True}))
+        else:
+            out.append(ItemScore(float(reply == item.answer), detail))
+    return out
+
+
+def mcllava_rec(ctx: Context, items: list) -> list[ItemScore]:
+    """MC-LLaVA (`eval/eval.py`): the reply must equal "Yes" / "No"; anything else is wrong. `strict`: parsed."""
+    return [ItemScore(float(rec_correct(ctx.output(i), i.polarity == "positive", "strict")
+                            if ctx.protocol == "strict" else ctx.output(i).strip() == i.answer),
+                      {"polarity": i.polarity}) for i in items]
+
+
+def _choice(ctx: Context, items: list, authors_rule: Callable[[str, Any], bool]) -> list[ItemScore]:
+    out = []
+    for item in items:
+        reply = ctx.output(item)
+        if ctx.protocol == "strict":
+            picked = parse_choice(reply, item.options)
+            out.append(ItemScore(float(picked == item.answer), {"picked": picked, "unparseable": picked is None}))
+        else:
+            out.append(ItemScore(float(authors_rule(reply, item))))
+    return out
+
+
+def yollava_choice(ctx: Context, items: list) -> list[ItemScore]:
+    """Yo'LLaVA VQA / QA: right when the correct option's text occurs in the reply."""
+    return _choice(ctx, items, lambda reply, item: choice_mentions(reply, item.options, item.answer))
+
+
+def mcllava_choice(ctx: Context, items: list) -> list[ItemScore]:
+    """MC-LLaVA QA: right when the reply is the correct letter."""
+    return _choice(ctx, items, lambda reply, item: choice_letter_exact(reply, item.answer))
+
+
+def clip_i_all(ctx: Context, items: list) -> list[ItemScore]:
+    """DreamBench / Yo'LLaVA CLIP-I: the mean cosine of the image to every photo of the concept."""
+    values = ctx.scorer("clip").clip_i([ctx.image(i) for i in items], [ctx.test_images(i) for i in items])
+    return [ItemScore(v) for v in values]

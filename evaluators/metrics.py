@@ -37,8 +37,11 @@ class MetricSpec:
     aggregate: str = "concept_mean"
     """concept_mean, or rec_weight (per concept (positive recall + negative recall) / 2)."""
     table1: bool = True
-    """False for supplementary metrics: reported beside Table 1, never in its columns."""
+    """False for supplementary metrics: reported beside their table, never in its columns."""
     higher_is_better: bool = True
+    benchmark: str = "unifybench"
+    """The benchmark format (manifest `format`) whose builds it scores: `unifybench` (Table 1) or one of
+    Table 5's (`yollava`, `mcllava`, `dreambench`)."""
 
 
 _CLIP_I = "CLIP ViT-B/32 cosine of the image to the concept's first test image (strict: mean over all test images)"
@@ -82,7 +85,43 @@ METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in [
                "share of person-concept images where MTCNN finds a face (p > 0.9)", table1=False),
     MetricSpec("pure_gen.face_sim", "pure_gen", "FaceNet", "facenet", score.face_similarity,
                "FaceNet cosine of the face to the test photos' faces (0 when none), person concepts", table1=False),
+    # Table 5: Yo'LLaVA, MC-LLaVA (single-concept subset) and DreamBench, as their authors score them.
+    MetricSpec("yollava.rec.weight", "rec", "Weight", "none", score.yollava_rec,
+               "(positive + negative accuracy) / 2 per concept over every test photo; a reply other than exactly "
+               "Yes / No is dropped, as test-sks-acc.py drops it (strict: a parsed answer)",
+               aggregate="rec_weight", benchmark="yollava"),
+    MetricSpec("yollava.vqa.acc", "vqa_choice", "Acc", "none", score.yollava_choice,
+               "multiple choice: right when the correct option's text occurs in the reply (strict: the option "
+               "the reply picks by letter or by naming exactly one option)", benchmark="yollava"),
+    MetricSpec("yollava.qa.acc", "qa_choice", "Acc", "none", score.yollava_choice,
+               "text-only multiple choice, scored as VQA", benchmark="yollava"),
+    MetricSpec("yollava.clip_i", "pure_gen", "CLIP-I", "clip", score.clip_i_all,
+               "CLIP cosine of each 'A photo of <c>.' image to the concept's test photos, averaged",
+               benchmark="yollava"),
+    MetricSpec("mcllava.rec.weight", "rec", "Weight", "none", score.mcllava_rec,
+               "(positive recall + negative recall) / 2 per concept; the reply must equal Yes / No, as eval.py "
+               "compares (strict: a parsed answer)", aggregate="rec_weight", benchmark="mcllava"),
+    MetricSpec("mcllava.vqa.bleu", "vqa", "BLEU", "none", score.answer_bleu,
+               "character BLEU (nltk, weights 0.7/0.3, smoothing 1) against the reference answer, as eval.py",
+               benchmark="mcllava"),
+    MetricSpec("mcllava.qa.acc", "qa_choice", "Acc", "none", score.mcllava_choice,
+               "text-only multiple choice: the reply must equal the correct letter (strict: the letter it picks)",
+               benchmark="mcllava"),
+    MetricSpec("dreambench.clip_i", "pure_gen", "CLIP-I", "clip", score.clip_i_all,
+               "CLIP cosine of each image to every real photo of the subject, averaged (DreamBooth's CLIP-I)",
+               benchmark="dreambench"),
+    MetricSpec("dreambench.clip_t", "pure_gen", "CLIP-T", "clip", score.clip_t,
+               "CLIP cosine of the image to the prompt without the subject token ('a dog in the jungle')",
+               benchmark="dreambench"),
+    MetricSpec("dreambench.dino", "pure_gen", "DINO", "dino", score.dino,
+               "DINOv2 cosine to every real photo, averaged (DreamBench reports DINO ViT-S/16)", table1=False,
+               benchmark="dreambench"),
 ]}
+
+
+def metrics_for(benchmark_format: str) -> list[MetricSpec]:
+    """The metrics that score a build of this format, in registry order."""
+    return [spec for spec in METRICS.values() if spec.benchmark == benchmark_format]
 
 
 @dataclass

@@ -24,7 +24,7 @@ from unifybench_pp.schema import GENERATION_TASKS
 from .item_scores import Context, ItemScore
 from .variance import observation_id, parse_observation
 from .judge import DEFAULT_JUDGE_MODEL, Judge
-from .metrics import METRICS, MetricResult, MetricSpec, aggregate, not_computed
+from .metrics import MetricResult, MetricSpec, aggregate, metrics_for, not_computed
 from .runpaths import PathEscape, inside
 from .scorers.base import ScorerUnavailable
 from .scorers.blip2 import DEFAULT_BLIP2, Blip2Scorer
@@ -190,7 +190,7 @@ def _model_id(spec: MetricSpec, scorers: Scorers) -> str:
 
 def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Path = Path("."),
           unusable: Literal["raise", "fail"] = "raise") -> list[MetricResult]:
-    """Every metric: the Table 1 columns in order, then the supplementary ones.
+    """Every metric of the benchmark's format: its table's columns in order, then the supplementary ones.
 
     Image paths in `predictions` are relative to `base` and must stay inside it.
     An unusable image output raises OutputError, or with `unusable="fail"` fails its item.
@@ -199,7 +199,7 @@ def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Pa
     if problems and unusable == "raise":
         raise OutputError(*next(iter(problems.items())))
     return [score_metric(spec, bench, predictions.get(spec.task, {}), scorers, base, problems)
-            for spec in METRICS.values()]
+            for spec in metrics_for(bench.manifest.get("format", "unifybench"))]
 
 
 def read_predictions(path: Path, bench: Benchmark) -> Predictions:

@@ -101,6 +101,34 @@ def judge_score(reply: str, protocol: Protocol, allowed: tuple[float, ...] = (0.
     return value if value in allowed else None
 
 
+_LEADING_LETTER = re.compile(r"^\s*(?:\(([A-Z])\)|([A-Z])(?:[.):,]|\s*$))")
+
+
+def choice_mentions(reply: str, options: Sequence[str], answer: str) -> bool:
+    """Yo'LLaVA's rule (Yo'Chameleon `baselines/chameleon-qa.py`): the correct option's text occurs in the
+    reply, case-insensitively (a reply naming both options counts as right)."""
+    return options[ord(answer) - ord("A")].lower() in reply.lower()
+
+
+def choice_letter_exact(reply: str, answer: str) -> bool:
+    """MC-LLaVA's rule (`eval/eval.py`): the reply is the correct letter itself (surrounding spaces aside)."""
+    return reply.strip() == answer
+
+
+def parse_choice(reply: str, options: Sequence[str], letters: int = 26) -> str | None:
+    """The option a reply picks, or None: a leading letter among the option letters, alone or marked ("B",
+    "(B)", "B. Grey"; not the article in "A cat"), else the one option whose text the reply names (as a word);
+    naming several, or none, picks nothing."""
+    valid = [chr(ord("A") + k) for k in range(len(options) or letters)]
+    match = _LEADING_LETTER.match(reply)
+    letter = match and (match.group(1) or match.group(2))
+    if letter in valid:
+        return letter
+    named = [chr(ord("A") + k) for k, text in enumerate(options)
+             if re.search(rf"(?<!\w){re.escape(text.lower())}(?!\w)", reply.lower())]
+    return named[0] if len(named) == 1 else None
+
+
 def judge_unparseable(reply: str) -> bool:
     """Whether the reply holds no number at all (the harness then scores 0 and prints a warning)."""
     return _FIRST_NUMBER.search(reply) is None

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from evaluators.compare import PairedDifference, paired_difference
 from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import MODEL_TYPES, Run
-from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES, UNDERSTANDING_TASKS, task_capability
+from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES, UNDERSTANDING_TASKS, task_capability
 
 REPORTED_FILE = Path(__file__).parent / "data" / "reported.json"
 
@@ -88,14 +88,14 @@ class Table:
 def table1_columns() -> list[Column]:
     columns = []
     for spec in METRICS.values():
-        if spec.table1:
+        if spec.table1 and spec.benchmark == "unifybench":
             group = "Understanding" if spec.task in UNDERSTANDING_TASKS else "Generation"
             columns.append(Column(spec.name, group, TASK_TITLES[spec.task], spec.title, spec.description))
-    assert {c.task for c in columns} == {TASK_TITLES[t] for t in UNDERSTANDING_TASKS + GENERATION_TASKS}
+    assert {c.task for c in columns} == {TASK_TITLES[t] for t in TABLE1_TASKS}
     return columns
 
 
-TABLE5_COLUMNS = {
+_TABLE5_LAYOUT = {
     "table5_understanding": [
         Column("yollava.rec.weight", "Yo'LLaVA", "Rec", "Weight"),
         Column("yollava.vqa.acc", "Yo'LLaVA", "VQA", "Acc"),
@@ -110,6 +110,16 @@ TABLE5_COLUMNS = {
         Column("yollava.clip_i", "Generation", "Yo'LLaVA", "CLIP-I"),
     ],
 }
+
+
+#: Table 5's two layouts; each column is the registry metric of the same name (its description on hover).
+TABLE5_COLUMNS = {key: [Column(c.key, c.group, c.task, c.metric, METRICS[c.key].description) for c in columns]
+                  for key, columns in _TABLE5_LAYOUT.items()}
+
+
+def run_formats(run: Run) -> set[str]:
+    """The benchmark formats a run was scored on (from its metrics): which tables its row belongs in."""
+    return {METRICS[name].benchmark for name in run.results if name in METRICS}
 
 
 def load_reported() -> dict[str, Any]:
@@ -128,20 +138,25 @@ def _reported_rows(table: dict[str, Any], key: str) -> list[Row]:
     return rows
 
 
-def _measured_row(run: Run, columns: list[Column]) -> Row:
+def _measured_row(runs: list[Run], columns: list[Column]) -> Row:
+    """One model's row; with several runs (Table 5: one per benchmark) each cell comes from the run scoring it."""
+    run = runs[0]
     cells = {}
     for column in columns:
         spec = METRICS[column.key]
         needs = task_capability(spec.task)
-        result = run.results.get(column.key)
+        holder = next((r for r in runs if column.key in r.results), None)
+        result = holder.results[column.key] if holder is not None else None
         if needs not in run.info.capabilities:
             cells[column.key] = Cell(None, "na", f"{run.info.model} cannot {needs}")
+        elif result is None and spec.benchmark not in set().union(*map(run_formats, runs)):
+            cells[column.key] = Cell(None, "nc", f"not evaluated on a {spec.benchmark} build")
         elif result is None or result.value is None:
             reason = result.not_computed if result is not None else "metric missing from the run"
             cells[column.key] = Cell(None, "nc", reason or "not computed")
         else:
             cells[column.key] = Cell(result.value, "ok", ci95=result.ci95, n=result.n,
-                                     judge=judge_note(run, result) if spec.needs == "judge" else "")
+                                     judge=judge_note(holder, result) if spec.needs == "judge" else "")
     return Row(run.id, run.info.model, run.info.model_type, run.info.model_size, "measured", cells, run=run)
 
 
@@ -204,8 +219,9 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
     settings = sorted({(run.info.protocol, run.info.reasoning_input) for run in runs}
                       | ({paper} if include_reported else set()))
     tables = []
+    table1_runs = [run for run in runs if "unifybench" in run_formats(run)]
     for protocol, reasoning in settings:
-        rows = [_measured_row(run, columns) for run in runs
+        rows = [_measured_row([run], columns) for run in table1_runs
                 if (run.info.protocol, run.info.reasoning_input) == (protocol, reasoning)]
         if (protocol, reasoning) == paper and "table1" in reported:
             rows = _reported_rows(reported["table1"], "table1") + rows
@@ -218,10 +234,23 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
         key = "table1-" + protocol + ("" if reasoning == "own" else f"-{reasoning}")
         tables.append(Table(key, title, columns, rows, protocol))
     for key, t5_columns in TABLE5_COLUMNS.items():
-        if key in reported:
-            rows = _ordered(_reported_rows(reported[key], key))
+        t5_runs = [run for run in runs if any(c.key in run.results and task_capability(METRICS[c.key].task)
+                                              in run.info.capabilities for c in t5_columns)]
+        for protocol in sorted({run.info.protocol for run in t5_runs} | ({"syncr1"} if key in reported else set())):
+            by_model: dict[str, list[Run]] = {}
+            for run in (r for r in t5_runs if r.info.protocol == protocol):
+                by_model.setdefault(run.info.model, []).append(run)
+            rows = [_measured_row(model_runs, t5_columns) for model_runs in by_model.values()]
+            if protocol == "syncr1" and key in reported:
+                rows = _reported_rows(reported[key], key) + rows
+            rows = _ordered(rows)
             rank_cells(rows, t5_columns)
-            tables.append(Table(key, reported[key]["title"], t5_columns, rows))
+            title = reported[key]["title"] if key in reported else key
+            if rows and any(r.source == "measured" for r in rows):
+                title = title.replace(" (reported)", "")
+            suffix = "" if protocol == "syncr1" else f"-{protocol}"
+            tables.append(Table(key + suffix, title + (f" ({protocol} protocol)" if suffix else ""), t5_columns,
+                                rows, protocol))
     return tables
 
 

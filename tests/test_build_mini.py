@@ -9,6 +9,7 @@ from pathlib import Path
 
 import unifybench_pp
 from unifybench_pp import MINI_SOURCE, TASKS, SplitConfig
+from unifybench_pp.schema import TABLE1_TASKS
 
 
 def file_hashes(root: Path) -> dict[str, str]:
@@ -59,8 +60,9 @@ def test_every_task_has_items_for_every_concept(mini_build: Path) -> None:
     bench = unifybench_pp.load(mini_build)
     assert len(bench.concepts) >= 6
     assert "person" in {c.category for c in bench.concepts.values()}
-    for task in TASKS:
+    for task in TABLE1_TASKS:
         assert {i.concept for i in bench.tasks[task]} == set(bench.concepts), task
+    assert all(not bench.tasks[task] for task in TASKS if task not in TABLE1_TASKS)
 
 
 def test_release_split_holds_out_the_last_num_testing_info_entries(mini_build: Path) -> None:
@@ -128,13 +130,13 @@ def test_hf_round_trip(mini_build: Path, tmp_path: Path) -> None:
     bench = unifybench_pp.load(mini_build)
     dd = bench.to_hf()
     assert isinstance(dd, datasets.DatasetDict)
-    assert set(dd) == set(TASKS) | {"concepts", "extra_info"}
+    assert set(dd) == set(TABLE1_TASKS) | {"concepts", "extra_info"}  # the empty choice tasks are left out
     assert dd["vqa"].num_rows == len(bench.tasks["vqa"])
     dd.save_to_disk(str(tmp_path / "hf"))
     back = unifybench_pp.Benchmark.from_hf(datasets.load_from_disk(str(tmp_path / "hf")), bench.root, bench.manifest)
     assert back == bench
 
     files = bench.to_parquet(tmp_path / "parquet")
-    assert len(files) == len(TASKS) + 2
+    assert len(files) == len(TABLE1_TASKS) + 2
     table = datasets.Dataset.from_parquet(str(tmp_path / "parquet" / "dense_gen.parquet"))
     assert table["clauses"] == [i.clauses for i in bench.tasks["dense_gen"]]

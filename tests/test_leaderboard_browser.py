@@ -95,3 +95,48 @@ def test_page_in_headless_chromium(tmp_path: Path, driver) -> None:
 
     Select(driver.find_element("id", "filter-task")).select_by_value("qa")
     assert driver.find_element("id", "shown").text == "1 items"
+
+
+def test_table5_page_with_measured_rows(tmp_path: Path, driver) -> None:
+    """Sanity models evaluated by the real runner on Table 5's benchmarks (fixtures in their release layouts),
+    their rows beside the paper's; the screenshot shows Table 5."""
+    import unifybench_pp
+    from baselines.registry import create
+    from evaluators.runner import EvalConfig, run_evaluation
+    from evaluators.scoring import ScoringConfig
+
+    from .table5_fixtures import write_dreambench, write_mcllava, write_yollava
+
+    offline = ScoringConfig(clip=str(tmp_path / "no-clip"), dinov2=str(tmp_path / "no-dinov2"))
+    benches = {fmt: unifybench_pp.load(unifybench_pp.build(write(tmp_path / fmt), tmp_path / f"b-{fmt}", quiet=True,
+                                                           format=fmt).out)
+               for fmt, write in (("yollava", write_yollava), ("mcllava", write_mcllava),
+                                  ("dreambench", write_dreambench))}
+    runs = tmp_path / "runs"
+    for fmt in ("yollava", "mcllava"):
+        run_evaluation(benches[fmt], create("always-yes"), EvalConfig("always-yes", runs_dir=runs, scoring=offline,
+                                                                      model_type="Und. Only"))
+    for fmt in ("yollava", "dreambench"):
+        run_evaluation(benches[fmt], create("real-images"), EvalConfig("real-images", runs_dir=runs, scoring=offline,
+                                                                       model_type="Gen. Only"))
+    build_site([runs], tmp_path / "site")
+    driver.get((tmp_path / "site" / "index.html").resolve().as_uri())
+
+    understanding = driver.find_element("id", "table5_understanding")
+    measured = understanding.find_elements("css selector", "tbody tr.measured")
+    assert len(measured) == 1 and visible_methods(driver, "table5_understanding").count("always-yes") == 1
+    # By hand: Rec. all "Yes" -> (1 + 0) / 2; Yo'LLaVA VQA: no option text is "yes" -> 0; QA: only mam's
+    # "Yes / No" question (answer Yes) -> (0 + 1) / 2; MC-LLaVA: BLEU of "Yes" ~0, QA letters never "Yes" -> 0.
+    cells = [td.text for td in measured[0].find_elements("css selector", "td.num")]
+    assert cells == ["0.500", "0.000", "0.500", "0.500", "0.000", "0.000"]
+    assert "Sync-R1" in visible_methods(driver, "table5_understanding")
+    generation = driver.find_element("id", "table5_generation")
+    row = generation.find_element("css selector", "tbody tr.measured")
+    assert row.find_element("css selector", "td.method").text.startswith("real-images")
+    assert [td.text for td in row.find_elements("css selector", "td.num")] == ["n/c", "n/c", "n/c"]  # no CLIP here
+
+    driver.execute_script("arguments[0].scrollIntoView(); window.scrollBy(0, -70);", understanding)  # and its title
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / "leaderboard-table5.png"))
+    driver.find_element("id", "toggle-reported").click()
+    assert visible_methods(driver, "table5_understanding") == ["always-yes"]

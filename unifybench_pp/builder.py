@@ -1,4 +1,4 @@
-"""Build a UnifyBench++ directory from the authors' release folder, read as is.
+"""Build a UnifyBench++ directory from the authors' release folder, or one of Table 5's benchmarks, read as is.
 
 The build is all-or-nothing: everything is validated and written into a
 temporary sibling of the output folder, which replaces the output only once
@@ -13,7 +13,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
@@ -24,11 +25,20 @@ from .errors import SourceError
 from .images import ImageStore
 from .jsonio import dumps, write_json, write_jsonl
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
-from .sources.release import RawSource, read_release
+from .sources.dreambench import read_dreambench
+from .sources.foreign import TEXT_ONLY_IMAGE, ForeignSource
+from .sources.mcllava import read_mcllava
+from .sources.release import read_release
+from .sources.yollava import read_yollava
 from .splits import ModelInput, SplitConfig, check_leakage
 from .views import build_concept_views, build_extra_info, concept_token
 
 MINI_SOURCE = Path(__file__).parent / "mini" / "source"
+
+#: `--format` -> the reader of that benchmark's public release (UnifyBench++'s own is `read_release`).
+FOREIGN_READERS: dict[str, Callable[[Path], ForeignSource]] = {
+    "dreambench": read_dreambench, "yollava": read_yollava, "mcllava": read_mcllava,
+}
 
 
 @dataclass
@@ -68,13 +78,25 @@ def build(
     source: Path,
     out: Path,
     config: SplitConfig = SplitConfig(),
-    name: str = "unifybench_pp",
+    name: str | None = None,
     quiet: bool = False,
     console: Console | None = None,
+    format: str = "unifybench",
 ) -> BuildResult:
-    """Validate the release, build every view, check for leaks, then write `out` atomically."""
+    """Validate the release, build every view, check for leaks, then write `out` atomically.
+
+    `format` names the release layout: `unifybench` (the authors' UnifyBench++ release) or one of Table 5's
+    benchmarks (`dreambench`, `yollava`, `mcllava`), whose readers form the items as their own code does.
+    `name` (default: `unifybench_pp`, or the format's name) starts the version string.
+    """
+    name = name or ("unifybench_pp" if format == "unifybench" else format)
     out = out.resolve()
     _check_output(out)
+    if format != "unifybench":
+        if config.seed is not None:
+            raise SourceError(source, "", f"--seed draws held-out extra_info entries; {format} has none",
+                              "drop --seed")
+        return _build_foreign(FOREIGN_READERS[format](source), out, name, quiet, console)
     raw = read_release(source)
     store = ImageStore(raw.root)
     progress = _progress(quiet, console)
@@ -92,24 +114,73 @@ def build(
             progress.advance(building)
         concepts = [v.concept for v in views]
         extra_info = [entry for v in views for entry in v.extra_info]
-        tasks = {task: [item for v in views for item in v.items[task]] for task in TASKS}
+        tasks = {task: [item for v in views for item in v.items.get(task, [])] for task in TASKS}
         check_leakage(concepts, extra_info, model_inputs(tasks), _evaluated_images(tasks, concepts, black),
                       store.origins())
 
-        manifest = _manifest(raw, store, config, name, concepts, extra_info, tasks)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-        try:
-            writing = progress.add_task("Writing images", total=len(store.stored()))
-            store.write(tmp, lambda: progress.advance(writing))
-            _write_records(tmp, concepts, extra_info, tasks)
-            write_json(tmp / "manifest.json", manifest)
-            write_card(tmp, manifest, concepts, extra_info, tasks, store)
-            _replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        split = "release (last num_testing_info entries held out)" if config.seed is None \
+            else f"seeded draw (seed {config.seed}), num_testing_info entries per concept"
+        manifest = _manifest(raw.root, raw.files, store, config, name, split, concepts, extra_info, tasks)
+        _write(out, manifest, store, concepts, extra_info, tasks, progress)
     return BuildResult(out, manifest, store.files_read)
+
+
+def _write(out: Path, manifest: dict, store: ImageStore, concepts: list[Concept], extra_info: list[ExtraInfo],
+           tasks: dict[str, list[TaskItem]], progress: Progress) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        writing = progress.add_task("Writing images", total=len(store.stored()))
+        store.write(tmp, lambda: progress.advance(writing))
+        _write_records(tmp, concepts, extra_info, tasks)
+        write_json(tmp / "manifest.json", manifest)
+        write_card(tmp, manifest, concepts, extra_info, tasks, store)
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, console: Console | None) -> BuildResult:
+    """A Table 5 benchmark: its reader's items numbered per (task, concept), images stored, same files written."""
+    store = ImageStore(raw.root)
+    progress = _progress(quiet, console)
+    with progress:
+        images = [p for c in raw.concepts for p in c.train_images + c.test_images]
+        images += [item.image for items in raw.items.values() for item in items if hasattr(item, "image")]
+        reading = progress.add_task("Reading images", total=len(images))
+        store.ingest(images, lambda: progress.advance(reading))
+        concepts = [Concept(id=c.name, token=concept_token(c.name), class_noun=c.class_noun, category=c.category,
+                            generation_type=c.generation_type, info="", extra_info=[],
+                            train_images=[store.name(p) for p in c.train_images],
+                            test_images=[store.name(p) for p in c.test_images]) for c in raw.concepts]
+        tasks = {task: _numbered(task, raw.items.get(task, []), store) for task in TASKS}
+        # DreamBench trains on the very photos it compares with, by design: there is no leak to look for.
+        if not any(c.train_images == c.test_images for c in concepts):
+            text_only = store.name(TEXT_ONLY_IMAGE) if TEXT_ONLY_IMAGE in images else None
+            shown = {image: f"test image of {c.id}" for c in concepts for image in c.test_images}
+            shown.update({item.image: item.id for items in tasks.values() for item in items
+                          if getattr(item, "image", text_only) != text_only})
+            check_leakage(concepts, [], [], shown, store.origins())
+        manifest = _manifest(raw.root, raw.files, store, SplitConfig(), name,
+                             "the release's test set as its evaluation code uses it (nothing to hold out)",
+                             concepts, [], tasks)
+        manifest.update({"format": raw.format, "notes": raw.notes})
+        _write(out, manifest, store, concepts, [], tasks, progress)
+    return BuildResult(out, manifest, store.files_read)
+
+
+def _numbered(task: str, items: list, store: ImageStore) -> list[TaskItem]:
+    """Ids `<task>/<concept>/<NNN>` in the reader's order; source image paths become stored names."""
+    counts: Counter[str] = Counter()
+    out = []
+    for item in items:
+        fields = {"id": f"{task}/{item.concept}/{counts[item.concept]:03d}"}
+        if hasattr(item, "image"):
+            fields["image"] = store.name(item.image)
+        out.append(replace(item, **fields))
+        counts[item.concept] += 1
+    return out
 
 
 def _concept(c, store: ImageStore) -> Concept:
@@ -148,15 +219,17 @@ def _write_records(
 
 
 def _manifest(
-    raw: RawSource,
+    root: Path,
+    files: list[Path],
     store: ImageStore,
     config: SplitConfig,
     name: str,
+    split: str,
     concepts: list[Concept],
     extra_info: list[ExtraInfo],
     tasks: dict[str, list[TaskItem]],
 ) -> dict:
-    sources = {path.relative_to(raw.root).as_posix(): _sha256(path) for path in raw.files}
+    sources = {path.relative_to(root).as_posix(): _sha256(path) for path in files}
     origins = store.origins()
     sources.update({origin: image.sha256 for image in store.stored() for origin in origins[image.name]})
     fingerprint = hashlib.sha256(
@@ -168,9 +241,9 @@ def _manifest(
         "schema_version": SCHEMA_VERSION,
         "version": f"{name}-{SCHEMA_VERSION}-{fingerprint[:12]}",
         "fingerprint": fingerprint,
+        "format": "unifybench",
         "seed": config.seed,
-        "split": "release (last num_testing_info entries held out)" if config.seed is None
-                 else f"seeded draw (seed {config.seed}), num_testing_info entries per concept",
+        "split": split,
         "split_config": asdict(config),
         "sources": dict(sorted(sources.items())),
         "image_origins": origins,

@@ -81,8 +81,13 @@ class ImageStore:
                 self._by_path[path] = self._read(path)
             advance()
 
+    def display(self, path: Path) -> str:
+        """The path as the manifest names it: relative to the source, or `bundled:<name>` for a bundled image."""
+        return path.relative_to(self.source_root).as_posix() if path.is_relative_to(self.source_root) \
+            else f"bundled:{path.name}"
+
     def _read(self, path: Path) -> StoredImage:
-        display = path.relative_to(self.source_root).as_posix()
+        display = self.display(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -114,7 +119,7 @@ class ImageStore:
         """Stored name -> every source path with that content, for the manifest and card."""
         result: dict[str, list[str]] = {}
         for path, image in self._by_path.items():
-            result.setdefault(image.name, []).append(path.relative_to(self.source_root).as_posix())
+            result.setdefault(image.name, []).append(self.display(path))
         return {name: sorted(paths) for name, paths in sorted(result.items())}
 
     def write(self, out_dir: Path, advance: Callable[[], None] = lambda: None) -> None:

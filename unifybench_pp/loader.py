@@ -44,7 +44,10 @@ class Benchmark:
         return [item for item in self.tasks[task] if wanted is None or item.concept in wanted]
 
     def to_hf(self) -> Any:
-        """A `datasets.DatasetDict`: one split per task plus `concepts` and `extra_info`.
+        """A `datasets.DatasetDict`: one split per task that has items, plus `concepts` and `extra_info`.
+
+        Tables without rows are left out (`datasets` saves an empty split as zero shards it cannot load
+        back); `from_hf` reads a missing split as empty.
 
         Image columns hold paths relative to `root`; cast them with
         `datasets.Image()` after joining the root if you want decoded images.
@@ -61,7 +64,7 @@ class Benchmark:
             "concepts": (Concept, list(self.concepts.values())),
             "extra_info": (ExtraInfo, self.extra_info),
         }
-        tables.update({task: (TASKS[task], items) for task, items in self.tasks.items()})
+        tables.update({task: (TASKS[task], items) for task, items in self.tasks.items() if items})
         result = DatasetDict()
         for split, (cls, rows) in tables.items():
             records = [to_record(row) for row in rows]
@@ -73,7 +76,8 @@ class Benchmark:
     def from_hf(cls, dataset_dict: Any, root: Path, manifest: dict[str, Any]) -> Benchmark:
         """Rebuild a Benchmark from `to_hf()` output (e.g. after a Hub round trip)."""
         def rows(split: str, record_cls: type) -> list[Any]:
-            return [from_record(record_cls, dict(row)) for row in dataset_dict[split]]
+            rows_of = dataset_dict[split] if split in dataset_dict else []
+            return [from_record(record_cls, dict(row)) for row in rows_of]
 
         return cls.from_tables(root, manifest, rows)
 

@@ -112,8 +112,9 @@ def with_class_noun(text: str, token: str, class_noun: str) -> str:
 
 
 #: Tasks whose Show-o-family input carries the concept's system prompt ("<c> is <tokens>."): the
-#: harness prepends it for the `test_data` questions only, not for the rewrite tasks.
-SYSTEM_PROMPT_TASKS: tuple[str, ...] = ("rec", "vqa", "qa")
+#: harness prepends it for the `test_data` questions only, not for the rewrite tasks; Yo'LLaVA's and
+#: MC-LLaVA's evaluation code prepend theirs to every question, multiple choice included.
+SYSTEM_PROMPT_TASKS: tuple[str, ...] = ("rec", "vqa", "qa", "vqa_choice", "qa_choice")
 
 
 def tp_prefix(concept_id: str, info: str) -> str:

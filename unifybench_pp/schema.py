@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "2.1"
 
 Category = Literal["person", "pet", "object"]
 CATEGORIES: tuple[str, ...] = ("person", "pet", "object")
@@ -33,7 +33,8 @@ class Concept:
     id: str = _doc("Concept name as in the release (its folder name), e.g. `bo`; unique in the benchmark.")
     token: str = _doc("Identifier token used in prompts, e.g. `<bo>`.")
     class_noun: str = _doc("`info.json` `class`, e.g. `dog`: replaces the token in CLIP-T texts and baseline prompts.")
-    category: str = _doc("person / pet / object, from `conversation_type` (human / animal / other).")
+    category: str = _doc("person / pet / object, from `conversation_type` (human / animal / other); DreamBench: "
+                         "pet (its live subjects) or object; `unspecified` where the source names none.")
     generation_type: str = _doc("`live_subject` or `object`: which 25 DreamBooth templates Pure Gen. uses.")
     info: str = _doc("The concept's profile (`info.json` `info`), given to the Show-o family as `info: ...`.")
     extra_info: list[str] = _doc("Every `extra_info` entry in release order (the Rea. / Dense Rea. prompts list them all).")
@@ -156,8 +157,24 @@ class DenseReaGenItem:
     clauses: list[str] = _doc("The explicit prompt split on commas: one judge verdict each.")
 
 
+@dataclass(frozen=True)
+class ChoiceItem:
+    """A multiple-choice question (Table 5: Yo'LLaVA VQA / QA, MC-LLaVA QA), worded as its authors' code asks it."""
+
+    id: str = _doc("Item id, unique within the task.")
+    concept: str = _doc("Concept asked about.")
+    image: str = _doc("The photo asked about; for a text-only question the black image the harness gives "
+                      "with text-only tasks.")
+    question: str = _doc("The question as the model gets it, options written out as the source's evaluation "
+                         "code writes them.")
+    options: list[str] = _doc("Option texts in letter order (A, B, ...); empty when the source gives only the letter "
+                              "(MC-LLaVA writes its options into the question).")
+    answer: str = _doc("The correct option's letter.")
+
+
 TaskItem = (
     RecItem | ReaItem | DenseReaItem | VQAItem | QAItem | PureGenItem | DenseGenItem | ReaGenItem | DenseReaGenItem
+    | ChoiceItem
 )
 
 #: Task name -> item class, in the paper's Table 1 column order.
@@ -171,6 +188,9 @@ TASKS: dict[str, type] = {
     "dense_gen": DenseGenItem,
     "rea_gen": ReaGenItem,
     "dense_rea_gen": DenseReaGenItem,
+    # Table 5's benchmarks only (empty in a UnifyBench++ build).
+    "vqa_choice": ChoiceItem,
+    "qa_choice": ChoiceItem,
 }
 
 #: Task name -> the column title the paper uses.
@@ -184,9 +204,16 @@ TASK_TITLES: dict[str, str] = {
     "dense_gen": "Dense Gen.",
     "rea_gen": "Rea. Gen.",
     "dense_rea_gen": "Dense Rea. Gen.",
+    "vqa_choice": "VQA (choice)",
+    "qa_choice": "QA (choice)",
 }
 
-UNDERSTANDING_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa")
+UNDERSTANDING_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa", "vqa_choice", "qa_choice")
+TABLE1_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen", "rea_gen",
+                                 "dense_rea_gen")
+
+#: What `ubpp build-dataset --format` reads: the UnifyBench++ release, or one of Table 5's benchmarks.
+BENCHMARK_FORMATS: tuple[str, ...] = ("unifybench", "dreambench", "yollava", "mcllava")
 GENERATION_TASKS: tuple[str, ...] = ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
 
 

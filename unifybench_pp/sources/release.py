@@ -78,7 +78,7 @@ class RawSource:
     """Every file the reader used, for the manifest's hashes."""
 
 
-class _Reader:
+class SourceReader:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.files: list[Path] = []
@@ -113,7 +113,7 @@ def _texts(value: Any, file: str, where: str, what: str) -> list[str]:
     return [_text(v, file, f"{where}[{i}]", what) for i, v in enumerate(value)]
 
 
-def resolve_release_path(reader: _Reader, raw: Any, file: str, where: str) -> Path:
+def resolve_release_path(reader: SourceReader, raw: Any, file: str, where: str) -> Path:
     """An image named in `test_data`: the part after `unictokens_data/`, else a path relative to the root."""
     if not isinstance(raw, str) or not raw.strip():
         raise SourceError(file, where, "image path is empty or not a string", "give the image's path")
@@ -128,7 +128,7 @@ def resolve_release_path(reader: _Reader, raw: Any, file: str, where: str) -> Pa
     return reader.image(reader.root.joinpath(*relative.parts), file, where, raw)
 
 
-def _read_info(reader: _Reader, name: str) -> dict[str, Any]:
+def _read_info(reader: SourceReader, name: str) -> dict[str, Any]:
     path = reader.root / "concept" / "train" / name / "info.json"
     info, file = reader.json(path), reader.rel(path)
     if not isinstance(info, dict):
@@ -153,7 +153,7 @@ def _read_info(reader: _Reader, name: str) -> dict[str, Any]:
             "extra_info": _texts(extra, file, "extra_info", "extra_info entry"), "num_testing_info": n}
 
 
-def _read_conditions(reader: _Reader, name: str, n_extra: int) -> dict[str, list[str]]:
+def _read_conditions(reader: SourceReader, name: str, n_extra: int) -> dict[str, list[str]]:
     path = reader.root / "concept" / "test" / name / "t2i_conditions.json"
     data, file = reader.json(path), reader.rel(path)
     if not isinstance(data, dict):
@@ -174,7 +174,7 @@ def _read_conditions(reader: _Reader, name: str, n_extra: int) -> dict[str, list
     return conditions
 
 
-def _read_test_data(reader: _Reader, name: str) -> list[TestDatum]:
+def _read_test_data(reader: SourceReader, name: str) -> list[TestDatum]:
     path = reader.root / "test_data" / f"{name}.json"
     data, file = reader.json(path), reader.rel(path)
     if not isinstance(data, list):
@@ -195,7 +195,7 @@ def _read_test_data(reader: _Reader, name: str) -> list[TestDatum]:
     return items
 
 
-def _train_images(reader: _Reader, name: str, listed: dict[str, Any]) -> list[Path]:
+def _train_images(reader: SourceReader, name: str, listed: dict[str, Any]) -> list[Path]:
     file = reader.rel(reader.root / "concept" / "train" / "train_images.json")
     names = listed.get(name)
     if not isinstance(names, list) or not names:
@@ -205,7 +205,7 @@ def _train_images(reader: _Reader, name: str, listed: dict[str, Any]) -> list[Pa
             for i, n in enumerate(names)]
 
 
-def _test_images(reader: _Reader, name: str) -> list[Path]:
+def _test_images(reader: SourceReader, name: str) -> list[Path]:
     folder = reader.root / "concept" / "test" / name
     images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEST_IMAGE_SUFFIXES) \
         if folder.is_dir() else []
@@ -227,7 +227,7 @@ def read_release(root: Path) -> RawSource:
     """Read and validate a release folder; every problem is a SourceError naming file and item."""
     if not root.is_dir():
         raise SourceError(root, "", "source folder not found", "pass --source DIR of the authors' data folder")
-    reader = _Reader(root)
+    reader = SourceReader(root)
     names = concept_names(reader.root)
     if not names:
         raise SourceError("concept/train", "", "no concept folder with an info.json", "add the concepts")

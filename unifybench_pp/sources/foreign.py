@@ -1,0 +1,86 @@
+"""What a reader of one of Table 5's benchmarks (DreamBench, Yo'LLaVA, MC-LLaVA) hands the builder.
+
+Those releases have no extra_info, no reasoning tasks and no split to draw:
+their readers build the task items themselves, as the benchmark's own
+evaluation code forms them, with image fields still holding source paths;
+the builder stores the images and writes the same on-disk form as
+UnifyBench++.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import SourceError
+from .release import TEST_IMAGE_SUFFIXES, SourceReader
+
+#: The image a text-only question is given (the UnifyBench++ harness gives it with its text-only tasks).
+TEXT_ONLY_IMAGE = Path(__file__).resolve().parents[1] / "mini" / "source" / "black_512x512.png"
+
+
+@dataclass
+class ForeignConcept:
+    name: str
+    class_noun: str
+    category: str
+    generation_type: str
+    train_images: list[Path]
+    test_images: list[Path]
+
+
+@dataclass
+class ForeignSource:
+    format: str
+    root: Path
+    concepts: list[ForeignConcept]
+    items: dict[str, list[Any]]
+    """Task -> items; `image` fields hold source paths until the builder stores them."""
+    files: list[Path]
+    """Every non-image file read, for the manifest's hashes."""
+    notes: list[str] = field(default_factory=list)
+    """What the build could not take from the source (e.g. an absent optional file), for the manifest."""
+
+
+def image_files(folder: Path, exclude_suffix: str = "") -> list[Path]:
+    """The photos in a folder, sorted by name (resolved); `exclude_suffix` drops e.g. `_mask` files."""
+    if not folder.is_dir():
+        return []
+    return sorted(p.resolve() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEST_IMAGE_SUFFIXES
+                  and not (exclude_suffix and p.stem.endswith(exclude_suffix)))
+
+
+def subfolders(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+        if folder.is_dir() else []
+
+
+def resolve_anchored(reader: SourceReader, raw: Any, anchor: str, file: str, where: str, keep: bool = False) -> Path:
+    """An image a QA file names: the part after `anchor` (a folder name the release's paths carry; from it on
+    with `keep`) relative to the root, else the path itself relative to the root; never outside it, never a
+    guess by file name."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise SourceError(file, where, "image path is empty or not a string", "give the image's path")
+    text = raw.replace("\\", "/")
+    if anchor in text:
+        rest = text.split(anchor, 1)[1]
+        relative = PurePosixPath(anchor + rest if keep else rest)
+    else:
+        relative = PurePosixPath(text)
+    if relative.is_absolute():
+        raise SourceError(file, where, f"absolute image path {raw!r} has no {anchor!r} part",
+                          "write the path relative to the data folder")
+    return reader.image(reader.root.joinpath(*relative.parts), file, where, raw)
+
+
+def text(value: Any, file: str, where: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SourceError(file, where, f"{what} is empty or missing", f"write a non-empty {what}")
+    return value
+
+
+def mapping(value: Any, file: str, where: str, what: str) -> dict:
+    if not isinstance(value, dict):
+        raise SourceError(file, where, f"expected an object of {what}", "fix the file's structure")
+    return value
