@@ -9,9 +9,6 @@ same inputs and seed give byte-identical folders.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -23,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .card import write_card
 from .errors import SourceError
 from .images import ImageStore
+from .files import staged_directory
 from .jsonio import dumps, write_json, write_jsonl
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
 from .sources.dreambench import read_dreambench
@@ -55,16 +53,6 @@ def _sha256(path: Path) -> str:
 def _check_output(out: Path) -> None:
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").exists())):
         raise SourceError(out, "", "output exists and is not a UnifyBench++ build", "choose a new or empty --out")
-
-
-def _replace(tmp: Path, out: Path) -> None:
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.replace(out, old / out.name)
-        os.replace(tmp, out)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, out)
 
 
 def _progress(quiet: bool, console: Console | None) -> Progress:
@@ -127,18 +115,12 @@ def build(
 
 def _write(out: Path, manifest: dict, store: ImageStore, concepts: list[Concept], extra_info: list[ExtraInfo],
            tasks: dict[str, list[TaskItem]], progress: Progress) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with staged_directory(out) as tmp:
         writing = progress.add_task("Writing images", total=len(store.stored()))
         store.write(tmp, lambda: progress.advance(writing))
         _write_records(tmp, concepts, extra_info, tasks)
         write_json(tmp / "manifest.json", manifest)
         write_card(tmp, manifest, concepts, extra_info, tasks, store)
-        _replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, console: Console | None) -> BuildResult:
