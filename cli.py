@@ -258,38 +258,29 @@ def score_predictions(
 
     Image outputs must be files inside the predictions file's folder; an unusable one stops with exit code 2.
     """
-    from contextlib import nullcontext
-
-    from evaluators.rundir import RunError, scored_run_info, write_run
-    from evaluators.runlock import run_lock
-    from evaluators.scoring import OutputError, Scorers, read_predictions, score
+    from evaluators.evaluator import score_file
+    from evaluators.rundir import RunError
+    from evaluators.scoring import OutputError
 
     try:
         bench = load(benchmark)
-        preds = read_predictions(predictions, bench)
+        with console.status("scoring..."):
+            scored = score_file(bench, predictions, scoring, out, run_dir, model, model_type, model_size,
+                                wait, _say)
     except SourceError as error:
         _fail(error)
-    base = predictions.parent.resolve()
-    scorers = Scorers(scoring)
-    try:
-        with run_lock(run_dir, wait=wait, say=_say) if run_dir else nullcontext():
-            with console.status("scoring..."):
-                results = score(bench, preds, scorers, base=base)
-            _print_results(f"{bench.version} ({scoring.protocol})", results, scorers.judge_usage(), scoring)
-            if out:
-                out.write_text(json.dumps([r.to_dict() for r in results], indent=2) + "\n", encoding="utf-8")
-                console.print(f"scores written to {out}")
-            if run_dir:
-                info = scored_run_info(model, model_type, model_size, bench, preds, results, scoring,
-                                       scorers.judge_usage())
-                write_run(run_dir, info, preds, results, base)
-                console.print(f"run directory written to {run_dir}")
     except OutputError as error:
         _fail(SourceError(predictions, f"item {error.item_id}", error.reason,
                           "write the image inside the predictions file's folder and name it by a relative path"))
     except RunError as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+    _print_results(f"{bench.version} ({scoring.protocol})", scored.results,
+                   scored.judge_usage, scoring)
+    if out:
+        console.print(f"scores written to {out}")
+    if run_dir:
+        console.print(f"run directory written to {run_dir}")
 
 
 def _adapter_options(config_file: Optional[Path], pairs: list[str]) -> dict:

@@ -1,4 +1,5 @@
-"""One call from a model name to a scored run directory: what `ubpp evaluate` and the demo both go through.
+"""The library's evaluation entry points: a model name to a scored run (`ubpp evaluate`, the demo), and a
+predictions file to scores (`ubpp score`).
 
 The adapter registry supplies what a name implies (its leaderboard group,
 size and display name, and the adapter options its protocol switches on);
@@ -8,13 +9,20 @@ the caller's own options win. Everything else is `EvalConfig`'s.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from baselines.registry import adapters, create
+from unifybench_pp.jsonio import write_json
 from unifybench_pp.loader import Benchmark
 
+from .metrics import MetricResult
+from .rundir import scored_run_info, write_run
+from .runlock import run_lock
 from .runner import EvalConfig, EvalResult, run_evaluation
-from .scoring import ScoringConfig
+from .scoring import Scorers, ScoringConfig, read_predictions, score
 
 
 def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, options: dict[str, Any] | None = None,
@@ -30,3 +38,32 @@ def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, 
     config = EvalConfig(model=model, checkpoint=checkpoint, options=chosen, device=device, scoring=scoring,
                         **{**implied, **settings})
     return run_evaluation(bench, create(model, checkpoint, device, **chosen), config, on_task, say=say)
+
+
+@dataclass
+class ScoredFile:
+    results: list[MetricResult]
+    judge_usage: dict[str, Any] | None
+
+
+def score_file(bench: Benchmark, predictions: Path, scoring: ScoringConfig, out: Path | None = None,
+               run_dir: Path | None = None, model: str = "my-model", model_type: str = "Unified Model",
+               model_size: str = "-", wait: bool = False, say: Callable[[str], None] = lambda message: None
+               ) -> ScoredFile:
+    """Score a predictions file written by any model; optionally write the scores (`out`) and a run directory.
+
+    Image outputs must lie inside the predictions file's folder (OutputError otherwise); a run directory is
+    written under its run lock, as `ubpp evaluate` writes one.
+    """
+    predicted = read_predictions(predictions, bench)
+    base = predictions.parent.resolve()
+    scorers = Scorers(scoring)
+    with run_lock(run_dir, wait=wait, say=say) if run_dir else nullcontext():
+        results = score(bench, predicted, scorers, base=base)
+        if out:
+            write_json(out, [r.to_dict() for r in results])
+        if run_dir:
+            info = scored_run_info(model, model_type, model_size, bench, predicted, results, scoring,
+                                   scorers.judge_usage())
+            write_run(run_dir, info, predicted, results, base)
+    return ScoredFile(results, scorers.judge_usage())
