@@ -434,23 +434,15 @@ def judge_agreement(
     single judgements (item scores; clause verdicts for the image columns). The result is stored in the
     run directory, and the leaderboard shows it beside the judged columns.
     """
-    from dataclasses import replace
-
-    from evaluators.agreement import judgements, read_human_ratings, record_agreement, rescore_with, run_agreement
+    from evaluators.agreement import read_human_ratings, record_agreement, run_agreement, second_judge_judgements
     from evaluators.rundir import RunError, read_run
-    from evaluators.scoring import Scorers
 
     try:
         loaded = read_run(run)
         if human is not None:
             other, other_name = read_human_ratings(human), name
         else:
-            rescored = rescore_with(loaded, load(benchmark), Scorers(replace(scoring, protocol=loaded.info.protocol)))
-            missing = [r.not_computed for r in rescored.values() if r.not_computed and r.details.get("scorer_missing")]
-            if missing:
-                raise RunError(f"second judge not available: {missing[0]}")
-            other, other_name = {m: judgements(r) for m, r in rescored.items() if r.value is not None}, \
-                scoring.judge_model
+            other, other_name = second_judge_judgements(loaded, load(benchmark), scoring), scoring.judge_model
         found = run_agreement(loaded, other, other_name)
     except (RunError, SourceError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)

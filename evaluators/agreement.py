@@ -127,3 +127,16 @@ def record_agreement(run: Run, found: list[Agreement]) -> Path:
     path = run.path / AGREEMENT_FILE
     atomic_write(path, json.dumps(sorted(entries.values(), key=lambda e: (e["metric"], e["judge_b"])), indent=2))
     return path
+
+
+def second_judge_judgements(run: Run, bench, scoring) -> dict[str, dict[Unit, float]]:
+    """The run's outputs judged again with `scoring`'s judge, under the run's own protocol."""
+    from dataclasses import replace
+
+    from .scoring import Scorers
+
+    rescored = rescore_with(run, bench, Scorers(replace(scoring, protocol=run.info.protocol)))
+    missing = [r.not_computed for r in rescored.values() if r.not_computed and r.details.get("scorer_missing")]
+    if missing:
+        raise RunError(f"second judge not available: {missing[0]}")
+    return {name: judgements(result) for name, result in rescored.items() if result.value is not None}
