@@ -38,7 +38,6 @@ class MetricSpec:
     """concept_mean, or rec_weight (per concept (positive recall + negative recall) / 2)."""
     table1: bool = True
     """False for supplementary metrics: reported beside their table, never in its columns."""
-    higher_is_better: bool = True
     benchmark: str = "unifybench"
     """The benchmark format (manifest `format`) whose builds it scores: `unifybench` (Table 1) or one of
     Table 5's (`yollava`, `mcllava`, `dreambench`)."""

@@ -86,16 +86,6 @@ def pure_gen_prompts(token: str, class_noun: str, generation_type: str) -> list[
     return [(template.format(token), template.format(class_noun)) for template in templates]
 
 
-def understanding_baseline_text(text: str, token: str, class_noun: str) -> str:
-    """What a text-prompted baseline reads in an understanding prompt: the token becomes "the reference <class>"."""
-    return text.replace(token, f"the reference {class_noun}")
-
-
-def generation_baseline_text(text: str, token: str, class_noun: str) -> str:
-    """What a text-prompted baseline draws from: the token becomes the bare class noun, as the harness does."""
-    return text.replace(token, class_noun)
-
-
 def with_class_noun(text: str, token: str, class_noun: str) -> str:
     """The token replaced by its class noun with an article where none stands before it.
 

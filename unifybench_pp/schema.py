@@ -17,8 +17,6 @@ from pydantic import TypeAdapter, ValidationError
 
 SCHEMA_VERSION = "2.1"
 
-Category = Literal["person", "pet", "object"]
-CATEGORIES: tuple[str, ...] = ("person", "pet", "object")
 Split = Literal["train", "heldout"]
 
 
