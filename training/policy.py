@@ -27,13 +27,17 @@ from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
 from baselines.showo.sampler import MaskGitSampler, SamplerConfig
 from baselines.showo.understand import Understander
 
-from .config import TrainConfig
+from .config import TINY_PRETRAINED, TrainConfig
+from .pretrain_tiny import ASSET
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "config.json")
 
 
 def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
-    """(showo, magvit) to load; `tiny` builds a tiny random base once under out/base (reused on resume)."""
+    """(showo, magvit) to load: `tiny-mini` is the shipped tiny pretrained base; `tiny` builds a tiny random base
+    once under out/base (reused on resume)."""
+    if config.showo == TINY_PRETRAINED:
+        return str(ASSET / "showo"), str(ASSET / "magvit")
     if config.showo != "tiny":
         return config.showo, config.magvit
     base = out / "base"
