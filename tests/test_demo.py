@@ -26,6 +26,9 @@ def test_demo_builds_trains_evaluates_and_publishes_then_resumes(tmp_path: Path)
                  "always-yes"):
         assert re.search(re.escape(name) + r".{0,400}measured", page, re.S), name
     assert page.count("reported</span>") >= 10  # the paper's Table 1 rows are there too
+    supplementary = page[page.index("Supplementary metrics"):]
+    assert "Colour (stand-in)" in supplementary and "SSIM (stand-in)" in supplementary
+    assert "Sync-R1 (tiny, demo)" in supplementary and "reported</span>" not in supplementary.split("</table>")[0]
     again = run_demo(tmp_path / "demo", console, **QUICK)
     assert all(run.predicted == 0 and run.skipped > 0 for run in again.runs.values())
     log = (tmp_path / "log.txt").read_text()

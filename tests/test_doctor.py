@@ -47,7 +47,7 @@ def test_doctor_lists_metrics_and_rewards_with_what_to_do(tmp_path: Path) -> Non
     assert "rec.weight" in result.output and "pure_gen.clip_t" in result.output
     assert "tier (paper)" in result.output and "colour (tiny)" in result.output
     assert "To enable" in result.output and "--dinov2" in result.output
-    assert "metrics computable here: 7 of 21" in result.output  # rec, 3 BLEU, 2 text_sim, face_found
+    assert "metrics computable here: 15 of 29" in result.output  # rec, 3 BLEU, 2 text_sim, face_found, 8 stand-ins
     assert "--preset tiny` rewards: ready" in result.output
     assert "--preset paper` rewards: missing ber, der" in result.output
 
