@@ -119,7 +119,9 @@ def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parame
             raise ValueError("trainable=lora needs peft: pip install peft") from None
         lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules=config.lora_targets,
                           lora_dropout=0.0)
-        inject_adapter_in_model(lora, model.phi.model)
+        with torch.random.fork_rng(devices=[]):  # LoRA's A matrices are drawn from the global generator: seed it,
+            torch.manual_seed(config.seed)       # so a run (and its resume) does not depend on what ran before
+            inject_adapter_in_model(lora, model.phi.model)
         params += [p for n, p in model.named_parameters() if "lora_" in n]
     rows = _row_params(pipe)
     for param in rows:
