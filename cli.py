@@ -506,7 +506,7 @@ def demo(
         = Path("ubpp_demo"),
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
 ) -> None:
-    """The whole product on the embedded default, offline: build, train Sync-R1, evaluate four models, leaderboard.
+    """The whole product on the embedded default, offline: build, concept tokens, Sync-R1, evaluate five models, leaderboard.
 
     Minutes on a laptop CPU; re-running reuses what is finished and resumes what is not.
     """

@@ -180,6 +180,16 @@ def dino(ctx: Context, items: list) -> list[ItemScore]:
     return [ItemScore(v) for v in ctx.scorer("dino").similarity([ctx.image(i) for i in items], refs)]
 
 
+def colour(ctx: Context, items: list) -> list[ItemScore]:
+    refs = [ctx.test_images(i) for i in items]
+    return [ItemScore(v) for v in ctx.scorer("pixels").colour([ctx.image(i) for i in items], refs)]
+
+
+def ssim(ctx: Context, items: list) -> list[ItemScore]:
+    refs = [ctx.test_images(i) for i in items]
+    return [ItemScore(v) for v in ctx.scorer("pixels").ssim([ctx.image(i) for i in items], refs)]
+
+
 def blip2(ctx: Context, items: list) -> list[ItemScore]:
     values = ctx.scorer("blip2").similarity([ctx.image(i) for i in items], [clip_text(ctx, i) for i in items])
     return [ItemScore(v) for v in values]

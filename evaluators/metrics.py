@@ -30,7 +30,7 @@ class MetricSpec:
     task: str
     title: str
     needs: str
-    """The scorer it needs: none | judge | clip | text_sim | dino | blip2 | mtcnn | facenet."""
+    """The scorer it needs: none | judge | clip | text_sim | dino | blip2 | mtcnn | facenet | pixels."""
     items: Callable[[score.Context, list], list[score.ItemScore]]
     """Scores the task's predicted items under `ctx.protocol`."""
     description: str
@@ -115,6 +115,15 @@ METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in [
     MetricSpec("dreambench.dino", "pure_gen", "DINO", "dino", score.dino,
                "DINOv2 cosine to every real photo, averaged (DreamBench reports DINO ViT-S/16)", table1=False,
                benchmark="dreambench"),
+    # Offline stand-ins for image quality (the tiny preset's `colour` / `ssim` rewards): they need no weights, so the
+    # mini benchmark shows generation moving where CLIP is not here. Weak proxies, never CLIP-I or GPT columns.
+    *(MetricSpec(f"{task}.{name}", task, title, "pixels", scorer, description, table1=False)
+      for task in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
+      for name, title, scorer, description in (
+          ("colour", "Colour (stand-in)", score.colour,
+           "offline stand-in: RGB histogram intersection with the concept's test images (not CLIP-I)"),
+          ("ssim", "SSIM (stand-in)", score.ssim,
+           "offline stand-in: structural similarity at 32 px to the concept's test images (not CLIP-I)"))),
 ]}
 
 

@@ -1,10 +1,14 @@
 """`ubpp demo`: the whole product on the embedded default, offline, on a laptop CPU.
 
-Builds the bundled mini benchmark, trains the tiny Sync-R1 preset, evaluates
-it with the tiny Show-o+TP (the same untrained base), `real-images` and
-`always-yes` on all nine tasks, and writes the leaderboard page with the
-paper's reported rows. Every stage resumes: a finished stage is reused, an
-interrupted training continues from its last checkpoint, an interrupted
+Builds the bundled mini benchmark and runs the three stages the paper compares
+on the shipped tiny Show-o pretrained for it (`training.pretrain_tiny.ASSET`):
+Show-o+TP (the base, the concept in words), UniCTokens-style concept tokens
+learned by supervised fine-tuning on the training views, and Sync-R1
+(Sync-GRPO + DGS, the tiny preset) starting from those tokens. It evaluates
+them with `real-images` and `always-yes` on all nine tasks and writes the
+leaderboard page with the paper's reported rows, each trained row tested
+against its starting point. Every stage resumes: a finished stage is reused,
+an interrupted training continues from its last checkpoint, an interrupted
 evaluation keeps its finished items.
 """
 
@@ -23,12 +27,14 @@ from evaluators.runner import EvalConfig, EvalResult, run_evaluation
 from evaluators.scoring import ScoringConfig
 from training.config import load_config
 from training.data import ensure_mini
+from training.pretrain_tiny import ASSET
+from training.sft import ConceptSFTConfig, finetune_concepts
 from training.trainer import reward_trend, train
 from unifybench_pp import load
 
 from .page import build_site
 
-TINY_SAMPLER = {"steps": 8, "guidance_scale": 2.0, "max_new_tokens": 24}
+TINY_SAMPLER = {"steps": 8, "guidance_scale": 2.0, "max_new_tokens": 40}
 """The tiny Show-o models are evaluated as they were trained (8 denoising steps, CFG 2)."""
 
 
@@ -51,34 +57,50 @@ def _stage(seconds: dict[str, float], name: str, console: Console) -> Callable[[
 
 
 def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringConfig | None = None,
-             train_overrides: list[str] = ()) -> DemoResult:
-    """`train_overrides` (KEY=VALUE) adjust the tiny preset, e.g. fewer steps for a quick look."""
+             train_overrides: list[str] = (), sft: ConceptSFTConfig = ConceptSFTConfig()) -> DemoResult:
+    """`train_overrides` (KEY=VALUE) adjust the tiny preset and `sft` the concept-token stage, e.g. fewer steps
+    for a quick look."""
     seconds: dict[str, float] = {}
-    bench_dir, train_dir, runs_dir = out / "bench", out / "train", out / "runs"
+    bench_dir, sft_dir, train_dir, runs_dir = out / "bench", out / "sft", out / "train", out / "runs"
 
-    done = _stage(seconds, "1/4 build the mini benchmark", console)
+    done = _stage(seconds, "1/5 build the mini benchmark", console)
     if (bench_dir / "manifest.json").is_file():
         console.print(f"reusing {bench_dir}")
     bench = load(ensure_mini(bench_dir, console))
     done()
 
-    done = _stage(seconds, "2/4 train Sync-R1 (tiny preset: Sync-GRPO + DGS)", console)
+    done = _stage(seconds, "2/5 learn concept tokens (UniCTokens-style supervised fine-tuning)", console)
+    tokens = sft_dir / "model"
+    if tokens.is_dir():
+        console.print(f"reusing {tokens}")
+    else:
+        with Progress(TextColumn("concept tokens"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console) as progress:
+            handle = progress.add_task("sft", total=sft.steps)
+            _, curve = finetune_concepts(str(ASSET / "showo"), str(ASSET / "magvit"), bench, tokens, sft,
+                                         on_step=lambda k: progress.update(handle, completed=k + 1))
+        console.print(f"concept-token loss (image, text): first {curve[0]} -> last {curve[-1]}")
+    done()
+
+    done = _stage(seconds, "3/5 train Sync-R1 from those tokens (tiny preset: Sync-GRPO + DGS)", console)
     bundle = train_dir / "model"
     if bundle.is_dir():
         console.print(f"reusing {bundle}")
     else:
-        config = load_config(None, "tiny", [f"benchmark={bench_dir}", f"device={device}", *train_overrides])
+        config = load_config(None, "tiny", [f"benchmark={bench_dir}", f"device={device}",
+                                            f"concept_init={tokens / 'concepts'}", *train_overrides])
         resume = (train_dir / "checkpoints").is_dir()
         result = train(config, train_dir, resume=resume, console=console)
         first, last = reward_trend(result.metrics)
         console.print(f"mean reward: first third of the steps {first:.4f} -> last third {last:.4f}")
     done()
 
-    done = _stage(seconds, "3/4 evaluate four models on all nine tasks", console)
+    done = _stage(seconds, "4/5 evaluate five models on all nine tasks", console)
     specs = adapters()
-    start = "Show-o+TP (tiny, demo)"  # the same untrained base the Sync-R1 run starts from
+    base, start = "Show-o+TP (tiny, demo)", "UniCTokens (tiny, demo)"
     models = [("syncr1", str(bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", "tiny", start),
-              ("showo-tp", str(train_dir / "base"), TINY_SAMPLER, start, "tiny", ""),
+              ("unictokens", str(tokens), TINY_SAMPLER, start, "tiny", base),
+              ("showo-tp", str(ASSET), TINY_SAMPLER, base, "tiny", ""),
               ("real-images", None, {}, "Real Images (mini)", specs["real-images"].model_size, ""),
               ("always-yes", None, {}, "always-yes", specs["always-yes"].model_size, "")]
     runs = {}
@@ -97,7 +119,7 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
             runs[name] = run_evaluation(bench, create(name, checkpoint, device, **options), config, on_task)
     done()
 
-    done = _stage(seconds, "4/4 leaderboard", console)
+    done = _stage(seconds, "5/5 leaderboard", console)
     site = build_site([runs_dir], out / "site", bench_dir, include_reported=True)
     for path, reason in site.skipped:
         console.print(f"warning: skipped {path}: {reason}", markup=False, highlight=False)

@@ -95,6 +95,13 @@ def table1_columns() -> list[Column]:
     return columns
 
 
+def supplementary_columns(runs: list[Run]) -> list[Column]:
+    """The supplementary metrics (reward experts, offline stand-ins) that at least one of the runs computed."""
+    computed = {name for run in runs for name, result in run.results.items() if result.value is not None}
+    return [Column(spec.name, "Supplementary (not Table 1)", TASK_TITLES[spec.task], spec.title, spec.description)
+            for spec in METRICS.values() if not spec.table1 and spec.name in computed]
+
+
 _TABLE5_LAYOUT = {
     "table5_understanding": [
         Column("yollava.rec.weight", "Yo'LLaVA", "Rec", "Weight"),
@@ -233,6 +240,15 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
         title = "Table 1: UnifyBench and UnifyBench++" + (f" ({', '.join(notes)})" if notes else "")
         key = "table1-" + protocol + ("" if reasoning == "own" else f"-{reasoning}")
         tables.append(Table(key, title, columns, rows, protocol))
+        measured = [run for run in runs if (run.info.protocol, run.info.reasoning_input) == (protocol, reasoning)]
+        extra = supplementary_columns(measured)
+        if extra:  # measured rows only: the paper reports none of these
+            rows = _ordered([_measured_row(run, extra) for run in measured])
+            rank_cells(rows, extra)
+            mark_comparisons(rows, extra, baseline)
+            tables.append(Table(key.replace("table1", "supplementary", 1),
+                                "Supplementary metrics: reward experts and offline stand-ins, measured rows only"
+                                + (f" ({', '.join(notes)})" if notes else ""), extra, rows, protocol))
     for key, t5_columns in TABLE5_COLUMNS.items():
         t5_runs = [run for run in runs if any(c.key in run.results and task_capability(METRICS[c.key].task)
                                               in run.info.capabilities for c in t5_columns)]

@@ -9,19 +9,27 @@ from rich.console import Console
 
 from leaderboard.demo import run_demo
 from tests.test_training_run import FAST
+from training.sft import ConceptSFTConfig
+
+QUICK = {"train_overrides": ["steps=2", *FAST], "sft": ConceptSFTConfig(steps=2, views_per_photo=2)}
 
 
 def test_demo_builds_trains_evaluates_and_publishes_then_resumes(tmp_path: Path) -> None:
     console = Console(file=open(tmp_path / "log.txt", "w"), width=120)  # noqa: SIM115
-    result = run_demo(tmp_path / "demo", console, train_overrides=["steps=2", *FAST])
-    assert (tmp_path / "demo" / "train" / "model" / "concepts" / "chelsea.safetensors").is_file()
-    assert set(result.runs) == {"syncr1", "showo-tp", "real-images", "always-yes"}
+    result = run_demo(tmp_path / "demo", console, **QUICK)
+    for stage in ("sft", "train"):
+        assert (tmp_path / "demo" / stage / "model" / "concepts" / "chelsea.safetensors").is_file()
+    assert set(result.runs) == {"syncr1", "unictokens", "showo-tp", "real-images", "always-yes"}
     assert all(run.predicted > 0 and run.results for run in result.runs.values())
     page = result.site.read_text()
-    for name in ("Sync-R1 (tiny, demo)", "Show-o+TP (tiny, demo)", "Real Images (mini)", "always-yes"):
+    for name in ("Sync-R1 (tiny, demo)", "UniCTokens (tiny, demo)", "Show-o+TP (tiny, demo)", "Real Images (mini)",
+                 "always-yes"):
         assert re.search(re.escape(name) + r".{0,400}measured", page, re.S), name
     assert page.count("reported</span>") >= 10  # the paper's Table 1 rows are there too
-    again = run_demo(tmp_path / "demo", console, train_overrides=["steps=2", *FAST])
+    supplementary = page[page.index("Supplementary metrics"):]
+    assert "Colour (stand-in)" in supplementary and "SSIM (stand-in)" in supplementary
+    assert "Sync-R1 (tiny, demo)" in supplementary and "reported</span>" not in supplementary.split("</table>")[0]
+    again = run_demo(tmp_path / "demo", console, **QUICK)
     assert all(run.predicted == 0 and run.skipped > 0 for run in again.runs.values())
     log = (tmp_path / "log.txt").read_text()
     assert "reusing" in log and "mean reward" in log

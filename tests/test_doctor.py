@@ -47,8 +47,8 @@ def test_doctor_lists_metrics_and_rewards_with_what_to_do(tmp_path: Path) -> Non
     assert "rec.weight" in result.output and "pure_gen.clip_t" in result.output
     assert "tier (paper)" in result.output and "colour (tiny)" in result.output
     assert "To enable" in result.output and "--dinov2" in result.output
-    # rec, 3 BLEU, 2 text_sim, face_found; Table 5's six rule-based metrics (Rec. x2, accuracy x3, BLEU)
-    assert "metrics computable here: 13 of 31" in result.output
+    # rec, 3 BLEU, 2 text_sim, face_found; Table 5's six rule-based metrics (Rec. x2, accuracy x3, BLEU); 8 stand-ins
+    assert "metrics computable here: 21 of 39" in result.output
     assert "--preset tiny` rewards: ready" in result.output
     assert "--preset paper` rewards: missing ber, der" in result.output
 

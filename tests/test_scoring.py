@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import unifybench_pp
 from evaluators.item_scores import visual_text
@@ -181,8 +182,23 @@ def test_offline_default_reports_what_it_cannot_compute(mini_build: Path, tmp_pa
                                         Scorers(ScoringConfig(protocol="strict", judge_cache=tmp_path / "j.sqlite")),
                                         base=bench.root)}
     computed = {k for k, r in results.items() if r.value is not None}
+    stand_ins = {f"{task}.{name}" for task in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
+                 for name in ("colour", "ssim")}
     assert computed == {"rec.weight", "rea.bleu", "vqa.bleu", "qa.bleu",  # Table 1 columns without models
-                        "rea.text_sim", "dense_rea.text_sim", "pure_gen.face_found"}  # bundled MiniLM and MTCNN
+                        "rea.text_sim", "dense_rea.text_sim", "pure_gen.face_found",  # bundled MiniLM and MTCNN
+                        *stand_ins}  # colour / SSIM need no weights
+    assert not any(METRICS[name].table1 for name in stand_ins)
+
+    def histogram(path: Path) -> np.ndarray:
+        pixels = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3)
+        counts, _ = np.histogramdd(pixels, bins=8, range=[(0, 256)] * 3)
+        return counts.ravel() / counts.sum()
+
+    def colour(item) -> float:  # the prediction is the concept's last test photo, scored against all of them
+        tests = [bench.root / p for p in bench.concepts[item.concept].test_images]
+        return float(np.mean([np.minimum(histogram(tests[-1]), histogram(t)).sum() for t in tests]))
+
+    assert results["dense_gen.colour"].value == pytest.approx(concept_mean(bench, "dense_gen", colour), abs=1e-9)
     reasons = {"no judge", "ViT-B-32/openai", "facebook/dinov2-base", "Salesforce/blip2-itm-vit-g",
                "FaceNet weights not given"}
     for name, result in results.items():

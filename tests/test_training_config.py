@@ -37,7 +37,7 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
     config = load_config(path, "tiny", ["dgs.enabled=false", "concepts=[ast, cam]", "learning_rate=3e-4"])
     assert config.learning_rate == 3e-4 and config.dgs.controller == "unictokens" and not config.dgs.enabled
     assert config.rewards.weights == {"tier": 1.0}  # weights replace, never merge
-    assert config.concepts == ["ast", "cam"] and config.showo == "tiny"
+    assert config.concepts == ["ast", "cam"] and config.showo == "tiny-mini"
     assert parse_override("a.b.c=1") == {"a": {"b": {"c": 1}}}
 
 

@@ -78,7 +78,8 @@ class TrainConfig:
     """A built UnifyBench++ folder; training reads its train split only. The default path gets the bundled
     mini benchmark built there when nothing is."""
     showo: str = "showlab/show-o-512x512"
-    """Show-o base (folder or hub id), or `tiny` for a freshly built tiny random model (offline default)."""
+    """Show-o base (folder or hub id), `tiny-mini` for the shipped tiny Show-o pretrained on the mini benchmark's
+    training views (offline default, its own MAGVIT), or `tiny` for a freshly built tiny random model."""
     magvit: str = "showlab/magvitv2"
     concept_init: str | None = None
     """Folder of SFT-initialized concept tokens (`<c>.safetensors` or UniCTokens' `<c>/[run/]epoch_<N>_*.pt`);
@@ -164,8 +165,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+TINY_PRETRAINED = "tiny-mini"
+"""The `showo` value naming the shipped tiny pretrained base (`training.pretrain_tiny.ASSET`)."""
+
 TINY_PRESET: dict[str, Any] = {
-    "showo": "tiny",
+    "showo": TINY_PRETRAINED,
     "concepts": "all",
     "steps": 72,
     "group_size": 8,

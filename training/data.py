@@ -9,11 +9,13 @@ wrong data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
 from unifybench_pp import MINI_SOURCE, Benchmark, SplitConfig, build, load
+from unifybench_pp.schema import Concept, ExtraInfo
 
 MINI_BENCHMARK = "ubpp_data/unifybench_pp-mini"
 """Where `ubpp build-dataset` writes the bundled mini benchmark by default, and the training default."""
@@ -32,3 +34,20 @@ def training_benchmark(setting: str, console: Console | None = None, quiet: bool
     if path == Path(MINI_BENCHMARK):
         ensure_mini(path, console, quiet)
     return load(path)
+
+
+@dataclass(frozen=True)
+class ConceptViews:
+    """What a model may learn a concept from: its profile, training photos and training extra_info entries."""
+
+    concept: Concept
+    images: list[Path]
+    facts: list[ExtraInfo]
+    """The training entries (split `train`), each with its implicit and explicit prompt."""
+
+
+def training_views(bench: Benchmark) -> dict[str, ConceptViews]:
+    """Every concept's training views; held-out entries, test images and task items are left out by construction."""
+    return {cid: ConceptViews(concept, [bench.image_path(p) for p in concept.train_images],
+                              [x for x in bench.extra_info if x.concept == cid and x.split == "train"])
+            for cid, concept in sorted(bench.concepts.items())}

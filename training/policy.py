@@ -27,13 +27,17 @@ from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
 from baselines.showo.sampler import MaskGitSampler, SamplerConfig
 from baselines.showo.understand import Understander
 
-from .config import TrainConfig
+from .config import TINY_PRETRAINED, TrainConfig
+from .pretrain_tiny import ASSET
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "config.json")
 
 
 def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
-    """(showo, magvit) to load; `tiny` builds a tiny random base once under out/base (reused on resume)."""
+    """(showo, magvit) to load: `tiny-mini` is the shipped tiny pretrained base; `tiny` builds a tiny random base
+    once under out/base (reused on resume)."""
+    if config.showo == TINY_PRETRAINED:
+        return str(ASSET / "showo"), str(ASSET / "magvit")
     if config.showo != "tiny":
         return config.showo, config.magvit
     base = out / "base"
@@ -115,7 +119,9 @@ def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parame
             raise ValueError("trainable=lora needs peft: pip install peft") from None
         lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules=config.lora_targets,
                           lora_dropout=0.0)
-        inject_adapter_in_model(lora, model.phi.model)
+        with torch.random.fork_rng(devices=[]):  # LoRA's A matrices are drawn from the global generator: seed it,
+            torch.manual_seed(config.seed)       # so a run (and its resume) does not depend on what ran before
+            inject_adapter_in_model(lora, model.phi.model)
         params += [p for n, p in model.named_parameters() if "lora_" in n]
     rows = _row_params(pipe)
     for param in rows:

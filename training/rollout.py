@@ -87,8 +87,7 @@ class PromptSchedule:
             others = [s for c in self.order if c != concept.id for s in _clauses(self.bench.concepts[c].info)]
             others = rng.sample(others, min(len(others), max(len(own), 3)))
             return TrainPrompt(concept, "visual", self.bench.image_path(rng.choice(concept.train_images)),
-                               f"What does {token} look like in this photo? Describe {token}'s distinctive "
-                               f"attributes.", f"A photo of {token}.", own + others,
+                               visual_question(token), f"A photo of {token}.", own + others,
                                [1.0] * len(own) + [0.0] * len(others))
         facts = self.train_facts[concept.id]
         target = rng.choice(facts)
@@ -96,6 +95,11 @@ class PromptSchedule:
                            rea_instruction(token, [f.text for f in facts], target.implicit_prompt),
                            target.implicit_prompt, [f.text for f in facts],
                            [1.0 if f.id == target.id else 0.0 for f in facts])
+
+
+def visual_question(token: str) -> str:
+    """Visual Instruct Reasoning's query about a photo of the concept."""
+    return f"What does {token} look like in this photo? Describe {token}'s distinctive attributes."
 
 
 def _clauses(text: str) -> list[str]:

@@ -25,10 +25,11 @@ from typing import Any
 
 from PIL import Image
 
-from unifybench_pp.prompts import SYSTEM_PROMPT_TASKS, tp_prefix
 from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest
+from .concepts import ConceptTokens
+from .personalize import generation_condition, understanding_system
 from .pipeline import Pixels, ShowoPipeline, check_options
 from .sampler import SamplerConfig
 from .understand import MmuVocab
@@ -79,20 +80,14 @@ class ShowoAdapter:
         except FileNotFoundError as error:
             raise ModelError(str(error)) from None
 
+    def _tokens(self, concept: Concept) -> ConceptTokens | None:
+        return None if self.personalization == "text" else self.pipe.concepts[concept.id]
+
     def _system(self, request: UnderstandRequest) -> str:
-        """What precedes the question inside "USER: ... ASSISTANT:"."""
-        concept = request.concept
-        prefix = tp_prefix(concept.id, concept.info) + "\n"
-        if self.personalization == "text" or request.task not in SYSTEM_PROMPT_TASKS:
-            return prefix
-        return prefix + self.pipe.concepts[concept.id].system_prompt() + "\n"
+        return understanding_system(request.concept, request.task, self._tokens(request.concept))
 
     def _condition(self, request: GenerateRequest) -> str:
-        concept = request.concept
-        prompt = request.prompt
-        if self.personalization != "text":
-            prompt = self.pipe.concepts[concept.id].in_prompt(prompt, concept.token)
-        return f"{tp_prefix(concept.id, concept.info)}\n{prompt}"
+        return generation_condition(request.concept, request.prompt, self._tokens(request.concept))
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         images = []

@@ -73,10 +73,11 @@ TINY_CORPUS = (
 )
 
 
-def build_tiny_tokenizer(path: Path | None = None) -> Any:
+def build_tiny_tokenizer(path: Path | None = None, corpus: list[str] | None = None, vocab_size: int = 400) -> Any:
     """A small byte-level BPE tokenizer in Phi's format (bos = eos = <|endoftext|>), trained in code.
 
-    It stands in for Phi-1.5's tokenizer in tests and in the offline tiny models;
+    It stands in for Phi-1.5's tokenizer in tests and in the offline tiny models
+    (the pretrained tiny model learns its merges from its own training text, `corpus`);
     the same `prepare_tokenizer` then adds Show-o's tokens.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -85,9 +86,9 @@ def build_tiny_tokenizer(path: Path | None = None) -> Any:
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    core.train_from_iterator([TINY_CORPUS] * 4, trainer=trainer)
+    core.train_from_iterator(corpus if corpus is not None else [TINY_CORPUS] * 4, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<|endoftext|>",
                                         eos_token="<|endoftext|>", unk_token="<|endoftext|>")
     prepare_tokenizer(tokenizer)
