@@ -10,8 +10,6 @@ without concept rows, and one safetensors file per concept.
 from __future__ import annotations
 
 import copy
-import json
-import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +24,8 @@ from baselines.showo.model import Showo
 from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
 from baselines.showo.sampler import MaskGitSampler, SamplerConfig
 from baselines.showo.understand import Understander
+from unifybench_pp.files import staged_directory
+from unifybench_pp.jsonio import write_json
 
 from .config import TINY_PRETRAINED, TrainConfig
 from .pretrain_tiny import ASSET
@@ -42,11 +42,8 @@ def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
         return config.showo, config.magvit
     base = out / "base"
     if not (base / "showo" / "config.json").is_file():
-        staging = out / "base.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        build_tiny_checkpoint(staging, seed=config.seed)
-        shutil.rmtree(base, ignore_errors=True)
-        os.replace(staging, base)
+        with staged_directory(base) as staging:
+            build_tiny_checkpoint(staging, seed=config.seed)
     return str(base / "showo"), str(base / "magvit")
 
 
@@ -219,23 +216,21 @@ def export_bundle(pipe: ShowoPipeline, showo: str, magvit: str, out: Path, train
     """Write the evaluation bundle to `out` atomically: showo/ (base, no concept rows), magvit/, concepts/."""
     from safetensors.torch import save_file
 
-    staging = out.with_name(out.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
     base = resolve(showo)
-    if trainable == "concepts":
-        shutil.copytree(base, staging / "showo")  # the base weights did not change
-    else:
-        (staging / "showo").mkdir(parents=True)
-        for item in base.iterdir():  # tokenizer files and anything else the base ships
-            if item.is_file() and item.name not in WEIGHT_FILES and not item.name.startswith("model-"):
-                shutil.copy2(item, staging / "showo" / item.name)
-        config = pipe.model.config.to_json()
-        config["vocab_size"] = int(config["vocab_size"] - concept_row_mask(pipe).sum())
-        (staging / "showo" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        save_file(_strip_concepts(pipe.model, concept_row_mask(pipe)), str(staging / "showo" / "model.safetensors"))
-    shutil.copytree(resolve(magvit), staging / "magvit")
-    for concept in pipe.concepts:
-        pipe.save_concept(concept, staging / "concepts" / f"{concept}.safetensors")
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+    with staged_directory(out) as staging:
+        if trainable == "concepts":
+            shutil.copytree(base, staging / "showo")  # the base weights did not change
+        else:
+            (staging / "showo").mkdir(parents=True)
+            for item in base.iterdir():  # tokenizer files and anything else the base ships
+                if item.is_file() and item.name not in WEIGHT_FILES and not item.name.startswith("model-"):
+                    shutil.copy2(item, staging / "showo" / item.name)
+            config = pipe.model.config.to_json()
+            config["vocab_size"] = int(config["vocab_size"] - concept_row_mask(pipe).sum())
+            write_json(staging / "showo" / "config.json", config)
+            save_file(_strip_concepts(pipe.model, concept_row_mask(pipe)),
+                      str(staging / "showo" / "model.safetensors"))
+        shutil.copytree(resolve(magvit), staging / "magvit")
+        for concept in pipe.concepts:
+            pipe.save_concept(concept, staging / "concepts" / f"{concept}.safetensors")
     return out

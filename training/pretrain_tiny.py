@@ -18,8 +18,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from baselines.showo.model import Showo, ShowoConfig, tiny_llm_config
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.vocab import Vocab, build_tiny_tokenizer
 from unifybench_pp import load
+from unifybench_pp.files import staged_directory
 
 from .data import ConceptViews, ensure_mini, training_views
 from .supervised import build_examples, fit, photo_views, supervised_data
@@ -131,11 +130,9 @@ def pretrain(out: Path, config: PretrainConfig = PretrainConfig(), bench_dir: Pa
     """Build the asset into `out` (replaced atomically); returns what `training.json` records."""
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as scratch:
+    with staged_directory(out) as staging, tempfile.TemporaryDirectory() as scratch:
         bench = load(ensure_mini(bench_dir or Path(scratch) / "mini", quiet=True))
         views = training_views(bench)
-        staging = out.with_name(out.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
         tokenizer = build_tiny_tokenizer(None, text_corpus(views), config.vocab_size)
         photos = torch.cat([photo_views(v.images, config.image_size, config.views_per_photo, config.seed)
                             for v in views.values()])
@@ -146,14 +143,12 @@ def pretrain(out: Path, config: PretrainConfig = PretrainConfig(), bench_dir: Pa
         pipe.model.save_pretrained(staging / "showo")
         pipe.tokenizer.save_pretrained(staging / "showo")
         magvit.save_pretrained(staging / "magvit")
-    record = {"config": dataclasses.asdict(config), "seconds": round(time.perf_counter() - started, 1),
-              "torch": torch.__version__, "trained_on": "training views of the bundled mini benchmark "
-              "(profiles, training photos, training extra_info entries and their prompts)",
-              "loss": {"magvit": magvit_curve, "showo": showo_curve}}
-    (staging / RECORD).write_text(json.dumps(record, indent=1) + "\n")
-    (staging / SUMS).write_text("".join(f"{digest}  {name}\n" for name, digest in sha256sums(staging).items()))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(staging, out)
+        record = {"config": dataclasses.asdict(config), "seconds": round(time.perf_counter() - started, 1),
+                  "torch": torch.__version__, "trained_on": "training views of the bundled mini benchmark "
+                  "(profiles, training photos, training extra_info entries and their prompts)",
+                  "loss": {"magvit": magvit_curve, "showo": showo_curve}}
+        (staging / RECORD).write_text(json.dumps(record, indent=1) + "\n")
+        (staging / SUMS).write_text("".join(f"{digest}  {name}\n" for name, digest in sha256sums(staging).items()))
     return record
 
 
