@@ -511,7 +511,7 @@ def demo(
     Minutes on a laptop CPU; re-running reuses what is finished and resumes what is not.
     """
     from evaluators.scoring import ScoringConfig
-    from leaderboard.demo import run_demo
+    from embedded_demo import run_demo
 
     result = run_demo(out, console, device, ScoringConfig(device=device))
     table = Table(title="demo stages")

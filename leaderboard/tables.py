@@ -243,7 +243,7 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
         measured = [run for run in runs if (run.info.protocol, run.info.reasoning_input) == (protocol, reasoning)]
         extra = supplementary_columns(measured)
         if extra:  # measured rows only: the paper reports none of these
-            rows = _ordered([_measured_row(run, extra) for run in measured])
+            rows = _ordered([_measured_row([run], extra) for run in measured])
             rank_cells(rows, extra)
             mark_comparisons(rows, extra, baseline)
             tables.append(Table(key.replace("table1", "supplementary", 1),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from leaderboard.demo import run_demo
+from embedded_demo import run_demo
 from tests.test_training_run import FAST
 from training.sft import ConceptSFTConfig
 

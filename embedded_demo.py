@@ -1,5 +1,9 @@
 """`ubpp demo`: the whole product on the embedded default, offline, on a laptop CPU.
 
+It sits beside `cli.py`, above the packages: it only calls their four entry
+points (`unifybench_pp` build, `training` train, `evaluators.evaluator`
+evaluate, `leaderboard` publish), so none of them imports another's work.
+
 Builds the bundled mini benchmark and runs the three stages the paper compares
 on the shipped tiny Show-o pretrained for it (`training.pretrain_tiny.ASSET`):
 Show-o+TP (the base, the concept in words), UniCTokens-style concept tokens
@@ -22,17 +26,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from baselines.registry import adapters, create
-from evaluators.runner import EvalConfig, EvalResult, run_evaluation
+from evaluators.evaluator import evaluate_model
+from evaluators.runner import EvalResult
 from evaluators.scoring import ScoringConfig
+from leaderboard.page import build_site
 from training.config import load_config
 from training.data import ensure_mini
 from training.pretrain_tiny import ASSET
 from training.sft import ConceptSFTConfig, finetune_concepts
 from training.trainer import reward_trend, train
 from unifybench_pp import load
-
-from .page import build_site
 
 TINY_SAMPLER = {"steps": 8, "guidance_scale": 2.0, "max_new_tokens": 40}
 """The tiny Show-o models are evaluated as they were trained (8 denoising steps, CFG 2)."""
@@ -96,18 +99,14 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     done()
 
     done = _stage(seconds, "4/5 evaluate five models on all nine tasks", console)
-    specs = adapters()
     base, start = "Show-o+TP (tiny, demo)", "UniCTokens (tiny, demo)"
     models = [("syncr1", str(bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", "tiny", start),
               ("unictokens", str(tokens), TINY_SAMPLER, start, "tiny", base),
               ("showo-tp", str(ASSET), TINY_SAMPLER, base, "tiny", ""),
-              ("real-images", None, {}, "Real Images (mini)", specs["real-images"].model_size, ""),
-              ("always-yes", None, {}, "always-yes", specs["always-yes"].model_size, "")]
+              ("real-images", None, {}, "Real Images (mini)", None, ""),
+              ("always-yes", None, {}, "always-yes", None, "")]
     runs = {}
     for name, checkpoint, options, display, size, compared_with in models:
-        config = EvalConfig(model=name, checkpoint=checkpoint, options=dict(options), device=device, runs_dir=runs_dir,
-                            model_type=specs[name].model_type, model_size=size, display_name=display,
-                            compared_with=compared_with, scoring=scoring or ScoringConfig(device=device))
         progress = Progress(TextColumn(f"{display}: " + "{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=console)
 
@@ -116,7 +115,9 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
             return lambda n: progress.advance(handle, n)
 
         with progress:
-            runs[name] = run_evaluation(bench, create(name, checkpoint, device, **options), config, on_task)
+            runs[name] = evaluate_model(bench, name, checkpoint, dict(options), scoring, device, on_task,
+                                        runs_dir=runs_dir, display_name=display, compared_with=compared_with,
+                                        **({} if size is None else {"model_size": size}))
     done()
 
     done = _stage(seconds, "5/5 leaderboard", console)
