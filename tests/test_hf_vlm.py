@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_hf_vlm_runs_understanding_tasks(mode: str, tiny_llava: Path, mini_build
     again = run_evaluation(bench, create("hf-vlm", str(tiny_llava), mode=mode, max_new_tokens=4),
                            EvalConfig("hf-vlm", str(tiny_llava), {"mode": mode, "max_new_tokens": 4}, tasks=["qa"],
                                       concepts=["coffee"], batch_size=1, runs_dir=tmp_path / "again"))
-    first = {line for line in request_rows if '"task": "qa"' in line}
+    first = {line for line in request_rows if json.loads(line)["task"] == "qa"}
     assert first == set((again.run_dir / "predictions.jsonl").read_text().splitlines())  # batching changes nothing
 
 
