@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from unifybench_pp import MINI_SOURCE, SourceError, SplitConfig, build, load
+from unifybench_pp import MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, SourceError, SplitConfig, build, load
 from unifybench_pp.schema import BENCHMARK_FORMATS, TASK_TITLES
 
 app = typer.Typer(
@@ -25,7 +25,7 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
-DEFAULT_OUT = Path("ubpp_data/unifybench_pp-mini")
+DEFAULT_OUT = MINI_DEFAULT_OUT
 
 
 def _fail(error: SourceError) -> None:
@@ -63,7 +63,7 @@ def build_dataset(
                           "pass --source DIR of its public release"))
     try:
         result = build(MINI_SOURCE if bundled else source, out, SplitConfig(seed=seed),
-                       name=name or ("unifybench_pp-mini" if bundled else None),
+                       name=name or (MINI_NAME if bundled else None),
                        quiet=quiet, console=console, format=format)
     except SourceError as error:
         _fail(error)

@@ -14,17 +14,17 @@ from pathlib import Path
 
 from rich.console import Console
 
-from unifybench_pp import MINI_SOURCE, Benchmark, SplitConfig, build, load
+from unifybench_pp import MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, Benchmark, SplitConfig, build, load
 from unifybench_pp.schema import Concept, ExtraInfo
 
-MINI_BENCHMARK = "ubpp_data/unifybench_pp-mini"
-"""Where `ubpp build-dataset` writes the bundled mini benchmark by default, and the training default."""
+MINI_BENCHMARK = str(MINI_DEFAULT_OUT)
+"""The training default (a string setting): the bundled mini benchmark's default folder."""
 
 
 def ensure_mini(path: Path, console: Console | None = None, quiet: bool = False) -> Path:
     """Build the bundled mini benchmark at `path` unless a build is already there."""
     if not (path / "manifest.json").is_file():
-        build(MINI_SOURCE, path, SplitConfig(), name="unifybench_pp-mini", console=console, quiet=quiet)
+        build(MINI_SOURCE, path, SplitConfig(), name=MINI_NAME, console=console, quiet=quiet)
     return path
 
 

@@ -5,13 +5,15 @@ benchmark folder; `load` reads one back (and `.to_hf()` gives a
 `datasets.DatasetDict`).
 """
 
-from .builder import MINI_SOURCE, BuildResult, build
+from .builder import MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, BuildResult, build
 from .errors import SourceError
 from .loader import Benchmark, load
 from .schema import SCHEMA_VERSION, TASKS
 from .splits import SplitConfig
 
 __all__ = [
+    "MINI_DEFAULT_OUT",
+    "MINI_NAME",
     "MINI_SOURCE",
     "SCHEMA_VERSION",
     "TASKS",

@@ -32,6 +32,9 @@ from .splits import ModelInput, SplitConfig, check_leakage
 from .views import build_concept_views, build_extra_info, concept_token
 
 MINI_SOURCE = Path(__file__).parent / "mini" / "source"
+MINI_NAME = "unifybench_pp-mini"
+MINI_DEFAULT_OUT = Path("ubpp_data") / MINI_NAME
+"""Where the bundled mini benchmark is built when no folder is named (`ubpp build-dataset`, training, evaluation)."""
 
 #: `--format` -> the reader of that benchmark's public release (UnifyBench++'s own is `read_release`).
 FOREIGN_READERS: dict[str, Callable[[Path], ForeignSource]] = {
