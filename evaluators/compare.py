@@ -122,9 +122,11 @@ def check_comparable(a: Run, b: Run) -> None:
 
 
 def compare_runs(a: Run, b: Run) -> list[PairedDifference]:
-    """Every metric of the registry, A minus B, paired over shared concepts and items."""
+    """Every metric either run reports (its benchmark's, computed or not), A minus B, paired over shared concepts
+    and items, in registry order."""
     check_comparable(a, b)
-    return [paired_difference(a.results.get(name), b.results.get(name), name) for name in METRICS]
+    return [paired_difference(a.results.get(name), b.results.get(name), name) for name in METRICS
+            if name in a.results or name in b.results]
 
 
 def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alpha: float = 0.05) -> "pd.DataFrame":

@@ -13,7 +13,7 @@ from scipy import stats
 import unifybench_pp
 from baselines.registry import create
 from evaluators.compare import compare_runs, paired_difference, sign_flip_p_value
-from evaluators.metrics import MetricResult
+from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring import ScoringConfig
@@ -136,3 +136,11 @@ def test_leaderboard_marks_each_column_against_the_compared_row(two_runs: tuple[
     rec = rows["text-echo"].cells["rec.weight"]
     page = (tmp_path / "site" / "index.html").read_text()
     assert f"vs always-yes: {rec.versus.difference:+.3f}" in page
+
+
+def test_compare_lists_only_the_metrics_of_the_runs_benchmark(two_runs: tuple[Path, Path, Path]) -> None:
+    """A UnifyBench++ comparison has no Table 5 rows (those metrics belong to other builds)."""
+    a, b = (read_run(p) for p in two_runs[:2])
+    names = [d.metric for d in compare_runs(a, b)]
+    assert names and all(METRICS[n].benchmark == "unifybench" for n in names)
+    assert set(names) == set(a.results) | set(b.results)
