@@ -21,8 +21,7 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import PureGenItem
 from ..views import concept_token
-from .foreign import ForeignConcept, ForeignSource, image_files
-from .release import SourceReader
+from .foreign import ForeignConcept, ForeignSource, image_files, release_reader, subfolders
 
 PROMPTS_FILE = "prompts_and_classes.txt"
 LIVE_CLASSES = ("dog", "cat")
@@ -66,11 +65,7 @@ def _sections(lines: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 def read_dreambench(root: Path) -> ForeignSource:
     """Read and validate a DreamBench `dataset/` folder (or the repository folder holding it)."""
-    if (root / "dataset" / PROMPTS_FILE).is_file():
-        root = root / "dataset"
-    if not root.is_dir():
-        raise SourceError(root, "", "source folder not found", "pass --source DIR of DreamBench's dataset/ folder")
-    reader = SourceReader(root)
+    reader = release_reader(root, "pass --source DIR of DreamBench's dataset/ folder", "dataset", PROMPTS_FILE)
     path = reader.root / PROMPTS_FILE
     if not path.is_file():
         raise SourceError(PROMPTS_FILE, "", "file not found: not a DreamBench dataset folder",
@@ -87,7 +82,7 @@ def read_dreambench(root: Path) -> ForeignSource:
         if len(templates) != PROMPTS_PER_KIND:
             raise SourceError(PROMPTS_FILE, kind, f"{len(templates)} {kind} prompts, expected {PROMPTS_PER_KIND}",
                               "give the 25 prompts of each kind")
-    folders = sorted(p.name for p in reader.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = subfolders(reader.root)
     unlisted = [f for f in folders if f not in classes]
     if unlisted:
         raise SourceError(unlisted[0], "", f"subject folder {unlisted[0]!r} has no class in {PROMPTS_FILE}",

@@ -43,6 +43,16 @@ class ForeignSource:
     """What the build could not take from the source (e.g. an absent optional file), for the manifest."""
 
 
+def release_reader(root: Path, hint: str, inner: str | None = None, marker: str | None = None) -> SourceReader:
+    """A reader of the release folder: `root`, or its `inner` subfolder when that holds `marker` (the repository
+    folder was given instead of the data folder)."""
+    if inner is not None and (root / inner / marker).is_file():
+        root = root / inner
+    if not root.is_dir():
+        raise SourceError(root, "", "source folder not found", hint)
+    return SourceReader(root)
+
+
 def image_files(folder: Path, exclude_suffix: str = "") -> list[Path]:
     """The photos in a folder, sorted by name (resolved); `exclude_suffix` drops e.g. `_mask` files."""
     if not folder.is_dir():

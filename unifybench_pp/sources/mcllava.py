@@ -24,9 +24,8 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import ChoiceItem, RecItem, VQAItem
 from ..views import concept_token
-from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, resolve_anchored, \
-    subfolders, text
-from .release import SourceReader
+from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, release_reader, \
+    resolve_anchored, subfolders, text
 
 CASES_FILE = "concept_type.json"
 REC_QUESTION = "Can you see {token} in this photo? Answer the question using a single word Yes or No."
@@ -44,9 +43,7 @@ def _scenario(root: Path, case: str, name: str) -> list[str]:
 
 def read_mcllava(root: Path) -> ForeignSource:
     """Read and validate an MC-LLaVA dataset folder (the one holding concept_type.json)."""
-    if not root.is_dir():
-        raise SourceError(root, "", "source folder not found", "pass --source DIR of the MC-LLaVA dataset folder")
-    reader = SourceReader(root)
+    reader = release_reader(root, "pass --source DIR of the MC-LLaVA dataset folder")
     cases = mapping(reader.json(reader.root / CASES_FILE), CASES_FILE, "", "concept -> case folder")
     if not cases:
         raise SourceError(CASES_FILE, "", "no concepts listed", "list {concept: case folder}")

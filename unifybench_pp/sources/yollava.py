@@ -25,9 +25,8 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import ChoiceItem, PureGenItem, RecItem
 from ..views import concept_token
-from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, resolve_anchored, \
-    subfolders, text
-from .release import SourceReader
+from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, release_reader, \
+    resolve_anchored, subfolders, text
 
 VISUAL_QA_FILE = "yollava-visual-qa.json"
 TEXT_QA_FILE = "text_qa_soft_2.json"
@@ -71,11 +70,7 @@ def _choices(data: dict, file: str, concepts: set[str], token_word: str, options
 
 def read_yollava(root: Path) -> ForeignSource:
     """Read and validate a `yollava-data/` folder (or the repository folder holding it)."""
-    if (root / "yollava-data" / VISUAL_QA_FILE).is_file():
-        root = root / "yollava-data"
-    if not root.is_dir():
-        raise SourceError(root, "", "source folder not found", "pass --source DIR of the yollava-data folder")
-    reader = SourceReader(root)
+    reader = release_reader(root, "pass --source DIR of the yollava-data folder", "yollava-data", VISUAL_QA_FILE)
     names = subfolders(reader.root / "train")
     if not names:
         raise SourceError("train", "", "no concept folders in train/: not a Yo'LLaVA data folder",
