@@ -25,9 +25,9 @@ from pathlib import Path
 
 from PIL import Image
 
-import unifybench_pp
 from baselines.showo.sampler import MaskGitSampler
 from training.config import load_config
+from training.data import ensure_mini
 from training.dgs import TrendController, make_controller
 from training.rollout import RolloutEngine, TrainPrompt
 from training.trainer import Trainer
@@ -59,8 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        unifybench_pp.build(unifybench_pp.MINI_SOURCE, root / "bench",
-                            unifybench_pp.SplitConfig(), quiet=True)
+        ensure_mini(root / "bench", quiet=True)
         trainer = Trainer(load_config(None, "tiny", [f"benchmark={root / 'bench'}", "steps=1"]), root / "run",
                           quiet=True)
         engine, config = trainer.engine, trainer.config

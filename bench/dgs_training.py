@@ -17,8 +17,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
-import unifybench_pp
 from training.config import load_config
+from training.data import ensure_mini
 from training.trainer import Trainer
 
 PROBE_PROMPTS = 12
@@ -42,7 +42,7 @@ def main() -> None:
     rows: dict[bool, list[dict[str, float]]] = {True: [], False: []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        unifybench_pp.build(unifybench_pp.MINI_SOURCE, root / "bench", unifybench_pp.SplitConfig(), quiet=True)
+        ensure_mini(root / "bench", quiet=True)
         for seed in range(args.seeds):
             for dgs in (True, False):
                 config = load_config(None, "tiny", [f"benchmark={root / 'bench'}", f"seed={seed}",
