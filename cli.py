@@ -158,12 +158,8 @@ def scoring_options(*fields: str, **defaults: object) -> Callable[[Callable[...,
         def run(**values: object) -> None:
             from transformers.utils import logging as transformers_logging
 
-            from evaluators.text_metrics import PROTOCOLS
-
             transformers_logging.disable_progress_bar()
-            chosen = {name: values.pop(name) for name in fields}
-            if chosen.get("protocol", "syncr1") not in PROTOCOLS:
-                raise typer.BadParameter(f"protocol must be one of {', '.join(PROTOCOLS)}")
+            chosen = {name: values.pop(name) for name in fields}  # --protocol's choices come from its Literal type
             if "judge_repeats" in chosen and chosen["judge_repeats"] < 1:
                 raise typer.BadParameter("--judge-repeats must be at least 1")
             device = values.get("device")
@@ -171,7 +167,6 @@ def scoring_options(*fields: str, **defaults: object) -> Callable[[Callable[...,
 
         kept = [p for p in signature.parameters.values() if p.name != "scoring"]
         run.__signature__ = signature.replace(parameters=kept + added)  # type: ignore[attr-defined]
-        del run.__wrapped__  # typer must read the new signature, not the command's
         return run
 
     return wrap
