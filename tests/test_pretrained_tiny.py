@@ -79,14 +79,18 @@ def test_the_pretrained_base_answers_yes_or_no_writes_text_and_draws_the_concept
     photos, questions, systems, truth = [], [], [], []
     for cid, view in views.items():
         for other in views.values():
-            photos.append(Image.open(other.images[0]).convert("RGB"))
-            questions.append(REC_QUESTION.format(view.concept.token))
-            systems.append(understanding_system(view.concept, "rec", None))
-            truth.append(other.concept.id == cid)
+            for path in other.images:
+                photos.append(Image.open(path).convert("RGB"))
+                questions.append(REC_QUESTION.format(view.concept.token))
+                systems.append(understanding_system(view.concept, "rec", None))
+                truth.append(other.concept.id == cid)
     answers = pipe.understand(photos, questions, systems, max_new_tokens=4)
     assert all(a.lower().startswith(("yes", "no")) for a in answers), answers
-    correct = [a.lower().startswith("yes") == t for a, t in zip(answers, truth)]
-    assert sum(correct) / len(correct) > 0.75  # on its training photos (what it was trained on)
+    said_yes = np.array([a.lower().startswith("yes") for a in answers])
+    truth = np.array(truth)
+    # balanced, as Rec. weight is (five in six photos are another concept's: "No." to all scores 0.83 plain)
+    balanced = (said_yes[truth].mean() + (~said_yes[~truth]).mean()) / 2
+    assert balanced > 0.75, balanced  # on its training photos (what it was trained on)
     concepts = [v.concept for v in views.values()]
     images = pipe.generate([generation_condition(c, f"A photo of {c.token}.", None) for c in concepts],
                            seed=list(range(len(concepts))), config=SamplerConfig(steps=8, guidance_scale=2.0))

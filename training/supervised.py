@@ -9,7 +9,7 @@ training photos, training extra_info entries and their prompts): never from a te
   learns text-to-image: a random share of the codes masked (cosine schedule), cross-entropy at the masked
   positions; a tenth of the captions are dropped so that classifier-free guidance has an unconditional model;
 - text examples: a photo (or the black image) and a question -> the answer and <|eot|>, cross-entropy over the
-  whole vocabulary (the evaluation answers over it).
+  whole vocabulary (the evaluation answers over it), each answer weighing the same whatever its length.
 """
 
 from __future__ import annotations
@@ -146,7 +146,12 @@ def image_loss(pipe: ShowoPipeline, data: SupervisedData, batch: int, generator:
 
 
 def text_loss(pipe: ShowoPipeline, data: SupervisedData, batch: int, generator: torch.Generator) -> torch.Tensor:
-    """Mean cross-entropy per answer token (and <|eot|>) of a batch of questions about photos."""
+    """Cross-entropy per answer token (and <|eot|>), averaged within each answer, then over the batch.
+
+    Each example weighs the same: averaged over all tokens of the batch, a Rec. answer's one deciding token ("Yes"
+    or "No") was a few percent of a batch of long rewrites, and the tiny base answered "No." to every photo
+    (balanced Rec. accuracy 0.5 on its own training photos; 0.93 with this average, same steps).
+    """
     examples = [data.texts[k] for k in _pick(len(data.texts), batch, generator)]
     codes = torch.cat([data.black if e.photo_of is None else
                        data.codes[e.photo_of][int(torch.randint(0, len(data.codes[e.photo_of]), (),
@@ -156,7 +161,7 @@ def text_loss(pipe: ShowoPipeline, data: SupervisedData, batch: int, generator: 
     answers = [pipe.tokenizer(e.answer, add_special_tokens=False)["input_ids"] + [pipe.vocab.eos] for e in examples]
     understander = Understander(pipe.model, pipe.vocab, pipe.tokenizer, mmu_vocab="full")
     logp, mask = understander.answer_logprobs(ids, image_end, answers)
-    return -logp.sum() / mask.sum()
+    return -(logp.sum(1) / mask.sum(1)).mean()
 
 
 def fit(pipe: ShowoPipeline, data: SupervisedData, params: list[torch.nn.Parameter], steps: int, learning_rate: float,
