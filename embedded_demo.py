@@ -30,15 +30,16 @@ from evaluators.evaluator import evaluate_model
 from evaluators.runner import EvalResult
 from evaluators.scoring import ScoringConfig
 from leaderboard.page import build_site
-from training.config import load_config
+from training.config import TINY_PRESET, load_config
 from training.data import ensure_mini
 from training.pretrain_tiny import ASSET
 from training.sft import ConceptSFTConfig, finetune_concepts
 from training.trainer import reward_trend, train
 from unifybench_pp import load
 
-TINY_SAMPLER = {"steps": 8, "guidance_scale": 2.0, "max_new_tokens": 40}
-"""The tiny Show-o models are evaluated as they were trained (8 denoising steps, CFG 2)."""
+TINY_SAMPLER = {"steps": TINY_PRESET["generation_steps"], "guidance_scale": TINY_PRESET["guidance_scale"],
+                "max_new_tokens": TINY_PRESET["reasoning_max_new_tokens"]}
+"""The tiny Show-o models are evaluated as Sync-R1 trains them (denoising steps, CFG, answer length)."""
 
 
 @dataclass

@@ -13,20 +13,22 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import unifybench_pp
 from baselines.showo.pipeline import ShowoPipeline
-from baselines.showo.sampler import MaskGitSampler, SamplerConfig
-from baselines.showo.understand import Understander
+from baselines.showo.sampler import MaskGitSampler, SamplerConfig, encode_prompts
+from baselines.showo.understand import Understander, encode_questions
 from cli import app
 from training.config import load_config
 from training.dgs import UniCTokensController, make_controller
 from training.loss import group_advantages, sync_grpo_loss
 from training.policy import concept_row_mask
 from training.rewards import REWARDS, Reward, RewardSample
-from training.rollout import PromptSchedule
+from training.pretrain_tiny import ASSET
+from training.rollout import BLACK, PromptSchedule
 from training.trainer import Trainer, TrainingError, train
 
 FAST = ["group_size=3", "generation_steps=4", "reasoning_max_new_tokens=4", "save_every=1", "dgs.screen_batch=2",
@@ -74,6 +76,43 @@ def test_no_held_out_entry_reaches_a_rollout(mini_build: Path) -> None:
         if prompt.image is not None:
             assert prompt.image in {bench.image_path(x) for x in concept.train_images}
             assert prompt.image not in {bench.image_path(x) for x in concept.test_images}
+
+
+def test_rollouts_ask_and_draw_in_the_words_the_evaluated_model_reads(mini_build: Path, tmp_path: Path) -> None:
+    """Phase I's question and Phase II's prompt are worded as the harness's adapter words them (the personalization
+    "name/info" first, the tokens' system prompt before a visual question, the token spelled as latent tokens), so
+    what Sync-R1 learns is what `ubpp evaluate` asks. Expected inputs are written out here, not taken from the code."""
+    trainer = Trainer(_config(mini_build, "steps=1"), tmp_path / "run", quiet=True)
+    engine, pipe = trainer.engine, trainer.pipe
+    prompts = [trainer.schedule.prompt(k) for k in range(2 * len(trainer.schedule.order))]
+    for pathway in ("visual", "textual"):
+        prompt = next(p for p in prompts if p.pathway == pathway)
+        concept, tokens = prompt.concept, pipe.concepts[prompt.concept.id]
+        ids, image_end = engine.encode_question(prompt)
+        image = BLACK if prompt.image is None else Image.open(prompt.image)
+        system = f"name: {concept.id}\ninfo: {concept.info}\n"
+        if pathway == "visual":
+            system += f"{tokens.identifier} is {''.join(tokens.tokens[1:])}.\n"
+        expected, _ = encode_questions(pipe.tokenizer, pipe.vocab, pipe.encode_images([image]), [prompt.question],
+                                       [system])
+        assert torch.equal(ids, expected), pathway
+        drawn = engine.draw_candidates(prompt, ids, image_end, 0, 0, 2)
+        spelled = "".join(tokens.tokens[1:]) + " " + tokens.identifier
+        conditions = [f"name: {concept.id}\ninfo: {concept.info}\n"
+                      + f"{prompt.base_prompt} {r}".strip().replace(concept.token, spelled) for r in drawn.reasoning]
+        assert torch.equal(drawn.run.prompt_ids, encode_prompts(pipe.tokenizer, pipe.vocab, conditions)), pathway
+
+
+def test_the_tiny_preset_lets_reasoning_finish(mini_build: Path) -> None:
+    """Every answer the tiny base learned to give where Sync-R1 asks it to reason (a rewrite of a training entry's
+    prompt, the concept's description) fits the preset's reasoning length with its <|eot|>: a cut answer cannot learn
+    to end."""
+    bench = unifybench_pp.load(mini_build)
+    tokenizer = ShowoPipeline.from_pretrained(ASSET / "showo", ASSET / "magvit").tokenizer
+    targets = [x.explicit_prompt for x in bench.extra_info if x.split == "train"]
+    targets += [c.info for c in bench.concepts.values()]
+    longest = max(len(tokenizer(t, add_special_tokens=False)["input_ids"]) for t in targets)
+    assert longest + 1 <= load_config(None, "tiny").reasoning_max_new_tokens
 
 
 def test_rollout_screens_in_batches_and_finishes_only_the_kept(mini_build: Path, tmp_path: Path) -> None:

@@ -11,6 +11,12 @@ Pathways (paper Sec. 3.1), chosen 1:1 per concept visit:
 A group's candidates share the question; each draws its own reasoning and
 image with its own seeded generator, so a trajectory depends only on
 (seed, step, candidate index), not on batching, screening or resume points.
+Both phases read the concept as the harness's Show-o adapter words it for the
+evaluated model (`baselines.showo.personalize`: the text personalization, the
+concept tokens' system prompt before a visual question, the token spelled as
+its latent tokens in the generation prompt), so training optimizes the inputs
+that are scored. (The authors' `grpo.py` asks with a bare "USER: ... ASSISTANT:"
+and evaluates with the personalization prefix.)
 With Dynamic Group Scaling, candidates run to the screening step in batches,
 their early prediction is scored in memory, and only the kept ones finish.
 """
@@ -26,6 +32,7 @@ from typing import Literal
 import torch
 from PIL import Image
 
+from baselines.showo.personalize import generation_condition, understanding_system
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, SamplingRun, encode_prompts
 from baselines.showo.understand import encode_questions
@@ -155,7 +162,8 @@ class RolloutEngine:
             with Image.open(prompt.image) as opened:
                 picture = opened.convert("RGB")
         codes = pipe.encode_images([picture])
-        system = pipe.concepts[prompt.concept.id].system_prompt() + "\n"
+        task = "qa" if prompt.pathway == "visual" else "rea"
+        system = understanding_system(prompt.concept, task, pipe.concepts[prompt.concept.id])
         return encode_questions(pipe.tokenizer, pipe.vocab, codes, [prompt.question], [system])
 
     def draw_candidates(self, prompt: TrainPrompt, ids: torch.Tensor, image_end: torch.Tensor, step: int, first: int,
@@ -172,8 +180,8 @@ class RolloutEngine:
                                            generator=text_generators)
         answers = [t + [pipe.vocab.eos] if len(t) < config.reasoning_max_new_tokens else t for t in tokens]
         reasoning = [understander.text(t) for t in tokens]
-        concept = pipe.concepts[prompt.concept.id]
-        compound = [concept.in_prompt(f"{prompt.base_prompt} {r}".strip(), prompt.concept.token) for r in reasoning]
+        tokens = pipe.concepts[prompt.concept.id]
+        compound = [generation_condition(prompt.concept, f"{prompt.base_prompt} {r}".strip(), tokens) for r in reasoning]
         prompt_ids = encode_prompts(pipe.tokenizer, pipe.vocab, compound, MAX_TEXT_LEN).to(device)
         uncond_ids = encode_prompts(pipe.tokenizer, pipe.vocab, [""] * count, MAX_TEXT_LEN).to(device)
         generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k))
