@@ -65,7 +65,7 @@ def concept_row_mask(pipe: ShowoPipeline) -> torch.Tensor:
     return mask
 
 
-def _row_params(pipe: ShowoPipeline) -> list[nn.Parameter]:
+def row_tensors(pipe: ShowoPipeline) -> list[nn.Parameter]:
     """The tensors holding a row per token: input embedding, output weight and bias."""
     phi = pipe.model.phi
     return [phi.get_input_embeddings().weight, phi.lm_head.weight, phi.lm_head.bias]
@@ -85,7 +85,7 @@ class ConceptRows:
 
     def __init__(self, pipe: ShowoPipeline) -> None:
         self.mask = concept_row_mask(pipe).to(pipe.device)
-        self.full = _row_params(pipe)
+        self.full = row_tensors(pipe)
         self.params = {name: nn.Parameter(tensor.detach()[self.mask].clone())
                        for name, tensor in zip(self.NAMES, self.full)}
 
@@ -120,7 +120,7 @@ def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parame
             torch.manual_seed(config.seed)       # so a run (and its resume) does not depend on what ran before
             inject_adapter_in_model(lora, model.phi.model)
         params += [p for n, p in model.named_parameters() if "lora_" in n]
-    rows = _row_params(pipe)
+    rows = row_tensors(pipe)
     for param in rows:
         param.requires_grad_(True)
     return params + rows
@@ -144,7 +144,7 @@ class Reference:
             return
         mask = concept_row_mask(pipe).to(pipe.device)
         self.mask = mask
-        for param in _row_params(pipe):
+        for param in row_tensors(pipe):
             self.rows[param] = param.detach()[mask].clone()
 
     @contextmanager

@@ -20,7 +20,7 @@ from baselines.showo.pipeline import ShowoPipeline
 from unifybench_pp.loader import Benchmark
 
 from .data import training_views
-from .policy import ConceptRows, export_bundle
+from .policy import ConceptRows, export_bundle, row_tensors
 from .supervised import fit, supervised_data
 
 
@@ -43,8 +43,7 @@ def finetune_concepts(showo: str, magvit: str, bench: Benchmark, out: Path,
         pipe.add_concept(concept)
     data = supervised_data(pipe, views, config.views_per_photo, config.seed, pipe.concepts)
     pipe.model.requires_grad_(False)
-    phi = pipe.model.phi
-    for tensor in (phi.get_input_embeddings().weight, phi.lm_head.weight, phi.lm_head.bias):
+    for tensor in row_tensors(pipe):
         tensor.requires_grad_(True)
     rows = ConceptRows(pipe)
     torch.manual_seed(config.seed)
