@@ -27,7 +27,7 @@ from baselines.showo.concepts import ConceptTokens
 from baselines.showo.personalize import generation_condition, understanding_system
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, encode_prompts
-from baselines.showo.understand import Understander, encode_questions
+from baselines.showo.understand import encode_questions
 from unifybench_pp.prompts import rea_instruction
 
 from .data import ConceptViews
@@ -123,11 +123,16 @@ def _pick(count: int, batch: int, generator: torch.Generator) -> list[int]:
     return torch.randint(0, count, (batch,), generator=generator).tolist()
 
 
+def _random_view(data: SupervisedData, concept: str, generator: torch.Generator) -> torch.Tensor:
+    """(N,) codes of one of the concept's photo views, drawn uniformly."""
+    views = data.codes[concept]
+    return views[int(torch.randint(0, len(views), (), generator=generator))]
+
+
 def image_loss(pipe: ShowoPipeline, data: SupervisedData, batch: int, generator: torch.Generator) -> torch.Tensor:
     """Mean cross-entropy at the masked positions of a batch of captioned photos (Show-o's t2i objective)."""
     examples = [data.images[k] for k in _pick(len(data.images), batch, generator)]
-    targets = torch.stack([data.codes[e.concept][int(torch.randint(0, len(data.codes[e.concept]), (),
-                                                                   generator=generator))] for e in examples])
+    targets = torch.stack([_random_view(data, e.concept, generator) for e in examples])
     dropped = torch.rand(batch, generator=generator) < CAPTION_DROPOUT
     captions = ["" if drop else e.caption for e, drop in zip(examples, dropped.tolist())]
     # Left padding only shifts every position equally and rotary attention is relative, so the batch's own
@@ -153,13 +158,12 @@ def text_loss(pipe: ShowoPipeline, data: SupervisedData, batch: int, generator: 
     (balanced Rec. accuracy 0.5 on its own training photos; 0.93 with this average, same steps).
     """
     examples = [data.texts[k] for k in _pick(len(data.texts), batch, generator)]
-    codes = torch.cat([data.black if e.photo_of is None else
-                       data.codes[e.photo_of][int(torch.randint(0, len(data.codes[e.photo_of]), (),
-                                                                generator=generator))][None] for e in examples])
+    codes = torch.cat([data.black if e.photo_of is None else _random_view(data, e.photo_of, generator)[None]
+                       for e in examples])
     ids, image_end = encode_questions(pipe.tokenizer, pipe.vocab, codes, [e.question for e in examples],
                                       [e.system for e in examples])
     answers = [pipe.tokenizer(e.answer, add_special_tokens=False)["input_ids"] + [pipe.vocab.eos] for e in examples]
-    understander = Understander(pipe.model, pipe.vocab, pipe.tokenizer, mmu_vocab="full")
+    understander = pipe.understander(mmu_vocab="full")
     logp, mask = understander.answer_logprobs(ids, image_end, answers)
     return -(logp.sum(1) / mask.sum(1)).mean()
 
