@@ -125,7 +125,7 @@ SCORING_HELP: dict[str, str] = {
     "judge_repeats": "Ask the judge this many times per output (same prompt, separate cache entries): the summary "
                      "then separates the judge's variance from the concepts' and the sampling's.",
 }
-"""The scoring options (`evaluators.scoring.ScoringConfig` fields; their defaults are that class's)."""
+"""The scoring options (`evaluators.scoring_config.ScoringConfig` fields; their defaults are that class's)."""
 OPTION_NAMES = {"clip": "--clip-model"}
 """Flags whose name differs from the field they set."""
 
@@ -140,7 +140,7 @@ def scoring_options(*fields: str, **defaults: object) -> Callable[[Callable[...,
     import functools
     import inspect
 
-    from evaluators.scoring import ScoringConfig
+    from evaluators.scoring_config import ScoringConfig
 
     declared = {f.name: f for f in dataclasses.fields(ScoringConfig)}
     types = typing.get_type_hints(ScoringConfig)
@@ -505,7 +505,7 @@ def demo(
 
     Minutes on a laptop CPU; re-running reuses what is finished and resumes what is not.
     """
-    from evaluators.scoring import ScoringConfig
+    from evaluators.scoring_config import ScoringConfig
     from embedded_demo import run_demo
 
     result = run_demo(out, console, device, ScoringConfig(device=device))

@@ -28,7 +28,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from evaluators.evaluator import evaluate_model
 from evaluators.runner import EvalResult
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 from leaderboard.page import build_site
 from training.config import TINY_PRESET, load_config
 from training.data import ensure_mini

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .metrics import METRICS
-from .scoring import ScoringConfig
+from .scoring_config import ScoringConfig
 from .scorers.base import go_offline_if_hub_unreachable
 
 FACENET_FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}

@@ -22,7 +22,8 @@ from .metrics import MetricResult
 from .rundir import scored_run_info, write_run
 from .runlock import run_lock
 from .runner import EvalConfig, EvalResult, run_evaluation
-from .scoring import Scorers, ScoringConfig, read_predictions, score
+from .scoring import Scorers, read_predictions, score
+from .scoring_config import ScoringConfig
 
 
 def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, options: dict[str, Any] | None = None,

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baselines.openai_transport import GPT4O, MalformedReply, Transport, Usage, endpoint, image_data_url, request_key
+from baselines.openai_transport import MalformedReply, Transport, Usage, endpoint, image_data_url, request_key
 
 from .scorers.base import ScorerUnavailable
+from .scoring_config import DEFAULT_JUDGE_MODEL
 
-DEFAULT_JUDGE_MODEL = GPT4O
 UNREACHABLE_AFTER = 3
 """Items that failed to connect after all retries before the judge stops asking."""
 TEMPLATE_DIR = Path(__file__).parent / "templates"

@@ -58,7 +58,8 @@ from .rundir import RunError, RunInfo, image_name, package_versions, prediction_
 from .runlock import run_lock
 from .runpaths import inside
 from .variance import observation_id
-from .scoring import Scorers, ScoringConfig, score
+from .scoring import Scorers, score
+from .scoring_config import ScoringConfig
 
 
 class EvalSettingsError(ValueError):

@@ -23,39 +23,20 @@ from unifybench_pp.schema import GENERATION_TASKS
 
 from .item_scores import Context, ItemScore
 from .variance import observation_id, parse_observation
-from .judge import DEFAULT_JUDGE_MODEL, Judge
+from .judge import Judge
 from .metrics import MetricResult, MetricSpec, aggregate, metrics_for, not_computed
 from .runpaths import PathEscape, inside
+from .scoring_config import ScoringConfig
 from .scorers.base import ScorerUnavailable
-from .scorers.blip2 import DEFAULT_BLIP2, Blip2Scorer
-from .scorers.clip import DEFAULT_CLIP, ClipScorer
-from .scorers.dinov2 import DEFAULT_DINOV2, DinoScorer
+from .scorers.blip2 import Blip2Scorer
+from .scorers.clip import ClipScorer
+from .scorers.dinov2 import DinoScorer
 from .scorers.face import FaceScorer
 from .scorers.pixels import PixelScorer
-from .scorers.text_embed import DEFAULT_TEXT_EMBEDDER, TextEmbedder
-from .text_metrics import Protocol
+from .scorers.text_embed import TextEmbedder
 
 Predictions = dict[str, dict[str, str]]
 """task -> item id -> output text or image path."""
-
-
-@dataclass
-class ScoringConfig:
-    protocol: Protocol = "syncr1"
-    clip: str = DEFAULT_CLIP
-    judge_model: str = DEFAULT_JUDGE_MODEL
-    judge_base_url: str | None = None
-    judge_cache: Path = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
-    judge_concurrency: int = 8
-    text_embedder: str = DEFAULT_TEXT_EMBEDDER
-    dinov2: str = DEFAULT_DINOV2
-    blip2: str = DEFAULT_BLIP2
-    facenet: str | None = None
-    """FaceNet weights (`vggface2` to download, or a state-dict file); MTCNN ships with the package."""
-    device: str | None = None
-    batch_size: int = 32
-    judge_repeats: int = 1
-    """Ask the judge this many times per output (separate cache entries): measures the judge's own variance."""
 
 
 @dataclass

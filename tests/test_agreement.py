@@ -13,7 +13,7 @@ from baselines.registry import create
 from evaluators.agreement import agreement, judgements, read_human_ratings, run_agreement
 from evaluators.rundir import AGREEMENT_FILE, RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 
 from .openai_server import ScriptedServer
 

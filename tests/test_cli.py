@@ -112,3 +112,12 @@ def test_score_with_a_judge_server_then_leaderboard(tmp_path: Path) -> None:
     assert built.returncode == 0, built.stderr
     page = (tmp_path / "site" / "index.html").read_text()
     assert "Echo" in page and "Sync-R1" in page
+
+
+def test_the_cli_starts_without_loading_torch() -> None:
+    """`ubpp --help` and `ubpp build-dataset` need no model library: the scoring options are declared from
+    `evaluators.scoring_config`, not from the scorers."""
+    probe = "import sys, cli; print(sorted(m for m in ('torch', 'transformers', 'scipy') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                            cwd=Path(__file__).parents[1]).stdout.strip()
+    assert loaded == "[]"

@@ -16,7 +16,7 @@ from evaluators.compare import compare_runs, paired_difference, sign_flip_p_valu
 from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 
 
 def result(name: str, per_item: dict[str, float], details: dict | None = None, protocol: str = "syncr1"

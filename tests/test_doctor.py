@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from cli import app
 from evaluators.availability import check, metric_availability
 from evaluators.metrics import METRICS
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 from tests.openai_server import ScriptedServer
 
 

@@ -103,7 +103,7 @@ def test_table5_page_with_measured_rows(tmp_path: Path, driver) -> None:
     import unifybench_pp
     from baselines.registry import create
     from evaluators.runner import EvalConfig, run_evaluation
-    from evaluators.scoring import ScoringConfig
+    from evaluators.scoring_config import ScoringConfig
 
     from .table5_fixtures import write_dreambench, write_mcllava, write_yollava
 

@@ -13,7 +13,7 @@ import unifybench_pp
 from baselines.base import ModelError
 from baselines.registry import create
 from evaluators.runner import EvalConfig, run_evaluation
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 
 from .openai_server import ScriptedServer
 

@@ -24,7 +24,7 @@ from evaluators.metrics import MetricResult
 from evaluators.rundir import RunInfo, write_results
 from evaluators.runlock import RunLocked, run_lock
 from evaluators.runner import EvalConfig, run_evaluation
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 from leaderboard.page import build_site, thumbnail
 
 from .openai_server import ScriptedServer

@@ -21,7 +21,7 @@ from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
 from evaluators.metrics import METRICS
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scorers.clip import ClipScorer
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 
 from .tiny_models import make_tiny_clip
 

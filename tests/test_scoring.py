@@ -12,7 +12,8 @@ import unifybench_pp
 from evaluators.item_scores import visual_text
 from evaluators.metrics import METRICS, concept_bootstrap_ci
 from evaluators.scorers.clip import ClipScorer
-from evaluators.scoring import Scorers, ScoringConfig, score
+from evaluators.scoring import Scorers, score
+from evaluators.scoring_config import ScoringConfig
 from evaluators.text_metrics import bleu
 from unifybench_pp.prompts import with_class_noun
 

@@ -11,7 +11,8 @@ from PIL import Image
 
 import unifybench_pp
 from evaluators.metrics import METRICS, metrics_for
-from evaluators.scoring import Scorers, ScoringConfig, score
+from evaluators.scoring import Scorers, score
+from evaluators.scoring_config import ScoringConfig
 from evaluators.text_metrics import choice_letter_exact, choice_mentions, parse_choice
 
 from .table5_fixtures import write_dreambench, write_mcllava, write_yollava

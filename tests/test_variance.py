@@ -13,7 +13,7 @@ import pytest
 import unifybench_pp
 from baselines.registry import create
 from evaluators.runner import EvalConfig, run_evaluation
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 from evaluators.variance import decompose, observation_id, parse_observation
 
 from .openai_server import ScriptedServer

@@ -20,10 +20,7 @@ import yaml
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass
 
-from evaluators.scorers.blip2 import DEFAULT_BLIP2
-from evaluators.scorers.clip import DEFAULT_CLIP
-from evaluators.scorers.dinov2 import DEFAULT_DINOV2
-from evaluators.scorers.text_embed import DEFAULT_TEXT_EMBEDDER
+from evaluators.scoring_config import DEFAULT_BLIP2, DEFAULT_CLIP, DEFAULT_DINOV2, DEFAULT_TEXT_EMBEDDER
 from unifybench_pp.settings import layered, merge
 
 from .data import MINI_BENCHMARK

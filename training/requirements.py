@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from evaluators.availability import Availability, check
 from evaluators.metrics import METRICS
-from evaluators.scoring import ScoringConfig
+from evaluators.scoring_config import ScoringConfig
 
 from .config import PRESETS, load_config
 from .rewards import REWARDS, scoring_config

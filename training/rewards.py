@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 
 from evaluators.scorers.base import ScorerUnavailable
-from evaluators.scoring import Scorers, ScoringConfig
+from evaluators.scoring import Scorers
+from evaluators.scoring_config import ScoringConfig
 from unifybench_pp.schema import Concept
 
 from .config import RewardConfig

@@ -6,10 +6,8 @@ from collections.abc import Sequence
 
 import torch
 
+from ..scoring_config import DEFAULT_BLIP2
 from .base import ImageInput, batches, go_offline_if_hub_unreachable, pick_device, to_pil, unavailable
-
-DEFAULT_BLIP2 = "Salesforce/blip2-itm-vit-g"
-
 
 class Blip2Scorer:
     def __init__(self, spec: str = DEFAULT_BLIP2, device: str | None = None, batch_size: int = 16) -> None:

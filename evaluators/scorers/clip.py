@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..scoring_config import DEFAULT_CLIP
 from .base import (
     ImageInput,
     ReferenceCache,
@@ -25,9 +26,6 @@ from .base import (
     to_pil,
     unavailable,
 )
-
-DEFAULT_CLIP = "open_clip:ViT-B-32/openai"
-
 
 def open_clip_weights(arch: str, pretrained: str) -> str:
     """A local weights file for an open_clip tag; offline, only the Hugging Face cache is consulted."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..scoring_config import DEFAULT_DINOV2
 from .base import (
     ImageInput,
     ReferenceCache,
@@ -18,9 +19,6 @@ from .base import (
     to_pil,
     unavailable,
 )
-
-DEFAULT_DINOV2 = "facebook/dinov2-base"
-
 
 class DinoScorer:
     def __init__(self, spec: str = DEFAULT_DINOV2, device: str | None = None, batch_size: int = 32) -> None:

