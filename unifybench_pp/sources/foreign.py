@@ -10,7 +10,7 @@ UnifyBench++.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
@@ -41,6 +41,9 @@ class ForeignSource:
     """Every non-image file read, for the manifest's hashes."""
     notes: list[str] = field(default_factory=list)
     """What the build could not take from the source (e.g. an absent optional file), for the manifest."""
+    tests_on_training_photos: bool = False
+    """The benchmark compares with the very photos a method trains on, by design (DreamBench): the builder's
+    leak check does not apply. Any other format is checked, so a test folder copied from the training one fails."""
 
 
 def release_reader(root: Path, hint: str, inner: str | None = None, marker: str | None = None) -> SourceReader:
@@ -64,30 +67,6 @@ def image_files(folder: Path, exclude_suffix: str = "") -> list[Path]:
 def subfolders(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
         if folder.is_dir() else []
-
-
-def resolve_anchored(reader: SourceReader, raw: Any, anchor: str, file: str, where: str, keep: bool = False) -> Path:
-    """An image a QA file names: the part after `anchor` (a folder name the release's paths carry; from it on
-    with `keep`) relative to the root, else the path itself relative to the root; never outside it, never a
-    guess by file name."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise SourceError(file, where, "image path is empty or not a string", "give the image's path")
-    text = raw.replace("\\", "/")
-    if anchor in text:
-        rest = text.split(anchor, 1)[1]
-        relative = PurePosixPath(anchor + rest if keep else rest)
-    else:
-        relative = PurePosixPath(text)
-    if relative.is_absolute():
-        raise SourceError(file, where, f"absolute image path {raw!r} has no {anchor!r} part",
-                          "write the path relative to the data folder")
-    return reader.image(reader.root.joinpath(*relative.parts), file, where, raw)
-
-
-def text(value: Any, file: str, where: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise SourceError(file, where, f"{what} is empty or missing", f"write a non-empty {what}")
-    return value
 
 
 def mapping(value: Any, file: str, where: str, what: str) -> dict:

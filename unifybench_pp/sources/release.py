@@ -101,7 +101,7 @@ class SourceReader:
         return resolved
 
 
-def _text(value: Any, file: str, where: str, what: str) -> str:
+def text(value: Any, file: str, where: str, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SourceError(file, where, f"{what} is empty or missing", f"write a non-empty {what}")
     return value
@@ -110,22 +110,31 @@ def _text(value: Any, file: str, where: str, what: str) -> str:
 def _texts(value: Any, file: str, where: str, what: str) -> list[str]:
     if not isinstance(value, list):
         raise SourceError(file, where, f"expected a list of {what}s", "wrap the entries in [...]")
-    return [_text(v, file, f"{where}[{i}]", what) for i, v in enumerate(value)]
+    return [text(v, file, f"{where}[{i}]", what) for i, v in enumerate(value)]
+
+
+def resolve_anchored(reader: SourceReader, raw: Any, anchor: str, file: str, where: str, keep: bool = False,
+                     hint: str = "write the path relative to the data folder") -> Path:
+    """An image a data file names: the part after `anchor` (a folder name the release's paths carry; from it on
+    with `keep`) relative to the root, else the path itself relative to the root; never an absolute path, never
+    outside the root, never a guess by file name."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise SourceError(file, where, "image path is empty or not a string", "give the image's path")
+    named = raw.replace("\\", "/")
+    if anchor in named:
+        rest = named.split(anchor, 1)[1]
+        relative = PurePosixPath(anchor + rest if keep else rest)
+    else:
+        relative = PurePosixPath(named)
+    if relative.is_absolute() or re.match(r"^[A-Za-z]:/", str(relative)):
+        raise SourceError(file, where, f"absolute image path {raw!r} has no {anchor!r} part", hint)
+    return reader.image(reader.root.joinpath(*relative.parts), file, where, raw)
 
 
 def resolve_release_path(reader: SourceReader, raw: Any, file: str, where: str) -> Path:
     """An image named in `test_data`: the part after `unictokens_data/`, else a path relative to the root."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise SourceError(file, where, "image path is empty or not a string", "give the image's path")
-    text = raw.replace("\\", "/")
-    if PATH_ANCHOR in text:
-        relative = PurePosixPath(text.split(PATH_ANCHOR, 1)[1])
-    elif PurePosixPath(text).is_absolute() or re.match(r"^[A-Za-z]:/", text):
-        raise SourceError(file, where, f"absolute image path {raw!r} has no '{PATH_ANCHOR}' part",
-                          f"write the path relative to the data folder, or keep the '{PATH_ANCHOR}' prefix")
-    else:
-        relative = PurePosixPath(text)
-    return reader.image(reader.root.joinpath(*relative.parts), file, where, raw)
+    return resolve_anchored(reader, raw, PATH_ANCHOR, file, where,
+                            hint=f"write the path relative to the data folder, or keep the '{PATH_ANCHOR}' prefix")
 
 
 def _read_info(reader: SourceReader, name: str) -> dict[str, Any]:
@@ -147,8 +156,8 @@ def _read_info(reader: SourceReader, name: str) -> dict[str, Any]:
     if not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= len(extra or []):
         raise SourceError(file, "num_testing_info", f"num_testing_info {n!r} is not between 1 and the "
                           f"{len(extra or [])} extra_info entries", "give how many trailing entries are held out")
-    return {"class": _text(info.get("class"), file, "class", "class noun"),
-            "info": _text(info.get("info"), file, "info", "info text"),
+    return {"class": text(info.get("class"), file, "class", "class noun"),
+            "info": text(info.get("info"), file, "info", "info text"),
             "category": CATEGORY_WORDS[kind], "generation_type": GENERATION_TYPES[gen],
             "extra_info": _texts(extra, file, "extra_info", "extra_info entry"), "num_testing_info": n}
 
@@ -188,8 +197,8 @@ def _read_test_data(reader: SourceReader, name: str) -> list[TestDatum]:
         if not isinstance(turns, list) or len(turns) < 2 or not all(isinstance(t, dict) for t in turns[:2]):
             raise SourceError(file, where, "expected 'conversations' with a human and a gpt turn",
                               'write [{"from": "human", "value": Q}, {"from": "gpt", "value": A}]')
-        question = _text(turns[0].get("value"), file, f"{where}.conversations[0]", "question")
-        answer = _text(turns[1].get("value"), file, f"{where}.conversations[1]", "answer")
+        question = text(turns[0].get("value"), file, f"{where}.conversations[0]", "question")
+        answer = text(turns[1].get("value"), file, f"{where}.conversations[1]", "answer")
         image = resolve_release_path(reader, entry.get("image"), file, f"{where}.image")
         items.append(TestDatum(entry["type"], image, question, answer))
     return items
@@ -201,7 +210,7 @@ def _train_images(reader: SourceReader, name: str, listed: dict[str, Any]) -> li
     if not isinstance(names, list) or not names:
         raise SourceError(file, name, "no training images listed for the concept", "list its images")
     folder = reader.root / "concept" / "train" / name
-    return [reader.image(folder / _text(n, file, f"{name}[{i}]", "image name"), file, f"{name}[{i}]", n)
+    return [reader.image(folder / text(n, file, f"{name}[{i}]", "image name"), file, f"{name}[{i}]", n)
             for i, n in enumerate(names)]
 
 
