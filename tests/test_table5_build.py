@@ -196,6 +196,9 @@ BAD = {
     # a leak: a test photo that is also a training photo
     "yollava-leak": ("yollava", lambda s: shutil.copyfile(s / "test" / "bo" / "0.png", s / "train" / "bo" / "1.png"),
                      ("held-out leak", "training image")),
+    "yollava-test-folder-is-the-training-one": ("yollava", lambda s: [
+        shutil.copyfile(s / "train" / "bo" / f"{n}.png", s / "test" / "bo" / f"{n}.png") for n in range(2)],
+        ("held-out leak",)),
     "mcllava-leak": ("mcllava", lambda s: shutil.copyfile(s / MCA / "0.png", s / "two_concept/concept/train/A/0.png"),
                      ("held-out leak",)),
 }

@@ -140,8 +140,7 @@ def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, consol
                             train_images=[store.name(p) for p in c.train_images],
                             test_images=[store.name(p) for p in c.test_images]) for c in raw.concepts]
         tasks = {task: _numbered(task, raw.items.get(task, []), store) for task in TASKS}
-        # DreamBench trains on the very photos it compares with, by design: there is no leak to look for.
-        if not any(c.train_images == c.test_images for c in concepts):
+        if not raw.tests_on_training_photos:
             text_only = store.name(TEXT_ONLY_IMAGE) if TEXT_ONLY_IMAGE in images else None
             shown = {image: f"test image of {c.id}" for c in concepts for image in c.test_images}
             shown.update({item.image: item.id for items in tasks.values() for item in items

@@ -100,4 +100,5 @@ def read_dreambench(root: Path) -> ForeignSource:
         items += [PureGenItem("", subject, template.format(token, noun),
                               " ".join(template.format("", noun).split()))
                   for template in prompts[kind]]
-    return ForeignSource("dreambench", reader.root, concepts, {"pure_gen": items}, reader.files)
+    return ForeignSource("dreambench", reader.root, concepts, {"pure_gen": items}, reader.files,
+                         tests_on_training_photos=True)
