@@ -23,8 +23,8 @@ from .runpaths import inside
 from .text_metrics import (
     Protocol,
     bleu,
-    choice_letter_exact,
     choice_mentions,
+    exact_reply,
     judge_score,
     judge_unparseable,
     parse_choice,
@@ -175,19 +175,22 @@ def text_similarity(ctx: Context, items: list) -> list[ItemScore]:
     return [ItemScore(v) for v in values]
 
 
+def _against_test_photos(ctx: Context, items: list, scorer: str, method: str) -> list[ItemScore]:
+    """Each image scored by `scorer.method(images, references)` against every test photo of its concept."""
+    values = getattr(ctx.scorer(scorer), method)([ctx.image(i) for i in items], [ctx.test_images(i) for i in items])
+    return [ItemScore(v) for v in values]
+
+
 def dino(ctx: Context, items: list) -> list[ItemScore]:
-    refs = [ctx.test_images(i) for i in items]
-    return [ItemScore(v) for v in ctx.scorer("dino").similarity([ctx.image(i) for i in items], refs)]
+    return _against_test_photos(ctx, items, "dino", "similarity")
 
 
 def colour(ctx: Context, items: list) -> list[ItemScore]:
-    refs = [ctx.test_images(i) for i in items]
-    return [ItemScore(v) for v in ctx.scorer("pixels").colour([ctx.image(i) for i in items], refs)]
+    return _against_test_photos(ctx, items, "pixels", "colour")
 
 
 def ssim(ctx: Context, items: list) -> list[ItemScore]:
-    refs = [ctx.test_images(i) for i in items]
-    return [ItemScore(v) for v in ctx.scorer("pixels").ssim([ctx.image(i) for i in items], refs)]
+    return _against_test_photos(ctx, items, "pixels", "ssim")
 
 
 def blip2(ctx: Context, items: list) -> list[ItemScore]:
@@ -221,12 +224,12 @@ def face_similarity(ctx: Context, items: list) -> list[ItemScore]:
 def yollava_rec(ctx: Context, items: list) -> list[ItemScore]:
     """Yo'LLaVA (`test-sks-acc.py`): a reply other than exactly "Yes" / "No" is dropped from the accuracy, so
     here it fails the item (left out of the mean, counted); `strict`: a parsed yes/no answer."""
+    if ctx.protocol == "strict":
+        return rec(ctx, items)
     out = []
     for item in items:
         reply, detail = ctx.output(item).strip(), {"polarity": item.polarity}
-        if ctx.protocol == "strict":
-            out.append(ItemScore(float(rec_correct(reply, item.polarity == "positive", "strict")), detail))
-        elif reply not in ("Yes", "No"):
+        if reply not in ("Yes", "No"):
             out.append(ItemScore(None, {**detail, "unparseable": True}))
         else:
             out.append(ItemScore(float(reply == item.answer), detail))
@@ -235,9 +238,9 @@ def yollava_rec(ctx: Context, items: list) -> list[ItemScore]:
 
 def mcllava_rec(ctx: Context, items: list) -> list[ItemScore]:
     """MC-LLaVA (`eval/eval.py`): the reply must equal "Yes" / "No"; anything else is wrong. `strict`: parsed."""
-    return [ItemScore(float(rec_correct(ctx.output(i), i.polarity == "positive", "strict")
-                            if ctx.protocol == "strict" else ctx.output(i).strip() == i.answer),
-                      {"polarity": i.polarity}) for i in items]
+    if ctx.protocol == "strict":
+        return rec(ctx, items)
+    return [ItemScore(float(exact_reply(ctx.output(i), i.answer)), {"polarity": i.polarity}) for i in items]
 
 
 def _choice(ctx: Context, items: list, authors_rule: Callable[[str, Any], bool]) -> list[ItemScore]:
@@ -259,10 +262,9 @@ def yollava_choice(ctx: Context, items: list) -> list[ItemScore]:
 
 def mcllava_choice(ctx: Context, items: list) -> list[ItemScore]:
     """MC-LLaVA QA: right when the reply is the correct letter."""
-    return _choice(ctx, items, lambda reply, item: choice_letter_exact(reply, item.answer))
+    return _choice(ctx, items, lambda reply, item: exact_reply(reply, item.answer))
 
 
 def clip_i_all(ctx: Context, items: list) -> list[ItemScore]:
     """DreamBench / Yo'LLaVA CLIP-I: the mean cosine of the image to every photo of the concept."""
-    values = ctx.scorer("clip").clip_i([ctx.image(i) for i in items], [ctx.test_images(i) for i in items])
-    return [ItemScore(v) for v in values]
+    return _against_test_photos(ctx, items, "clip", "clip_i")

@@ -110,8 +110,9 @@ def choice_mentions(reply: str, options: Sequence[str], answer: str) -> bool:
     return options[ord(answer) - ord("A")].lower() in reply.lower()
 
 
-def choice_letter_exact(reply: str, answer: str) -> bool:
-    """MC-LLaVA's rule (`eval/eval.py`): the reply is the correct letter itself (surrounding spaces aside)."""
+def exact_reply(reply: str, answer: str) -> bool:
+    """MC-LLaVA's rule (`eval/eval.py`), for its letters and its Yes / No alike: the reply is the expected answer
+    itself (surrounding spaces aside)."""
     return reply.strip() == answer
 
 

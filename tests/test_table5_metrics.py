@@ -13,7 +13,7 @@ import unifybench_pp
 from evaluators.metrics import METRICS, metrics_for
 from evaluators.scoring import Scorers, score
 from evaluators.scoring_config import ScoringConfig
-from evaluators.text_metrics import choice_letter_exact, choice_mentions, parse_choice
+from evaluators.text_metrics import exact_reply, choice_mentions, parse_choice
 
 from .table5_fixtures import write_dreambench, write_mcllava, write_yollava
 from .tiny_models import make_tiny_clip
@@ -32,7 +32,7 @@ def test_yollava_rule_is_option_text_in_reply(reply: str, expected: bool) -> Non
 @pytest.mark.parametrize(("reply", "expected"), [("B", True), (" B\n", True), ("B.", False), ("b", False),
                                                  ("The answer is B", False), ("A", False)])
 def test_mcllava_rule_is_the_letter_itself(reply: str, expected: bool) -> None:
-    assert choice_letter_exact(reply, "B") is expected
+    assert exact_reply(reply, "B") is expected
 
 
 @pytest.mark.parametrize(("reply", "options", "picked"), [
