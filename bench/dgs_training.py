@@ -19,7 +19,7 @@ from pathlib import Path
 
 from training.config import load_config
 from training.data import ensure_mini
-from training.trainer import Trainer
+from training.trainer import Trainer, reward_trend
 
 PROBE_PROMPTS = 12
 """Training prompts (the schedule's first ones) on which each trained policy's reward is measured."""
@@ -44,16 +44,16 @@ def main() -> None:
         root = Path(tmp)
         ensure_mini(root / "bench", quiet=True)
         for seed in range(args.seeds):
+            start = None  # both runs of a seed start from the same policy, schedule and probe seeds
             for dgs in (True, False):
                 config = load_config(None, "tiny", [f"benchmark={root / 'bench'}", f"seed={seed}",
                                                     f"steps={args.steps}", f"dgs.enabled={str(dgs).lower()}"])
                 trainer = Trainer(config, root / f"run-{seed}-{dgs}", quiet=True)
-                start = reached(trainer)
+                start = reached(trainer) if start is None else start
                 metrics = trainer.run().metrics
                 rows[dgs].append({"seconds": sum(m["seconds"] for m in metrics),
                                   "denoise_steps": sum(m["denoise_steps"] for m in metrics),
-                                  "train_reward_last_third": statistics.mean(
-                                      m["reward_mean"] for m in metrics[-max(1, len(metrics) // 3):]),
+                                  "train_reward_last_third": reward_trend(metrics)[1],
                                   "reached": reached(trainer), "start": start})
                 print(f"seed {seed} dgs={dgs}: {rows[dgs][-1]}", flush=True)
     print(f"\n| tiny preset, {args.steps} steps, {args.seeds} seeds | with DGS | without | DGS - without, per seed |")
