@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from evaluators.compare import PairedDifference, paired_difference
-from evaluators.metrics import METRICS, MetricResult
+from evaluators.metrics import METRICS, MetricResult, metrics_for
 from evaluators.rundir import MODEL_TYPES, Run
 from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES, UNDERSTANDING_TASKS, task_capability
 
@@ -87,8 +87,8 @@ class Table:
 
 def table1_columns() -> list[Column]:
     columns = []
-    for spec in METRICS.values():
-        if spec.table1 and spec.benchmark == "unifybench":
+    for spec in metrics_for("unifybench"):
+        if spec.table1:
             group = "Understanding" if spec.task in UNDERSTANDING_TASKS else "Generation"
             columns.append(Column(spec.name, group, TASK_TITLES[spec.task], spec.title, spec.description))
     assert {c.task for c in columns} == {TASK_TITLES[t] for t in TABLE1_TASKS}
@@ -148,6 +148,7 @@ def _reported_rows(table: dict[str, Any], key: str) -> list[Row]:
 def _measured_row(runs: list[Run], columns: list[Column]) -> Row:
     """One model's row; with several runs (Table 5: one per benchmark) each cell comes from the run scoring it."""
     run = runs[0]
+    formats = set().union(*map(run_formats, runs))
     cells = {}
     for column in columns:
         spec = METRICS[column.key]
@@ -156,7 +157,7 @@ def _measured_row(runs: list[Run], columns: list[Column]) -> Row:
         result = holder.results[column.key] if holder is not None else None
         if needs not in run.info.capabilities:
             cells[column.key] = Cell(None, "na", f"{run.info.model} cannot {needs}")
-        elif result is None and spec.benchmark not in set().union(*map(run_formats, runs)):
+        elif result is None and spec.benchmark not in formats:
             cells[column.key] = Cell(None, "nc", f"not evaluated on a {spec.benchmark} build")
         elif result is None or result.value is None:
             reason = result.not_computed if result is not None else "metric missing from the run"
