@@ -87,7 +87,7 @@ class OpenAIModel:
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         refs = [self._references.get(r.concept.id, ()) if self.mode == "ip" else () for r in requests]
-        return self.transport.map(lambda pair: self._answer(*pair), list(zip(requests, refs)))
+        return self.transport.map(self._answer, requests, refs)
 
     def _image(self, request: GenerateRequest) -> Image.Image:
         concept = request.concept

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 GPT4O = "gpt-4o-2024-08-06"
 """The GPT-4o the paper reports (its GPT-4o rows and its judge)."""
@@ -168,7 +167,8 @@ class Transport:
             self.usage.add(failed=1)
             return None, f"{type(exc).__name__}: {str(exc)[:200]}", attempts
 
-    def map(self, function: Callable[[R], T], items: Iterable[R]) -> list[T]:
-        """`function` over `items` with at most `concurrency` calls in flight; order is kept."""
+    def map(self, function: Callable[..., T], *iterables: Iterable[Any]) -> list[T]:
+        """`function` over the iterables in step (as the built-in `map`), at most `concurrency` calls in flight;
+        order is kept."""
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            return list(pool.map(function, items))
+            return list(pool.map(function, *iterables))
