@@ -128,6 +128,8 @@ SCORING_HELP: dict[str, str] = {
 """The scoring options (`evaluators.scoring_config.ScoringConfig` fields; their defaults are that class's)."""
 OPTION_NAMES = {"clip": "--clip-model"}
 """Flags whose name differs from the field they set."""
+OPTION_RANGES = {"judge_repeats": {"min": 1}}
+"""Bounds typer checks before a command runs (exit 2 with the allowed range)."""
 
 
 def scoring_options(*fields: str, **defaults: object) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -151,8 +153,9 @@ def scoring_options(*fields: str, **defaults: object) -> Callable[[Callable[...,
         for name in fields:
             flag = OPTION_NAMES.get(name, "--" + name.replace("_", "-"))
             default = defaults.get(name, declared[name].default)
+            option = typer.Option(flag, help=SCORING_HELP[name], **OPTION_RANGES.get(name, {}))
             added.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                           annotation=Annotated[types[name], typer.Option(flag, help=SCORING_HELP[name])]))
+                                           annotation=Annotated[types[name], option]))
 
         @functools.wraps(command)
         def run(**values: object) -> None:
@@ -160,8 +163,6 @@ def scoring_options(*fields: str, **defaults: object) -> Callable[[Callable[...,
 
             transformers_logging.disable_progress_bar()
             chosen = {name: values.pop(name) for name in fields}  # --protocol's choices come from its Literal type
-            if "judge_repeats" in chosen and chosen["judge_repeats"] < 1:
-                raise typer.BadParameter("--judge-repeats must be at least 1")
             device = values.get("device")
             command(**values, scoring=ScoringConfig(**chosen, device=None if device is None else str(device)))
 
@@ -325,7 +326,7 @@ def evaluate(
              "harness), implicit (the implicit prompt) or explicit (oracle rewriting: isolates generation "
              "quality). Recorded in the run; runs with different inputs never share a table.")] = "own",
     samples: Annotated[int, typer.Option(
-        help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
+        min=1, help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
              "sampling's variance from the concepts' and the judge's.")] = 1,
     wait: WaitOpt = False,
     scoring=None,
@@ -342,8 +343,6 @@ def evaluate(
     from evaluators.rundir import RunError
     from evaluators.runner import EvalSettingsError
 
-    if samples < 1:
-        raise typer.BadParameter("--samples must be at least 1")
     try:
         bench = load(benchmark)
     except SourceError as error:

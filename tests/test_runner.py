@@ -177,6 +177,8 @@ def test_user_errors_exit_2(mini_build: Path, tiny_bundle: Path, tmp_path: Path)
          "concept weights for ast not found"),
         (["--model", "always-yes", "--option", "color=red"], "always-yes takes no options"),
         (["--model", "always-yes", "--tasks", "rec,poetry"], "unknown task(s) poetry"),
+        (["--model", "always-yes", "--samples", "0"], "Invalid value for '--samples'"),
+        (["--model", "always-yes", "--judge-repeats", "0"], "Invalid value for '--judge-repeats'"),
     ]
     from typer.testing import CliRunner
 
