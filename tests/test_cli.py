@@ -26,6 +26,8 @@ def test_default_build_prints_summary(tmp_path: Path) -> None:
     assert manifest["version"] in result.stdout
     assert "Dense Rea. Gen." in result.stdout
     assert f"{manifest['counts']['tasks']['rec']}" in result.stdout
+    assert manifest["counts"]["tasks"]["vqa_choice"] == 0
+    assert "(choice)" not in result.stdout  # MC-LLaVA's kinds of task are not rows of a UnifyBench++ build
 
 
 def test_seed_option_and_quiet(tmp_path: Path) -> None:

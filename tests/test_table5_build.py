@@ -239,6 +239,12 @@ def test_output_that_is_not_a_build_is_not_replaced(tmp_path: Path) -> None:
     assert (out / "keep.txt").read_text() == "mine"
 
 
+def test_library_call_with_unknown_format_is_a_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="unknown format 'coco'.*dreambench"):
+        unifybench_pp.build(write_yollava(tmp_path / "y"), tmp_path / "out", quiet=True, format="coco")
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
     (["--format", "mcllava"], "--format mcllava needs the benchmark's folder"),
     (["--format", "coco"], "unknown format 'coco'"),

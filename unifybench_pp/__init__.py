@@ -5,13 +5,14 @@ benchmark folder; `load` reads one back (and `.to_hf()` gives a
 `datasets.DatasetDict`).
 """
 
-from .builder import MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, BuildResult, build
+from .builder import BENCHMARK_FORMATS, MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, BuildResult, build, check_format
 from .errors import SourceError
 from .loader import Benchmark, load
 from .schema import SCHEMA_VERSION, TASKS
 from .splits import SplitConfig
 
 __all__ = [
+    "BENCHMARK_FORMATS",
     "MINI_DEFAULT_OUT",
     "MINI_NAME",
     "MINI_SOURCE",
@@ -22,5 +23,6 @@ __all__ = [
     "SourceError",
     "SplitConfig",
     "build",
+    "check_format",
     "load",
 ]

@@ -40,6 +40,14 @@ MINI_DEFAULT_OUT = Path("ubpp_data") / MINI_NAME
 FOREIGN_READERS: dict[str, Callable[[Path], ForeignSource]] = {
     "dreambench": read_dreambench, "yollava": read_yollava, "mcllava": read_mcllava,
 }
+BENCHMARK_FORMATS: tuple[str, ...] = ("unifybench", *FOREIGN_READERS)
+"""What `build(format=...)` and `ubpp build-dataset --format` read."""
+
+
+def check_format(format: str) -> None:
+    """Refuse a layout no reader knows, before anything is read (a library call gets the CLI's message)."""
+    if format not in BENCHMARK_FORMATS:
+        raise SourceError("--format", "", f"unknown format {format!r}", f"use one of {', '.join(BENCHMARK_FORMATS)}")
 
 
 @dataclass
@@ -80,6 +88,7 @@ def build(
     benchmarks (`dreambench`, `yollava`, `mcllava`), whose readers form the items as their own code does.
     `name` (default: `unifybench_pp`, or the format's name) starts the version string.
     """
+    check_format(format)
     name = name or ("unifybench_pp" if format == "unifybench" else format)
     out = out.resolve()
     _check_output(out)

@@ -210,8 +210,6 @@ UNDERSTANDING_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa", 
 TABLE1_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen", "rea_gen",
                                  "dense_rea_gen")
 
-#: What `ubpp build-dataset --format` reads: the UnifyBench++ release, or one of Table 5's benchmarks.
-BENCHMARK_FORMATS: tuple[str, ...] = ("unifybench", "dreambench", "yollava", "mcllava")
 GENERATION_TASKS: tuple[str, ...] = ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
 
 
