@@ -116,11 +116,12 @@ def exact_reply(reply: str, answer: str) -> bool:
     return reply.strip() == answer
 
 
-def parse_choice(reply: str, options: Sequence[str], letters: int = 26) -> str | None:
+def parse_choice(reply: str, options: Sequence[str]) -> str | None:
     """The option a reply picks, or None: a leading letter among the option letters, alone or marked ("B",
     "(B)", "B. Grey"; not the article in "A cat"), else the one option whose text the reply names (as a word);
-    naming several, or none, picks nothing."""
-    valid = [chr(ord("A") + k) for k in range(len(options) or letters)]
+    naming several, or none, picks nothing. Without listed options (MC-LLaVA writes them into the question)
+    any letter A-Z counts."""
+    valid = [chr(ord("A") + k) for k in range(len(options) or 26)]
     match = _LEADING_LETTER.match(reply)
     letter = match and (match.group(1) or match.group(2))
     if letter in valid:
