@@ -373,9 +373,8 @@ def evaluate(
     if result.results is None:
         console.print("this shard is done; the last shard to finish scores the merged predictions")
         return
-    run = json.loads((result.run_dir / "run.json").read_text())
-    _print_results(f"{run['model']} on {bench.version} ({scoring.protocol})", result.results,
-                   run["judge"].get("usage"), scoring)
+    _print_results(f"{result.info.model} on {bench.version} ({scoring.protocol})", result.results,
+                   result.info.judge.get("usage"), scoring)
 
 
 @app.command("compare")

@@ -111,6 +111,8 @@ class EvalResult:
     """None for a shard that finished before the others (the last one scores)."""
     predicted: int
     skipped: int
+    info: RunInfo
+    """What run.json holds (display name, judge usage, ...)."""
 
 
 def checkpoint_fingerprint(checkpoint: str | None) -> str:
@@ -396,13 +398,13 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
         predicted, skipped = predict(bench, model, config, run_dir, log, on_task)
         done_marker.touch()
         if count == 1:
-            return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped)
+            return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped, info)
     if not _all_shards_done(run_dir, count):
-        return EvalResult(run_dir, None, predicted, skipped)
+        return EvalResult(run_dir, None, predicted, skipped, info)
     # Shards never fail one another: the merge waits for whoever holds the run.
     with run_lock(run_dir, "run", wait=True, say=say):
         _merge(run_dir, count)
-        return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped)
+        return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped, info)
 
 
 def _score_run(bench: Benchmark, config: EvalConfig, info: RunInfo, run_dir: Path, scorers: Scorers | None
