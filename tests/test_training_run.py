@@ -253,8 +253,8 @@ def test_a_concepts_checkpoint_holds_the_concept_rows_and_their_optimizer_state_
     sizes = {}
     for concepts in (["chelsea"], ["chelsea", "coins", "ast"]):
         out = tmp_path / str(len(concepts))
-        trainer = Trainer(_config(mini_build, "steps=1", "dgs.enabled=false", f"concepts=[{', '.join(concepts)}]"),
-                          out, quiet=True)
+        trainer = Trainer(_config(mini_build, "steps=1", "dgs.enabled=false", "trainable=concepts",
+                                  f"concepts=[{', '.join(concepts)}]"), out, quiet=True)
         trainer.run()
         rows = int(concept_row_mask(trainer.pipe).sum())
         hidden = trainer.pipe.model.phi.config.hidden_size
