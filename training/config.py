@@ -192,7 +192,7 @@ Reasoning gets 40 tokens: every rewrite and description the tiny model learned f
 <|eot|>), and the demo evaluates with the same cap; with 12 every sample was cut short, so the policy never saw a
 finished answer.
 Every weight trains, as in the paper (`full`; AdamW at 1e-4): with the concept rows alone (at 2e-2 or 5e-3, 72 or
-144 steps) the policy's reward on fixed training prompts did not rise (-0.004 to +0.001), with every weight it rose
+144 steps) the policy's reward on fixed training prompts did not rise (-0.005 to +0.001), with every weight it rose
 +0.006 (the image stand-ins up, TIER level); chosen on training prompts only, never on evaluation items."""
 
 PRESETS = {"tiny": TINY_PRESET, "paper": {}}
