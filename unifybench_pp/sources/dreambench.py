@@ -21,7 +21,8 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import PureGenItem
 from ..views import concept_token
-from .foreign import ForeignConcept, ForeignSource, image_files, release_reader, subfolders
+from .foreign import ForeignConcept, ForeignSource, image_files, subfolders
+from .release import release_reader
 
 PROMPTS_FILE = "prompts_and_classes.txt"
 LIVE_CLASSES = ("dog", "cat")

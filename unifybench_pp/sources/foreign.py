@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
-from .release import TEST_IMAGE_SUFFIXES, SourceReader
+from .release import TEST_IMAGE_SUFFIXES
 
 #: The image a text-only question is given (the UnifyBench++ harness gives it with its text-only tasks).
 TEXT_ONLY_IMAGE = Path(__file__).resolve().parents[1] / "mini" / "source" / "black_512x512.png"
@@ -44,16 +44,6 @@ class ForeignSource:
     tests_on_training_photos: bool = False
     """The benchmark compares with the very photos a method trains on, by design (DreamBench): the builder's
     leak check does not apply. Any other format is checked, so a test folder copied from the training one fails."""
-
-
-def release_reader(root: Path, hint: str, inner: str | None = None, marker: str | None = None) -> SourceReader:
-    """A reader of the release folder: `root`, or its `inner` subfolder when that holds `marker` (the repository
-    folder was given instead of the data folder)."""
-    if inner is not None and (root / inner / marker).is_file():
-        root = root / inner
-    if not root.is_dir():
-        raise SourceError(root, "", "source folder not found", hint)
-    return SourceReader(root)
 
 
 def image_files(folder: Path, exclude_suffix: str = "") -> list[Path]:

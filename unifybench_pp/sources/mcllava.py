@@ -24,8 +24,8 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import ChoiceItem, RecItem, VQAItem
 from ..views import concept_token
-from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, release_reader, subfolders
-from .release import resolve_anchored, text
+from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, subfolders
+from .release import release_reader, resolve_anchored, text
 
 CASES_FILE = "concept_type.json"
 REC_QUESTION = "Can you see {token} in this photo? Answer the question using a single word Yes or No."

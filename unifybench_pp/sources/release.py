@@ -232,11 +232,19 @@ def concept_names(root: Path) -> list[str]:
     return sorted(p.name for p in train.iterdir() if p.is_dir() and (p / "info.json").is_file())
 
 
+def release_reader(root: Path, hint: str, inner: str | None = None, marker: str | None = None) -> SourceReader:
+    """A reader of the release folder: `root`, or its `inner` subfolder when that holds `marker` (the repository
+    folder was given instead of the data folder)."""
+    if inner is not None and (root / inner / marker).is_file():
+        root = root / inner
+    if not root.is_dir():
+        raise SourceError(root, "", "source folder not found", hint)
+    return SourceReader(root)
+
+
 def read_release(root: Path) -> RawSource:
     """Read and validate a release folder; every problem is a SourceError naming file and item."""
-    if not root.is_dir():
-        raise SourceError(root, "", "source folder not found", "pass --source DIR of the authors' data folder")
-    reader = SourceReader(root)
+    reader = release_reader(root, "pass --source DIR of the authors' data folder")
     names = concept_names(reader.root)
     if not names:
         raise SourceError("concept/train", "", "no concept folder with an info.json", "add the concepts")

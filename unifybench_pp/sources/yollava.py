@@ -25,8 +25,8 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import ChoiceItem, PureGenItem, RecItem
 from ..views import concept_token
-from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, release_reader, subfolders
-from .release import resolve_anchored, text
+from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, subfolders
+from .release import release_reader, resolve_anchored, text
 
 VISUAL_QA_FILE = "yollava-visual-qa.json"
 TEXT_QA_FILE = "text_qa_soft_2.json"
