@@ -24,9 +24,9 @@ from .files import staged_directory
 from .jsonio import dumps, write_json, write_jsonl
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
 from .sources.dreambench import read_dreambench
-from .sources.foreign import TEXT_ONLY_IMAGE, ForeignSource
+from .sources.foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource
 from .sources.mcllava import read_mcllava
-from .sources.release import read_release
+from .sources.release import RawConcept, read_release
 from .sources.yollava import read_yollava
 from .splits import ModelInput, SplitConfig, check_leakage
 from .views import build_concept_views, build_extra_info, concept_token
@@ -144,10 +144,7 @@ def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, consol
         images += [item.image for items in raw.items.values() for item in items if hasattr(item, "image")]
         reading = progress.add_task("Reading images", total=len(images))
         store.ingest(images, lambda: progress.advance(reading))
-        concepts = [Concept(id=c.name, token=concept_token(c.name), class_noun=c.class_noun, category=c.category,
-                            generation_type=c.generation_type, info="", extra_info=[],
-                            train_images=[store.name(p) for p in c.train_images],
-                            test_images=[store.name(p) for p in c.test_images]) for c in raw.concepts]
+        concepts = [_concept(c, store) for c in raw.concepts]
         tasks = {task: _numbered(task, raw.items.get(task, []), store) for task in TASKS}
         if not raw.tests_on_training_photos:
             text_only = store.name(TEXT_ONLY_IMAGE) if TEXT_ONLY_IMAGE in images else None
@@ -176,7 +173,7 @@ def _numbered(task: str, items: list, store: ImageStore) -> list[TaskItem]:
     return out
 
 
-def _concept(c, store: ImageStore) -> Concept:
+def _concept(c: RawConcept | ForeignConcept, store: ImageStore) -> Concept:
     return Concept(id=c.name, token=concept_token(c.name), class_noun=c.class_noun, category=c.category,
                    generation_type=c.generation_type, info=c.info, extra_info=list(c.extra_info),
                    train_images=[store.name(p) for p in c.train_images],

@@ -28,6 +28,9 @@ class ForeignConcept:
     generation_type: str
     train_images: list[Path]
     test_images: list[Path]
+    info: str = ""
+    """Table 5's releases describe no concept in words and hold no extra_info (the builder reads both fields)."""
+    extra_info: tuple[str, ...] = ()
 
 
 @dataclass
