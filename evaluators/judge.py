@@ -115,20 +115,20 @@ class Judge:
         return [{"role": "system", "content": _fill(system, request.variables)},
                 {"role": "user", "content": content}], hashes
 
-    def cache_key(self, request: JudgeRequest) -> str:
-        messages, hashes = self._messages(request)
-        if isinstance(messages[1]["content"], list):
-            for part in messages[1]["content"]:
-                if part["type"] == "image_url":
-                    part["image_url"] = "sha256"  # images enter the key by content hash only
-        key = {"model": self.model, "template": self.template_hash(request.template), "messages": messages,
-               "images": hashes}
+    def _cache_key(self, request: JudgeRequest, messages: list[dict[str, Any]], hashes: list[str]) -> str:
+        """The request's key, images entering by content hash only (the sent messages carry them encoded)."""
+        content = messages[1]["content"]
+        if isinstance(content, list):
+            content = [{**part, "image_url": "sha256"} if part["type"] == "image_url" else part for part in content]
+        key = {"model": self.model, "template": self.template_hash(request.template),
+               "messages": [messages[0], {**messages[1], "content": content}], "images": hashes}
         if request.repeat:
             key["repeat"] = request.repeat
         return request_key(key)
 
     def _call(self, request: JudgeRequest) -> JudgeResult:
-        key = self.cache_key(request)
+        messages, hashes = self._messages(request)  # read and encode the images once, for the key and the call
+        key = self._cache_key(request, messages, hashes)
         cached = self.transport.cache.get(key)
         if cached is not None and isinstance(cached.get("reply"), str):
             self.usage.add(cached=1)
@@ -136,7 +136,6 @@ class Judge:
         if self._unreachable_items >= UNREACHABLE_AFTER:
             self.usage.add(failed=1)
             return JudgeResult(None, error=f"judge unreachable, not asked ({self._last_connection_error})")
-        messages, _ = self._messages(request)
 
         def ask() -> str:
             response = self.transport.client.chat.completions.create(
