@@ -564,7 +564,9 @@ def train_syncr1(
                                                         "dgs.enabled=false, rewards.weights={tier: 1}); repeatable.")]
         = [],  # noqa: B006 (typer needs a literal default)
     concept: Annotated[list[str], typer.Option("--concept", help="Concept to train (the authors train one per "
-                                                                 "run); repeatable, each with its own DGS threshold.")]
+                                                                 "run); repeatable: one model with a DGS threshold "
+                                                                 "per concept, or with --set run_per_concept=true a "
+                                                                 "run and a model per concept in OUT/<concept>/.")]
         = [],  # noqa: B006 (typer needs a literal default)
     out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, samples.jsonl, checkpoints/, model/.")]
         = Path("runs/train/syncr1"),
@@ -576,7 +578,8 @@ def train_syncr1(
 ) -> None:
     """Sync-GRPO + Dynamic Group Scaling: two-phase rollouts, reward ensemble, Dr.GRPO, adaptive screening.
 
-    The result, OUT/model, is what `ubpp evaluate --model syncr1 --checkpoint OUT/model` loads.
+    The result, OUT/model, is what `ubpp evaluate --model syncr1 --checkpoint OUT/model` loads; with
+    run_per_concept (the tiny preset), `--checkpoint OUT` evaluates each concept with its own OUT/<concept>/model.
     Several GPUs: `accelerate launch -m cli train syncr1 --config FILE`.
     """
     from evaluators.scorers.base import ScorerUnavailable
@@ -598,10 +601,11 @@ def train_syncr1(
         raise typer.Exit(2) from None
     if result.metrics:
         first, last = reward_trend(result.metrics)
+        log = out / ("<concept>" if settings.run_per_concept else "") / "metrics.jsonl"
         console.print(f"mean reward: first third {first:.4f} -> last third {last:.4f} "
-                      f"({len(result.metrics)} step{'s' * (len(result.metrics) != 1)} logged in {out / 'metrics.jsonl'})", soft_wrap=True)
+                      f"({len(result.metrics)} step{'s' * (len(result.metrics) != 1)} logged in {log})", soft_wrap=True)
     if result.bundle is None:
-        console.print(f"stopped at step {result.last_step} of {settings.steps}; continue with --resume")
+        console.print(f"stopped at step {result.last_step} of {result.total_steps}; continue with --resume")
     else:
         console.print(f"model: {result.bundle}  (evaluate: ubpp evaluate --model syncr1 --checkpoint {result.bundle})",
                       soft_wrap=True, markup=False, highlight=False)

@@ -18,6 +18,8 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 import unifybench_pp
+from baselines.base import GenerateRequest, ModelError
+from baselines.registry import create
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import MaskGitSampler, SamplerConfig, encode_prompts
 from baselines.showo.understand import Understander, encode_questions
@@ -140,7 +142,7 @@ def test_rollout_screens_in_batches_and_finishes_only_the_kept(mini_build: Path,
 
 @pytest.mark.parametrize("trainable", ["concepts", "lora"])
 def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp_path: Path, trainable: str) -> None:
-    config = _config(mini_build, "steps=3", f"trainable={trainable}")
+    config = _config(mini_build, "steps=3", f"trainable={trainable}", "run_per_concept=false")
     whole = train(config, tmp_path / "whole", quiet=True)
     first = train(config, tmp_path / "split", stop_after=2, quiet=True)
     assert first.bundle is None and first.last_step == 2
@@ -148,8 +150,8 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     with pytest.raises(TrainingError, match="--resume"):
         train(config, tmp_path / "split", quiet=True)
     with pytest.raises(TrainingError, match="learning_rate"):
-        train(_config(mini_build, "steps=3", f"trainable={trainable}", "learning_rate=0.5"), tmp_path / "split",
-              resume=True, quiet=True)
+        train(_config(mini_build, "steps=3", f"trainable={trainable}", "run_per_concept=false", "learning_rate=0.5"),
+              tmp_path / "split", resume=True, quiet=True)
     second = train(config, tmp_path / "split", resume=True, quiet=True)
     assert [m["step"] for m in second.metrics] == [1, 2, 3]
     for key in ("loss", "reward_mean", "tau", "pass_rate", "grad_norm", "kl_per_token"):
@@ -163,6 +165,45 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     samples = [json.loads(line) for line in (tmp_path / "split" / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1] * 3 + [2] * 3 + [3] * 3
     assert all(set(s["rewards"]) >= {"tier", "colour", "ssim", "face", "total"} for s in samples)
+
+
+def test_a_run_per_concept_gives_each_concept_the_model_a_run_of_its_own_would(mini_build: Path,
+                                                                               tmp_path: Path) -> None:
+    """The authors' protocol: one run and one model per concept. Each concept's model is the one a lone run on that
+    concept trains (same weights), `stop_after` counts across the runs, and the syncr1 adapter given the folder
+    evaluates each concept with its own model."""
+    each = ["steps=2", "concepts=[chelsea, coins]", "dgs.enabled=false"]
+    out = tmp_path / "each"
+    first = train(_config(mini_build, *each, "run_per_concept=true"), out, stop_after=3, quiet=True)
+    assert (first.bundle, first.last_step, first.total_steps, first.ran) == (None, 3, 4, 3)
+    assert (out / "chelsea" / "model").is_dir() and not (out / "coins" / "model").exists()
+    second = train(_config(mini_build, *each, "run_per_concept=true"), out, resume=True, quiet=True)
+    assert (second.bundle, second.last_step, second.ran) == (out, 4, 1)
+    assert [m["concepts"] for m in second.metrics] == [["chelsea"]] * 2 + [["coins"]] * 2
+    exported = (out / "chelsea" / "model" / "showo" / "model.safetensors").stat().st_mtime_ns
+    reused = train(_config(mini_build, *each, "run_per_concept=true"), out, resume=True, quiet=True)
+    assert (reused.bundle, reused.ran, reused.metrics) == (out, 0, second.metrics)  # finished runs are not redone
+    assert (out / "chelsea" / "model" / "showo" / "model.safetensors").stat().st_mtime_ns == exported
+    alone = train(_config(mini_build, *each, "concepts=[coins]", "run_per_concept=false"), tmp_path / "alone",
+                  quiet=True)
+    weights = {name: load_file(str(bundle / "showo" / "model.safetensors"))
+               for name, bundle in (("chelsea", out / "chelsea" / "model"), ("coins", out / "coins" / "model"),
+                                    ("alone", alone.bundle))}
+    assert all(torch.equal(weights["coins"][k], weights["alone"][k]) for k in weights["alone"])
+    assert not all(torch.equal(weights["coins"][k], weights["chelsea"][k]) for k in weights["alone"])
+    assert sorted(p.name for p in (out / "coins" / "model" / "concepts").iterdir()) == ["coins.safetensors"]
+
+    bench = unifybench_pp.load(mini_build)
+    per_concept = create("syncr1", str(out), steps=3)
+    for concept in ("chelsea", "coins", "chelsea"):  # swapping back reloads the first concept's model
+        request = GenerateRequest(f"x/{concept}", "pure_gen", bench.concepts[concept], f"A photo of <{concept}>.",
+                                  seed=5)
+        per_concept.personalize(bench.concepts[concept], [])
+        own = create("syncr1", str(out / concept / "model"), steps=3)
+        own.personalize(bench.concepts[concept], [])
+        assert per_concept.generate([request])[0].tobytes() == own.generate([request])[0].tobytes(), concept
+    with pytest.raises(ModelError, match="no model for concept ast"):
+        per_concept.personalize(bench.concepts["ast"], [])
 
 
 def test_two_concepts_keep_separate_thresholds(mini_build: Path, tmp_path: Path) -> None:
@@ -332,11 +373,12 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     runner = CliRunner()
     out = tmp_path / "syncr1"
     args = ["train", "syncr1", "--preset", "tiny", "--out", str(out), "-q", "--set", f"benchmark={mini_build}",
-            "--set", "steps=2", *[x for s in FAST for x in ("--set", s)]]
+            "--set", "steps=2", *[x for s in FAST for x in ("--set", s)], "--concept", "chelsea", "--concept", "coins"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "mean reward" in result.output and f"--checkpoint {out / 'model'}" in result.output
-    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "mean reward" in result.output and f"--checkpoint {out})" in result.output  # a model per concept
+    assert f"logged in {out / '<concept>' / 'metrics.jsonl'}" in result.output
+    metrics = [json.loads(line) for line in (out / "chelsea" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["loss"] == pytest.approx(metrics[0]["loss_und"] + metrics[0]["loss_gen"])
     assert {"reward/tier", "reward/colour", "reward/ssim", "loss", "kl_per_token", "pass_rate", "tau", "loss_und",
             "loss_gen", "objective_und", "objective_gen", "kl_per_token_und", "kl_per_token_gen",
@@ -348,13 +390,16 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     tracker = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "report_to=[mlflowish]",
                                   "--out", str(tmp_path / "y")])
     assert tracker.exit_code == 2 and "not supported" in tracker.output
-    evaluated = runner.invoke(app, ["evaluate", "--model", "syncr1", "--checkpoint", str(out / "model"),
-                                    "--benchmark", str(mini_build), "--tasks", "rec,pure_gen", "--limit", "2",
-                                    "--runs-dir", str(tmp_path / "runs"), "--option", "steps=4",
-                                    "--option", "max_new_tokens=4", "--clip-model", "/nonexistent"])
+    evaluate = ["evaluate", "--model", "syncr1", "--checkpoint", str(out), "--benchmark", str(mini_build),
+                "--tasks", "rec,pure_gen", "--runs-dir", str(tmp_path / "runs"), "--option", "steps=4",
+                "--option", "max_new_tokens=4", "--clip-model", "/nonexistent"]
+    evaluated = runner.invoke(app, [*evaluate, "--concepts", "chelsea,coins"])
     assert evaluated.exit_code == 0, evaluated.output
-    summary = next((tmp_path / "runs").rglob("summary.json"))
-    assert "rec.weight" in summary.read_text()
+    summary = json.loads(next((tmp_path / "runs").rglob("summary.json")).read_text())
+    rec = next(r for r in summary if r["name"] == "rec.weight")
+    assert set(rec["per_concept"]) == {"chelsea", "coins"}
+    untrained = runner.invoke(app, [*evaluate, "--concepts", "ast"])
+    assert untrained.exit_code != 0 and "no model for concept ast" in untrained.output
 
 
 def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -363,10 +408,10 @@ def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatc
     args = ["train", "syncr1", "--preset", "tiny", "-q", "--set", "steps=1", *[x for s in FAST for x in ("--set", s)]]
     result = CliRunner().invoke(app, [*args, "--concept", "chelsea"])
     assert result.exit_code == 0, result.output
-    metrics = [json.loads(x) for x in (tmp_path / "runs/train/syncr1/metrics.jsonl").read_text().splitlines()]
+    metrics = [json.loads(x) for x in (tmp_path / "runs/train/syncr1/chelsea/metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["concepts"] == ["chelsea"] and "tau/chelsea" in metrics[0]
     built = unifybench_pp.load(tmp_path / "ubpp_data" / "unifybench_pp-mini")
-    assert (tmp_path / "runs" / "train" / "syncr1" / "model").is_dir() and len(built.concepts) == 6
+    assert (tmp_path / "runs" / "train" / "syncr1" / "chelsea" / "model").is_dir() and len(built.concepts) == 6
     other = CliRunner().invoke(app, [*args, "--set", "benchmark=elsewhere", "--out", "other"])
     assert other.exit_code == 2 and not (tmp_path / "elsewhere").exists()  # only the default path is built
     paper = CliRunner().invoke(app, ["train", "syncr1", "--preset", "paper", "--out", "paper"])

@@ -7,6 +7,9 @@ Output folder:
     samples.jsonl          one line per kept trajectory: reasoning text, every reward component, advantage
     checkpoints/step-N/    accelerate state (weights, optimizer, scheduler, RNG) + trainer_state.json
     model/                 the evaluation bundle (`ubpp evaluate --model syncr1 --checkpoint OUT/model`)
+With `run_per_concept`, OUT/<concept>/ holds each concept's own run as above,
+and `ubpp evaluate --model syncr1 --checkpoint OUT` evaluates each concept
+with its own model.
 
 A step's rollouts are seeded by (seed, prompt index) only, so `--resume`
 from a checkpoint repeats exactly what an uninterrupted run does next.
@@ -14,6 +17,7 @@ from a checkpoint repeats exactly what an uninterrupted run does next.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -58,7 +62,11 @@ class TrainResult:
     bundle: Path | None
     """The evaluation bundle, once the last step is done."""
     last_step: int
+    """Steps done (over every concept's run, with `run_per_concept`)."""
+    total_steps: int
     metrics: list[dict[str, Any]]
+    ran: int = 0
+    """Steps this invocation trained."""
 
 
 def _checkpoints(out: Path) -> list[Path]:
@@ -431,6 +439,7 @@ class Trainer:
     def run(self, stop_after: int | None = None) -> TrainResult:
         """Train to `config.steps` (or `stop_after` more steps, for time-sliced jobs), then export the bundle."""
         config, accelerator = self.config, self.accelerator
+        start = self.step
         end = config.steps if stop_after is None else min(config.steps, self.step + stop_after)
         metrics_path, samples_path = self.out / "metrics.jsonl", self.out / "samples.jsonl"
         columns = [TextColumn("[bold]Sync-R1"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
@@ -457,19 +466,56 @@ class Trainer:
             bundle = self.out / "model"
             if config.report_to:
                 accelerator.end_training()
-        return TrainResult(self.out, bundle, self.step, _read_log(metrics_path))
+        return TrainResult(self.out, bundle, self.step, config.steps, _read_log(metrics_path), self.step - start)
+
+
+def _finished(config: TrainConfig, out: Path) -> TrainResult | None:
+    """The run in `out` when it has trained these settings to the last step and exported its model (nothing is
+    loaded or written again), else None."""
+    saved, metrics = out / "config.yaml", _read_log(out / "metrics.jsonl")
+    if not ((out / "model").is_dir() and saved.is_file() and metrics and metrics[-1]["step"] >= config.steps):
+        return None
+    return TrainResult(out, out / "model", config.steps, config.steps, metrics) \
+        if load_config(saved).to_dict() == config.to_dict() else None
 
 
 def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int | None = None, quiet: bool = False,
           console: Console | None = None, wait: bool = False, say: Callable[[str], None] = lambda m: None
           ) -> TrainResult:
+    """One run in `out`; with `run_per_concept`, one run per concept in out/<concept>/, one after another
+    (`stop_after` counts the steps of all of them, `resume` continues each)."""
     # One run per output folder; under `accelerate launch` the main process (RANK 0) holds it for all ranks.
+    def run(config: TrainConfig, out: Path, stop_after: int | None) -> TrainResult:
+        return (resume and _finished(config, out)) or Trainer(config, out, resume, quiet, console).run(stop_after)
+
     with run_lock(out, "train", wait, say) if os.environ.get("RANK", "0") == "0" else nullcontext():
-        return Trainer(config, out, resume=resume, quiet=quiet, console=console).run(stop_after)
+        if not config.run_per_concept:
+            return run(config, out, stop_after)
+        refuse_sharded_launch()  # before the benchmark is built or read
+        concepts = _concepts(config, training_benchmark(config.benchmark, console or Console(stderr=True),
+                                                        quiet).concepts)
+        runs: list[TrainResult] = []
+        for concept in concepts:
+            left = None if stop_after is None else stop_after - sum(r.ran for r in runs)
+            if left == 0:
+                break
+            own = dataclasses.replace(config, concepts=[concept])
+            runs.append(run(own, out / concept, left))
+        finished = len(runs) == len(concepts) and all(r.bundle is not None for r in runs)
+        return TrainResult(out, out if finished else None, sum(r.last_step for r in runs),
+                           config.steps * len(concepts), [row for r in runs for row in r.metrics],
+                           sum(r.ran for r in runs))
 
 
 def reward_trend(metrics: list[dict[str, Any]]) -> tuple[float, float]:
-    """Mean reward over the first and the last third of the steps (what `ubpp train` reports)."""
-    rewards = [m["reward_mean"] for m in metrics]
-    third = max(1, math.ceil(len(rewards) / 3))
-    return sum(rewards[:third]) / third, sum(rewards[-third:]) / third
+    """Mean reward over the first and the last third of each concept's steps, averaged over concepts (what
+    `ubpp train` reports): concepts differ in reward, and a run visits them in turn or one after another."""
+    by_concept: dict[tuple[str, ...], list[float]] = {}
+    for row in metrics:
+        by_concept.setdefault(tuple(row["concepts"]), []).append(row["reward_mean"])
+    firsts, lasts = [], []
+    for rewards in by_concept.values():
+        third = max(1, math.ceil(len(rewards) / 3))
+        firsts.append(sum(rewards[:third]) / third)
+        lasts.append(sum(rewards[-third:]) / third)
+    return sum(firsts) / len(firsts), sum(lasts) / len(lasts)

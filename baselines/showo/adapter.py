@@ -1,8 +1,13 @@
 """Benchmark adapters for the Show-o family: `syncr1`, `unictokens` and `showo-tp`.
 
-`--checkpoint` is a Show-o base (folder or hub id) or a bundle folder holding
+`--checkpoint` is a Show-o base (folder or hub id), a bundle folder holding
 `showo/`, `magvit/` and optionally `concepts/` (what `build_tiny_checkpoint`
-and our trainer write). Concept weights for syncr1 / unictokens come from the
+and our trainer write), or a folder of one model per concept, `<concept>/`
+holding a bundle or a training run (`<concept>/model/`, what `ubpp train
+syncr1` writes with `run_per_concept`): each concept is then evaluated with
+its own model, as the authors evaluate their per-concept Sync-R1 weights
+(loaded when the evaluation reaches the concept; one in memory at a time).
+Concept weights for syncr1 / unictokens come from the
 `concepts` option (default: the bundle's `concepts/`): `<concept>.safetensors`
 (ours) or UniCTokens' `<concept>[/<run_name>]/epoch_<N>_embed.pt`,
 `..._lm_head_weight.pt`, `..._lm_head_bias.pt` (as in their `saves/<concept>/<run>/`;
@@ -52,23 +57,41 @@ class ShowoAdapter:
             check_options(mmu_vocab, pixels)
         except ValueError as error:
             raise ModelError(f"{name}: {error}") from None
-        bundle = Path(checkpoint)
-        is_bundle = (bundle / "showo").is_dir()
-        showo = bundle / "showo" if is_bundle else checkpoint
-        magvit = magvit or (str(bundle / "magvit") if is_bundle else DEFAULT_MAGVIT)
-        try:
-            self.pipe = ShowoPipeline.from_pretrained(showo, magvit, device=device, mmu_vocab=mmu_vocab, pixels=pixels)
-        except (OSError, ValueError) as error:
-            raise ModelError(f"weights for {name} not found at {checkpoint!r} ({str(error).splitlines()[0][:160]}): "
-                             f"pass --checkpoint PATH or a hub id") from None
+        self.device, self.mmu_vocab, self.pixels, self.magvit = device, mmu_vocab, pixels, magvit
+        self.concepts_option = Path(concepts) if concepts else None
+        self.per_concept = Path(checkpoint) if _concept_bundles(Path(checkpoint)) else None
+        self.loaded_for: str | None = None
+        """The concept whose own model is loaded (per-concept checkpoints)."""
+        if self.per_concept is None:
+            self._load(checkpoint)
         self.personalization = personalization
-        self.concept_dir = Path(concepts) if concepts else (bundle / "concepts" if is_bundle else None)
         self.run_name = run_name
         self.epoch = epoch
         self.sampler = SamplerConfig(steps=steps, guidance_scale=guidance_scale, temperature=temperature)
         self.max_new_tokens = max_new_tokens
 
+    def _load(self, checkpoint: str | Path) -> None:
+        bundle = Path(checkpoint)
+        is_bundle = (bundle / "showo").is_dir()
+        showo = bundle / "showo" if is_bundle else checkpoint
+        magvit = self.magvit or (str(bundle / "magvit") if is_bundle else DEFAULT_MAGVIT)
+        self.pipe = None  # the previous concept's model is released before the next one loads
+        try:
+            self.pipe = ShowoPipeline.from_pretrained(showo, magvit, device=self.device, mmu_vocab=self.mmu_vocab,
+                                                      pixels=self.pixels)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"weights for {self.name} not found at {str(checkpoint)!r} "
+                             f"({str(error).splitlines()[0][:160]}): pass --checkpoint PATH or a hub id") from None
+        self.concept_dir = self.concepts_option or (bundle / "concepts" if is_bundle else None)
+
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:
+        if self.per_concept is not None and self.loaded_for != concept.id:
+            bundle = _concept_bundles(self.per_concept).get(concept.id)
+            if bundle is None:
+                raise ModelError(f"{self.name}: no model for concept {concept.id} in {self.per_concept} "
+                                 f"(expected {concept.id}/showo/ or {concept.id}/model/showo/ there)")
+            self._load(bundle)
+            self.loaded_for = concept.id
         if self.personalization == "text" or concept.id in self.pipe.concepts:
             return
         folder = self.concept_dir
@@ -100,6 +123,19 @@ class ShowoAdapter:
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
         return self.pipe.generate([self._condition(r) for r in requests], seed=[r.seed for r in requests],
                                   config=self.sampler)
+
+
+def _concept_bundles(folder: Path) -> dict[str, Path]:
+    """Concept id -> its own bundle, for a folder of per-concept models (empty for anything else)."""
+    if not folder.is_dir() or (folder / "showo").is_dir():
+        return {}
+    found = {}
+    for child in sorted(folder.iterdir()):
+        for bundle in (child, child / "model"):
+            if (bundle / "showo").is_dir():
+                found[child.name] = bundle
+                break
+    return found
 
 
 def syncr1(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> ShowoAdapter:
