@@ -31,7 +31,7 @@ from training.policy import concept_row_mask
 from training.rewards import REWARDS, Reward, RewardSample
 from training.pretrain_tiny import ASSET
 from training.rollout import BLACK, PromptSchedule
-from training.trainer import Trainer, TrainingError, train
+from training.trainer import Trainer, TrainingError, reward_trend, train
 
 FAST = ["group_size=3", "generation_steps=4", "reasoning_max_new_tokens=4", "save_every=1", "dgs.screen_batch=2",
         "dgs.budget_factor=2"]
@@ -204,6 +204,14 @@ def test_a_run_per_concept_gives_each_concept_the_model_a_run_of_its_own_would(m
         assert per_concept.generate([request])[0].tobytes() == own.generate([request])[0].tobytes(), concept
     with pytest.raises(ModelError, match="no model for concept ast"):
         per_concept.personalize(bench.concepts["ast"], [])
+
+
+def test_the_reward_trend_compares_thirds_of_each_concepts_steps() -> None:
+    """A run visits concepts in turn (or one after another) and their rewards differ: thirds are taken per concept,
+    then averaged; thirds of the whole log would compare one concept's start with another's end."""
+    a, b = [1.0, 2.0, 3.0], [10.0, 10.0, 10.0, 20.0, 20.0, 20.0]
+    metrics = [{"concepts": ["a"], "reward_mean": r} for r in a] + [{"concepts": ["b"], "reward_mean": r} for r in b]
+    assert reward_trend(metrics) == pytest.approx(((1 + 10) / 2, (3 + 20) / 2))
 
 
 def test_two_concepts_keep_separate_thresholds(mini_build: Path, tmp_path: Path) -> None:

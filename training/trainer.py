@@ -484,13 +484,13 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
           ) -> TrainResult:
     """One run in `out`; with `run_per_concept`, one run per concept in out/<concept>/, one after another
     (`stop_after` counts the steps of all of them, `resume` continues each)."""
-    # One run per output folder; under `accelerate launch` the main process (RANK 0) holds it for all ranks.
-    def run(config: TrainConfig, out: Path, stop_after: int | None) -> TrainResult:
+    def one(config: TrainConfig, out: Path, stop_after: int | None) -> TrainResult:
         return (resume and _finished(config, out)) or Trainer(config, out, resume, quiet, console).run(stop_after)
 
+    # One run per output folder; under `accelerate launch` the main process (RANK 0) holds it for all ranks.
     with run_lock(out, "train", wait, say) if os.environ.get("RANK", "0") == "0" else nullcontext():
         if not config.run_per_concept:
-            return run(config, out, stop_after)
+            return one(config, out, stop_after)
         refuse_sharded_launch()  # before the benchmark is built or read
         concepts = _concepts(config, training_benchmark(config.benchmark, console or Console(stderr=True),
                                                         quiet).concepts)
@@ -500,7 +500,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
             if left == 0:
                 break
             own = dataclasses.replace(config, concepts=[concept])
-            runs.append(run(own, out / concept, left))
+            runs.append(one(own, out / concept, left))
         finished = len(runs) == len(concepts) and all(r.bundle is not None for r in runs)
         return TrainResult(out, out if finished else None, sum(r.last_step for r in runs),
                            config.steps * len(concepts), [row for r in runs for row in r.metrics],
