@@ -454,7 +454,7 @@ def test_other_sharded_launches_are_refused_in_one_line(tmp_path: Path, monkeypa
 @pytest.mark.slow
 def test_a_killed_run_resumes_with_the_same_next_step(mini_build: Path, tmp_path: Path) -> None:
     args = [sys.executable, "-m", "cli", "train", "syncr1", "--preset", "tiny", "-q", "--set", f"benchmark={mini_build}",
-            "--set", "steps=6", *[x for s in FAST for x in ("--set", s)]]
+            "--set", "steps=6", "--set", "run_per_concept=false", *[x for s in FAST for x in ("--set", s)]]
     whole = subprocess.run([*args, "--out", str(tmp_path / "whole")], capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr
     process = subprocess.Popen([*args, "--out", str(tmp_path / "killed")], start_new_session=True)
