@@ -568,7 +568,8 @@ def train_syncr1(
                                                                  "per concept, or with --set run_per_concept=true a "
                                                                  "run and a model per concept in OUT/<concept>/.")]
         = [],  # noqa: B006 (typer needs a literal default)
-    out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, samples.jsonl, checkpoints/, model/.")]
+    out: Annotated[Path, typer.Option(help="Run folder: config, metrics.jsonl, samples.jsonl, checkpoints/, model/ "
+                                           "(with run_per_concept, one such folder per concept inside).")]
         = Path("runs/train/syncr1"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
     stop_after: Annotated[Optional[int], typer.Option(

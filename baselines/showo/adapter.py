@@ -59,10 +59,12 @@ class ShowoAdapter:
             raise ModelError(f"{name}: {error}") from None
         self.device, self.mmu_vocab, self.pixels, self.magvit = device, mmu_vocab, pixels, magvit
         self.concepts_option = Path(concepts) if concepts else None
-        self.per_concept = Path(checkpoint) if _concept_bundles(Path(checkpoint)) else None
+        self.checkpoint = checkpoint
+        self.own_models = _concept_bundles(Path(checkpoint))
+        """Concept id -> its own bundle, when the checkpoint is a folder of per-concept models."""
         self.loaded_for: str | None = None
         """The concept whose own model is loaded (per-concept checkpoints)."""
-        if self.per_concept is None:
+        if not self.own_models:
             self._load(checkpoint)
         self.personalization = personalization
         self.run_name = run_name
@@ -85,10 +87,10 @@ class ShowoAdapter:
         self.concept_dir = self.concepts_option or (bundle / "concepts" if is_bundle else None)
 
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:
-        if self.per_concept is not None and self.loaded_for != concept.id:
-            bundle = _concept_bundles(self.per_concept).get(concept.id)
+        if self.own_models and self.loaded_for != concept.id:
+            bundle = self.own_models.get(concept.id)
             if bundle is None:
-                raise ModelError(f"{self.name}: no model for concept {concept.id} in {self.per_concept} "
+                raise ModelError(f"{self.name}: no model for concept {concept.id} in {self.checkpoint} "
                                  f"(expected {concept.id}/showo/ or {concept.id}/model/showo/ there)")
             self._load(bundle)
             self.loaded_for = concept.id
