@@ -180,8 +180,9 @@ class RolloutEngine:
                                            generator=text_generators)
         answers = [t + [pipe.vocab.eos] if len(t) < config.reasoning_max_new_tokens else t for t in tokens]
         reasoning = [understander.text(t) for t in tokens]
-        tokens = pipe.concepts[prompt.concept.id]
-        compound = [generation_condition(prompt.concept, f"{prompt.base_prompt} {r}".strip(), tokens) for r in reasoning]
+        concept_tokens = pipe.concepts[prompt.concept.id]
+        compound = [generation_condition(prompt.concept, f"{prompt.base_prompt} {r}".strip(), concept_tokens)
+                    for r in reasoning]
         prompt_ids = encode_prompts(pipe.tokenizer, pipe.vocab, compound, MAX_TEXT_LEN).to(device)
         uncond_ids = encode_prompts(pipe.tokenizer, pipe.vocab, [""] * count, MAX_TEXT_LEN).to(device)
         generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k))
