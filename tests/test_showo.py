@@ -71,7 +71,7 @@ def test_released_layout_loads_with_no_missing_or_unexpected_keys(tmp_path: Path
     assert all(torch.equal(again.state_dict()[k], v) for k, v in state.items())
     state["showo.extra.weight"] = torch.zeros(1)
     torch.save(state, released / "pytorch_model.bin")
-    with pytest.raises(RuntimeError, match="unexpected \\['showo.extra.weight'\\]"):
+    with pytest.raises(ValueError, match="unexpected \\['showo.extra.weight'\\]"):
         Showo.from_pretrained(released)
 
 
@@ -372,3 +372,75 @@ def test_pipeline_and_adapter_options_default_to_show_o(tmp_path: Path) -> None:
         syncr1(str(tmp_path / "bundle"), pixels="nearest")
     with pytest.raises(ValueError, match="mmu_vocab"):
         ShowoPipeline(default.model, default.tokenizer, default.magvit, mmu_vocab="words")
+
+
+def _grpo_saved_state(base: dict[str, torch.Tensor], text_size: int, seed: int) -> dict[str, torch.Tensor]:
+    """What the authors' grpo.py saves: the base with 17 concept rows inserted after the text ids (their
+    `_inject_personalized_weights`), every weight then moved by training."""
+    generator = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, value in base.items():
+        if key in ("showo.model.embed_tokens.weight", "showo.lm_head.weight", "showo.lm_head.bias"):
+            value = torch.cat([value[:text_size], torch.zeros((17, *value.shape[1:])), value[text_size:]])
+        state[key] = value + 0.05 * torch.randn(value.shape, generator=generator)
+    return state
+
+
+def test_the_authors_sync_r1_weights_load_one_concept_at_a_time(tmp_path: Path) -> None:
+    from baselines.base import GenerateRequest, ModelError
+    from baselines.showo.adapter import showo_tp, syncr1, unictokens
+    from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
+    from unifybench_pp.schema import Concept
+
+    showo, magvit = build_tiny_checkpoint(tmp_path / "base")
+    fresh = ShowoPipeline.from_pretrained(showo, magvit)
+    base, text_size = fresh.model.state_dict(), len(fresh.tokenizer)
+    root = tmp_path / "model_weights"
+    saved = {}
+    for concept, epochs in (("bo", (1, 3)), ("mam", (2,))):
+        (root / concept).mkdir(parents=True)
+        for epoch in epochs:
+            saved[concept, epoch] = _grpo_saved_state(base, text_size, seed=10 * epoch + len(concept))
+            torch.save({"epoch": epoch, "model_state_dict": saved[concept, epoch], "optimizer_state_dict": None},
+                       root / concept / f"model_epoch{epoch}.pt")
+
+    def concept(cid: str) -> Concept:
+        return Concept(cid, f"<{cid}>", "dog", "pet", "live_subject", "a dog", [], [], [])
+
+    def drawn(model: object, cid: str) -> bytes:
+        model.personalize(concept(cid), [])
+        request = GenerateRequest(f"pure_gen/{cid}/0", "pure_gen", concept(cid), f"A photo of <{cid}>.", seed=3)
+        return model.generate([request])[0].tobytes()
+
+    def weights_are(model: object, cid: str, epoch: int) -> bool:
+        state = model.pipe.model.state_dict()
+        return all(torch.equal(state[k], v) for k, v in saved[cid, epoch].items())
+
+    model = syncr1(showo, magvit=magvit, rl_weights=str(root), steps=3)
+    first = drawn(model, "bo")  # the highest epoch by default
+    assert weights_are(model, "bo", 3) and list(model.pipe.concepts) == ["bo"]
+    assert model.pipe.vocab.image_offset == fresh.vocab.image_offset + 17  # image ids after the concept rows
+    drawn(model, "mam")  # a fresh base for the next concept: its file's rows, not bo's beside them
+    assert weights_are(model, "mam", 2) and list(model.pipe.concepts) == ["mam"]
+    assert drawn(model, "bo") == first and weights_are(model, "bo", 3)
+    assert weights_are(model, "bo", 3) != weights_are(model, "bo", 1)
+    earlier = syncr1(showo, magvit=magvit, rl_weights=str(root), model_epoch=1, steps=3)
+    assert drawn(earlier, "bo") != first and weights_are(earlier, "bo", 1)
+
+    with pytest.raises(ModelError, match=r"model_epoch2\.pt \(epochs there: 1, 3\)"):
+        syncr1(showo, magvit=magvit, rl_weights=str(root), model_epoch=2).personalize(concept("bo"), [])
+    with pytest.raises(ModelError, match="Sync-R1 weights for cat not found"):
+        syncr1(showo, magvit=magvit, rl_weights=str(root)).personalize(concept("cat"), [])
+    (root / "odd").mkdir()
+    torch.save({"epoch": 1, "state_dict": base}, root / "odd" / "model_epoch1.pt")
+    with pytest.raises(ModelError, match="no 'model_state_dict'"):
+        syncr1(showo, magvit=magvit, rl_weights=str(root)).personalize(concept("odd"), [])
+    torch.save({"epoch": 2, "model_state_dict": base}, root / "odd" / "model_epoch2.pt")
+    with pytest.raises(ModelError, match="does not extend"):
+        syncr1(showo, magvit=magvit, rl_weights=str(root)).personalize(concept("odd"), [])
+    with pytest.raises(ModelError, match="takes no Sync-R1 weights"):
+        showo_tp(showo, magvit=magvit, rl_weights=str(root))
+    with pytest.raises(ModelError, match="drop concepts="):
+        unictokens(showo, magvit=magvit, rl_weights=str(root), concepts=str(tmp_path))
+    with pytest.raises(ModelError, match="not found"):
+        syncr1(showo, magvit=magvit, rl_weights=str(tmp_path / "nowhere"))

@@ -409,6 +409,24 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     untrained = runner.invoke(app, [*evaluate, "--concepts", "ast"])
     assert untrained.exit_code != 0 and "no model for concept ast" in untrained.output
 
+    # The same models in the authors' layout (rl_weight_root/<concept>/model_epoch<N>.pt, the whole state with the
+    # concept's rows) on the shipped base score every item exactly as our per-concept bundles do.
+    for concept in ("chelsea", "coins"):
+        pipe = ShowoPipeline.from_pretrained(out / concept / "model" / "showo", out / concept / "model" / "magvit")
+        pipe.load_concept(out / concept / "model" / "concepts" / f"{concept}.safetensors")
+        (tmp_path / "authors" / concept).mkdir(parents=True)
+        torch.save({"epoch": 2, "model_state_dict": pipe.model.state_dict(), "optimizer_state_dict": None},
+                   tmp_path / "authors" / concept / "model_epoch2.pt")
+    theirs = [*evaluate, "--concepts", "chelsea,coins"]
+    theirs[theirs.index(str(out))], theirs[theirs.index(str(tmp_path / "runs"))] = (str(ASSET / "showo"),
+                                                                                     str(tmp_path / "theirs"))
+    loaded = runner.invoke(app, [*theirs, "--option", f"magvit={ASSET / 'magvit'}",
+                                 "--option", f"rl_weights={tmp_path / 'authors'}"])
+    assert loaded.exit_code == 0, loaded.output
+    scores = [sorted(next(runs.rglob("scores.jsonl")).read_text().splitlines())
+              for runs in (tmp_path / "runs", tmp_path / "theirs")]
+    assert scores[0] == scores[1] and len(scores[0]) > 10
+
 
 def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No prior build: the default benchmark path gets the bundled mini benchmark built, as the demo does."""

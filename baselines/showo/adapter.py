@@ -7,6 +7,10 @@ holding a bundle or a training run (`<concept>/model/`, what `ubpp train
 syncr1` writes with `run_per_concept`): each concept is then evaluated with
 its own model, as the authors evaluate their per-concept Sync-R1 weights
 (loaded when the evaluation reaches the concept; one in memory at a time).
+The authors' own per-concept Sync-R1 weights are read the same way with
+`rl_weights=DIR` (their `rl_weight_root`: `DIR/<concept>/model_epoch<N>.pt`,
+the highest N unless `model_epoch` is given) on top of the `--checkpoint`
+base; those files hold the concept's rows, so `concepts` is not needed.
 Concept weights for syncr1 / unictokens come from the
 `concepts` option (default: the bundle's `concepts/`): `<concept>.safetensors`
 (ours) or UniCTokens' `<concept>[/<run_name>]/epoch_<N>_embed.pt`,
@@ -33,6 +37,7 @@ from PIL import Image
 from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest
+from .checkpoints import sync_r1_model_file
 from .concepts import ConceptTokens
 from .personalize import generation_condition, understanding_system
 from .pipeline import Pixels, ShowoPipeline, check_options
@@ -47,7 +52,7 @@ class ShowoAdapter:
 
     def __init__(self, name: str, checkpoint: str | None, device: str, *, personalization: str,
                  magvit: str | None = None, concepts: str | None = None, run_name: str | None = None,
-                 epoch: int | None = None,
+                 epoch: int | None = None, rl_weights: str | None = None, model_epoch: int | None = None,
                  steps: int = 50, guidance_scale: float = 5.0, temperature: float = 1.0,
                  max_new_tokens: int = 100, mmu_vocab: MmuVocab = "full", pixels: Pixels = "truncate") -> None:
         if not checkpoint:
@@ -62,6 +67,8 @@ class ShowoAdapter:
         self.checkpoint = checkpoint
         self.own_models = _concept_bundles(Path(checkpoint))
         """Concept id -> its own bundle, when the checkpoint is a folder of per-concept models."""
+        self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
+        _check_rl_weights(name, personalization, self.rl_weights, bool(self.own_models), concepts)
         self.loaded_for: str | None = None
         """The concept whose own model is loaded (per-concept checkpoints)."""
         if not self.own_models:
@@ -86,13 +93,29 @@ class ShowoAdapter:
                              f"({str(error).splitlines()[0][:160]}): pass --checkpoint PATH or a hub id") from None
         self.concept_dir = self.concepts_option or (bundle / "concepts" if is_bundle else None)
 
-    def personalize(self, concept: Concept, train_images: list[Path]) -> None:
-        if self.own_models and self.loaded_for != concept.id:
-            bundle = self.own_models.get(concept.id)
+    def _load_own(self, concept: str) -> None:
+        """The concept's own model: its bundle, or the base with the authors' `model_epoch<N>.pt` loaded into it."""
+        if self.rl_weights is None:
+            bundle = self.own_models.get(concept)
             if bundle is None:
-                raise ModelError(f"{self.name}: no model for concept {concept.id} in {self.checkpoint} "
-                                 f"(expected {concept.id}/showo/ or {concept.id}/model/showo/ there)")
+                raise ModelError(f"{self.name}: no model for concept {concept} in {self.checkpoint} "
+                                 f"(expected {concept}/showo/ or {concept}/model/showo/ there)")
             self._load(bundle)
+            return
+        try:
+            path = sync_r1_model_file(self.rl_weights, concept, self.model_epoch)
+        except FileNotFoundError as error:
+            raise ModelError(f"{self.name}: {error}") from None
+        if self.pipe.concepts:  # the previous concept's weights: start again from the base
+            self._load(self.checkpoint)
+        try:
+            self.pipe.add_trained_concept(concept, path)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise ModelError(f"{self.name}: cannot load {path}: {str(error).splitlines()[0][:300]}") from None
+
+    def personalize(self, concept: Concept, train_images: list[Path]) -> None:
+        if (self.own_models or self.rl_weights) and self.loaded_for != concept.id:
+            self._load_own(concept.id)
             self.loaded_for = concept.id
         if self.personalization == "text" or concept.id in self.pipe.concepts:
             return
@@ -125,6 +148,22 @@ class ShowoAdapter:
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
         return self.pipe.generate([self._condition(r) for r in requests], seed=[r.seed for r in requests],
                                   config=self.sampler)
+
+
+def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, own_models: bool,
+                      concepts: str | None) -> None:
+    """Refuse `rl_weights` where it cannot mean anything, before any weight is read."""
+    if rl_weights is None:
+        return
+    if personalization == "text":
+        raise ModelError(f"{name} describes concepts in text and takes no Sync-R1 weights (rl_weights)")
+    if own_models:
+        raise ModelError(f"{name}: --checkpoint is a folder of per-concept models; rl_weights needs the base they "
+                         f"were trained from")
+    if concepts:
+        raise ModelError(f"{name}: rl_weights files hold the concept rows; drop concepts=")
+    if not rl_weights.is_dir():
+        raise ModelError(f"{name}: rl_weights folder {rl_weights} not found (expected <concept>/model_epoch<N>.pt)")
 
 
 def _concept_bundles(folder: Path) -> dict[str, Path]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -32,3 +33,27 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     for file in bins:
         state.update(torch.load(file, map_location="cpu", weights_only=True))
     return state
+
+
+def sync_r1_model_file(root: Path, concept: str, epoch: int | None = None) -> Path:
+    """The authors' Sync-R1 weights for a concept, `root/<concept>/model_epoch<N>.pt` (their `rl_weight_root`, what
+    `grpo.py` saves under `save_dir/model_weights/`): epoch N, or the highest one there."""
+    folder = root / concept
+    epochs = sorted(int(m.group(1)) for p in folder.glob("model_epoch*.pt")
+                    if (m := re.fullmatch(r"model_epoch(\d+)\.pt", p.name)))
+    chosen = epoch if epoch is not None else (epochs[-1] if epochs else None)
+    if chosen is None or chosen not in epochs:
+        found = f"epochs there: {', '.join(map(str, epochs))}" if epochs else "none there"
+        wanted = f"model_epoch{chosen}.pt" if chosen is not None else "model_epoch<N>.pt"
+        raise FileNotFoundError(f"Sync-R1 weights for {concept} not found: expected {folder / wanted} ({found})")
+    return folder / f"model_epoch{chosen}.pt"
+
+
+def read_sync_r1_model(path: Path) -> dict[str, torch.Tensor]:
+    """The whole Show-o state of a `model_epoch<N>.pt` (`{"model_state_dict", "epoch", "optimizer_state_dict"}`,
+    as the authors' `save_distributed_model` writes it), read with `weights_only=True` as their loader does; memory-mapped,
+    so the optimizer state saved beside the weights is never read."""
+    saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(saved, dict) or "model_state_dict" not in saved:
+        raise ValueError(f"{path} is not a Sync-R1 training file: it has no 'model_state_dict'")
+    return saved["model_state_dict"]

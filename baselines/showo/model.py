@@ -91,14 +91,23 @@ class Showo(nn.Module):
         folder = resolve(path_or_hub_id)
         config = ShowoConfig.from_json(json.loads((folder / "config.json").read_text()))
         model = cls(config)
-        missing, unexpected = model.load_state_dict(read_state_dict(folder), strict=False)
-        missing = [k for k in missing if not k.endswith("rotary_emb.inv_freq")]
-        if missing or unexpected:
-            raise RuntimeError(f"checkpoint {path_or_hub_id} does not match Show-o: missing {missing[:5]}, "
-                               f"unexpected {unexpected[:5]}")
+        model.load_weights(read_state_dict(folder), str(path_or_hub_id))
         if dtype is not None:
             model = model.to(dtype)
         return model.eval()
+
+    def load_weights(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """Every Show-o key, strictly and in shape (the rotary `inv_freq` buffer some versions save is skipped)."""
+        state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}
+        expected = {k: v.shape for k, v in self.state_dict().items() if not k.endswith("rotary_emb.inv_freq")}
+        missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+        if missing or unexpected:
+            raise ValueError(f"checkpoint {source} does not match Show-o: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+        mismatched = [f"{k} {tuple(v.shape)} vs {tuple(expected[k])}" for k, v in state.items() if v.shape != expected[k]]
+        if mismatched:
+            raise ValueError(f"checkpoint {source} does not match this Show-o's shapes: {', '.join(mismatched[:3])}")
+        self.load_state_dict(state, strict=False)
 
     def save_pretrained(self, path: Path) -> None:
         """Save in the released layout (config.json + safetensors with `showo.` keys)."""

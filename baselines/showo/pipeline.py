@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoints import resolve
+from .checkpoints import read_sync_r1_model, resolve
 from .concepts import ConceptTokens, add_concept, load_concept, load_released_concept, save_concept
 from .magvit2 import Magvit2Config, Magvit2Tokenizer
 from .model import Showo, ShowoConfig, tiny_llm_config
@@ -114,6 +114,22 @@ class ShowoPipeline:
             raise FileNotFoundError(f"concept weights for {concept} not found: expected {ours} or "
                                     f"{released}/epoch_<N>_embed.pt")
         return self.add_released_concept(concept, released, epoch if epoch is not None else epochs[-1])
+
+    def add_trained_concept(self, concept: str, path: Path) -> ConceptTokens:
+        """A concept as the authors' Sync-R1 training left it, `model_epoch<N>.pt`: the whole Show-o, concept rows
+        included, replaces this one's weights (their harness injects the concept's tokens, then loads the file)."""
+        if self.concepts:
+            raise ValueError(f"{path} holds a model for one concept; this pipeline already holds "
+                             f"{', '.join(self.concepts)}")
+        state = read_sync_r1_model(path)
+        rows = state.get("showo.model.embed_tokens.weight")
+        added = -1 if rows is None else rows.shape[0] - self.model.config.vocab_size
+        if added < 2:
+            raise ValueError(f"{path} does not extend this base's {self.model.config.vocab_size} ids by a concept's "
+                             f"tokens (an identifier and latent tokens)")
+        tokens = self._refresh(*add_concept(self.model, self.tokenizer, self.vocab.codebook_size, concept, added - 1))
+        self.model.load_weights(state, str(path))
+        return tokens
 
     def load_concept(self, path: Path) -> ConceptTokens:
         return self._refresh(*load_concept(self.model, self.tokenizer, self.vocab.codebook_size, path))
