@@ -201,9 +201,10 @@ Every weight trains, as in the paper (`full`; AdamW at 1e-4): with the concept r
 +0.006 (the image stand-ins up, TIER level).
 Each concept trains in a run of its own, 24 steps, as the authors train one model per concept: one model shared by
 all six concepts (72 or 144 steps) gained +0.006, a model per concept gained +0.010 on average in 24 steps (-0.004
-to +0.029 by concept; +0.044 and +0.052 for one concept at 36 and 72 steps, which the demo's five minutes do not
-hold); lr 3e-4 was unstable there (-0.019 to +0.022). All chosen on training prompts only, never on evaluation
-items (README, "Training Sync-R1")."""
+to +0.029 by concept). Longer runs gain more (+0.016 at 48 steps, +0.028 at 72 with every concept up) but put the
+demo at 8 minutes, over its five (and at 72 the demo's evaluation showed no significant change either, README);
+lr 3e-4 was unstable (-0.019 to +0.022). All chosen on training prompts only, never on evaluation items
+(README, "Training Sync-R1")."""
 
 PRESETS = {"tiny": TINY_PRESET, "paper": {}}
 

@@ -51,8 +51,8 @@ def sync_r1_model_file(root: Path, concept: str, epoch: int | None = None) -> Pa
 
 def read_sync_r1_model(path: Path) -> dict[str, torch.Tensor]:
     """The whole Show-o state of a `model_epoch<N>.pt` (`{"model_state_dict", "epoch", "optimizer_state_dict"}`,
-    as the authors' `save_distributed_model` writes it), read with `weights_only=True` as their loader does; memory-mapped,
-    so the optimizer state saved beside the weights is never read."""
+    as the authors' `save_distributed_model` writes it), read with `weights_only=True` as their loader does;
+    memory-mapped, so the optimizer state saved beside the weights is never read."""
     saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     if not isinstance(saved, dict) or "model_state_dict" not in saved:
         raise ValueError(f"{path} is not a Sync-R1 training file: it has no 'model_state_dict'")

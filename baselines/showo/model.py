@@ -104,7 +104,8 @@ class Showo(nn.Module):
         if missing or unexpected:
             raise ValueError(f"checkpoint {source} does not match Show-o: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
-        mismatched = [f"{k} {tuple(v.shape)} vs {tuple(expected[k])}" for k, v in state.items() if v.shape != expected[k]]
+        mismatched = [f"{k} {tuple(v.shape)} vs {tuple(expected[k])}" for k, v in state.items()
+                      if v.shape != expected[k]]
         if mismatched:
             raise ValueError(f"checkpoint {source} does not match this Show-o's shapes: {', '.join(mismatched[:3])}")
         self.load_state_dict(state, strict=False)
