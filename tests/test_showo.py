@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -374,14 +375,16 @@ def test_pipeline_and_adapter_options_default_to_show_o(tmp_path: Path) -> None:
         ShowoPipeline(default.model, default.tokenizer, default.magvit, mmu_vocab="words")
 
 
-def _grpo_saved_state(base: dict[str, torch.Tensor], text_size: int, seed: int) -> dict[str, torch.Tensor]:
-    """What the authors' grpo.py saves: the base with 17 concept rows inserted after the text ids (their
-    `_inject_personalized_weights`), every weight then moved by training."""
+def _grpo_saved_state(base: dict[str, torch.Tensor], text_size: int, seed: int, rows: int = 25
+                      ) -> dict[str, torch.Tensor]:
+    """What the authors' grpo.py saves: the base with the concept's rows inserted after the text ids (their
+    `_inject_personalized_weights`: the identifier, 16 stage-1 and 8 stage-2 tokens by default), every weight then
+    moved by training."""
     generator = torch.Generator().manual_seed(seed)
     state = {}
     for key, value in base.items():
         if key in ("showo.model.embed_tokens.weight", "showo.lm_head.weight", "showo.lm_head.bias"):
-            value = torch.cat([value[:text_size], torch.zeros((17, *value.shape[1:])), value[text_size:]])
+            value = torch.cat([value[:text_size], torch.zeros((rows, *value.shape[1:])), value[text_size:]])
         state[key] = value + 0.05 * torch.randn(value.shape, generator=generator)
     return state
 
@@ -397,7 +400,7 @@ def test_the_authors_sync_r1_weights_load_one_concept_at_a_time(tmp_path: Path) 
     base, text_size = fresh.model.state_dict(), len(fresh.tokenizer)
     root = tmp_path / "model_weights"
     saved = {}
-    for concept, epochs in (("bo", (1, 3)), ("mam", (2,))):
+    for concept, epochs in (("bo", (1, 9, 10)), ("mam", (10,))):
         (root / concept).mkdir(parents=True)
         for epoch in epochs:
             saved[concept, epoch] = _grpo_saved_state(base, text_size, seed=10 * epoch + len(concept))
@@ -417,30 +420,51 @@ def test_the_authors_sync_r1_weights_load_one_concept_at_a_time(tmp_path: Path) 
         return all(torch.equal(state[k], v) for k, v in saved[cid, epoch].items())
 
     model = syncr1(showo, magvit=magvit, rl_weights=str(root), steps=3)
-    first = drawn(model, "bo")  # the highest epoch by default
-    assert weights_are(model, "bo", 3) and list(model.pipe.concepts) == ["bo"]
-    assert model.pipe.vocab.image_offset == fresh.vocab.image_offset + 17  # image ids after the concept rows
+    first = drawn(model, "bo")  # every concept's latest is epoch 10: the default
+    assert weights_are(model, "bo", 10) and not weights_are(model, "bo", 9) and list(model.pipe.concepts) == ["bo"]
+    assert model.pipe.vocab.image_offset == fresh.vocab.image_offset + 25  # image ids after the concept rows
+    tokens = model.pipe.concepts["bo"]
+    # the harness's prompts: the system prompt lists the 16 stage-1 tokens, generation prompts all 24
+    assert tokens.system_prompt() == "<bo> is " + "".join(f"<bo:token_{i}>" for i in range(16)) + "."
+    assert tokens.in_prompt("A <bo>.", "<bo>") == "A " + "".join(f"<bo:token_{i}>" for i in range(24)) + " <bo>."
     drawn(model, "mam")  # a fresh base for the next concept: its file's rows, not bo's beside them
-    assert weights_are(model, "mam", 2) and list(model.pipe.concepts) == ["mam"]
-    assert drawn(model, "bo") == first and weights_are(model, "bo", 3)
-    assert weights_are(model, "bo", 3) != weights_are(model, "bo", 1)
-    earlier = syncr1(showo, magvit=magvit, rl_weights=str(root), model_epoch=1, steps=3)
-    assert drawn(earlier, "bo") != first and weights_are(earlier, "bo", 1)
+    assert weights_are(model, "mam", 10) and list(model.pipe.concepts) == ["mam"]
+    assert drawn(model, "bo") == first and weights_are(model, "bo", 10)
+    earlier = syncr1(showo, magvit=magvit, rl_weights=str(root), model_epoch=9, steps=3)
+    assert drawn(earlier, "bo") != first and weights_are(earlier, "bo", 9)
+    with pytest.raises(ModelError, match=r"model_epoch9\.pt \(epochs there: 10\)"):
+        earlier.personalize(concept("mam"), [])
+    with pytest.raises(ValueError, match="already holds bo"):
+        earlier.pipe.add_trained_concept("mam", root / "mam" / "model_epoch10.pt")
 
-    with pytest.raises(ModelError, match=r"model_epoch2\.pt \(epochs there: 1, 3\)"):
-        syncr1(showo, magvit=magvit, rl_weights=str(root), model_epoch=2).personalize(concept("bo"), [])
     with pytest.raises(ModelError, match="Sync-R1 weights for cat not found"):
         syncr1(showo, magvit=magvit, rl_weights=str(root)).personalize(concept("cat"), [])
     (root / "odd").mkdir()
     torch.save({"epoch": 1, "state_dict": base}, root / "odd" / "model_epoch1.pt")
+    with pytest.raises(ModelError, match=r"latest epochs differ .*\(bo 10, mam 10, odd 1\): pass model_epoch=N"):
+        syncr1(showo, magvit=magvit, rl_weights=str(root))
     with pytest.raises(ModelError, match="no 'model_state_dict'"):
-        syncr1(showo, magvit=magvit, rl_weights=str(root)).personalize(concept("odd"), [])
-    torch.save({"epoch": 2, "model_state_dict": base}, root / "odd" / "model_epoch2.pt")
-    with pytest.raises(ModelError, match="does not extend"):
-        syncr1(showo, magvit=magvit, rl_weights=str(root)).personalize(concept("odd"), [])
-    with pytest.raises(ModelError, match="takes no Sync-R1 weights"):
-        showo_tp(showo, magvit=magvit, rl_weights=str(root))
-    with pytest.raises(ModelError, match="drop concepts="):
-        unictokens(showo, magvit=magvit, rl_weights=str(root), concepts=str(tmp_path))
-    with pytest.raises(ModelError, match="not found"):
-        syncr1(showo, magvit=magvit, rl_weights=str(tmp_path / "nowhere"))
+        syncr1(showo, magvit=magvit, rl_weights=str(root), model_epoch=1).personalize(concept("odd"), [])
+    for epoch, state, error in ((2, base, "does not extend"),
+                                (3, {k: v[..., :-1] if k.endswith("fc1.weight") else v
+                                     for k, v in _grpo_saved_state(base, text_size, 0).items()}, "fc1.weight"),
+                                (4, {"module." + k: v for k, v in base.items()}, "has no showo.model.embed_tokens")):
+        torch.save({"epoch": epoch, "model_state_dict": state}, root / "odd" / f"model_epoch{epoch}.pt")
+        refused = syncr1(showo, magvit=magvit, rl_weights=str(root), model_epoch=epoch)
+        with pytest.raises(ModelError, match=error):
+            refused.personalize(concept("odd"), [])
+        assert not refused.pipe.concepts and refused.pipe.vocab == fresh.vocab  # a refused file changes nothing
+
+    for factory, options, error in ((showo_tp, {"rl_weights": str(root)}, "takes no Sync-R1 weights"),
+                                    (showo_tp, {"model_epoch": 3}, "pass that too"),
+                                    (syncr1, {"model_epoch": 3}, "pass that too"),
+                                    (unictokens, {"rl_weights": str(root), "concepts": str(tmp_path), "epoch": 3},
+                                     "drop concepts=, epoch="),
+                                    (syncr1, {"rl_weights": str(root), "model_epoch": 0}, "--model unictokens"),
+                                    (syncr1, {"rl_weights": str(tmp_path / "nowhere")}, "not found")):
+        with pytest.raises(ModelError, match=error):
+            factory(showo, magvit=magvit, **options)
+    (tmp_path / "per_concept" / "bo").mkdir(parents=True)
+    shutil.copytree(tmp_path / "base", tmp_path / "per_concept" / "bo", dirs_exist_ok=True)
+    with pytest.raises(ModelError, match="needs the base they were trained from"):
+        syncr1(str(tmp_path / "per_concept"), rl_weights=str(root), model_epoch=10)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from baselines.showo.checkpoints import resolve
-from baselines.showo.model import Showo
+from baselines.showo.model import VOCAB_KEYS, Showo
 from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
 from baselines.showo.sampler import MaskGitSampler, SamplerConfig
 from baselines.showo.understand import Understander
@@ -206,7 +206,7 @@ def _strip_concepts(model: Showo, mask: torch.Tensor) -> dict[str, torch.Tensor]
         if "lora_" in key:
             continue
         key = key.replace(".base_layer.", ".")
-        if key in ("showo.model.embed_tokens.weight", "showo.lm_head.weight", "showo.lm_head.bias"):
+        if key in VOCAB_KEYS:
             value = value[~mask.to(value.device)]
         state[key] = value.detach().to("cpu").contiguous()
     return state

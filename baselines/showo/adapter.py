@@ -8,9 +8,10 @@ syncr1` writes with `run_per_concept`): each concept is then evaluated with
 its own model, as the authors evaluate their per-concept Sync-R1 weights
 (loaded when the evaluation reaches the concept; one in memory at a time).
 The authors' own per-concept Sync-R1 weights are read the same way with
-`rl_weights=DIR` (their `rl_weight_root`: `DIR/<concept>/model_epoch<N>.pt`,
-the highest N unless `model_epoch` is given) on top of the `--checkpoint`
-base; those files hold the concept's rows, so `concepts` is not needed.
+`rl_weights=DIR` (their `rl_weight_root`: `DIR/<concept>/model_epoch<N>.pt`;
+`model_epoch=N`, or the latest when every concept's latest is the same N)
+on top of the `--checkpoint` base; those files hold the concept's rows, so
+`concepts` / `run_name` / `epoch` are refused with them.
 Concept weights for syncr1 / unictokens come from the
 `concepts` option (default: the bundle's `concepts/`): `<concept>.safetensors`
 (ours) or UniCTokens' `<concept>[/<run_name>]/epoch_<N>_embed.pt`,
@@ -37,7 +38,7 @@ from PIL import Image
 from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest
-from .checkpoints import sync_r1_model_file
+from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
 from .concepts import ConceptTokens
 from .personalize import generation_condition, understanding_system
 from .pipeline import Pixels, ShowoPipeline, check_options
@@ -68,7 +69,8 @@ class ShowoAdapter:
         self.own_models = _concept_bundles(Path(checkpoint))
         """Concept id -> its own bundle, when the checkpoint is a folder of per-concept models."""
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
-        _check_rl_weights(name, personalization, self.rl_weights, bool(self.own_models), concepts)
+        _check_rl_weights(name, personalization, self.rl_weights, model_epoch, bool(self.own_models),
+                          {"concepts": concepts, "run_name": run_name, "epoch": epoch})
         self.loaded_for: str | None = None
         """The concept whose own model is loaded (per-concept checkpoints)."""
         if not self.own_models:
@@ -150,20 +152,31 @@ class ShowoAdapter:
                                   config=self.sampler)
 
 
-def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, own_models: bool,
-                      concepts: str | None) -> None:
-    """Refuse `rl_weights` where it cannot mean anything, before any weight is read."""
+def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, model_epoch: int | None,
+                      own_models: bool, token_options: dict[str, Any]) -> None:
+    """Refuse `rl_weights` / `model_epoch` where they cannot mean what they say, before any weight is read."""
     if rl_weights is None:
+        if model_epoch is not None:
+            raise ModelError(f"{name}: model_epoch picks a file in rl_weights=DIR; pass that too")
         return
     if personalization == "text":
         raise ModelError(f"{name} describes concepts in text and takes no Sync-R1 weights (rl_weights)")
     if own_models:
         raise ModelError(f"{name}: --checkpoint is a folder of per-concept models; rl_weights needs the base they "
                          f"were trained from")
-    if concepts:
-        raise ModelError(f"{name}: rl_weights files hold the concept rows; drop concepts=")
+    given = [key for key, value in token_options.items() if value is not None]
+    if given:
+        raise ModelError(f"{name}: rl_weights files hold the concept rows; drop {', '.join(f'{k}=' for k in given)}")
+    if model_epoch == 0:
+        raise ModelError(f"{name}: model_epoch=0 is the concept tokens alone in the authors' harness: evaluate "
+                         f"--model unictokens with concepts=DIR instead")
     if not rl_weights.is_dir():
         raise ModelError(f"{name}: rl_weights folder {rl_weights} not found (expected <concept>/model_epoch<N>.pt)")
+    latest = {c.name: epochs[-1] for c in sorted(rl_weights.iterdir()) if (epochs := epochs_in(c, SYNC_R1_FILE))}
+    if model_epoch is None and len(set(latest.values())) > 1:
+        raise ModelError(f"{name}: the concepts' latest epochs differ in {rl_weights} "
+                         f"({', '.join(f'{c} {e}' for c, e in latest.items())}): pass model_epoch=N, so that every "
+                         f"concept is scored at the same epoch")
 
 
 def _concept_bundles(folder: Path) -> dict[str, Path]:

@@ -35,12 +35,19 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def epochs_in(folder: Path, pattern: str) -> list[int]:
+    """The epochs N, ascending, of the files in `folder` whose names match `pattern` (one group: N)."""
+    return sorted(int(m.group(1)) for p in folder.glob("*") if (m := re.fullmatch(pattern, p.name)))
+
+
+SYNC_R1_FILE = r"model_epoch(\d+)\.pt"
+
+
 def sync_r1_model_file(root: Path, concept: str, epoch: int | None = None) -> Path:
     """The authors' Sync-R1 weights for a concept, `root/<concept>/model_epoch<N>.pt` (their `rl_weight_root`, what
     `grpo.py` saves under `save_dir/model_weights/`): epoch N, or the highest one there."""
     folder = root / concept
-    epochs = sorted(int(m.group(1)) for p in folder.glob("model_epoch*.pt")
-                    if (m := re.fullmatch(r"model_epoch(\d+)\.pt", p.name)))
+    epochs = epochs_in(folder, SYNC_R1_FILE)
     chosen = epoch if epoch is not None else (epochs[-1] if epochs else None)
     if chosen is None or chosen not in epochs:
         found = f"epochs there: {', '.join(map(str, epochs))}" if epochs else "none there"
@@ -51,9 +58,15 @@ def sync_r1_model_file(root: Path, concept: str, epoch: int | None = None) -> Pa
 
 def read_sync_r1_model(path: Path) -> dict[str, torch.Tensor]:
     """The whole Show-o state of a `model_epoch<N>.pt` (`{"model_state_dict", "epoch", "optimizer_state_dict"}`,
-    as the authors' `save_distributed_model` writes it), read with `weights_only=True` as their loader does;
-    memory-mapped, so the optimizer state saved beside the weights is never read."""
-    saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    as the authors' `save_distributed_model` writes it), read with `weights_only=True` as their loader does (which
+    also requires `epoch`; we do not use it); memory-mapped, so the optimizer state saved beside the weights is
+    never read."""
+    import pickle
+
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as error:  # e.g. the TorchVersion their older saves held
+        raise ValueError(f"{path} cannot be read with weights_only=True: {str(error).splitlines()[0][:200]}") from None
     if not isinstance(saved, dict) or "model_state_dict" not in saved:
         raise ValueError(f"{path} is not a Sync-R1 training file: it has no 'model_state_dict'")
     return saved["model_state_dict"]

@@ -22,6 +22,9 @@ from .model import Showo
 from .vocab import Vocab
 
 N_LATENT = 16
+"""Latent tokens per concept we create; also the harness's `nums_new_token_i_stage_1`, the tokens its understanding
+system prompt lists (its released concepts carry 8 stage-2 tokens more, 24 in all, which only generation prompts
+spell out)."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,9 @@ class ConceptTokens:
         return self.tokens[0]
 
     def system_prompt(self) -> str:
-        """UniCTokens' personalization prefix: "<bo> is <bo:token_0>...<bo:token_15>."."""
-        return f"{self.identifier} is {''.join(self.tokens[1:])}."
+        """UniCTokens' personalization prefix: "<bo> is <bo:token_0>...<bo:token_15>." (the first N_LATENT latent
+        tokens, as the harness's `build_showo_system_prompt`)."""
+        return f"{self.identifier} is {''.join(self.tokens[1:1 + N_LATENT])}."
 
     def in_prompt(self, prompt: str, token: str) -> str:
         """A generation prompt with the benchmark's concept token (`<bo>`) spelled as latent tokens + identifier."""

@@ -39,6 +39,12 @@ def _cache_argument() -> str:
 
 CACHE_ARG = _cache_argument()
 
+EMBEDDINGS = "showo.model.embed_tokens.weight"
+VOCAB_KEYS = (EMBEDDINGS, "showo.lm_head.weight", "showo.lm_head.bias")
+"""The tensors with a row per id: concept tokens add rows to these, nothing else changes shape."""
+ROTARY = "rotary_emb.inv_freq"
+"""A buffer some versions save and others do not: never compared."""
+
 
 @dataclass
 class ShowoConfig:
@@ -96,19 +102,26 @@ class Showo(nn.Module):
             model = model.to(dtype)
         return model.eval()
 
-    def load_weights(self, state: dict[str, torch.Tensor], source: str) -> None:
-        """Every Show-o key, strictly and in shape (the rotary `inv_freq` buffer some versions save is skipped)."""
-        state = {k: v for k, v in state.items() if not k.endswith("rotary_emb.inv_freq")}
-        expected = {k: v.shape for k, v in self.state_dict().items() if not k.endswith("rotary_emb.inv_freq")}
-        missing, unexpected = sorted(expected.keys() - state.keys()), sorted(state.keys() - expected.keys())
+    def check_weights(self, state: dict[str, torch.Tensor], source: str, vocab_size: int | None = None) -> None:
+        """Refuse a state that has not exactly this Show-o's keys and shapes (with `vocab_size` ids instead of its
+        own, for a file that adds concept rows), before anything is changed."""
+        expected = {k: tuple(v.shape) for k, v in self.state_dict().items() if not k.endswith(ROTARY)}
+        if vocab_size is not None:
+            expected.update({k: (vocab_size, *expected[k][1:]) for k in VOCAB_KEYS})
+        keys = {k for k in state if not k.endswith(ROTARY)}
+        missing, unexpected = sorted(expected.keys() - keys), sorted(keys - expected.keys())
         if missing or unexpected:
             raise ValueError(f"checkpoint {source} does not match Show-o: missing {missing[:5]}, "
                              f"unexpected {unexpected[:5]}")
-        mismatched = [f"{k} {tuple(v.shape)} vs {tuple(expected[k])}" for k, v in state.items()
-                      if v.shape != expected[k]]
+        mismatched = [f"{k} {tuple(state[k].shape)} vs {shape}" for k, shape in expected.items()
+                      if tuple(state[k].shape) != shape]
         if mismatched:
             raise ValueError(f"checkpoint {source} does not match this Show-o's shapes: {', '.join(mismatched[:3])}")
-        self.load_state_dict(state, strict=False)
+
+    def load_weights(self, state: dict[str, torch.Tensor], source: str) -> None:
+        """Every Show-o key, strictly and in shape."""
+        self.check_weights(state, source)
+        self.load_state_dict({k: v for k, v in state.items() if not k.endswith(ROTARY)}, strict=False)
 
     def save_pretrained(self, path: Path) -> None:
         """Save in the released layout (config.json + safetensors with `showo.` keys)."""

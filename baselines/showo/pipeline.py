@@ -19,7 +19,6 @@ Two choices change numbers against the authors' evaluation code; the defaults ar
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -27,10 +26,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .checkpoints import read_sync_r1_model, resolve
+from .checkpoints import epochs_in, read_sync_r1_model, resolve
 from .concepts import ConceptTokens, add_concept, load_concept, load_released_concept, save_concept
 from .magvit2 import Magvit2Config, Magvit2Tokenizer
-from .model import Showo, ShowoConfig, tiny_llm_config
+from .model import EMBEDDINGS, Showo, ShowoConfig, tiny_llm_config
 from .sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, encode_prompts
 from .understand import MmuVocab, Understander
 from .vocab import Vocab, build_tiny_tokenizer, prepare_tokenizer
@@ -108,8 +107,7 @@ class ShowoPipeline:
         if ours.is_file():
             return self.load_concept(ours)
         released = folder / concept / run_name if run_name else folder / concept
-        epochs = sorted(int(m.group(1)) for p in released.glob("epoch_*_embed.pt")
-                        if (m := re.fullmatch(r"epoch_(\d+)_embed\.pt", p.name)))
+        epochs = epochs_in(released, r"epoch_(\d+)_embed\.pt")
         if not epochs:
             raise FileNotFoundError(f"concept weights for {concept} not found: expected {ours} or "
                                     f"{released}/epoch_<N>_embed.pt")
@@ -117,17 +115,21 @@ class ShowoPipeline:
 
     def add_trained_concept(self, concept: str, path: Path) -> ConceptTokens:
         """A concept as the authors' Sync-R1 training left it, `model_epoch<N>.pt`: the whole Show-o, concept rows
-        included, replaces this one's weights (their harness injects the concept's tokens, then loads the file)."""
+        included, replaces this one's weights (their harness injects the concept's tokens, then loads the file).
+        A refused file leaves the pipeline as it was."""
         if self.concepts:
             raise ValueError(f"{path} holds a model for one concept; this pipeline already holds "
                              f"{', '.join(self.concepts)}")
         state = read_sync_r1_model(path)
-        rows = state.get("showo.model.embed_tokens.weight")
-        added = -1 if rows is None else rows.shape[0] - self.model.config.vocab_size
-        if added < 2:
-            raise ValueError(f"{path} does not extend this base's {self.model.config.vocab_size} ids by a concept's "
-                             f"tokens (an identifier and latent tokens)")
-        tokens = self._refresh(*add_concept(self.model, self.tokenizer, self.vocab.codebook_size, concept, added - 1))
+        if EMBEDDINGS not in state:
+            raise ValueError(f"{path} has no {EMBEDDINGS} (its first key: {next(iter(state), 'none')})")
+        ids = state[EMBEDDINGS].shape[0]
+        if ids - self.model.config.vocab_size < 2:
+            raise ValueError(f"{path} has {ids} ids: it does not extend this base's {self.model.config.vocab_size} "
+                             f"by a concept's tokens (an identifier and latent tokens)")
+        self.model.check_weights(state, str(path), vocab_size=ids)
+        tokens = self._refresh(*add_concept(self.model, self.tokenizer, self.vocab.codebook_size, concept,
+                                            ids - self.model.config.vocab_size - 1))
         self.model.load_weights(state, str(path))
         return tokens
 
