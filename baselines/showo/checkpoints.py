@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def epochs_in(folder: Path, pattern: str) -> list[int]:
 
 
 SYNC_R1_FILE = r"model_epoch(\d+)\.pt"
+"""The file name the authors' `save_distributed_model` gives a concept's weights after epoch N."""
 
 
 def sync_r1_model_file(root: Path, concept: str, epoch: int | None = None) -> Path:
@@ -61,8 +63,6 @@ def read_sync_r1_model(path: Path) -> dict[str, torch.Tensor]:
     as the authors' `save_distributed_model` writes it), read with `weights_only=True` as their loader does (which
     also requires `epoch`; we do not use it); memory-mapped, so the optimizer state saved beside the weights is
     never read."""
-    import pickle
-
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as error:  # e.g. the TorchVersion their older saves held
