@@ -6,7 +6,8 @@ the six mini concepts or those named) twice, with `dgs.enabled` true and false, 
 steps per concept; a seed's figures are summed (time, denoising steps) or averaged (rewards) over its concepts.
 The training reward of a DGS run is measured on kept (screened) candidates, which are selected for their early
 surrogate, so it is biased upwards; "reward reached" is therefore measured afresh for both runs: the trained
-policy's mean reward over plain groups on a fixed set of training prompts and seeds. The spread between seeds says how much of a difference is noise.
+policy's mean reward over plain groups on a fixed set of training prompts and seeds. The spread between seeds
+says how much of a difference is noise.
 
     python -m bench.dgs_training [--seeds 3] [--steps 24] [--concepts rocket,coffee]
 """
