@@ -123,13 +123,13 @@ class ShowoPipeline:
         state = read_sync_r1_model(path)
         if EMBEDDINGS not in state:
             raise ValueError(f"{path} has no {EMBEDDINGS} (its first key: {next(iter(state), 'none')})")
-        ids = state[EMBEDDINGS].shape[0]
-        if ids - self.model.config.vocab_size < 2:
-            raise ValueError(f"{path} has {ids} ids: it does not extend this base's {self.model.config.vocab_size} "
+        ids, base = state[EMBEDDINGS].shape[0], self.model.config.vocab_size
+        if ids - base < 2:
+            raise ValueError(f"{path} has {ids} ids: it does not extend this base's {base} "
                              f"by a concept's tokens (an identifier and latent tokens)")
         self.model.check_weights(state, str(path), vocab_size=ids)
         tokens = self._refresh(*add_concept(self.model, self.tokenizer, self.vocab.codebook_size, concept,
-                                            ids - self.model.config.vocab_size - 1))
+                                            ids - base - 1))
         self.model.load_weights(state, str(path))
         return tokens
 
