@@ -40,7 +40,7 @@ def authors_screening(engine: RolloutEngine, prompt: TrainPrompt, step: int, fol
     sampler = engine.sampler_config
     scored = []
     for index in range(config.candidate_budget):
-        candidate = engine.draw_candidates(prompt, ids, image_end, step, index, 1)
+        candidate = engine.draw_candidates(prompt, ids, image_end, step, [index])
         MaskGitSampler(engine.pipe.model, engine.pipe.vocab).advance(candidate.run, sampler, until=config.screening_step)
         path = folder / f"candidate_{index}.png"
         engine.pipe.decode_images(candidate.run.best_guess)[0].save(path)

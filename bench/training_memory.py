@@ -62,8 +62,9 @@ def worker(layers: int, steps: int) -> dict[str, float]:
         with torch.no_grad():
             ref = MaskGitSampler(reference, v).step_logprobs(prompt, state, prediction, config, uncond)
         logp = MaskGitSampler(model, v).step_logprobs(prompt, state, prediction, config, uncond)
-        part = sync_grpo_loss(advantage, text=None, image=(logp[:, None], logp.detach()[:, None], ref[:, None]),
-                              lambda_und=0.4, lambda_gen=0.6, beta=0.01, epsilon=0.2, constant=1.0, group_size=1)
+        part = sync_grpo_loss(advantage, text=None, image=(logp[:, None], logp.detach()[:, None], ref[:, None], None),
+                              lambda_und=0.4, lambda_gen=0.6, beta=0.01, epsilon=0.2, und_constant=1.0,
+                              gen_constant=1.0, group_size=1)
         part.loss.backward()
     optimizer.step()
     return {"peak": _status("VmHWM") - baseline}

@@ -9,7 +9,8 @@ import torch
 
 from training.loss import group_advantages, k3, sync_grpo_loss
 
-G, C, EPS, BETA, L_UND, L_GEN = 3, 50.0, 0.2, 0.05, 0.4, 0.6
+G, C_UND, C_GEN, EPS, BETA, L_UND, L_GEN = 3, 4.0, 6.0, 0.2, 0.05, 0.4, 0.6
+C = C_UND
 
 
 def _fixed() -> dict[str, torch.Tensor]:
@@ -51,15 +52,15 @@ def _by_hand(t: dict[str, torch.Tensor]) -> tuple[float, list[list[float]], list
             if t["mask"][i, k]:
                 value, grad = term(float(t["text"][i, k]), float(t["text_old"][i, k]), float(t["text_ref"][i, k]),
                                    advantage)
-                total += L_UND * value
-                text_grad[i][k] = -L_UND * grad / (G * C)
+                total += L_UND * value / C_UND
+                text_grad[i][k] = -L_UND * grad / (G * C_UND)
         for s in range(2):
             for j in range(3):
                 value, grad = term(float(t["image"][i, s, j]), float(t["image_old"][i, s, j]),
                                    float(t["image_ref"][i, s, j]), advantage)
-                total += L_GEN * value
-                image_grad[i][s][j] = -L_GEN * grad / (G * C)
-    return -total / (G * C), text_grad, image_grad
+                total += L_GEN * value / C_GEN
+                image_grad[i][s][j] = -L_GEN * grad / (G * C_GEN)
+    return -total / G, text_grad, image_grad
 
 
 def _ours(t: dict[str, torch.Tensor], rows: slice = slice(None)) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,8 +68,9 @@ def _ours(t: dict[str, torch.Tensor], rows: slice = slice(None)) -> tuple[torch.
     image = t["image"].clone().requires_grad_(True)
     advantages = group_advantages(t["rewards"], G)
     part = sync_grpo_loss(advantages[rows], text=(text[rows], t["text_old"][rows], t["text_ref"][rows], t["mask"][rows]),
-                          image=(image[rows], t["image_old"][rows], t["image_ref"][rows]), lambda_und=L_UND,
-                          lambda_gen=L_GEN, beta=BETA, epsilon=EPS, constant=C, group_size=G)
+                          image=(image[rows], t["image_old"][rows], t["image_ref"][rows], None), lambda_und=L_UND,
+                          lambda_gen=L_GEN, beta=BETA, epsilon=EPS, und_constant=C_UND, gen_constant=C_GEN,
+                          group_size=G)
     part.loss.backward()
     return part.loss.detach(), text.grad, image.grad
 
@@ -97,7 +99,8 @@ def test_advantages_are_group_centred_and_not_rescaled() -> None:
 
 def test_a_longer_answer_is_not_divided_by_its_length() -> None:
     logp, old = torch.tensor([[-1.0, -2.0]]), torch.tensor([[-1.1, -1.9]])
-    common = dict(image=None, lambda_und=1.0, lambda_gen=1.0, beta=0.0, epsilon=EPS, constant=C, group_size=2)
+    common = dict(image=None, lambda_und=1.0, lambda_gen=1.0, beta=0.0, epsilon=EPS, und_constant=C,
+                  gen_constant=C, group_size=2)
     advantages = torch.tensor([0.5])
     short = sync_grpo_loss(advantages, text=(logp, old, None, torch.ones(1, 2, dtype=torch.bool)), **common)
     doubled = sync_grpo_loss(advantages, text=(logp.repeat(1, 2), old.repeat(1, 2), None,
@@ -121,3 +124,28 @@ def test_k3_is_a_nonnegative_kl_estimate() -> None:
     estimate = k3(p.log_prob(samples), q.log_prob(samples)).mean()
     assert bool((k3(p.log_prob(samples), q.log_prob(samples)) >= 0).all())
     assert float(estimate) == pytest.approx(0.3**2 / 2, rel=0.05)  # KL(N(0,1) || N(0.3,1)) = 0.045
+
+
+def test_each_modality_is_divided_by_its_own_constant() -> None:
+    """λ_und : λ_gen weigh one trajectory's reasoning against its image: with C_und = the text budget and C_gen = the
+    image decisions, a text term and an image term of equal size contribute λ_und : λ_gen, however many image
+    decisions there are (a shared constant L + S·N would give the text λ_und·T : λ_gen·S·N)."""
+    advantages = torch.tensor([1.0])
+    text = torch.zeros(1, 8)
+    for decisions in (16, 4096):
+        image = torch.zeros(1, 1, decisions)
+        common = dict(lambda_und=0.4, lambda_gen=0.6, beta=0.0, epsilon=EPS, und_constant=8.0,
+                      gen_constant=float(decisions), group_size=2)
+        und = sync_grpo_loss(advantages, text=(text, text, None, None), image=None, **common)
+        gen = sync_grpo_loss(advantages, text=None, image=(image, image, None, None), **common)
+        assert float(und.loss) / float(gen.loss) == pytest.approx(0.4 / 0.6)
+
+
+def test_an_image_mask_counts_only_the_marked_positions() -> None:
+    logp, old = torch.tensor([[[-1.0, -2.0, -3.0]]]), torch.tensor([[[-1.1, -1.9, -2.0]]])
+    mask = torch.tensor([[[True, False, True]]])
+    common = dict(text=None, lambda_und=1.0, lambda_gen=1.0, beta=0.0, epsilon=EPS, und_constant=1.0,
+                  gen_constant=1.0, group_size=1)
+    masked = sync_grpo_loss(torch.tensor([0.5]), image=(logp, old, None, mask), **common)
+    kept = sync_grpo_loss(torch.tensor([0.5]), image=(logp[..., [0, 2]], old[..., [0, 2]], None, None), **common)
+    assert masked.tokens == 2 and float(masked.loss) == pytest.approx(float(kept.loss))

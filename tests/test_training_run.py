@@ -98,7 +98,7 @@ def test_rollouts_ask_and_draw_in_the_words_the_evaluated_model_reads(mini_build
         expected, _ = encode_questions(pipe.tokenizer, pipe.vocab, pipe.encode_images([image]), [prompt.question],
                                        [system])
         assert torch.equal(ids, expected), pathway
-        drawn = engine.draw_candidates(prompt, ids, image_end, 0, 0, 2)
+        drawn = engine.draw_candidates(prompt, ids, image_end, 0, [0, 1])
         spelled = "".join(tokens.tokens[1:]) + " " + tokens.identifier
         conditions = [f"name: {concept.id}\ninfo: {concept.info}\n"
                       + f"{prompt.base_prompt} {r}".strip().replace(concept.token, spelled) for r in drawn.reasoning]
@@ -254,9 +254,10 @@ def _whole_graph_loss(trainer: Trainer, rollout, reference_model) -> torch.Tenso
     text, mask, image = logprobs(pipe.model)
     advantages = group_advantages(torch.tensor([r["total"] for r in rollout.rewards]), group)
     return sync_grpo_loss(advantages, text=(text, text.detach(), ref_text, mask),
-                          image=(image, image.detach(), ref_image), lambda_und=config.lambda_und,
+                          image=(image, image.detach(), ref_image, None), lambda_und=config.lambda_und,
                           lambda_gen=config.lambda_gen, beta=config.beta, epsilon=config.clip_epsilon,
-                          constant=trainer.constant, group_size=group).loss
+                          und_constant=trainer.und_constant, gen_constant=trainer.gen_constant,
+                          group_size=group).loss
 
 
 @pytest.mark.parametrize(("trainable", "checkpointing"), [("full", False), ("concepts", False), ("full", True)])
@@ -491,28 +492,76 @@ def test_a_killed_run_resumes_with_the_same_next_step(mini_build: Path, tmp_path
 
 
 DDP_SCRIPT = """
-import sys, torch
+import os, sys, torch
 from pathlib import Path
 from training.config import load_config
 from training.trainer import Trainer
 trainer = Trainer(load_config(None, "tiny", sys.argv[2:]), Path(sys.argv[1]), quiet=True)
-assert trainer.accelerator.num_processes == 2, trainer.accelerator.distributed_type
+assert trainer.accelerator.num_processes == int(os.environ.get("WORLD_SIZE", "1")), trainer.accelerator.distributed_type
 trainer.run()
 rank = trainer.accelerator.process_index
-torch.save(trainer.pipe.model.phi.get_input_embeddings().weight.detach(), Path(sys.argv[1]) / f"rank{rank}.pt")
+torch.save(trainer.pipe.model.state_dict(), Path(sys.argv[1]) / f"rank{rank}.pt")
 """
+DDP_SETTINGS = ["steps=2", "device=cpu", "run_per_concept=false", "concepts=[chelsea]", "lr_scheduler=linear",
+                "warmup_steps=0", *FAST]
 
 
-def test_two_processes_roll_out_different_prompts_and_stay_in_sync(mini_build: Path, tmp_path: Path) -> None:
-    """DDP over gloo on the CPU (torchrun): each rank trains on its own prompts, gradients are averaged."""
+def _launch(script: Path, out: Path, processes: int, *settings: str) -> list[dict]:
+    """The trainer in `processes` processes (torchrun, gloo on the CPU) or in this interpreter's way for one."""
+    launcher = ["-m", "torch.distributed.run", "--nproc_per_node", str(processes)] if processes > 1 else []
+    run = subprocess.run([sys.executable, *launcher, str(script), str(out), *settings], capture_output=True,
+                         text=True, timeout=600, cwd=Path(__file__).resolve().parents[1],
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_two_processes_splitting_a_group_train_what_one_process_trains(mini_build: Path, tmp_path: Path) -> None:
+    """`distribute: split_group`: one group per step split over 2 processes (each draws and finishes its own
+    candidates, DGS decides on the gathered scores, advantages over the gathered rewards, gradients summed) gives
+    the one-process run: same rewards, same lr sequence (the schedule steps once per optimizer step), metrics and
+    samples from both processes, and the same weights within float tolerance."""
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    settings = [f"benchmark={mini_build}", *DDP_SETTINGS, "distribute=split_group"]
+    one = _launch(script, tmp_path / "one", 1, *settings)
+    two = _launch(script, tmp_path / "two", 2, *settings)
+    assert [m["processes"] for m in two] == [2, 2] and [m["groups"] for m in two] == [1, 1]
+    assert [m["lr"] for m in two] == [m["lr"] for m in one] == pytest.approx([1e-4, 5e-5])  # linear decay over 2
+    for a, b in zip(one, two):
+        assert b["reward_mean"] == pytest.approx(a["reward_mean"], abs=1e-6)
+        assert b["reasoning_tokens"] == a["reasoning_tokens"] and b["denoise_steps"] == a["denoise_steps"]
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4, abs=1e-8)
+        assert b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+    samples = [json.loads(line) for line in (tmp_path / "two" / "samples.jsonl").read_text().splitlines()]
+    assert [(s["step"], s["index"]) for s in samples] == [(t, i) for t in (1, 2) for i in range(3)]  # both ranks'
+    alone = torch.load(tmp_path / "one" / "rank0.pt")
+    for rank in (0, 1):
+        split = torch.load(tmp_path / "two" / f"rank{rank}.pt")
+        for name, value in alone.items():
+            torch.testing.assert_close(split[name], value, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+
+
+def test_a_group_per_process_makes_a_step_of_two_groups(mini_build: Path, tmp_path: Path) -> None:
+    """`distribute: group_per_rank`: each process rolls out a group of its own (different prompts), the step's
+    metrics hold both groups, gradients are averaged and the processes stay in sync."""
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     out = tmp_path / "ddp"
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script), str(out),
-                          f"benchmark={mini_build}", "steps=2", "device=cpu", *FAST], capture_output=True, text=True,
-                         timeout=600, cwd=Path(__file__).resolve().parents[1])
-    assert run.returncode == 0, run.stderr[-2000:]
-    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [m["processes"] for m in metrics] == [2, 2]
-    assert torch.equal(torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt"))
+    metrics = _launch(script, out, 2, f"benchmark={mini_build}", *DDP_SETTINGS, "distribute=group_per_rank",
+                      "concepts=[chelsea, coffee]")
+    assert [m["groups"] for m in metrics] == [2, 2] and [m["lr"] for m in metrics] == pytest.approx([1e-4, 5e-5])
+    assert all(sorted(m["concepts"]) == ["chelsea", "coffee"] for m in metrics)  # both processes' groups logged
+    rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
+    assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)
     assert (out / "model" / "concepts" / "chelsea.safetensors").is_file()
+
+
+def test_a_cpu_launch_that_asked_for_several_processes_is_refused(mini_build: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `accelerate launch --cpu --num_processes 2` leaves in the environment of the one process it starts."""
+    monkeypatch.setenv("ACCELERATE_USE_CPU", "True")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    with pytest.raises(TrainingError, match="--multi_gpu"):
+        Trainer(_config(mini_build, "steps=1"), tmp_path / "run", quiet=True)

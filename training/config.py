@@ -14,10 +14,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ConfigDict, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
 from evaluators.scoring_config import DEFAULT_BLIP2, DEFAULT_CLIP, DEFAULT_DINOV2, DEFAULT_TEXT_EMBEDDER
@@ -27,6 +27,11 @@ from .data import MINI_BENCHMARK
 
 Trainable = Literal["concepts", "lora", "full"]
 Controller = Literal["trend", "unictokens"]
+ImagePositions = Literal["all", "masked"]
+Distribute = Literal["split_group", "group_per_rank"]
+Count = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 SETTINGS = ConfigDict(extra="forbid")
 """pydantic checks every field's type (YAML's `1e-6` string read as the float it means) and refuses unknown keys."""
 
@@ -71,9 +76,10 @@ class DGSConfig:
 
 @dataclass(config=SETTINGS)
 class TrainConfig:
-    benchmark: str = MINI_BENCHMARK
-    """A built UnifyBench++ folder; training reads its train split only. The default path gets the bundled
-    mini benchmark built there when nothing is."""
+    benchmark: str | None = None
+    """A built UnifyBench++ folder (`ubpp build-dataset --source RELEASE --out DIR`); training reads its train split
+    only. Required: the tiny preset names the bundled mini benchmark's default folder, which is built there when
+    nothing is; the paper preset refuses to start without one, so it never trains on the toy data by accident."""
     showo: str = "showlab/show-o-512x512"
     """Show-o base (folder or hub id), `tiny-mini` for the shipped tiny Show-o pretrained on the mini benchmark's
     training views (offline default, its own MAGVIT), or `tiny` for a freshly built tiny random model."""
@@ -91,55 +97,90 @@ class TrainConfig:
     authors train and evaluate (their `rl_weight_root/<concept>/`); `ubpp evaluate --model syncr1 --checkpoint OUT`
     loads each concept's. false: one run, one model, `steps` shared by every concept."""
     seed: int = 0
-    steps: int = 100
+    """Seeds the prompt schedule and every candidate's text and image generators (a trajectory depends on
+    (seed, step, candidate) only, so resume and any process count repeat it)."""
+    steps: Count = 100
+    """Optimizer steps (per concept with `run_per_concept`); the learning-rate schedule spans them."""
     group_size: int = 9
-    batch_size: int = 1
+    """G: trajectories per prompt; advantages are centred on their mean."""
+    batch_size: Count = 1
     """Prompts per optimizer step (each gets its own group)."""
-    gradient_accumulation_steps: int = 1
-    learning_rate: float = 1e-6
+    gradient_accumulation_steps: Count = 1
+    """More prompts per optimizer step, rolled out one after another (same as a larger batch_size)."""
+    distribute: Distribute = "split_group"
+    """How several processes (`accelerate launch --multi_gpu`) share a step. `split_group` (the authors' way): each
+    group of G is split over the processes, rewards are gathered and the advantage is taken over the whole group,
+    so N processes compute the same step as one, faster. `group_per_rank`: every process rolls out groups of its
+    own, so a step holds N x batch_size x gradient_accumulation_steps groups. `ubpp train` prints the groups per
+    optimizer step and config.yaml records this choice."""
+    learning_rate: Positive = 1e-6
     lr_scheduler: str = "cosine"
-    """Any `transformers.get_scheduler` name (the authors: cosine with warm-up)."""
-    warmup_steps: int = 10
-    weight_decay: float = 1e-3
+    """Any `transformers.get_scheduler` name (the authors: cosine with warm-up); stepped once per optimizer step,
+    whatever the number of processes."""
+    warmup_steps: Annotated[int, Field(ge=0)] = 10
+    weight_decay: NonNegative = 1e-3
     """AdamW's (the authors': 1e-3); outside `full` mode it decays the concept rows and adapters only."""
-    max_grad_norm: float = 1.0
-    beta: float = 0.01
-    clip_epsilon: float = 0.2
-    lambda_und: float = 0.4
-    lambda_gen: float = 0.6
-    loss_constant: float | None = None
-    """Dr.GRPO's constant divisor C; default: the longest possible trajectory (reasoning tokens + steps x image tokens)."""
-    updates_per_rollout: int = 1
-    guidance_scale: float = 5.0
-    generation_steps: int = 50
-    generation_temperature: float = 1.0
-    reasoning_max_new_tokens: int = 64
-    reasoning_temperature: float = 1.0
-    reasoning_top_k: int | None = 5
+    max_grad_norm: Positive = 1.0
+    beta: NonNegative = 0.01
+    """β: weight of the k3 KL to the frozen starting policy, per decision (0 skips the reference pass)."""
+    clip_epsilon: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    """ε: the policy ratio is clipped to [1 - ε, 1 + ε]."""
+    lambda_und: NonNegative = 0.4
+    """λ_und: weight of the reasoning (text) term, per trajectory (see `training.loss`)."""
+    lambda_gen: NonNegative = 0.6
+    """λ_gen: weight of the image term, per trajectory."""
+    und_constant: Positive | None = None
+    """C_und, the text term's constant divisor; default the reasoning token budget (`reasoning_max_new_tokens`)."""
+    gen_constant: Positive | None = None
+    """C_gen, the image term's constant divisor; default the image decisions one trajectory counts (S·N with
+    `image_positions: all`, the still-masked positions summed over the schedule with `masked`)."""
+    image_positions: ImagePositions = "all"
+    """Which image positions of a denoising step are decisions in the loss. `all`: every position, the committed
+    ones included (the paper, and the authors' code); `masked`: only the positions still masked at that step,
+    the ones whose sample can become the image. README "Committed image positions" gives the measurements."""
+    updates_per_rollout: Count = 1
+    guidance_scale: NonNegative = 5.0
+    generation_steps: Annotated[int, Field(ge=2)] = 50
+    """S: MaskGIT denoising steps per image (DGS screens after a share of them, so at least 2)."""
+    generation_temperature: NonNegative = 1.0
+    reasoning_max_new_tokens: Count = 64
+    reasoning_temperature: Positive = 1.0
+    reasoning_top_k: Count | None = 5
     """Reasoning is sampled from the k most likely tokens, as the authors (`mmu_generate(top_k=5)`); the policy
     ratio is over the full tempered distribution, the same for π_θ and π_old."""
     visual_share: float = 0.5
     """Share of prompts taking Visual Instruct Reasoning (the rest Textual Attribute Reasoning): 1:1 in the paper."""
     trainable: Trainable = "full"
     """`full` (the whole Show-o, as the authors), `concepts` (the concept tokens' rows) or `lora` (+ concept rows)."""
-    lora_rank: int = 16
-    lora_alpha: int = 32
+    lora_rank: Count = 16
+    lora_alpha: Count = 32
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "dense"])
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
-    """`auto`: bf16 on a GPU, full precision on a CPU."""
+    """`auto`: bf16 on a GPU, full precision on a CPU. Applies to rollouts (sampling, reference and log-prob passes)
+    and the loss; weights and optimizer state stay float32."""
     device: str | None = None
-    loss_rows: int = 1
+    loss_rows: Count = 1
     """Trajectories per backward piece; each piece is their reasoning or one denoising step of them, back-propagated
     alone (same gradient as the whole loss; peak memory independent of the steps). 1 at real size; the tiny preset
     takes its whole group (fewer, larger passes are faster for a tiny model)."""
     activation_checkpointing: bool = False
     """Recompute decoder layers in the backward pass (~1/3 more compute; see `training.memory` for what it saves)."""
-    save_every: int = 25
-    keep_checkpoints: int = 2
+    save_every: Count = 25
+    keep_checkpoints: Count = 2
+    """Checkpoints kept on disk (`ubpp train syncr1 --plan` prints the size of one)."""
+    save_optimizer: bool = True
+    """Checkpoints hold AdamW's state (2x the trainable weights), so --resume continues exactly; false saves the
+    weights, scheduler and RNG only (a resume then restarts AdamW's moments)."""
     report_to: list[str] = field(default_factory=list)
     """Extra trackers through accelerate: `tensorboard`, `wandb` (if installed)."""
     rewards: RewardConfig = field(default_factory=RewardConfig)
     dgs: DGSConfig = field(default_factory=DGSConfig)
+
+    @field_validator("mixed_precision", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        """YAML reads a bare `no` as false: that is the `no` the setting offers."""
+        return "no" if value is False else value
 
     def __post_init__(self) -> None:
         if self.group_size < 2:
@@ -170,6 +211,7 @@ TINY_PRETRAINED = "tiny-mini"
 """The `showo` value naming the shipped tiny pretrained base (`training.pretrain_tiny.ASSET`)."""
 
 TINY_PRESET: dict[str, Any] = {
+    "benchmark": MINI_BENCHMARK,
     "showo": TINY_PRETRAINED,
     "concepts": "all",
     "run_per_concept": True,

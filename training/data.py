@@ -28,8 +28,16 @@ def ensure_mini(path: Path, console: Console | None = None, quiet: bool = False)
     return path
 
 
-def training_benchmark(setting: str, console: Console | None = None, quiet: bool = False) -> Benchmark:
-    """The benchmark named by the `benchmark` setting; the default mini path is built when missing."""
+NO_BENCHMARK = ("no benchmark to train on: set `benchmark` to a built UnifyBench++ folder (--set benchmark=DIR; "
+                "build it with `ubpp build-dataset --source RELEASE --out DIR`), or train the tiny preset on the "
+                "bundled mini benchmark (--preset tiny)")
+
+
+def training_benchmark(setting: str | None, console: Console | None = None, quiet: bool = False) -> Benchmark:
+    """The benchmark named by the `benchmark` setting; the default mini path is built when missing, and no setting
+    is refused (the paper preset must not train on the toy data by accident)."""
+    if setting is None:
+        raise ValueError(NO_BENCHMARK)
     path = Path(setting)
     if path == Path(MINI_BENCHMARK):
         ensure_mini(path, console, quiet)

@@ -2,13 +2,18 @@
 
 Per group of G trajectories with advantages A_i = r_i - mean(r):
 
-    L = -(1 / (G * C)) * sum_i [ λ_und * sum_t     (min(ρ_t A_i, clip(ρ_t, 1-ε, 1+ε) A_i) - β k3_t)
-                               + λ_gen * sum_s,j   (min(ρ_sj A_i, clip(ρ_sj, 1-ε, 1+ε) A_i) - β k3_sj) ]
+    L = -(1/G) Σ_i [ (λ_und / C_und) Σ_t   (min(ρ_t A_i,  clip(ρ_t,  1-ε, 1+ε) A_i) - β k3_t)
+                   + (λ_gen / C_gen) Σ_s,j (min(ρ_sj A_i, clip(ρ_sj, 1-ε, 1+ε) A_i) - β k3_sj) ]
 
-with ρ = exp(log π_θ - log π_old) per text token t and per image (step s,
-position j), k3 = exp(ref - logp) - (ref - logp) - 1 the KL estimate to the
-frozen reference, and C a constant: contributions are summed, never divided
-by a trajectory's length, so a longer answer is not discounted (Dr.GRPO).
+with ρ = exp(log π_θ - log π_old) per text token t and per image decision
+(step s, position j), k3 = exp(ref - logp) - (ref - logp) - 1 the KL estimate
+to the frozen reference. Each modality is divided by its own constant — C_und
+the reasoning token budget, C_gen the image decisions of one trajectory
+(S·N when every position counts, the still-masked positions summed over the
+schedule when only those do) — so λ_und : λ_gen weighs reasoning against
+generation per trajectory, as the paper intends. One shared constant
+(L + S·N) left the text ~0.1% of the gradient. Neither constant depends on
+what was sampled, so a longer answer is not discounted (Dr.GRPO).
 The KL sits inside the per-token sum with the same weights, as TRL does.
 Because the loss is a plain sum, it can be computed in pieces (rows, steps)
 and back-propagated piece by piece: the pieces add up to the whole.
@@ -60,8 +65,9 @@ def token_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tenso
                mask: torch.Tensor | None = None) -> LossPart:
     """One modality's share of L for rows with the given advantages.
 
-    logp, old_logp, ref_logp: (rows, ...) per-token log-probs (text: (rows, T)
-    with `mask` marking real tokens; image: (rows, steps, N)). `divisor` is G * C.
+    logp, old_logp, ref_logp: (rows, ...) per-token log-probs (text: (rows, T); image: (rows, steps, N)), `mask`
+    marking the decisions that count (real text tokens; image positions, all or the still-masked ones).
+    `divisor` is G * C for that modality.
     """
     shape = (-1,) + (1,) * (logp.dim() - 1)
     objective = clipped_objective(logp, old_logp, advantages.view(shape), epsilon)
@@ -74,19 +80,22 @@ def token_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tenso
     return LossPart(-weight * per_token.sum() / divisor, float(objective.detach().sum()), float(kl.detach().sum()), tokens)
 
 
-def sync_grpo_loss(advantages: torch.Tensor, *, text: tuple[torch.Tensor, ...] | None,
-                   image: tuple[torch.Tensor, ...] | None, lambda_und: float, lambda_gen: float,
-                   beta: float, epsilon: float, constant: float, group_size: int) -> LossPart:
-    """L for one group (or a piece of it): text = (logp, old, ref, mask), image = (logp, old, ref)."""
-    divisor = group_size * constant
-    zero = LossPart(advantages.new_zeros(()), 0.0, 0.0, 0)
-    total = zero
+Tokens = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]
+"""(logp, old logp, reference logp or None, mask of the decisions that count or None for all)."""
+
+
+def sync_grpo_loss(advantages: torch.Tensor, *, text: Tokens | None, image: Tokens | None, lambda_und: float,
+                   lambda_gen: float, beta: float, epsilon: float, und_constant: float, gen_constant: float,
+                   group_size: int) -> LossPart:
+    """L for one group (or a piece of it: some rows, one denoising step): each modality over its own constant."""
+    total = LossPart(advantages.new_zeros(()), 0.0, 0.0, 0)
+    common = dict(beta=beta, epsilon=epsilon)
     if text is not None:
         logp, old, ref, mask = text
-        total = total + token_loss(logp, old, ref, advantages, weight=lambda_und, beta=beta, epsilon=epsilon,
-                                   divisor=divisor, mask=mask)
+        total = total + token_loss(logp, old, ref, advantages, weight=lambda_und, divisor=group_size * und_constant,
+                                   mask=mask, **common)
     if image is not None:
-        logp, old, ref = image
-        total = total + token_loss(logp, old, ref, advantages, weight=lambda_gen, beta=beta, epsilon=epsilon,
-                                   divisor=divisor)
+        logp, old, ref, mask = image
+        total = total + token_loss(logp, old, ref, advantages, weight=lambda_gen, divisor=group_size * gen_constant,
+                                   mask=mask, **common)
     return total

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from PIL import Image
@@ -121,15 +122,22 @@ class Rollout:
     """(1, L) the Phase I prompt, shared by the group."""
     image_end: torch.Tensor
     answers: list[list[int]]
-    """Reasoning token ids per kept candidate, with the closing <|eot|> when the answer ended."""
+    """Reasoning token ids per kept candidate this process holds, with the closing <|eot|> when the answer ended."""
     reasoning: list[str]
-    run: SamplingRun
-    """The kept candidates' finished image trajectories (prompt ids, states, predictions, log-probs)."""
+    run: SamplingRun | None
+    """This process's kept candidates' finished image trajectories (prompt ids, states, predictions, log-probs);
+    None when it holds none of the group."""
     images: list[Image.Image]
     rewards: list[dict[str, float | None]]
+    """Rewards of this process's kept candidates."""
+    rows: list[int]
+    """Their places in the group (0..G-1): with the group split over processes, each holds some of it."""
+    group_rewards: list[dict[str, float | None]]
+    """Every kept candidate's rewards, in group order, gathered from every process: advantages are taken over
+    the whole group."""
     screening: Screening | None
     denoise_steps: int
-    """Image denoising steps spent (one per candidate per step) to produce this group."""
+    """Image denoising steps spent on this group (one per candidate per step), over every process."""
     denoise_steps_without_dgs: int
     """What finishing every screened candidate would have cost."""
 
@@ -139,6 +147,23 @@ class Candidates:
     answers: list[list[int]]
     reasoning: list[str]
     run: SamplingRun
+
+
+@dataclass(frozen=True)
+class Share:
+    """Which of a group's candidates this process draws: those whose index is `rank` modulo `world`, with `gather`
+    collecting a list from every process (concatenated in rank order). One process: everything, gathered as is."""
+
+    rank: int = 0
+    world: int = 1
+    gather: Callable[[list], list] = list
+
+    def mine(self, indices: range | list[int]) -> list[int]:
+        return [i for i in indices if i % self.world == self.rank]
+
+    def collect(self, values: dict[int, Any]) -> dict[int, Any]:
+        """Per candidate index, the values every process computed for its own candidates."""
+        return dict(self.gather(sorted(values.items())))
 
 
 def _candidate_seed(seed: int, step: int, index: int) -> int:
@@ -166,13 +191,13 @@ class RolloutEngine:
         system = understanding_system(prompt.concept, task, pipe.concepts[prompt.concept.id])
         return encode_questions(pipe.tokenizer, pipe.vocab, codes, [prompt.question], [system])
 
-    def draw_candidates(self, prompt: TrainPrompt, ids: torch.Tensor, image_end: torch.Tensor, step: int, first: int,
-                        count: int) -> Candidates:
-        """Candidates first .. first+count-1: reasoning sampled, image trajectories started (not yet advanced)."""
+    def draw_candidates(self, prompt: TrainPrompt, ids: torch.Tensor, image_end: torch.Tensor, step: int,
+                        indices: list[int]) -> Candidates:
+        """The candidates with these indices: reasoning sampled, image trajectories started (not yet advanced)."""
         pipe, config = self.pipe, self.config
-        device = pipe.device
-        text_generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k) + 1)
-                           for k in range(count)]
+        device, count = pipe.device, len(indices)
+        text_generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, k) + 1)
+                           for k in indices]
         understander = pipe.understander(mmu_vocab="text")  # reasoning is words: it joins the generation prompt
         tokens = understander.generate_ids(ids.expand(count, -1), image_end.expand(count),
                                            max_new_tokens=config.reasoning_max_new_tokens,
@@ -185,8 +210,8 @@ class RolloutEngine:
                     for r in reasoning]
         prompt_ids = encode_prompts(pipe.tokenizer, pipe.vocab, compound, MAX_TEXT_LEN).to(device)
         uncond_ids = encode_prompts(pipe.tokenizer, pipe.vocab, [""] * count, MAX_TEXT_LEN).to(device)
-        generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, first + k))
-                      for k in range(count)]
+        generators = [torch.Generator(device=device).manual_seed(_candidate_seed(config.seed, step, k))
+                      for k in indices]
         run = MaskGitSampler(pipe.model, pipe.vocab).start(prompt_ids, pipe.model.config.num_vq_tokens, uncond_ids,
                                                           generators, config.generation_temperature, True)
         return Candidates(answers, reasoning, run)
@@ -198,40 +223,57 @@ class RolloutEngine:
                                              prompt.concept.class_noun), image,
                              references) for text, image in zip(reasoning, images)]
 
-    def rollout(self, prompt: TrainPrompt, step: int, controller: ThresholdController | None) -> Rollout:
-        """One group: G kept trajectories with rewards (screened by DGS when a controller is given)."""
+    def rollout(self, prompt: TrainPrompt, step: int, controller: ThresholdController | None,
+                share: Share = Share()) -> Rollout:
+        """One group: G kept trajectories with rewards (screened by DGS when a controller is given), of which this
+        process draws and finishes its `share`; screening scores and rewards are gathered, so every process
+        takes the same decisions and sees the whole group's rewards."""
         config, sampler = self.config, MaskGitSampler(self.pipe.model, self.pipe.vocab)
         ids, image_end = self.encode_question(prompt)
         group, steps = config.group_size, config.generation_steps
         screening = None
         if controller is None:
-            kept = self.draw_candidates(prompt, ids, image_end, step, 0, group)
+            kept, mine = list(range(group)), share.mine(range(group))
+            held = {i: row for row, i in enumerate(mine)}
+            finished = self.draw_candidates(prompt, ids, image_end, step, mine) if mine else None
             spent = baseline = group * steps
         else:
             early = config.screening_step
-            drawn: list[Candidates] = []
+            drawn: dict[int, tuple[Candidates, int]] = {}
 
             def draw(first: int, count: int) -> list[float]:
-                batch = self.draw_candidates(prompt, ids, image_end, step, first, count)
-                sampler.advance(batch.run, self.sampler_config, until=early)
-                drawn.append(batch)
-                guesses = self.pipe.decode_images(batch.run.best_guess)
-                return self.rewards.compute(config.dgs.surrogate, self.samples(prompt, batch.reasoning, guesses))
+                mine = share.mine(range(first, first + count))
+                scores: dict[int, float] = {}
+                if mine:
+                    batch = self.draw_candidates(prompt, ids, image_end, step, mine)
+                    sampler.advance(batch.run, self.sampler_config, until=early)
+                    drawn.update({index: (batch, row) for row, index in enumerate(mine)})
+                    guesses = self.pipe.decode_images(batch.run.best_guess)
+                    found = self.rewards.compute(config.dgs.surrogate, self.samples(prompt, batch.reasoning, guesses))
+                    scores = dict(zip(mine, found))
+                scores = share.collect(scores)
+                return [scores[i] for i in range(first, first + count)]
 
             screening = screen(draw, group, config.candidate_budget, config.dgs.screen_batch, controller.tau)
-            kept = _pick(drawn, screening.kept)
+            kept = screening.kept
+            held = {i: row for row, i in enumerate(i for i in kept if i in drawn)}
+            finished = _pick([drawn[i] for i in held]) if held else None
             spent = screening.screened * early + group * (steps - early)
             baseline = screening.screened * steps
-        sampler.advance(kept.run, self.sampler_config)
-        images = self.pipe.decode_images(kept.run.sampled)
-        rewards = self.rewards.score(self.samples(prompt, kept.reasoning, images))
-        return Rollout(prompt, ids, image_end, kept.answers, kept.reasoning, kept.run, images, rewards, screening,
-                       spent, baseline)
+        images: list[Image.Image] = []
+        rewards: list[dict[str, float | None]] = []
+        if finished is not None:
+            sampler.advance(finished.run, self.sampler_config)
+            images = self.pipe.decode_images(finished.run.sampled)
+            rewards = self.rewards.score(self.samples(prompt, finished.reasoning, images))
+        everyone = share.collect(dict(zip(held, rewards)))
+        rows = [kept.index(i) for i in held]
+        return Rollout(prompt, ids, image_end, finished.answers if finished else [],
+                       finished.reasoning if finished else [], finished.run if finished else None, images, rewards,
+                       rows, [everyone[i] for i in kept], screening, spent, baseline)
 
 
-def _pick(batches: list[Candidates], indices: list[int]) -> Candidates:
-    """The candidates at the given screening-order indices, as one batch."""
-    located = [(batch, row) for batch in batches for row in range(len(batch.answers))]
-    chosen = [located[i] for i in indices]
+def _pick(chosen: list[tuple[Candidates, int]]) -> Candidates:
+    """The given (batch, row) candidates, as one batch."""
     return Candidates([b.answers[r] for b, r in chosen], [b.reasoning[r] for b, r in chosen],
-                       SamplingRun.concat([b.run.select([r]) for b, r in chosen]))
+                      SamplingRun.concat([b.run.select([r]) for b, r in chosen]))

@@ -34,7 +34,7 @@ from accelerate.utils import parse_flag_from_env
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from baselines.showo.sampler import SamplerConfig
+from baselines.showo.sampler import SamplerConfig, masked_per_step
 from evaluators.runlock import run_lock
 from unifybench_pp.files import append_durably, replace_directory
 from unifybench_pp.jsonio import jsonl_text, parse_jsonl, write_json, write_jsonl
@@ -45,7 +45,7 @@ from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
 from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
-from .rollout import PromptSchedule, Rollout, RolloutEngine
+from .rollout import PromptSchedule, Rollout, RolloutEngine, Share
 
 
 Piece = tuple[str, list[int], int | None]
@@ -139,8 +139,24 @@ def refuse_sharded_launch() -> None:
                             f"(the paper preset fits one 80 GB GPU)")
 
 
-def _loss_constant(config: TrainConfig, image_tokens: int) -> float:
-    return config.loss_constant or float(config.reasoning_max_new_tokens + config.generation_steps * image_tokens)
+def loss_constants(config: TrainConfig, image_tokens: int) -> tuple[float, float]:
+    """(C_und, C_gen): the reasoning token budget, and the image decisions one trajectory counts (`training.loss`)."""
+    if config.image_positions == "all":
+        decisions = config.generation_steps * image_tokens
+    else:
+        decisions = sum(masked_per_step(config.generation_steps, image_tokens))
+    return float(config.und_constant or config.reasoning_max_new_tokens), float(config.gen_constant or decisions)
+
+
+def refuse_single_process_cpu_launch() -> None:
+    """`accelerate launch --cpu --num_processes N` starts one process (and says nothing): the user asked for N."""
+    from accelerate.utils import str_to_bool
+
+    several = "MASTER_ADDR" in os.environ and "WORLD_SIZE" not in os.environ
+    if several and str_to_bool(os.environ.get("ACCELERATE_USE_CPU", "false")):
+        raise TrainingError("`accelerate launch --cpu` starts one process whatever --num_processes says: use "
+                            "`accelerate launch --multi_gpu --num_processes N` on GPUs, or `torchrun "
+                            "--nproc_per_node N -m cli train syncr1 ...` for N processes on the CPU (gloo)")
 
 
 class Trainer:
@@ -150,6 +166,7 @@ class Trainer:
         from transformers import get_scheduler
 
         refuse_sharded_launch()
+        refuse_single_process_cpu_launch()
         _check_trackers(config.report_to)
         self.config, self.out, self.quiet = config, out, quiet
         self.console = console or Console(stderr=True)
@@ -158,8 +175,9 @@ class Trainer:
         cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
         precision = ("no" if cpu else "bf16") if config.mixed_precision == "auto" else config.mixed_precision
         try:
+            # the scheduler is stepped once per optimizer step: accelerate would step it once per process
             self.accelerator = Accelerator(cpu=cpu, mixed_precision=precision, log_with=config.report_to or None,
-                                           project_dir=str(out))
+                                           project_dir=str(out), step_scheduler_with_optimizer=False)
         except (ImportError, ValueError) as error:
             raise TrainingError(f"cannot set up accelerate (mixed_precision={precision}): {error}") from None
         with self.accelerator.main_process_first():
@@ -193,13 +211,33 @@ class Trainer:
             self.accelerator.register_save_state_pre_hook(self._save_trainable)
             self.accelerator.register_load_state_pre_hook(self._load_trainable)
         self.engine = RolloutEngine(self.pipe, config, self.rewards, self.bench.root)
-        self.constant = _loss_constant(config, self.pipe.model.config.num_vq_tokens)
+        self.und_constant, self.gen_constant = loss_constants(config, self.pipe.model.config.num_vq_tokens)
+        accelerator = self.accelerator
+        self.share = Share(accelerator.process_index, accelerator.num_processes, self._gather) \
+            if config.distribute == "split_group" else Share(gather=self._gather_none)
         self.step = 0
         if self.start_checkpoint is not None:
             self._load(self.start_checkpoint)
         if config.report_to:
             self.accelerator.init_trackers("syncr1", config={k: v for k, v in config.to_dict().items()
                                                             if isinstance(v, (int, float, str, bool))})
+
+    def _gather(self, values: list) -> list:
+        """Lists from every process, concatenated in rank order."""
+        from accelerate.utils import gather_object
+
+        return gather_object(values) if self.accelerator.num_processes > 1 else list(values)
+
+    @staticmethod
+    def _gather_none(values: list) -> list:
+        return list(values)
+
+    @property
+    def groups_per_step(self) -> int:
+        """Groups of G in one optimizer step, over every process."""
+        per_process = self.config.batch_size * self.config.gradient_accumulation_steps
+        split = self.config.distribute == "split_group"
+        return per_process * (1 if split else self.accelerator.num_processes)
 
     def _check_resume(self, resume: bool) -> Path | None:
         saved = self.out / "config.yaml"
@@ -282,18 +320,19 @@ class Trainer:
             return module("image", run.prompt_ids[index], trajectory.states[step][index],
                           trajectory.predictions[step][index], None if run.uncond_ids is None else run.uncond_ids[index])
 
-    def _pieces(self) -> list[Piece]:
-        """Per block of `loss_rows` rows: its reasoning, then each denoising step. Each piece's share of L is its
-        own graph, back-propagated before the next is built, so activations do not grow with the steps or rows."""
-        group, chunk = self.config.group_size, max(1, self.config.loss_rows)
-        blocks = [list(range(s, min(group, s + chunk))) for s in range(0, group, chunk)]
+    def _pieces(self, rollout: Rollout) -> list[Piece]:
+        """Per block of `loss_rows` of the rows this process holds: their reasoning, then each denoising step. Each
+        piece's share of L is its own graph, back-propagated before the next is built, so activations do not grow
+        with the steps or rows."""
+        held, chunk = len(rollout.answers), self.config.loss_rows
+        blocks = [list(range(s, min(held, s + chunk))) for s in range(0, held, chunk)]
         return [piece for rows in blocks
                 for piece in [("text", rows, None), *(("image", rows, k) for k in range(self.config.generation_steps))]]
 
     @torch.no_grad()
     def _fixed_logprobs(self, module: Any, rollout: Rollout) -> list[torch.Tensor]:
         """Log-probs that carry no gradient (π_ref, or π_old for several updates per rollout), per piece."""
-        values = [self._logprobs(module, piece, rollout) for piece in self._pieces()]
+        values = [self._logprobs(module, piece, rollout) for piece in self._pieces(rollout)]
         return [v[0] if isinstance(v, tuple) else v for v in values]
 
     def _reference_logprobs(self, rollout: Rollout) -> list[torch.Tensor] | None:
@@ -303,23 +342,36 @@ class Trainer:
             return self._fixed_logprobs(PolicyLogprobs(model, self.pipe, self.sampler_config,
                                                        self.config.reasoning_temperature), rollout)
 
+    def _image_mask(self, rollout: Rollout, piece: Piece) -> torch.Tensor | None:
+        """The positions of a denoising step that count as decisions: all, or those still masked at that step."""
+        if self.config.image_positions == "all":
+            return None
+        _, rows, step = piece
+        state = rollout.run.trajectory.states[step][torch.tensor(rows, device=rollout.question_ids.device)]
+        return (state == self.pipe.vocab.codebook_size)[:, None]
+
     def _backward(self, rollout: Rollout, scale: float, old: list[torch.Tensor] | None,
                   reference: list[torch.Tensor] | None) -> dict[str, LossPart]:
-        """Back-propagate L for one group piece by piece (the pieces sum to L: same gradient); its text and image
-        shares."""
+        """Back-propagate this process's rows' share of L for one group, piece by piece (the pieces sum to it: same
+        gradient); its text and image shares. Advantages are over the whole group, gathered from every process."""
         config = self.config
-        rewards = torch.tensor([r["total"] for r in rollout.rewards], dtype=torch.float32,
+        rewards = torch.tensor([r["total"] for r in rollout.group_rewards], dtype=torch.float32,
                                device=self.accelerator.device)
-        advantages = group_advantages(rewards, config.group_size)
+        advantages = group_advantages(rewards, config.group_size)[torch.tensor(rollout.rows, dtype=torch.long,
+                                                                                device=rewards.device)]
         common = dict(lambda_und=config.lambda_und, lambda_gen=config.lambda_gen, beta=config.beta,
-                      epsilon=config.clip_epsilon, constant=self.constant, group_size=config.group_size)
+                      epsilon=config.clip_epsilon, und_constant=self.und_constant, gen_constant=self.gen_constant,
+                      group_size=config.group_size)
         shares = {kind: LossPart(torch.zeros(()), 0.0, 0.0, 0) for kind in ("text", "image")}
         checkpointing = config.activation_checkpointing
-        for number, piece in enumerate(self._pieces()):
+        # the unwrapped module: gradients are reduced once per step by `_reduce_gradients`, and processes holding
+        # different numbers of rows run different numbers of passes (DDP's per-forward collectives would hang)
+        module = self.accelerator.unwrap_model(self.policy)
+        for number, piece in enumerate(self._pieces(rollout)):
             kind, rows, _ = piece
             ref = None if reference is None else reference[number]
             self.pipe.model.train(checkpointing)  # transformers checkpoints layers in training mode only
-            current = self._logprobs(self.policy, piece, rollout)
+            current = self._logprobs(module, piece, rollout)
             self.pipe.model.eval()
             if kind == "text":
                 logp, mask = current
@@ -328,40 +380,47 @@ class Trainer:
             else:
                 before = current.detach() if old is None else old[number]
                 part = sync_grpo_loss(advantages[rows], text=None,
-                                      image=(current[:, None], before[:, None], None if ref is None else ref[:, None]),
-                                      **common)
+                                      image=(current[:, None], before[:, None], None if ref is None else ref[:, None],
+                                             self._image_mask(rollout, piece)), **common)
             self.accelerator.backward(part.loss * scale)
             shares[kind] = shares[kind] + LossPart(part.loss.detach().cpu() * scale, part.objective, part.kl_sum,
                                                    part.tokens)
         return shares
 
-    def _average_gradients(self) -> None:
-        """Mean of the gradients over processes, once per optimizer step (the pieces' backward passes ran unsynced)."""
-        if self.accelerator.num_processes == 1:
+    def _reduce_gradients(self) -> None:
+        """Once per optimizer step: with `split_group` each process holds its rows' share of L, so the gradients
+        add up; with `group_per_rank` each holds whole groups of its own, so they average."""
+        processes = self.accelerator.num_processes
+        if processes == 1:
             return
         for param in self.params:
-            if param.grad is not None:
-                torch.distributed.all_reduce(param.grad)
-                param.grad /= self.accelerator.num_processes
+            if param.grad is None:  # a process that held no row of the group still takes part
+                param.grad = torch.zeros_like(param)
+            torch.distributed.all_reduce(param.grad)
+            if self.config.distribute == "group_per_rank":
+                param.grad /= processes
 
     def train_step(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """One optimizer step on batch_size x gradient_accumulation_steps groups (per process): metrics, samples."""
+        """One optimizer step on `groups_per_step` groups: metrics and samples gathered from every process."""
         config, accelerator = self.config, self.accelerator
         started = time.perf_counter()
-        per_step = config.batch_size * config.gradient_accumulation_steps
-        first = (self.step * accelerator.num_processes + accelerator.process_index) * per_step
+        per_process = config.batch_size * config.gradient_accumulation_steps
+        rank = 0 if config.distribute == "split_group" else accelerator.process_index
+        first = (self.step * self.groups_per_step // per_process + rank) * per_process
         self.pipe.model.eval()
-        prompts = [self.schedule.prompt(first + j) for j in range(per_step)]
-        rollouts = [self.engine.rollout(prompt, first + j, self.controllers.get(prompt.concept.id))
-                    for j, prompt in enumerate(prompts)]
-        policy = accelerator.unwrap_model(self.policy)
-        olds = [self._fixed_logprobs(policy, r) if config.updates_per_rollout > 1 else None for r in rollouts]
-        references = [self._reference_logprobs(r) for r in rollouts]
-        grad_norm = 0.0
+        prompts = [self.schedule.prompt(first + j) for j in range(per_process)]
+        with accelerator.autocast():  # rollouts in the run's precision (bf16 on a GPU)
+            rollouts = [self.engine.rollout(prompt, first + j, self.controllers.get(prompt.concept.id), self.share)
+                        for j, prompt in enumerate(prompts)]
+            policy = accelerator.unwrap_model(self.policy)
+            olds = [self._fixed_logprobs(policy, r) if config.updates_per_rollout > 1 else None for r in rollouts]
+            references = [self._reference_logprobs(r) for r in rollouts]
+        grad_norm, lr = 0.0, self.scheduler.get_last_lr()[0]  # the rate this step's first update uses
         for _ in range(config.updates_per_rollout):
             with accelerator.no_sync(self.policy):
-                parts = [self._backward(r, 1.0 / per_step, old, ref) for r, old, ref in zip(rollouts, olds, references)]
-            self._average_gradients()
+                parts = [self._backward(r, 1.0 / per_process, old, ref)
+                         for r, old, ref in zip(rollouts, olds, references)]
+            self._reduce_gradients()
             if self.rows is not None:
                 self.rows.gather_grads()
             grad_norm = float(accelerator.clip_grad_norm_(self.optimized, config.max_grad_norm))
@@ -371,21 +430,25 @@ class Trainer:
             self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
-        row = self._metrics(rollouts, parts, grad_norm, time.perf_counter() - started)
+        row = self._metrics(rollouts, parts, grad_norm, lr, time.perf_counter() - started)
         row.update(self._control(rollouts))
         return row, self._samples(rollouts)
 
-    def _control(self, rollouts: list[Rollout]) -> dict[str, Any]:
-        """Update each screened concept's τ with its pass rate over every process's groups of this step; log both."""
-        from accelerate.utils import gather_object
+    def _groups(self, rollouts: list[Rollout]) -> list[Rollout]:
+        """This step's groups over every process, once each (a split group is whole on every process already)."""
+        if self.config.distribute == "split_group":
+            return rollouts
+        return self._gather([dataclasses.replace(r, question_ids=None, image_end=None, answers=[], run=None,
+                                                 images=[]) for r in rollouts])
 
+    def _control(self, rollouts: list[Rollout]) -> dict[str, Any]:
+        """Update each screened concept's τ with its pass rate over this step's groups; log both."""
         if not self.controllers:
             return {}
-        mine = [(r.prompt.concept.id, r.screening.passed, r.screening.screened) for r in rollouts]
         counts: dict[str, list[int]] = {}
-        for concept, passed, screened in gather_object(mine) if self.accelerator.num_processes > 1 else mine:
-            total = counts.setdefault(concept, [0, 0])
-            total[0], total[1] = total[0] + passed, total[1] + screened
+        for rollout in self._groups(rollouts):
+            total = counts.setdefault(rollout.prompt.concept.id, [0, 0])
+            total[0], total[1] = total[0] + rollout.screening.passed, total[1] + rollout.screening.screened
         row: dict[str, Any] = {"screened": sum(n for _, n in counts.values()),
                                "passed": sum(k for k, _ in counts.values())}
         row["pass_rate"] = row["passed"] / row["screened"]
@@ -398,43 +461,54 @@ class Trainer:
             row[f"tau_next/{concept}"] = controller.update(passed / screened)
         return row
 
-    def _metrics(self, rollouts: list[Rollout], parts: list[dict[str, LossPart]], grad_norm: float,
+    def _metrics(self, rollouts: list[Rollout], parts: list[dict[str, LossPart]], grad_norm: float, lr: float,
                  seconds: float) -> dict[str, Any]:
-        totals = [r["total"] for ro in rollouts for r in ro.rewards]
-        row: dict[str, Any] = {"step": self.step, "seconds": round(seconds, 3), "lr": self.scheduler.get_last_lr()[0],
-                               "processes": self.accelerator.num_processes,
-                               "concepts": [r.prompt.concept.id for r in rollouts],
-                               "pathways": [r.prompt.pathway for r in rollouts],
+        """One metrics.jsonl line: rewards of every group of the step, loss parts and token counts summed over
+        every process."""
+        groups = self._groups(rollouts)
+        rewards = [r for g in groups for r in g.group_rewards]
+        totals = [r["total"] for r in rewards]
+        local = [{kind: (float(p.loss), p.objective, p.kl_sum, p.tokens) for kind, p in shares.items()}
+                 for shares in parts]
+        local.append({"reasoning_tokens": sum(len(a) for ro in rollouts for a in ro.answers)})
+        gathered = self._gather(local)
+        row: dict[str, Any] = {"step": self.step, "seconds": round(seconds, 3), "lr": lr,
+                               "processes": self.accelerator.num_processes, "groups": len(groups),
+                               "concepts": [g.prompt.concept.id for g in groups],
+                               "pathways": [g.prompt.pathway for g in groups],
                                "reward_mean": sum(totals) / len(totals),
                                "reward_std": float(torch.tensor(totals).std()) if len(totals) > 1 else 0.0}
-        for name in rollouts[0].rewards[0]:
-            values = [r[name] for ro in rollouts for r in ro.rewards if r[name] is not None]
+        for name in rewards[0]:
+            values = [r[name] for r in rewards if r[name] is not None]
             if name != "total" and values:
                 row[f"reward/{name}"] = sum(values) / len(values)
+        loss_parts = [entry for entry in gathered if "text" in entry]
         for kind, label in (("text", "und"), ("image", "gen")):
-            share = [p[kind] for p in parts]
-            row.update({f"loss_{label}": sum(float(p.loss) for p in share),
-                        f"objective_{label}": sum(p.objective for p in share),
-                        f"kl_per_token_{label}": sum(p.kl_sum for p in share) / max(1, sum(p.tokens for p in share))})
-        every = [p for shares in parts for p in shares.values()]
-        row.update({"loss": sum(float(p.loss) for p in every), "objective": sum(p.objective for p in every),
-                    "kl_per_token": sum(p.kl_sum for p in every) / max(1, sum(p.tokens for p in every)),
+            share = [entry[kind] for entry in loss_parts]
+            row.update({f"loss_{label}": sum(p[0] for p in share), f"objective_{label}": sum(p[1] for p in share),
+                        f"kl_per_token_{label}": sum(p[2] for p in share) / max(1, sum(p[3] for p in share))})
+        every = [entry[kind] for entry in loss_parts for kind in ("text", "image")]
+        row.update({"loss": sum(p[0] for p in every), "objective": sum(p[1] for p in every),
+                    "kl_per_token": sum(p[2] for p in every) / max(1, sum(p[3] for p in every)),
                     "grad_norm": grad_norm,
-                    "reasoning_tokens": sum(len(a) for ro in rollouts for a in ro.answers),
-                    "denoise_steps": sum(ro.denoise_steps for ro in rollouts),
-                    "denoise_steps_without_dgs": sum(ro.denoise_steps_without_dgs for ro in rollouts)})
+                    "reasoning_tokens": sum(entry.get("reasoning_tokens", 0) for entry in gathered),
+                    "denoise_steps": sum(g.denoise_steps for g in groups),
+                    "denoise_steps_without_dgs": sum(g.denoise_steps_without_dgs for g in groups)})
         return row
 
     def _samples(self, rollouts: list[Rollout]) -> list[dict[str, Any]]:
+        """samples.jsonl lines for every kept trajectory of the step, from every process, in group order."""
         rows = []
-        for rollout in rollouts:
-            totals = torch.tensor([r["total"] for r in rollout.rewards])
+        for group, rollout in enumerate(rollouts):
+            totals = torch.tensor([r["total"] for r in rollout.group_rewards])
             advantages = group_advantages(totals, self.config.group_size).tolist()
-            for index, (text, reward, advantage) in enumerate(zip(rollout.reasoning, rollout.rewards, advantages)):
-                rows.append({"step": self.step, "index": index, "concept": rollout.prompt.concept.id,
+            for index, text, reward in zip(rollout.rows, rollout.reasoning, rollout.rewards):
+                rows.append({"step": self.step, "group": group, "index": index, "concept": rollout.prompt.concept.id,
                              "pathway": rollout.prompt.pathway, "reasoning": text, "rewards": reward,
-                             "advantage": advantage})
-        return rows
+                             "advantage": advantages[index]})
+        gathered = self._gather(rows)
+        return sorted(gathered, key=lambda r: (r["group"], r["index"])) \
+            if self.config.distribute == "split_group" else gathered
 
     def run(self, stop_after: int | None = None) -> TrainResult:
         """Train to `config.steps` (or `stop_after` more steps, for time-sliced jobs), then export the bundle."""

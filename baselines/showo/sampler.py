@@ -119,6 +119,15 @@ def mask_length(step: int, steps: int, n_tokens: int) -> int:
     return int((n_tokens * torch.cos(ratio * math.pi * 0.5)).floor())
 
 
+def masked_per_step(steps: int, n_tokens: int) -> list[int]:
+    """How many positions are still masked when each of the `steps` steps starts (N at the first), as `advance`
+    re-masks them: the still-masked decisions of a trajectory, a constant of the schedule."""
+    counts = [n_tokens]
+    for step in range(steps - 1):
+        counts.append(max(1, min(counts[-1] - 1, mask_length(step, steps, n_tokens))))
+    return counts
+
+
 def encode_prompts(tokenizer: Any, vocab: Vocab, prompts: list[str], max_text_len: int = MAX_TEXT_LEN) -> torch.Tensor:
     """Show-o's text part per prompt: [PAD]* <|t2i|> <|sot|> text <|eot|>, left-padded to max_text_len + 1."""
     rows = []
