@@ -7,7 +7,7 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -576,12 +576,20 @@ def train_syncr1(
         help="Stop after this many steps in this invocation (checkpointed; --resume goes on).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     wait: WaitOpt = False,
+    plan: Annotated[bool, typer.Option("--plan", help="Do not train: print the effective batch, the predicted peak "
+                                                      "memory per GPU, disk per checkpoint and run, the GPUs seen, "
+                                                      "and every missing input with its fix (exit 2 if any).")]
+        = False,
+    processes: Annotated[Optional[int], typer.Option(min=1, help="With --plan: the processes the run will launch "
+                                                                 "with (default: WORLD_SIZE, else 1).")] = None,
 ) -> None:
     """Sync-GRPO + Dynamic Group Scaling: two-phase rollouts, reward ensemble, Dr.GRPO, adaptive screening.
 
     The result, OUT/model, is what `ubpp evaluate --model syncr1 --checkpoint OUT/model` loads; with
     run_per_concept (the tiny preset), `--checkpoint OUT` evaluates each concept with its own OUT/<concept>/model.
-    Several GPUs: `accelerate launch -m cli train syncr1 --config FILE`.
+    Several GPUs: `accelerate launch --multi_gpu --num_processes N -m cli train syncr1 --config FILE`; the
+    `distribute` setting says whether N processes split each group (same step as one GPU, faster; default) or
+    roll out a group each (N groups per step). Check a setting first with --plan.
     """
     from evaluators.scorers.base import ScorerUnavailable
     from training.config import load_config
@@ -593,6 +601,8 @@ def train_syncr1(
         transformers_logging.disable_progress_bar()
     try:
         settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
+        if plan:
+            _print_plan(settings, processes)
         result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console, wait=wait,
                        say=_say)
     except SourceError as error:
@@ -610,6 +620,19 @@ def train_syncr1(
     else:
         console.print(f"model: {result.bundle}  (evaluate: ubpp evaluate --model syncr1 --checkpoint {result.bundle})",
                       soft_wrap=True, markup=False, highlight=False)
+
+
+def _print_plan(settings: Any, processes: int | None) -> None:
+    from training.plan import make_plan
+
+    found = make_plan(settings, processes)
+    table = Table(title="ubpp train syncr1 --plan", show_header=False)
+    for label, value in found.lines:
+        table.add_row(label, value)
+    console.print(table)
+    for problem in found.missing:
+        errors.print(f"missing: {problem}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2 if found.missing else 0)
 
 
 def main() -> None:

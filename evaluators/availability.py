@@ -33,7 +33,7 @@ class Availability:
     """What to install, download or set to enable it (when missing)."""
 
 
-def _hub_model(scorer: str, spec: str, option: str) -> Availability:
+def hub_model(scorer: str, spec: str, option: str) -> Availability:
     if Path(spec).exists():
         return Availability(scorer, spec, True, f"local folder {spec}")
     if spec.startswith((".", "/", "~")) or spec.count("/") > 1:
@@ -52,7 +52,7 @@ def _hub_model(scorer: str, spec: str, option: str) -> Availability:
 
 def _clip(spec: str) -> Availability:
     if not spec.startswith("open_clip:"):
-        return _hub_model("clip", spec, "--clip-model")
+        return hub_model("clip", spec, "--clip-model")
     from .scorers.base import ScorerUnavailable
     from .scorers.clip import open_clip_weights
 
@@ -130,7 +130,7 @@ def check(scorer: str, config: ScoringConfig) -> Availability:
     specs = {"text_sim": (config.text_embedder, "--text-embedder"), "dino": (config.dinov2, "--dinov2"),
              "blip2": (config.blip2, "--blip2")}
     spec, option = specs[scorer]
-    return _hub_model(scorer, spec, option)
+    return hub_model(scorer, spec, option)
 
 
 def metric_availability(config: ScoringConfig) -> dict[str, Availability]:

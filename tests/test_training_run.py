@@ -442,6 +442,9 @@ def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatc
     other = CliRunner().invoke(app, [*args, "--set", "benchmark=elsewhere", "--out", "other"])
     assert other.exit_code == 2 and not (tmp_path / "elsewhere").exists()  # only the default path is built
     paper = CliRunner().invoke(app, ["train", "syncr1", "--preset", "paper", "--out", "paper"])
+    assert paper.exit_code == 2 and "--set benchmark=DIR" in paper.output  # never the toy data by accident
+    paper = CliRunner().invoke(app, ["train", "syncr1", "--preset", "paper", "--out", "paper", "--set",
+                                     "benchmark=ubpp_data/unifybench_pp-mini"])
     assert paper.exit_code == 2 and "--concept NAME" in paper.output  # one concept per run, as the authors
 
 
@@ -565,3 +568,21 @@ def test_a_cpu_launch_that_asked_for_several_processes_is_refused(mini_build: Pa
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     with pytest.raises(TrainingError, match="--multi_gpu"):
         Trainer(_config(mini_build, "steps=1"), tmp_path / "run", quiet=True)
+
+
+def test_checkpoints_without_the_optimizer_state_are_smaller_and_resume(mini_build: Path, tmp_path: Path) -> None:
+    """`save_optimizer: false`: the checkpoint holds the weights, scheduler and RNG but no AdamW moments (the
+    paper preset's is ~2/3 of its size), and --resume still continues the run to its end."""
+    settings = ["steps=2", "concepts=[chelsea]", "dgs.enabled=false", "run_per_concept=false"]
+    sizes = {}
+    for keep in (True, False):
+        out = tmp_path / str(keep)
+        first = train(_config(mini_build, *settings, f"save_optimizer={str(keep).lower()}"), out, stop_after=1,
+                      quiet=True)
+        checkpoint = out / "checkpoints" / "step-000001"
+        assert first.last_step == 1 and (checkpoint / "optimizer.bin").is_file() == keep
+        sizes[keep] = sum(f.stat().st_size for f in checkpoint.rglob("*") if f.is_file())
+        resumed = train(_config(mini_build, *settings, f"save_optimizer={str(keep).lower()}"), out, resume=True,
+                        quiet=True)
+        assert resumed.bundle is not None and resumed.last_step == 2
+    assert sizes[False] < 0.5 * sizes[True]  # AdamW's two moments are twice the weights

@@ -113,7 +113,8 @@ class TrainConfig:
     so N processes compute the same step as one, faster. `group_per_rank`: every process rolls out groups of its
     own, so a step holds N x batch_size x gradient_accumulation_steps groups. `ubpp train` prints the groups per
     optimizer step and config.yaml records this choice."""
-    learning_rate: Positive = 1e-6
+    learning_rate: NonNegative = 1e-6
+    """Peak AdamW rate (0 freezes the policy: a control run on the same prompts and seeds)."""
     lr_scheduler: str = "cosine"
     """Any `transformers.get_scheduler` name (the authors: cosine with warm-up); stepped once per optimizer step,
     whatever the number of processes."""
@@ -229,6 +230,7 @@ TINY_PRESET: dict[str, Any] = {
     "lr_scheduler": "constant",
     "warmup_steps": 0,
     "reasoning_top_k": None,
+    "image_positions": "masked",
     "rewards": {"weights": {"tier": 0.4, "colour": 0.2, "ssim": 0.2, "face": 0.2},
                 "person_only": ["face"], "fallback": "ssim", "facenet": None},
     "dgs": {"surrogate": "colour", "screen_batch": 8, "screening_fraction": 0.25, "initial_threshold": 0.15},

@@ -87,7 +87,7 @@ def _saved_bytes(model: Showo, arch: Arch, image_tokens: int, guidance: float, p
     generator = torch.Generator().manual_seed(0)
     v = arch.vocab
     prompt = torch.full((1, MAX_TEXT_LEN + 1), v.pad)
-    prompt[0, -20:] = torch.randint(0, 50000, (20,), generator=generator)
+    prompt[0, -20:] = torch.randint(0, min(50000, v.text_size), (20,), generator=generator)
     uncond = torch.full((1, MAX_TEXT_LEN + 1), v.pad)
     state = torch.randint(0, v.codebook_size + 1, (1, image_tokens), generator=generator)
     prediction = torch.randint(0, v.codebook_size, (1, image_tokens), generator=generator)

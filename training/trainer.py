@@ -23,8 +23,8 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
+from .plan import missing_weights
 from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine, Share
@@ -180,6 +181,9 @@ class Trainer:
                                            project_dir=str(out), step_scheduler_with_optimizer=False)
         except (ImportError, ValueError) as error:
             raise TrainingError(f"cannot set up accelerate (mixed_precision={precision}): {error}") from None
+        missing = missing_weights(config)
+        if missing:
+            raise TrainingError("; ".join(missing))
         with self.accelerator.main_process_first():
             self.bench = training_benchmark(config.benchmark, self.console, quiet)
             self.showo, self.magvit = base_folders(config, out)
@@ -254,8 +258,20 @@ class Trainer:
         save_config(self.config, saved)
         return checkpoints[-1] if resume and checkpoints else None
 
+    @contextmanager
+    def _state_objects(self) -> Iterator[None]:
+        """What save_state / load_state cover: everything, or all but AdamW's state with `save_optimizer: false`."""
+        optimizers = self.accelerator._optimizers  # accelerate offers no per-call choice of what a state holds
+        if not self.config.save_optimizer:
+            self.accelerator._optimizers = []
+        try:
+            yield
+        finally:
+            self.accelerator._optimizers = optimizers
+
     def _load(self, checkpoint: Path) -> None:
-        self.accelerator.load_state(str(checkpoint))
+        with self._state_objects():
+            self.accelerator.load_state(str(checkpoint))
         state = json.loads((checkpoint / "trainer_state.json").read_text())
         self.step = state["step"]
         for concept, controller in self.controllers.items():
@@ -299,7 +315,8 @@ class Trainer:
         if self.accelerator.is_main_process:
             shutil.rmtree(staging, ignore_errors=True)
         self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(str(staging))
+        with self._state_objects():
+            self.accelerator.save_state(str(staging))
         if self.accelerator.is_main_process:
             state = {"step": self.step, "controllers": {c: k.state_dict() for c, k in self.controllers.items()}}
             write_json(staging / "trainer_state.json", state)

@@ -1,0 +1,169 @@
+"""`ubpp train syncr1 --plan`: what a run will do, hold and need, from its settings alone, before anything trains.
+
+A run on a rented GPU that stops at step 0 for a missing model, or at step 40
+for a full disk, costs hours; the plan says it in seconds: the effective batch
+over the processes, the predicted peak memory per GPU (`training.memory`, plus
+what that model leaves out: DDP's gradient buckets, MAGVIT's decode, the CUDA
+context), the disk a checkpoint and a run take, whether a GPU is visible, and
+every missing input with its fix. Nothing is loaded but the model's config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from evaluators.availability import check, hub_model
+
+from .config import TINY_PRETRAINED, TrainConfig
+from .data import MINI_BENCHMARK, NO_BENCHMARK
+from .memory import GB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
+from .pretrain_tiny import ASSET
+from .rewards import REWARDS, scoring_config
+
+REWARD_MODEL_SETTINGS = {"blip2": "blip2", "dino": "dinov2", "facenet": "facenet", "clip": "clip",
+                         "text_sim": "text_embedder"}
+"""The `rewards.*` setting that names each scorer's model (the availability check words its fix as evaluate's option)."""
+KNOWN_BASES = {"showlab/show-o-512x512": SHOWO_512, "showlab/show-o": Arch(image_tokens=256)}
+"""Show-o releases whose architecture the plan knows without their config file."""
+
+DDP_BUCKET_FACTOR = 1.29 / 1.16
+"""DDP's gradient buckets per byte of trainable float32 weights: +1.29 GB measured for 1.16 GB on the CPU (gloo)."""
+CUDA_OVERHEAD = 1.5 * GB
+"""CUDA context and caching-allocator slack: stated, not measured (the context alone is ~0.5 GB on recent GPUs)."""
+MAGVIT_LIVE_TENSORS = 3
+MAGVIT_TOP_CHANNELS = 128
+"""MAGVIT-v2's decoder at full resolution: 128 channels, ~3 such tensors alive at once (an estimate)."""
+
+
+@dataclass
+class Plan:
+    lines: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    """One line per missing input: the setting, what is wrong, and the fix."""
+
+
+def processes_launched() -> int:
+    """The processes of this launch (`accelerate launch` / torchrun set WORLD_SIZE), else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def missing_weights(config: TrainConfig) -> list[str]:
+    """The Show-o and MAGVIT weights the settings name, where they are not here: setting, problem, fix."""
+    if config.showo in ("tiny", TINY_PRETRAINED):
+        return []
+    problems = []
+    for setting in ("showo", "magvit"):
+        option = f"--set {setting}=PATH"
+        found = hub_model(setting, getattr(config, setting), option)
+        if not found.available:
+            problems.append(f"{setting}: {found.detail}; {found.enable.replace(f'{option} PATH', option)}")
+    return problems
+
+
+def missing_inputs(config: TrainConfig) -> list[str]:
+    """Everything a run needs that is not here, one line each (nothing is loaded)."""
+    problems = []
+    if config.benchmark is None:
+        problems.append(f"benchmark: {NO_BENCHMARK}")
+    elif Path(config.benchmark) != Path(MINI_BENCHMARK) and not (Path(config.benchmark) / "manifest.json").is_file():
+        problems.append(f"benchmark: {config.benchmark} is not a built UnifyBench++ (no manifest.json); build it with "
+                        f"`ubpp build-dataset --source RELEASE --out {config.benchmark}`")
+    if config.concepts is None:
+        problems.append("concepts: none named; --concept NAME (the authors train one per run) or --set concepts=all")
+    if config.concept_init and not Path(config.concept_init).is_dir():
+        problems.append(f"concept_init: folder {config.concept_init} not found; pass the UniCTokens/SFT output folder")
+    problems += missing_weights(config)
+    scoring = scoring_config(config.rewards)
+    for name in dict.fromkeys([*config.rewards.weights, *([config.dgs.surrogate] if config.dgs.enabled else [])]):
+        if name not in REWARDS:
+            problems.append(f"rewards.weights: unknown reward {name!r}; rewards are {', '.join(REWARDS)}")
+            continue
+        found = check(REWARDS[name].needs, scoring)
+        if not found.available:
+            setting = REWARD_MODEL_SETTINGS.get(found.scorer)
+            where = f" (for training: --set rewards.{setting}=...)" if setting else ""
+            problems.append(f"reward {name} ({found.scorer} {found.model}): {found.detail}; {found.enable}{where}")
+    return problems
+
+
+def architecture(config: TrainConfig) -> tuple[Arch | None, str]:
+    """The base's architecture (from its config.json where it is here), and where it was read."""
+    from baselines.showo.vocab import Vocab
+
+    if config.showo in KNOWN_BASES:
+        return KNOWN_BASES[config.showo], f"{config.showo} (known release)"
+    folder = ASSET / "showo" if config.showo in ("tiny", TINY_PRETRAINED) else Path(config.showo)
+    if not (folder / "config.json").is_file():
+        return None, f"{config.showo}: no config.json here"
+    showo = json.loads((folder / "config.json").read_text())
+    llm, codebook = showo["llm_config"], showo["codebook_size"]
+    vocab = Vocab(showo["vocab_size"] - codebook - 1, codebook, 0, 0, 0, 0, 0, 0, 0)
+    return Arch(llm["hidden_size"], llm["intermediate_size"], llm["num_hidden_layers"], llm["num_attention_heads"],
+                showo["num_vq_tokens"], vocab), str(folder)
+
+
+def _gpus() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "none visible (the paper preset needs one: bf16, ~80 GB)"
+    names = [f"{torch.cuda.get_device_name(k)} ({torch.cuda.get_device_properties(k).total_memory / GB:.0f} GB)"
+             for k in range(torch.cuda.device_count())]
+    return ", ".join(names)
+
+
+def make_plan(config: TrainConfig, processes: int | None = None) -> Plan:
+    plan = Plan(missing=missing_inputs(config))
+    told = processes is not None
+    processes = processes or processes_launched()
+    per_process = config.batch_size * config.gradient_accumulation_steps
+    split = config.distribute == "split_group"
+    groups = per_process * (1 if split else processes)
+    concepts = len(config.concepts) if isinstance(config.concepts, list) else None
+    runs = (concepts or 1) if config.run_per_concept else 1
+    plan.lines += [
+        ("processes", f"{processes} ({'--processes' if told else 'WORLD_SIZE' if 'WORLD_SIZE' in os.environ else 'one: pass --processes N for a launch of N'})"),
+        ("groups per optimizer step", f"{groups} of G = {config.group_size} "
+                                      f"({'each group split over the processes' if split else 'one per process'}, "
+                                      f"distribute: {config.distribute})"),
+        ("optimizer steps", f"{config.steps}" + (f" per concept, {runs} runs" if config.run_per_concept else "")),
+        ("precision (rollouts and loss)", {"auto": "bf16 autocast on a GPU, float32 on a CPU (memory predicted for a GPU)",
+                                           "bf16": "bf16 autocast", "fp16": "fp16 autocast",
+                                           "no": "float32"}[config.mixed_precision]),
+        ("GPU", _gpus()),
+    ]
+    arch, source = architecture(config)
+    if arch is None:
+        plan.lines.append(("memory", f"not predicted: {source}"))
+        return plan
+    plan.lines.append(("architecture", f"{arch.layers} layers, width {arch.hidden}, {arch.image_tokens} image tokens, "
+                                       f"{arch.parameters / 1e6:,.1f} M parameters ({source})"))
+    gpu = config.mixed_precision in ("bf16", "auto")
+    prediction = predict(config, arch, scorers=config.showo not in ("tiny", TINY_PRETRAINED))
+    trained, _ = trainable_parameters(config, arch, concept_rows=25)
+    if processes > 1:
+        prediction.parts["DDP gradient buckets"] = DDP_BUCKET_FACTOR * 4.0 * trained
+    side = 16 * round(arch.image_tokens ** 0.5)
+    decoded = max(config.group_size, config.dgs.screen_batch)
+    prediction.parts[f"MAGVIT decode, {decoded} images at {side} px (estimate)"] = \
+        decoded * MAGVIT_LIVE_TENSORS * MAGVIT_TOP_CHANNELS * side * side * (2 if gpu else 4)
+    if gpu:
+        prediction.parts["CUDA context + allocator slack (stated)"] = CUDA_OVERHEAD
+    for name, value in prediction.parts.items():
+        plan.lines.append((f"memory: {name}", f"{value / GB:.2f} GB"))
+    plan.lines.append(("predicted peak per GPU", f"{prediction.total / GB:.1f} GB"))
+    weights = 4.0 * (arch.parameters if config.trainable == "full" else trained)
+    checkpoint = weights + (8.0 * trained if config.save_optimizer else 0.0)
+    bundle = 4.0 * arch.parameters + 4.0 * SCORER_PARAMETERS["magvit"]
+    per_run = config.keep_checkpoints * checkpoint + bundle
+    plan.lines += [
+        ("disk per checkpoint", f"{checkpoint / GB:.2f} GB (weights {weights / GB:.2f}"
+                                + (f" + AdamW {8.0 * trained / GB:.2f}" if config.save_optimizer else
+                                   ", no optimizer state") + ")"),
+        ("disk per run", f"{per_run / GB:.2f} GB ({config.keep_checkpoints} checkpoints kept + the model bundle "
+                         f"{bundle / GB:.2f})" + (f"; {runs} runs: {runs * per_run / GB:.1f} GB" if runs > 1 else "")),
+    ]
+    return plan
