@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from PIL import Image
 
 import unifybench_pp
 from evaluators.scorers.base import ScorerUnavailable
-from training.config import RewardConfig
+from training.config import RewardConfig, load_config
 from training.rewards import RewardEnsemble, RewardSample, tier
 
 
@@ -73,3 +74,32 @@ def test_missing_models_and_unknown_rewards_fail_before_training() -> None:
     ensemble = RewardEnsemble(RewardConfig(blip2="/nonexistent/blip2"))
     with pytest.raises(ScorerUnavailable, match="reward 'ber'"):
         ensemble.require(["ber"])
+
+
+USER_REWARD = '''
+def brightness(samples):
+    """Mean pixel value of each generated image, in [0, 1]."""
+    return [sum(image.convert("L").getdata()) / (255 * image.width * image.height) for image in [s.image for s in samples]]
+'''
+
+
+def test_a_users_reward_is_a_function_named_module_colon_function(mini_build: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """No package edit: `module:function` on the Python path is imported, weighted and logged like a built-in."""
+    from training.trainer import train
+
+    (tmp_path / "my_rewards.py").write_text(USER_REWARD)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    config = load_config(None, "tiny", [f"benchmark={mini_build}", "steps=1", "group_size=2", "generation_steps=2",
+                                        "reasoning_max_new_tokens=2", "dgs.enabled=false", "concepts=[coffee]",
+                                        "run_per_concept=false", 'rewards.weights={tier: 0.5, "my_rewards:brightness": 0.5}'])
+    train(config, tmp_path / "run", quiet=True)
+    samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    for sample in samples:
+        rewards = sample["rewards"]
+        assert 0 < rewards["my_rewards:brightness"] < 1
+        assert rewards["total"] == pytest.approx(0.5 * rewards["tier"] + 0.5 * rewards["my_rewards:brightness"])
+    with pytest.raises(ValueError, match="cannot be imported"):
+        RewardEnsemble(RewardConfig(weights={"no_such_module:f": 1.0}))
+    with pytest.raises(ValueError, match="module:function"):
+        RewardEnsemble(RewardConfig(weights={"nonsense": 1.0}))

@@ -21,7 +21,7 @@ from .config import TINY_PRETRAINED, TrainConfig
 from .data import MINI_BENCHMARK, NO_BENCHMARK
 from .memory import GB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
 from .pretrain_tiny import ASSET
-from .rewards import REWARDS, scoring_config
+from .rewards import reward, scoring_config
 
 REWARD_MODEL_SETTINGS = {"blip2": "blip2", "dino": "dinov2", "facenet": "facenet", "clip": "clip",
                          "text_sim": "text_embedder"}
@@ -78,10 +78,14 @@ def missing_inputs(config: TrainConfig) -> list[str]:
     problems += missing_weights(config)
     scoring = scoring_config(config.rewards)
     for name in dict.fromkeys([*config.rewards.weights, *([config.dgs.surrogate] if config.dgs.enabled else [])]):
-        if name not in REWARDS:
-            problems.append(f"rewards.weights: unknown reward {name!r}; rewards are {', '.join(REWARDS)}")
+        try:
+            needs = reward(name).needs
+        except ValueError as error:
+            problems.append(f"rewards.weights: {error}")
             continue
-        found = check(REWARDS[name].needs, scoring)
+        if needs is None:
+            continue
+        found = check(needs, scoring)
         if not found.available:
             setting = REWARD_MODEL_SETTINGS.get(found.scorer)
             where = f" (for training: --set rewards.{setting}=...)" if setting else ""

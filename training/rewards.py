@@ -10,6 +10,7 @@ sample, so the trainer logs each one.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +73,9 @@ def _clip_mix(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
 
 @dataclass(frozen=True)
 class Reward:
-    needs: str
-    """The evaluators' scorer it uses (`Scorers.get`), the name `evaluators.availability.check` knows."""
+    needs: str | None
+    """The evaluators' scorer it uses (`Scorers.get`), the name `evaluators.availability.check` knows; None for a
+    user's reward, which brings its own models."""
     compute: Callable[[Scorers, list[RewardSample]], list[float]]
     description: str
 
@@ -96,6 +98,28 @@ REWARDS: dict[str, Reward] = {
 }
 
 
+def reward(name: str) -> Reward:
+    """A built-in reward by name, or a user's as `module:function` (TRL's way: a plain callable, no package edit).
+
+    The function takes the group's `RewardSample`s (concept, reasoning, candidate facts and truth, the compound
+    prompt in plain words, the generated image, the concept's reference photos) and returns one float per sample;
+    it is imported from the Python path (`PYTHONPATH=. ubpp train ... --set 'rewards.weights={tier: 0.4,
+    "my_rewards:brightness": 0.6}'`) and logged under its name like the built-in ones.
+    """
+    if name in REWARDS:
+        return REWARDS[name]
+    module, colon, attribute = name.partition(":")
+    if not colon:
+        raise ValueError(f"unknown reward {name!r}; rewards are {', '.join(REWARDS)}, or a function as module:function")
+    try:
+        function = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"reward {name!r} cannot be imported ({error}); is {module} on the Python path?") from None
+    if not callable(function):
+        raise ValueError(f"reward {name!r} is not a function")
+    return Reward(None, lambda scorers, samples: function(samples), f"user reward {name}")
+
+
 def scoring_config(config: RewardConfig, device: str | None = None) -> ScoringConfig:
     """The evaluators' scorer settings for these rewards."""
     return ScoringConfig(clip=config.clip, text_embedder=config.text_embedder, dinov2=config.dinov2,
@@ -104,18 +128,18 @@ def scoring_config(config: RewardConfig, device: str | None = None) -> ScoringCo
 
 class RewardEnsemble:
     def __init__(self, config: RewardConfig, device: str | None = None) -> None:
-        unknown = sorted(set(config.weights) - set(REWARDS))
-        if unknown or config.fallback not in REWARDS:
-            raise ValueError(f"unknown reward(s) {', '.join(unknown or [config.fallback])}; rewards are "
-                             f"{', '.join(REWARDS)}")
+        self.rewards = {name: reward(name) for name in dict.fromkeys([*config.weights, config.fallback])}
         self.config = config
         self.scorers = Scorers(scoring_config(config, device))
 
     def require(self, names: list[str]) -> None:
         """Load every scorer the named rewards need now, so a missing model stops training before step 1."""
         for name in names:
+            needs = reward(name).needs
+            if needs is None:
+                continue
             try:
-                self.scorers.get(REWARDS[name].needs)
+                self.scorers.get(needs)
             except ScorerUnavailable as error:
                 raise ScorerUnavailable(f"reward {name!r} cannot be computed: {error}") from None
 
@@ -129,7 +153,10 @@ class RewardEnsemble:
         return weights
 
     def compute(self, name: str, samples: list[RewardSample]) -> list[float]:
-        return [float(v) for v in REWARDS[name].compute(self.scorers, samples)]
+        values = [float(v) for v in (self.rewards.get(name) or reward(name)).compute(self.scorers, samples)]
+        if len(values) != len(samples):
+            raise ValueError(f"reward {name!r} returned {len(values)} values for {len(samples)} samples")
+        return values
 
     def score(self, samples: list[RewardSample]) -> list[dict[str, float | None]]:
         """Per sample: every configured component (None where it does not apply) and the weighted `total`."""
