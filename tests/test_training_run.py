@@ -530,6 +530,7 @@ def test_two_processes_splitting_a_group_train_what_one_process_trains(mini_buil
     one = _launch(script, tmp_path / "one", 1, *settings)
     two = _launch(script, tmp_path / "two", 2, *settings)
     assert [m["processes"] for m in two] == [2, 2] and [m["groups"] for m in two] == [1, 1]
+    assert json.loads((tmp_path / "two" / "launch.json").read_text())["groups_per_step"] == 1
     assert [m["lr"] for m in two] == [m["lr"] for m in one] == pytest.approx([1e-4, 5e-5])  # linear decay over 2
     for a, b in zip(one, two):
         assert b["reward_mean"] == pytest.approx(a["reward_mean"], abs=1e-6)
@@ -554,6 +555,8 @@ def test_a_group_per_process_makes_a_step_of_two_groups(mini_build: Path, tmp_pa
     metrics = _launch(script, out, 2, f"benchmark={mini_build}", *DDP_SETTINGS, "distribute=group_per_rank",
                       "concepts=[chelsea, coffee]")
     assert [m["groups"] for m in metrics] == [2, 2] and [m["lr"] for m in metrics] == pytest.approx([1e-4, 5e-5])
+    assert json.loads((out / "launch.json").read_text()) == {"processes": 2, "distribute": "group_per_rank",
+                                                             "groups_per_step": 2, "group_size": 3}
     assert all(sorted(m["concepts"]) == ["chelsea", "coffee"] for m in metrics)  # both processes' groups logged
     rank0, rank1 = torch.load(out / "rank0.pt"), torch.load(out / "rank1.pt")
     assert all(torch.equal(rank0[name], rank1[name]) for name in rank0)

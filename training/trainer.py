@@ -218,7 +218,8 @@ class Trainer:
         self.und_constant, self.gen_constant = loss_constants(config, self.pipe.model.config.num_vq_tokens)
         accelerator = self.accelerator
         self.share = Share(accelerator.process_index, accelerator.num_processes, self._gather) \
-            if config.distribute == "split_group" else Share(gather=self._gather_none)
+            if config.distribute == "split_group" else Share()
+        self._announce_launch()
         self.step = 0
         if self.start_checkpoint is not None:
             self._load(self.start_checkpoint)
@@ -232,9 +233,17 @@ class Trainer:
 
         return gather_object(values) if self.accelerator.num_processes > 1 else list(values)
 
-    @staticmethod
-    def _gather_none(values: list) -> list:
-        return list(values)
+    def _announce_launch(self) -> None:
+        """Say, and record in launch.json, how many groups one optimizer step holds: it depends on the process count
+        as well as the settings, and a run on N GPUs must not change its batch without a word."""
+        if not self.accelerator.is_main_process:
+            return
+        launch = {"processes": self.accelerator.num_processes, "distribute": self.config.distribute,
+                  "groups_per_step": self.groups_per_step, "group_size": self.config.group_size}
+        write_json(self.out / "launch.json", launch)
+        if not self.quiet:
+            self.console.print(f"{self.groups_per_step} group(s) of {self.config.group_size} per optimizer step "
+                               f"({launch['processes']} process(es), distribute: {self.config.distribute})")
 
     @property
     def groups_per_step(self) -> int:
