@@ -558,8 +558,9 @@ def train_syncr1(
     config: Annotated[Optional[Path], typer.Option(help="YAML settings (see training/config.py; every field optional).")]
         = None,
     preset: Annotated[Optional[str], typer.Option(
-        help="Start from a preset: `tiny` (offline, CPU, minutes, on the bundled mini benchmark) or `paper` "
-             "(Table 4; needs Show-o, BLIP-2, DINOv2, FaceNet weights).")] = None,
+        help="Start from a preset: `tiny` (offline, CPU, minutes, on the bundled mini benchmark), `paper` "
+             "(Table 4; needs Show-o, BLIP-2, DINOv2, FaceNet weights) or `authors` (the paper's settings with the "
+             "authors' released rewards: BLEU text, FaceNet / CLIP-I identity, a VLM judge).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a setting, KEY=VALUE (dotted for nested: "
                                                         "dgs.enabled=false, rewards.weights={tier: 1}); repeatable.")]
         = [],  # noqa: B006 (typer needs a literal default)

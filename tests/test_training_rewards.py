@@ -77,9 +77,12 @@ def test_missing_models_and_unknown_rewards_fail_before_training() -> None:
 
 
 USER_REWARD = '''
+from PIL import ImageStat
+
+
 def brightness(samples):
     """Mean pixel value of each generated image, in [0, 1]."""
-    return [sum(image.convert("L").getdata()) / (255 * image.width * image.height) for image in [s.image for s in samples]]
+    return [ImageStat.Stat(s.image.convert("L")).mean[0] / 255 for s in samples]
 '''
 
 
@@ -103,3 +106,55 @@ def test_a_users_reward_is_a_function_named_module_colon_function(mini_build: Pa
         RewardEnsemble(RewardConfig(weights={"no_such_module:f": 1.0}))
     with pytest.raises(ValueError, match="module:function"):
         RewardEnsemble(RewardConfig(weights={"nonsense": 1.0}))
+
+
+def test_the_authors_text_reward_is_their_bleu_distance_rule(mini_build: Path) -> None:
+    """Computed independently with nltk: BLEU per fact, shares, squared distance to the truth, f = (2 - d) / 2,
+    0 at or below 0.5, 2(f - 0.5) above."""
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    concept = unifybench_pp.load(mini_build).concepts["coffee"]
+    facts = ["a white ceramic cup", "a dog on a red sofa in the park"]
+    ensemble = RewardEnsemble(RewardConfig(weights={"text_bleu": 1.0}))
+    for reasoning, truth in (("a white ceramic cup of coffee", [1.0, 0.0]), ("a dog on a red sofa", [1.0, 0.0])):
+        scores = [sentence_bleu([fact], reasoning, weights=(0.7, 0.3),
+                                smoothing_function=SmoothingFunction().method1) for fact in facts]
+        shares = [x / sum(scores) for x in scores]
+        f = (2 - sum((t - x) ** 2 for t, x in zip(truth, shares))) / 2
+        expected = 0.0 if f <= 0.5 else 2 * (f - 0.5)
+        sample = RewardSample(concept, reasoning, facts, truth, "", None, [])
+        assert ensemble.compute("text_bleu", [sample]) == [pytest.approx(expected)]
+    right = RewardSample(concept, "a white ceramic cup", facts, [1.0, 0.0], "", None, [])
+    wrong = RewardSample(concept, "a dog on a red sofa in the park", facts, [1.0, 0.0], "", None, [])
+    assert ensemble.compute("text_bleu", [right])[0] > 0.5 and ensemble.compute("text_bleu", [wrong]) == [0.0]
+
+
+def test_the_vlm_identity_reward_asks_once_per_group_and_retries_a_short_list(mini_build: Path, tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The authors' VLM judge through the project's OpenAI-compatible client: the reference photo first, then each
+    generated image, their prompt; a reply whose list does not match the images is asked again."""
+    from tests.openai_server import ScriptedServer
+
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    bench = unifybench_pp.load(mini_build)
+    concept = bench.concepts["coffee"]
+    reference = bench.root / concept.train_images[0]
+    images = [Image.new("RGB", (32, 32), (200, 10, 10)), Image.new("RGB", (32, 32), (10, 200, 10))]
+    samples = [RewardSample(concept, "", ["x"], [1.0], "", image, [reference]) for image in images]
+    replies = ["Scores: [80]", "Here you go: [85, 70]"]
+    with ScriptedServer(lambda body, n: ("ok", replies[min(n, 2) - 1])) as server:
+        ensemble = RewardEnsemble(RewardConfig(weights={"vlm_identity": 1.0}, judge_base_url=server.base_url,
+                                               judge="glm-test"))
+        ensemble.scorers.config.judge_cache = tmp_path / "judge.sqlite"
+        assert ensemble.compute("vlm_identity", samples) == [pytest.approx(0.85), pytest.approx(0.70)]
+        assert len(server.requests) == 2
+        body = server.requests[0]["body"]
+        parts = body["messages"][1]["content"]
+        assert body["model"] == "glm-test" and body["messages"][0]["content"] == "You are a picture scorer."
+        assert [p["type"] for p in parts] == ["text", "image_url", "image_url", "image_url"]
+        assert "Output **only** a Python list" in parts[0]["text"]
+    with ScriptedServer(lambda body, n: ("ok", "no scores today")) as server:
+        ensemble = RewardEnsemble(RewardConfig(weights={"vlm_identity": 1.0}, judge_base_url=server.base_url))
+        ensemble.scorers.config.judge_cache = tmp_path / "judge2.sqlite"
+        with pytest.raises(ValueError, match="did not score 2 images in 5 tries"):
+            ensemble.compute("vlm_identity", samples)

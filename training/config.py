@@ -20,7 +20,7 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
-from evaluators.scoring_config import DEFAULT_BLIP2, DEFAULT_CLIP, DEFAULT_DINOV2, DEFAULT_TEXT_EMBEDDER
+from evaluators.scoring_config import DEFAULT_BLIP2, DEFAULT_CLIP, DEFAULT_DINOV2, DEFAULT_JUDGE_MODEL, DEFAULT_TEXT_EMBEDDER
 from unifybench_pp.settings import layered, merge
 
 from .data import MINI_BENCHMARK
@@ -49,6 +49,10 @@ class RewardConfig:
     dinov2: str = DEFAULT_DINOV2
     blip2: str = DEFAULT_BLIP2
     facenet: str | None = "vggface2"
+    judge: str = DEFAULT_JUDGE_MODEL
+    """The VLM judge of `vlm_identity` (any OpenAI-compatible model; the authors asked Gemini 2.5 Pro or GLM-4.1V)."""
+    judge_base_url: str | None = None
+    """Its server (default OPENAI_BASE_URL / the OpenAI API; the key from OPENAI_API_KEY, never written)."""
 
 
 @dataclass(config=SETTINGS)
@@ -250,7 +254,20 @@ demo at 8 minutes, over its five (and at 72 the demo's evaluation showed no sign
 lr 3e-4 was unstable (-0.019 to +0.022). All chosen on training prompts only, never on evaluation items
 (README, "Training Sync-R1")."""
 
-PRESETS = {"tiny": TINY_PRESET, "paper": {}}
+AUTHORS_PRESET: dict[str, Any] = {
+    "reasoning_max_new_tokens": 100,
+    "rewards": {"weights": {"text_bleu": 0.35, "fer": 0.26, "vlm_identity": 0.39}, "person_only": ["fer"],
+                "fallback": "clip_identity"},
+    "dgs": {"surrogate": "clip_mix", "controller": "unictokens"},
+}
+"""The authors' released recipe (`chawuciren11/Sync-R1` `grpo.py`) on top of the paper's settings: reward 0.35 text
+(their BLEU rule) + 0.65 image, image = 0.4 identity (FaceNet for persons, thresholded CLIP-I otherwise) + 0.6 a VLM
+judge's score (0.65 x 0.4 = 0.26, 0.65 x 0.6 = 0.39); DGS on 0.65 CLIP-I + 0.35 CLIP-T with their threshold rule;
+100 reasoning tokens. What stays the paper's: the loss (theirs: std-normalised advantages, image tokens only,
+ratio to the reference), and their per-group shift of each score to a mean of 0.8, which mean-centred advantages
+ignore. docs/training.md lists the differences."""
+
+PRESETS = {"tiny": TINY_PRESET, "paper": {}, "authors": AUTHORS_PRESET}
 
 
 def _message(error: ValidationError) -> str:

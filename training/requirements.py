@@ -53,6 +53,8 @@ def requirements(scoring: ScoringConfig) -> Report:
         missing_rewards[preset] = []
         for name in names:
             need = REWARDS[name].needs
+            if need is None:  # computed from the text alone
+                continue
             status = check(need, reward_scoring)
             by_need.setdefault(need, Requirement(status)).rewards.append(f"{name} ({preset})")
             if not status.available:

@@ -4,13 +4,17 @@ Paper rewards: TIER (reasoning text vs the concept's candidate facts),
 BER (BLIP-2 image-text), DER (DINOv2 to the reference photos), FER (FaceNet,
 persons only). Offline stand-ins for the tiny preset, under their own names:
 `colour`, `ssim`, `face` (MTCNN face probability). `clip_mix` is the authors'
-screening score, 0.65 CLIP-I + 0.35 CLIP-T. Every component is returned per
-sample, so the trainer logs each one.
+screening score, 0.65 CLIP-I + 0.35 CLIP-T. The authors' released recipe
+(`chawuciren11/Sync-R1` `grpo.py`, the `authors` preset) adds `text_bleu`,
+`clip_identity` and `vlm_identity`. Every component is returned per sample, so
+the trainer logs each one.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,7 @@ from PIL import Image
 from evaluators.scorers.base import ScorerUnavailable
 from evaluators.scoring import Scorers
 from evaluators.scoring_config import ScoringConfig
+from evaluators.text_metrics import bleu
 from unifybench_pp.schema import Concept
 
 from .config import RewardConfig
@@ -71,6 +76,62 @@ def _clip_mix(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
     return [0.65 * i + 0.35 * t for i, t in zip(image_scores, text_scores)]
 
 
+def _text_bleu(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
+    """The authors' text reward: character BLEU of the reasoning against each candidate fact, normalised to sum 1,
+    squared distance d to the truth vector, f = (2 - d) / 2, then 0 at or below 0.5 and 2(f - 0.5) above."""
+    out = []
+    for s in samples:
+        scores = [bleu(candidate, s.reasoning) for candidate in s.candidates]
+        total = sum(scores)
+        shares = [x / total for x in scores] if total else [0.0] * len(scores)
+        f = (2.0 - sum((a - b) ** 2 for a, b in zip(s.truth, shares))) / 2
+        out.append(0.0 if f <= 0.5 else 2 * (f - 0.5))
+    return out
+
+
+def _clip_identity(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
+    """The authors' identity reward for non-persons: CLIP-I, 0 at or below 0.5 and 2(s - 0.5) above."""
+    return [0.0 if s <= 0.5 else 2 * (s - 0.5) for s in scorers.get("clip").clip_i(_images(samples), _refs(samples))]
+
+
+VLM_ATTEMPTS = 5
+"""The authors ask again until the reply lists one score per image, at most this many times."""
+
+
+def _vlm_identity(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
+    """The authors' VLM judge: one request per group, the concept's first reference photo then every generated
+    image, their prompt; the reply's last [...] list, one 1-100 score per image, divided by 100. Asked again (a
+    fresh cache entry) while the list does not match the images; then a clear error, never a made-up score."""
+    from evaluators.judge import JudgeRequest
+
+    judge = scorers.get("judge")
+    with tempfile.TemporaryDirectory(prefix="ubpp-vlm-") as folder:
+        paths = [samples[0].references[0]]
+        for k, sample in enumerate(samples):
+            paths.append(Path(folder) / f"{k}.png")
+            sample.image.save(paths[-1])
+        replies = []
+        for attempt in range(VLM_ATTEMPTS):
+            result = judge.run([JudgeRequest("group_identity_score", {}, tuple(paths), repeat=attempt)])[0]
+            replies.append(result.reply if result.ok else f"(no reply: {result.error})")
+            scores = _score_list(result.reply or "")
+            if scores is not None and len(scores) == len(samples):
+                return [x / 100 for x in scores]
+    raise ValueError(f"the VLM judge did not score {len(samples)} images in {VLM_ATTEMPTS} tries; last reply: "
+                     f"{replies[-1][:200]!r}")
+
+
+def _score_list(reply: str) -> list[float] | None:
+    """The last bracketed list of numbers in a reply (the authors' parser takes the last [...] match)."""
+    found = re.findall(r"\[([^\[\]]*)\]", reply)
+    if not found:
+        return None
+    try:
+        return [float(x) for x in found[-1].replace(",", " ").split()]
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Reward:
     needs: str | None
@@ -89,6 +150,9 @@ REWARDS: dict[str, Reward] = {
     "fer": Reward("facenet", lambda sc, ss: [f.score for f in sc.get("facenet").similarity(_images(ss), _refs(ss))],
                   "FER: FaceNet face identity, persons (paper)"),
     "clip_mix": Reward("clip", _clip_mix, "0.65 CLIP-I + 0.35 CLIP-T (the authors' DGS surrogate)"),
+    "text_bleu": Reward(None, _text_bleu, "character BLEU to the candidate facts (the authors' text reward)"),
+    "clip_identity": Reward("clip", _clip_identity, "CLIP-I thresholded at 0.5 (the authors' identity reward)"),
+    "vlm_identity": Reward("judge", _vlm_identity, "VLM judge's 1-100 identity score of the group (the authors')"),
     "colour": Reward("pixels", lambda sc, ss: sc.get("pixels").colour(_images(ss), _refs(ss)),
                      "colour histogram intersection (offline stand-in)"),
     "ssim": Reward("pixels", lambda sc, ss: sc.get("pixels").ssim(_images(ss), _refs(ss)),
@@ -123,7 +187,8 @@ def reward(name: str) -> Reward:
 def scoring_config(config: RewardConfig, device: str | None = None) -> ScoringConfig:
     """The evaluators' scorer settings for these rewards."""
     return ScoringConfig(clip=config.clip, text_embedder=config.text_embedder, dinov2=config.dinov2,
-                         blip2=config.blip2, facenet=config.facenet, device=device)
+                         blip2=config.blip2, facenet=config.facenet, device=device, judge_model=config.judge,
+                         judge_base_url=config.judge_base_url)
 
 
 class RewardEnsemble:
