@@ -253,22 +253,25 @@ def _whole_graph_loss(trainer: Trainer, rollout, reference_model) -> torch.Tenso
         ref_text, _, ref_image = logprobs(reference_model)
     text, mask, image = logprobs(pipe.model)
     advantages = group_advantages(torch.tensor([r["total"] for r in rollout.rewards]), group)
+    still_masked = torch.stack(run.trajectory.states, dim=1) == pipe.vocab.codebook_size  # (G, S, N)
+    positions = None if config.image_positions == "all" else still_masked
     return sync_grpo_loss(advantages, text=(text, text.detach(), ref_text, mask),
-                          image=(image, image.detach(), ref_image, None), lambda_und=config.lambda_und,
+                          image=(image, image.detach(), ref_image, positions), lambda_und=config.lambda_und,
                           lambda_gen=config.lambda_gen, beta=config.beta, epsilon=config.clip_epsilon,
                           und_constant=trainer.und_constant, gen_constant=trainer.gen_constant,
                           group_size=group).loss
 
 
-@pytest.mark.parametrize(("trainable", "checkpointing"), [("full", False), ("concepts", False), ("full", True)])
+@pytest.mark.parametrize(("trainable", "checkpointing", "positions"), [
+    ("full", False, "masked"), ("concepts", False, "masked"), ("full", True, "masked"), ("full", False, "all")])
 def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_path: Path, trainable: str,
-                                                           checkpointing: bool) -> None:
+                                                           checkpointing: bool, positions: str) -> None:
     """Back-propagating each row's reasoning and each (row, step) alone sums to the gradient of L in one graph;
     the KL term is live (the policy has moved off the reference) and the concepts-mode reference shares weights.
     With activation checkpointing the pieces recompute their activations and must give the same gradient."""
     # the random tiny base: the pretrained one is so sure of its memorized reasoning that the text KL underflows to 0
     trainer = Trainer(_config(mini_build, "steps=1", f"trainable={trainable}", "beta=0.5", "loss_rows=1",
-                              "dgs.enabled=false", "concepts=[chelsea]", "showo=tiny",
+                              "dgs.enabled=false", "concepts=[chelsea]", "showo=tiny", f"image_positions={positions}",
                               f"activation_checkpointing={str(checkpointing).lower()}"), tmp_path / "run", quiet=True)
     assert trainer.pipe.model.showo.is_gradient_checkpointing == checkpointing
     reference_copy = copy.deepcopy(trainer.pipe.model)
