@@ -181,14 +181,14 @@ class Trainer:
                                            project_dir=str(out), step_scheduler_with_optimizer=False)
         except (ImportError, ValueError) as error:
             raise TrainingError(f"cannot set up accelerate (mixed_precision={precision}): {error}") from None
-        missing = missing_weights(config)
-        if missing:
-            raise TrainingError("; ".join(missing))
         with self.accelerator.main_process_first():
             self.bench = training_benchmark(config.benchmark, self.console, quiet)
             self.showo, self.magvit = base_folders(config, out)
         self.schedule = PromptSchedule(self.bench, _concepts(config, self.bench.concepts), config.seed,
                                        config.visual_share)
+        missing = missing_weights(config)
+        if missing:
+            raise TrainingError("; ".join(missing))
         self.rewards = RewardEnsemble(config.rewards, device=config.device)
         self.rewards.require(list(config.rewards.weights) + ([config.dgs.surrogate] if config.dgs.enabled else []))
         self.pipe = load_policy(config, self.showo, self.magvit, self.schedule.order, str(self.accelerator.device))
