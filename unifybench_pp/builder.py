@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from .card import write_card
 from .errors import SourceError
 from .images import ImageStore
-from .files import staged_directory
+from .files import NotOurs, check_replaceable, staged_directory
 from .jsonio import dumps, write_json, write_jsonl
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
 from .sources.dreambench import read_dreambench
@@ -61,9 +61,22 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _check_output(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "manifest.json").exists())):
-        raise SourceError(out, "", "output exists and is not a UnifyBench++ build", "choose a new or empty --out")
+def _check_output(out: Path, source: Path) -> None:
+    """Refuse an `out` that overlaps the source, or that is not a build of ours (a marker, not any manifest.json)."""
+    source = source.resolve()
+    if out == source or out.is_relative_to(source) or source.is_relative_to(out):
+        where = "is" if out == source else "is inside" if out.is_relative_to(source) else "contains"
+        raise SourceError(out, "", f"--out {where} the source folder {source}",
+                          "choose an --out outside the source, and not above it")
+    try:
+        check_replaceable(out)
+    except NotOurs as error:
+        raise _not_a_build(error) from None
+
+
+def _not_a_build(error: NotOurs) -> SourceError:
+    return SourceError(error.path, "", f"output is not a UnifyBench++ build to replace: it {error.problem}",
+                       "choose a new or empty --out, or move what is there elsewhere yourself")
 
 
 def _progress(quiet: bool, console: Console | None) -> Progress:
@@ -91,7 +104,7 @@ def build(
     check_format(format)
     name = name or ("unifybench_pp" if format == "unifybench" else format)
     out = out.resolve()
-    _check_output(out)
+    _check_output(out, source)
     if format != "unifybench":
         if config.seed is not None:
             raise SourceError(source, "", f"--seed draws held-out extra_info entries; {format} has none",
@@ -127,12 +140,15 @@ def build(
 
 def _write(out: Path, manifest: dict, store: ImageStore, concepts: list[Concept], extra_info: list[ExtraInfo],
            tasks: dict[str, list[TaskItem]], progress: Progress) -> None:
-    with staged_directory(out) as tmp:
-        writing = progress.add_task("Writing images", total=len(store.stored()))
-        store.write(tmp, lambda: progress.advance(writing))
-        _write_records(tmp, concepts, extra_info, tasks)
-        write_json(tmp / "manifest.json", manifest)
-        write_card(tmp, manifest, concepts, extra_info, tasks, store)
+    try:
+        with staged_directory(out) as tmp:
+            writing = progress.add_task("Writing images", total=len(store.stored()))
+            store.write(tmp, lambda: progress.advance(writing))
+            _write_records(tmp, concepts, extra_info, tasks)
+            write_json(tmp / "manifest.json", manifest)
+            write_card(tmp, manifest, concepts, extra_info, tasks, store)
+    except NotOurs as error:  # something was added to `out` while we built
+        raise _not_a_build(error) from None
 
 
 def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, console: Console | None) -> BuildResult:
