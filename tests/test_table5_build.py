@@ -57,8 +57,8 @@ def test_dreambench_builds_25_prompts_per_subject_by_kind(tmp_path: Path) -> Non
 
 
 def test_dreambench_accepts_the_repository_folder(tmp_path: Path) -> None:
-    write_dreambench(tmp_path)
-    assert len(build("dreambench", tmp_path, tmp_path / "out").tasks["pure_gen"]) == 75
+    write_dreambench(tmp_path / "repo")  # the cloned repository, its dataset/ inside; --out beside it
+    assert len(build("dreambench", tmp_path / "repo", tmp_path / "out").tasks["pure_gen"]) == 75
 
 
 # --- Yo'LLaVA -------------------------------------------------------------------------------------------
