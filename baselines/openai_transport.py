@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
@@ -123,6 +124,28 @@ def request_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
+SECRET_PATTERNS = (
+    re.compile(r"(?i)(authorization|api[-_ ]?key|x-api-key)(['\"]?\s*[:=]\s*['\"]?)(?:(?:bearer|basic)\s+)?"
+               r"[^\s'\",;]+"),
+    re.compile(r"(?i)\b(bearer|basic)\s+(?!\[redacted\])[^\s'\",;]+"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),
+)
+"""What an error text may carry of a credential: an `Authorization:` / `api_key=` value, a bearer value, an
+OpenAI-style `sk-` key. A server's 401 may echo the key it was sent (`Incorrect API key provided: ...`)."""
+REDACTED = "[redacted]"
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """`text` without the given secret values (the key in use, whatever its shape) and without anything shaped
+    like a credential: error texts end up in scores.jsonl, summary.json, logs and published pages."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    text = SECRET_PATTERNS[0].sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    text = SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return SECRET_PATTERNS[2].sub(REDACTED, text)
+
+
 def endpoint(base_url: str | None, api_key_env: str = "OPENAI_API_KEY") -> tuple[str | None, str | None]:
     """(base URL, key) from the arguments and the environment; both None means there is nothing to ask."""
     return base_url or os.environ.get("OPENAI_BASE_URL"), os.environ.get(api_key_env)
@@ -136,6 +159,7 @@ class Transport:
         from openai import OpenAI
 
         self.max_retries, self.backoff, self.concurrency = max_retries, backoff, concurrency
+        self._secrets = (api_key,)
         self.usage = Usage()
         self.cache = AnswerCache(cache_path)
         # tenacity counts and backs off; the client's own retries would hide both.
@@ -165,7 +189,7 @@ class Transport:
             return retrying(attempt), None, attempts
         except transient + permanent as exc:
             self.usage.add(failed=1)
-            return None, f"{type(exc).__name__}: {str(exc)[:200]}", attempts
+            return None, f"{type(exc).__name__}: {redact(str(exc), self._secrets)[:200]}", attempts
 
     def map(self, function: Callable[..., T], *iterables: Iterable[Any]) -> list[T]:
         """`function` over the iterables in step (as the built-in `map`), at most `concurrency` calls in flight;

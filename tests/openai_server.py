@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Reply = tuple  # ("ok", content) | ("status", code) | ("sleep", seconds, content) | ("raw", body) | ("image", b64)
+#               | ("error", code, message): an error status whose JSON body carries `message` (a server that echoes)
 
 
 @dataclass
@@ -53,8 +54,9 @@ class ScriptedServer:
                     time.sleep(reply[1])
                     reply = ("ok", reply[2])
                     kind = "ok"
-                if kind == "status":
-                    payload = json.dumps({"error": {"message": f"scripted {reply[1]}", "type": "test"}}).encode()
+                if kind in ("status", "error"):
+                    message = reply[2] if kind == "error" else f"scripted {reply[1]}"
+                    payload = json.dumps({"error": {"message": message, "type": "test"}}).encode()
                     self.send_response(reply[1])
                 elif kind == "raw":
                     payload = reply[1].encode()
