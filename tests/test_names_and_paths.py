@@ -278,3 +278,33 @@ def test_compare_and_a_resumed_evaluate_name_a_symlink_loop_in_one_line(mini_bui
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert str(log) in line and "symbolic link loop" in line
+
+
+# --- training output per concept --------------------------------------------------------------------------
+
+def test_a_concept_id_edited_to_climb_out_of_a_build_is_refused_on_load(mini_build: Path, tmp_path: Path) -> None:
+    bench = tmp_path / "bench"
+    shutil.copytree(mini_build, bench)
+    concepts = bench / "concepts.jsonl"
+    concepts.write_text(concepts.read_text().replace('"id":"ast"', '"id":"../../pwned"'))
+    with pytest.raises(SourceError, match="concept '../../pwned' contains a path separator"):
+        unifybench_pp.load(bench)
+
+
+def test_a_model_bundle_names_each_concept_file_by_its_component_and_loads_it_back(tmp_path: Path) -> None:
+    from baselines.showo.pipeline import ShowoPipeline
+    from training.policy import export_bundle
+    from training.pretrain_tiny import ASSET
+
+    showo, magvit = str(ASSET / "showo"), str(ASSET / "magvit")
+    pipe = ShowoPipeline.from_pretrained(showo, magvit)
+    pipe.add_concept("犬")
+    bundle = export_bundle(pipe, showo, magvit, tmp_path / "model", "concepts")
+    assert [p.name for p in (bundle / "concepts").iterdir()] == ["%E7%8A%AC.safetensors"]
+    again = ShowoPipeline.from_pretrained(showo, magvit)
+    again.add_concept_from(bundle / "concepts", "犬")
+    assert "犬" in again.concepts
+    pipe.add_concept("../pwned")
+    with pytest.raises(UnsafePath, match="contains a path separator"):
+        export_bundle(pipe, showo, magvit, tmp_path / "other", "concepts")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
