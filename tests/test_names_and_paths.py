@@ -308,3 +308,16 @@ def test_a_model_bundle_names_each_concept_file_by_its_component_and_loads_it_ba
     with pytest.raises(UnsafePath, match="contains a path separator"):
         export_bundle(pipe, showo, magvit, tmp_path / "other", "concepts")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_settings_and_ratings_files_that_are_fifos_are_one_line(mini_build: Path, tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "config.yaml")
+    result = ubpp("train", "syncr1", "--preset", "tiny", "--config", str(tmp_path / "config.yaml"),
+                  "--out", str(tmp_path / "train"), "-q", cwd=tmp_path)
+    assert result.returncode == 2 and "config.yaml: is a FIFO (named pipe)" in result.stderr, result.stderr
+    write_run(tmp_path / "run", "images/x.png", "m")
+    os.mkfifo(tmp_path / "ratings.csv")
+    result = ubpp("judge-agreement", str(tmp_path / "run"), "--benchmark", str(mini_build),
+                  "--human", str(tmp_path / "ratings.csv"), cwd=tmp_path)
+    assert result.returncode == 2 and "ratings.csv: is a FIFO (named pipe)" in result.stderr, result.stderr
+    assert not (tmp_path / "train").exists()
