@@ -39,7 +39,8 @@ def build_dataset(
     source: Annotated[Optional[Path], typer.Option(
         help="The authors' UnifyBench++ release folder, read as is (concept/train, concept/test, test_data/, "
              "black_512x512.png). Default: the bundled mini benchmark, laid out the same way.")] = None,
-    out: Annotated[Path, typer.Option(help="Output folder; an earlier build there is replaced.")] = DEFAULT_OUT,
+    out: Annotated[Path, typer.Option(help="Output folder; an earlier build ubpp wrote there is replaced, any other "
+                                           "non-empty folder is refused.")] = DEFAULT_OUT,
     seed: Annotated[Optional[int], typer.Option(
         help="Draw an alternative held-out set of extra_info entries (same size per concept) with this seed, "
              "for sensitivity studies. Default: the release's split (the last num_testing_info entries).")] = None,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from unifybench_pp.files import atomic_write
+from unifybench_pp.paths import UnsafePath, read_regular_text
 
 from .metrics import METRICS, MetricResult
 from .rundir import AGREEMENT_FILE, Run, RunError
@@ -83,7 +84,9 @@ def judged_metrics() -> list[str]:
 def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
     """metric -> unit -> score from a CSV with columns metric, id, score and optionally clause."""
     try:
-        rows = list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+        rows = list(csv.DictReader(read_regular_text(path).splitlines()))
+    except UnsafePath as error:
+        raise RunError(f"{path}: {error}") from None
     except OSError as error:
         raise RunError(f"{path}: cannot read human ratings ({error.strerror})") from None
     ratings: dict[str, dict[Unit, float]] = {}

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from unifybench_pp import Benchmark
+from unifybench_pp.paths import inside
 from unifybench_pp.prompts import with_class_noun
 
 from .judge import JudgeRequest
-from .runpaths import inside
 from .text_metrics import (
     Protocol,
     bleu,

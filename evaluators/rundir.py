@@ -1,6 +1,6 @@
 """The results store: one run directory per (model, benchmark version).
 
-    runs/<model>/<benchmark-version>/
+    runs/<model>/<benchmark-version>/      each name one path component (unifybench_pp.paths.path_component)
         run.json           who and what: model, type, size, checkpoint, commit, metric models, judge, cost
         predictions.jsonl  one line per item: task, id, output (text or image path relative to the run)
         scores.jsonl       one line per (metric, item): score and judge details
@@ -12,13 +12,12 @@ leaves a half-written file; one process writes a run at a time (runlock.py).
 Readers validate and raise RunError naming the file and the problem, so a
 leaderboard can skip a broken run with a warning. A run names only its own
 files: every file read and every image output is confined to the run
-directory (runpaths.py), because runs may come from untrusted submitters.
+directory (unifybench_pp.paths), because runs may come from untrusted submitters.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -30,10 +29,10 @@ from typing_extensions import NotRequired, TypedDict  # pydantic needs these on 
 
 from unifybench_pp.files import atomic_write
 from unifybench_pp.jsonio import BadLine, jsonl_text, parse_jsonl, write_json, write_jsonl
+from unifybench_pp.paths import UnsafePath, inside, path_component, read_regular, read_regular_text
 from unifybench_pp.schema import GENERATION_TASKS
 
 from .metrics import METRICS, MetricResult
-from .runpaths import PathEscape, inside
 
 MODEL_TYPES = ("Upper Bound", "Und. Only", "Gen. Only", "Unified Model")
 
@@ -132,8 +131,9 @@ def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, pr
 
 
 def image_name(item_id: str, suffix: str = ".png") -> str:
-    """Where a run keeps an item's generated image: `images/<item id as a safe file name><suffix>`."""
-    return f"images/{re.sub(r'[^A-Za-z0-9_.-]+', '_', item_id).lstrip('.')}{suffix}"
+    """Where a run keeps an item's generated image: `images/<task>/<concept>/<number><suffix>`, each part of the
+    id one path component, so two items never share a file (UnsafePath for a part that could climb out)."""
+    return "images/" + "/".join(path_component(part, "item id part") for part in item_id.split("/")) + suffix
 
 
 def write_results(path: Path, info: RunInfo, results: list[MetricResult]) -> None:
@@ -165,7 +165,7 @@ def write_run(path: Path, info: RunInfo, predictions: dict[str, dict[str, str]],
                 output = image_name(item, source.suffix)
                 target = path / output
                 if not (target.exists() and target.samefile(source)):
-                    atomic_write(target, source.read_bytes())
+                    atomic_write(target, read_regular(source))
             records.append({"task": task, "id": item, "output": output})
     write_jsonl(path / "predictions.jsonl", records)
     write_results(path, info, results)
@@ -199,13 +199,11 @@ def _validated(adapter: TypeAdapter, value: Any, where: str) -> Any:
 def _text(run: Path, name: str) -> str | None:
     """A run file's text (None when absent), read only if it lies inside the run."""
     try:
-        path = inside(run, name)
-    except PathEscape as error:
-        raise RunError(f"{run / name}: {error}") from None
-    if not path.is_file():
+        return read_regular_text(inside(run, name))
+    except FileNotFoundError:
         return None
-    try:
-        return path.read_text(encoding="utf-8")
+    except UnsafePath as error:
+        raise RunError(f"{run / name}: {error}") from None
     except (OSError, UnicodeDecodeError) as error:
         raise RunError(f"{run / name}: unreadable ({error})") from None
 
@@ -271,7 +269,7 @@ def read_run(path: Path) -> Run:
         if record["task"] in GENERATION_TASKS:
             try:
                 inside(path, record["output"])
-            except PathEscape as error:
+            except UnsafePath as error:
                 raise RunError(f"{path / 'predictions.jsonl'}: item {record['id']}: output {error}") from None
         predictions[(record["task"], record["id"])] = record
     agreements = (_validated(_AGREEMENTS, _load_json(path, AGREEMENT_FILE), str(path / AGREEMENT_FILE))
@@ -282,11 +280,20 @@ def read_run(path: Path) -> Run:
 def find_runs(roots: Iterable[Path]) -> list[Path]:
     """Every directory holding a run.json under the given roots (a root may itself be a run).
 
-    Symlinked folders are not followed: a run found here lies inside its root.
+    Symlinked folders are not followed: a run found here lies inside its root. A root that cannot be
+    searched (a symlink loop, a file) is returned as is, so that reading it names the problem.
     """
     found = set()
     for root in roots:
         if (root / "run.json").is_file():
             found.add(root)
-        found.update(p.parent for p in root.rglob("run.json") if p.parent.resolve().is_relative_to(root.resolve()))
+        try:
+            for candidate in root.rglob("run.json"):
+                try:
+                    inside(root, candidate.parent.relative_to(root).as_posix())
+                except UnsafePath:
+                    continue
+                found.add(candidate.parent)
+        except OSError:
+            found.add(root)
     return sorted(found)

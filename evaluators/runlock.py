@@ -62,20 +62,12 @@ def run_lock(directory: Path, name: str = "run", wait: bool = False,
 
     Busy: raise RunLocked naming the holder, or with `wait` block until it is
     free (saying whom it waits for). `say` also reports a stale lock taken over.
+    A folder this call created is removed again when the block leaves nothing
+    in it but the lock (a refused or failed first write leaves no trace).
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    created = not directory.exists()
     lock_path, holder_path = _paths(directory, name)
-    lock = FileLock(lock_path)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        other = holder(directory, name)
-        who = str(other) if other else "another process"
-        if not wait:
-            raise RunLocked(f"{directory} is being written by {who}: wait for it to finish, "
-                            f"or pass --wait to start when it does") from None
-        say(f"waiting for {who} to finish writing {directory}")
-        lock.acquire()
+    lock = _acquire(directory, lock_path, name, wait, say)
     try:
         stale = holder(directory, name)
         if stale is not None:
@@ -88,4 +80,27 @@ def run_lock(directory: Path, name: str = "run", wait: bool = False,
             with suppress(FileNotFoundError):
                 holder_path.unlink()
     finally:
+        if created and [p.name for p in directory.iterdir()] == [lock_path.name]:
+            lock_path.unlink()  # still holding it: a waiter wakes on a removed file and starts over
+            directory.rmdir()
+        lock.release()
+
+
+def _acquire(directory: Path, lock_path: Path, name: str, wait: bool, say: Callable[[str], None]) -> FileLock:
+    """The lock, taken on the lock file that is in place (not one its holder removed while we waited)."""
+    while True:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(lock_path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            other = holder(directory, name)
+            who = str(other) if other else "another process"
+            if not wait:
+                raise RunLocked(f"{directory} is being written by {who}: wait for it to finish, "
+                                f"or pass --wait to start when it does") from None
+            say(f"waiting for {who} to finish writing {directory}")
+            lock.acquire()
+        if lock_path.exists():
+            return lock
         lock.release()

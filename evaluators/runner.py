@@ -49,6 +49,7 @@ from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
 from unifybench_pp import Benchmark
 from unifybench_pp.files import append_durably, atomic_write
 from unifybench_pp.jsonio import jsonl_text
+from unifybench_pp.paths import UnsafePath, inside, path_component, read_regular
 from unifybench_pp.schema import (GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS,
                                   task_capability)
 
@@ -56,7 +57,6 @@ from .metrics import MetricResult
 from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, utc_now, \
     write_results
 from .runlock import run_lock
-from .runpaths import inside
 from .variance import observation_id
 from .scoring import Scorers, score
 from .scoring_config import ScoringConfig
@@ -204,9 +204,12 @@ class PredictionLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done: dict[tuple[str, str], dict[str, Any]] = {}
-        if not path.exists():
+        try:
+            raw = read_regular(path)
+        except FileNotFoundError:
             return
-        raw = path.read_bytes()
+        except UnsafePath as error:
+            raise RunError(f"{path}: {error}") from None
         lines = raw.split(b"\n")
         torn = lines.pop()  # b"" when the file ends with a newline
         if torn.strip() and self._parse(torn) is not None:
@@ -323,10 +326,13 @@ def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image, prom
     if task in GENERATION_TASKS:
         if not isinstance(output, Image.Image):
             raise ModelError(f"generation for {item.id} did not return an image")
-        relative = image_name(item.id)
         buffer = io.BytesIO()
         output.save(buffer, format="PNG")
-        atomic_write(inside(run_dir, relative), buffer.getvalue())
+        try:
+            relative = image_name(item.id)
+            atomic_write(inside(run_dir, relative), buffer.getvalue())
+        except UnsafePath as error:
+            raise RunError(f"{run_dir}: cannot write the image of {item.id}: {error}") from None
         output = relative
     record = {"task": task, "id": item.id, "output": str(output)}
     if task in REASONING_SOURCES:
@@ -347,7 +353,11 @@ def _git_commit() -> str:
 
 def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, RunInfo]:
     checkpoint_sha = checkpoint_fingerprint(config.checkpoint)
-    run_dir = config.runs_dir / config.model / bench.version / _config_hash(config, checkpoint_sha)
+    try:
+        named = path_component(config.model, "model name"), path_component(bench.version, "benchmark version")
+    except UnsafePath as error:
+        raise RunError(f"cannot name a run directory under {config.runs_dir}: {error}") from None
+    run_dir = config.runs_dir.joinpath(*named, _config_hash(config, checkpoint_sha))
     run_dir.mkdir(parents=True, exist_ok=True)
     info = RunInfo(
         model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,

@@ -5,7 +5,7 @@ image (generation tasks), keyed by task and item id. Scorer models load on
 first use; one that cannot load makes its metrics "not computed (reason)".
 
 Image outputs are checked once, before any metric: the path must stay inside
-`base` (see runpaths) and the file must decode (see `unifybench_pp.images.decoded`).
+`base` (see unifybench_pp.paths) and the file must decode (see `unifybench_pp.images.decoded`).
 `ubpp score` stops at the first unusable one (OutputError, one line);
 `ubpp evaluate` records each as a failed item with its reason instead.
 """
@@ -19,13 +19,13 @@ from typing import Any, Literal
 from unifybench_pp import Benchmark, SourceError
 from unifybench_pp.images import BadImage, decoded
 from unifybench_pp.jsonio import BadLine, parse_jsonl
+from unifybench_pp.paths import UnsafePath, inside, read_regular_text
 from unifybench_pp.schema import GENERATION_TASKS
 
 from .item_scores import Context, ItemScore
 from .variance import observation_id, parse_observation
 from .judge import Judge
 from .metrics import MetricResult, MetricSpec, aggregate, metrics_for, not_computed
-from .runpaths import PathEscape, inside
 from .scoring_config import ScoringConfig
 from .scorers.base import ScorerUnavailable
 from .scorers.blip2 import Blip2Scorer
@@ -115,7 +115,7 @@ def unusable_outputs(predictions: Predictions, base: Path) -> dict[str, str]:
             try:
                 with decoded(inside(base, name)):
                     pass
-            except PathEscape as error:
+            except UnsafePath as error:
                 problems[item_id] = f"output {error}"
             except BadImage as error:
                 problems[item_id] = f"output {name!r}: {error}"
@@ -190,11 +190,16 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
     expected = ("expected JSON with 'task', 'id' and 'output'",
                 'write {"task": "qa", "id": "qa/bo/000", "output": "..."}')
     try:
-        lines = list(parse_jsonl(path.read_text(encoding="utf-8")))
+        lines = list(parse_jsonl(read_regular_text(path)))
     except FileNotFoundError:
         raise SourceError(path, "", "predictions file not found", "pass the JSONL your model wrote") from None
+    except UnsafePath as error:
+        raise SourceError(path, "", f"predictions file {error}", "pass the JSONL file your model wrote") from None
     except BadLine as error:
         raise SourceError(path, f"line {error.number}", *expected) from None
+    if not lines:
+        raise SourceError(path, "", "the predictions file holds no prediction", "pass the JSONL your model wrote")
+    first_line: dict[tuple[str, str], int] = {}
     for number, record in lines:
         try:
             task, item_id, output = record["task"], record["id"], record["output"]
@@ -208,5 +213,9 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
         if not isinstance(output, str):
             raise SourceError(path, f"line {number}", "'output' must be a string (text or image path)",
                               "write the text, or the image path relative to the predictions file")
+        if (task, item_id) in first_line:
+            raise SourceError(path, f"line {number}", f"item {item_id!r} of task {task!r} is predicted again "
+                              f"(first on line {first_line[task, item_id]})", "keep one prediction per item")
+        first_line[task, item_id] = number
         predictions.setdefault(task, {})[item_id] = output
     return predictions

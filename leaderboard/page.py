@@ -18,9 +18,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 from evaluators.metrics import METRICS
 from evaluators.rundir import Run, RunError, find_runs, read_run
-from evaluators.runpaths import PathEscape, inside
 from unifybench_pp import Benchmark, SourceError, load
 from unifybench_pp.images import BadImage, decoded
+from unifybench_pp.paths import UnsafePath, inside
 from unifybench_pp.schema import TASK_TITLES
 
 from .charts import radar, task_bars
@@ -58,7 +58,7 @@ def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
             image.thumbnail((size, size))
             buffer = io.BytesIO()
             image.save(buffer, "JPEG", quality=80)
-    except (PathEscape, BadImage, OSError, ValueError):
+    except (UnsafePath, BadImage, OSError, ValueError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 

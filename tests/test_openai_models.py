@@ -72,7 +72,7 @@ def test_gpt4o_rows_through_a_compatible_server(mode: str, mini_build: Path, tmp
     values = {r.name: r.value for r in result.results}
     assert values["rec.weight"] == 0.5  # "Yes, that is them." to everything
     assert values["qa.gpt"] == 1.0
-    image = Image.open(next((result.run_dir / "images").glob("*.png")))
+    image = Image.open(next((result.run_dir / "images").rglob("*.png")))
     assert image.getpixel((0, 0)) == ((255, 0, 0) if mode == "tp" else (0, 0, 255))
 
 

@@ -21,7 +21,7 @@ import unifybench_pp
 from baselines.registry import create
 from cli import app
 from evaluators.metrics import MetricResult
-from evaluators.rundir import RunInfo, write_results
+from evaluators.rundir import RunInfo, image_name, write_results
 from evaluators.runlock import RunLocked, run_lock
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
@@ -225,7 +225,7 @@ def test_score_run_dir_holds_its_own_images(mini_build: Path, tmp_path: Path) ->
     result = score_cli(mini_build, preds, tmp_path, "--run-dir", str(tmp_path / "run"))
     assert result.exit_code == 0, result.output
     [record] = map(json.loads, (tmp_path / "run" / "predictions.jsonl").read_text().splitlines())
-    assert record["output"] == "images/pure_gen_ast_000.png"
+    assert record["output"] == "images/pure_gen/ast/000.png"
     assert (tmp_path / "run" / record["output"]).read_bytes() == png_bytes()
 
 
@@ -237,7 +237,7 @@ def test_evaluate_records_unusable_images_as_failed_items(mini_build: Path, tmp_
     first = run_evaluation(bench, create("real-images"), config)
     items = [i.id for i in bench.tasks["pure_gen"][: len(BAD_IMAGES) + 1]]
     for item, (data, _) in zip(items, BAD_IMAGES.values()):
-        (first.run_dir / "images" / f"{item.replace('/', '_')}.png").write_bytes(data())
+        (first.run_dir / image_name(item)).write_bytes(data())
     again = {r.name: r for r in run_evaluation(bench, create("real-images"), config).results}
     clip_i = again["pure_gen.clip_i"]
     assert clip_i.failed == len(BAD_IMAGES) and clip_i.n == 1 and clip_i.value is not None

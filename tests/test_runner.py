@@ -19,6 +19,7 @@ from baselines.base import ModelError
 from baselines.registry import adapters, create
 from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
 from evaluators.metrics import METRICS
+from evaluators.rundir import image_name
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scorers.clip import ClipScorer
 from evaluators.scoring_config import ScoringConfig
@@ -61,7 +62,7 @@ def test_tiny_syncr1_on_all_nine_tasks(mini_build: Path, tiny_bundle: Path, tmp_
     table1 = [r for r in result.results if METRICS[r.name].table1]
     assert len(table1) == 15 and all((r.value is None) == bool(r.not_computed) for r in table1)
     assert {r.name for r in table1 if r.value is not None} == {"rec.weight", "rea.bleu", "vqa.bleu", "qa.bleu"}
-    images = sorted((result.run_dir / "images").glob("*.png"))
+    images = sorted((result.run_dir / "images").rglob("*.png"))
     assert len(images) == sum(len(bench.tasks[t]) for t in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen"))
     info = json.loads((result.run_dir / "run.json").read_text())
     assert info["model_type"] == "Unified Model" and info["checkpoint_sha256"] and len(info["capabilities"]) == 2
@@ -121,7 +122,7 @@ def test_real_images_and_always_yes(mini_build: Path, tmp_path: Path) -> None:
     scorer = ClipScorer(str(clip))
     per_concept: dict[str, list[float]] = {}
     for item in bench.tasks["pure_gen"]:
-        saved = real.run_dir / "images" / f"{item.id.replace('/', '_')}.png"
+        saved = real.run_dir / image_name(item.id)
         first = scorer.image_features([bench.image_path(bench.concepts[item.concept].test_images[0])])
         per_concept.setdefault(item.concept, []).append(float(first[0] @ scorer.image_features([saved])[0]))
     assert result.value == pytest.approx(np.mean([np.mean(v) for v in per_concept.values()]), abs=1e-5)

@@ -26,6 +26,7 @@ from baselines.showo.sampler import MaskGitSampler, SamplerConfig
 from baselines.showo.understand import Understander
 from unifybench_pp.files import staged_directory
 from unifybench_pp.jsonio import write_json
+from unifybench_pp.paths import path_component
 
 from .config import TINY_PRETRAINED, TrainConfig
 from .pretrain_tiny import ASSET
@@ -232,5 +233,5 @@ def export_bundle(pipe: ShowoPipeline, showo: str, magvit: str, out: Path, train
                       str(staging / "showo" / "model.safetensors"))
         shutil.copytree(resolve(magvit), staging / "magvit")
         for concept in pipe.concepts:
-            pipe.save_concept(concept, staging / "concepts" / f"{concept}.safetensors")
+            pipe.save_concept(concept, staging / "concepts" / f"{path_component(concept, 'concept')}.safetensors")
     return out

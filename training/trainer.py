@@ -38,6 +38,7 @@ from baselines.showo.sampler import SamplerConfig, masked_per_step
 from evaluators.runlock import run_lock
 from unifybench_pp.files import append_durably, replace_directory
 from unifybench_pp.jsonio import jsonl_text, parse_jsonl, write_json, write_jsonl
+from unifybench_pp.paths import path_component
 
 from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
@@ -600,7 +601,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
             if left == 0:
                 break
             own = dataclasses.replace(config, concepts=[concept])
-            runs.append(one(own, out / concept, left))
+            runs.append(one(own, out / path_component(concept, "concept"), left))
         finished = len(runs) == len(concepts) and all(r.bundle is not None for r in runs)
         return TrainResult(out, out if finished else None, sum(r.last_step for r in runs),
                            config.steps * len(concepts), [row for r in runs for row in r.metrics],

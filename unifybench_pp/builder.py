@@ -22,6 +22,7 @@ from .errors import SourceError
 from .images import ImageStore
 from .files import NotOurs, check_replaceable, staged_directory
 from .jsonio import dumps, write_json, write_jsonl
+from .paths import UnsafePath, check_distinct, path_component
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record
 from .sources.dreambench import read_dreambench
 from .sources.foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource
@@ -61,17 +62,20 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _check_output(out: Path, source: Path) -> None:
-    """Refuse an `out` that overlaps the source, or that is not a build of ours (a marker, not any manifest.json)."""
-    source = source.resolve()
-    if out == source or out.is_relative_to(source) or source.is_relative_to(out):
-        where = "is" if out == source else "is inside" if out.is_relative_to(source) else "contains"
-        raise SourceError(out, "", f"--out {where} the source folder {source}",
-                          "choose an --out outside the source, and not above it")
+def _check_output(out: Path) -> None:
+    """Refuse an `out` that is not a build of ours to replace (a marker we wrote, not any manifest.json)."""
     try:
         check_replaceable(out)
     except NotOurs as error:
         raise _not_a_build(error) from None
+
+
+def _check_overlap(out: Path, root: Path) -> None:
+    """Refuse an `out` equal to, inside or above the data folder read: replacing it would delete the release."""
+    if out == root or out.is_relative_to(root) or root.is_relative_to(out):
+        where = "is" if out == root else "is inside" if out.is_relative_to(root) else "contains"
+        raise SourceError(out, "", f"--out {where} the source folder {root}",
+                          "choose an --out outside the source, and not above it")
 
 
 def _not_a_build(error: NotOurs) -> SourceError:
@@ -103,14 +107,22 @@ def build(
     """
     check_format(format)
     name = name or ("unifybench_pp" if format == "unifybench" else format)
+    try:
+        path_component(name, "--name")  # it starts the version, which names run directories
+    except UnsafePath as error:
+        raise SourceError("--name", "", str(error), "give a name without '/', '\\' or NUL") from None
     out = out.resolve()
-    _check_output(out, source)
+    if source.resolve().is_relative_to(out):  # before anything else: replacing `out` would delete the source
+        _check_overlap(out, source.resolve())
+    _check_output(out)
     if format != "unifybench":
         if config.seed is not None:
             raise SourceError(source, "", f"--seed draws held-out extra_info entries; {format} has none",
                               "drop --seed")
         return _build_foreign(FOREIGN_READERS[format](source), out, name, quiet, console)
     raw = read_release(source)
+    _check_overlap(out, raw.root)
+    _check_concept_ids(raw.concepts, "concept/train")
     store = ImageStore(raw.root)
     progress = _progress(quiet, console)
     with progress:
@@ -153,6 +165,8 @@ def _write(out: Path, manifest: dict, store: ImageStore, concepts: list[Concept]
 
 def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, console: Console | None) -> BuildResult:
     """A Table 5 benchmark: its reader's items numbered per (task, concept), images stored, same files written."""
+    _check_overlap(out, raw.root)
+    _check_concept_ids(raw.concepts, raw.format)
     store = ImageStore(raw.root)
     progress = _progress(quiet, console)
     with progress:
@@ -174,6 +188,15 @@ def _build_foreign(raw: ForeignSource, out: Path, name: str, quiet: bool, consol
         manifest.update({"format": raw.format, "notes": raw.notes})
         _write(out, manifest, store, concepts, [], tasks, progress)
     return BuildResult(out, manifest, store.files_read)
+
+
+def _check_concept_ids(concepts: list[RawConcept] | list[ForeignConcept], where: str) -> None:
+    """A concept id names files (run images, trained models): each must be a path component, none twice, none
+    differing from another only in case."""
+    try:
+        check_distinct([c.name for c in concepts], "concept")
+    except UnsafePath as error:
+        raise SourceError(where, "", str(error), "rename the concept's folders and files") from None
 
 
 def _numbered(task: str, items: list, store: ImageStore) -> list[TaskItem]:

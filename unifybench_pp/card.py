@@ -35,12 +35,15 @@ def write_card(
         }
         for image in store.stored()
     ]
+    entries: dict[str, dict[str, list[str]]] = {c.id: {"train": [], "heldout": []} for c in concepts}
+    for entry in extra_info:  # grouped once: the template must not scan every entry for every concept
+        entries[entry.concept][entry.split].append(entry.id)
     context = {
         "manifest": manifest,
+        "entries": entries,
         "concepts": concepts,
         "tasks": [(task, TASK_TITLES[task], len(items)) for task, items in tasks.items()],
         "categories": sorted(manifest["counts"]["concepts"]),
-        "extra_info": extra_info,
         "images": images,
         "records": [("concepts.jsonl", Concept), ("extra_info.jsonl", ExtraInfo)]
         + [(f"{task}.jsonl", cls) for task, cls in TASKS.items()],

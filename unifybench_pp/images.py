@@ -14,6 +14,7 @@ from typing import BinaryIO
 from PIL import Image, UnidentifiedImageError
 
 from .errors import SourceError
+from .paths import UnsafePath, read_regular
 
 _SUFFIX = {".jpeg": ".jpg"}
 
@@ -25,10 +26,23 @@ class BadImage(ValueError):
 def decoded(source: Path | BinaryIO) -> Image.Image:
     """The fully decoded image (use it as a context manager to close it), or BadImage.
 
-    Pixels are decoded here, not lazily later, so a truncated file fails at
-    this point; PIL's decompression-bomb guard applies at its warning
-    threshold (MAX_IMAGE_PIXELS), not only at twice that.
+    A path is read only if it is a regular file (a FIFO would block, see
+    paths.read_regular). Pixels are decoded here, not lazily later, so a
+    truncated file fails at this point; PIL's decompression-bomb guard applies
+    at its warning threshold (MAX_IMAGE_PIXELS), not only at twice that.
     """
+    if isinstance(source, Path):
+        try:
+            data = read_regular(source)
+        except FileNotFoundError:
+            raise BadImage("file not found") from None
+        except UnsafePath as error:
+            raise BadImage(str(error)) from None
+        except OSError as error:
+            raise BadImage(f"unreadable ({error.strerror or error})") from None
+        if not data:
+            raise BadImage("empty file")
+        source = io.BytesIO(data)
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -42,10 +56,7 @@ def decoded(source: Path | BinaryIO) -> Image.Image:
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as error:
             reason = f"too large to decode safely ({error})"
         except UnidentifiedImageError:
-            empty = isinstance(source, Path) and source.is_file() and source.stat().st_size == 0
-            reason = "empty file" if empty else "not an image (unknown format)"
-        except FileNotFoundError:
-            reason = "file not found"
+            reason = "not an image (unknown format)"
         except (OSError, SyntaxError, ValueError, EOFError) as error:
             reason = f"corrupt or truncated image ({error})"
     raise BadImage(reason)
@@ -89,7 +100,9 @@ class ImageStore:
     def _read(self, path: Path) -> StoredImage:
         display = self.display(path)
         try:
-            data = path.read_bytes()
+            data = read_regular(path)
+        except UnsafePath as exc:
+            raise SourceError(display, "", str(exc), "replace it with a regular image file") from None
         except OSError as exc:
             raise SourceError(display, "", f"image cannot be read: {exc.strerror}", "restore the file") from None
         self.files_read += 1

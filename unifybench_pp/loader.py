@@ -10,6 +10,7 @@ from typing import Any
 
 from .errors import SourceError
 from .jsonio import read_json, read_jsonl
+from .paths import UnsafePath, check_distinct, check_regular, inside, path_component
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, from_record, to_record
 
 @dataclass
@@ -111,7 +112,7 @@ def load(path: str | Path) -> Benchmark:
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise SourceError(root, "", "not a UnifyBench++ build (no manifest.json)", "run `ubpp build-dataset --out DIR`")
-    manifest = read_json(manifest_path)
+    manifest = read_json(_table_file(root, "manifest.json"))
     if not isinstance(manifest, dict) or not isinstance(manifest.get("version"), str) or not manifest["version"]:
         raise SourceError(manifest_path, "", "not a benchmark manifest (an object with a version)",
                           "rebuild the benchmark")
@@ -122,16 +123,48 @@ def load(path: str | Path) -> Benchmark:
             "rebuild the benchmark with this version of ubpp",
         )
 
+    try:
+        path_component(manifest["version"], "benchmark version")  # it names run directories
+    except UnsafePath as error:
+        raise SourceError(manifest_path, "version", str(error), "rebuild the benchmark") from None
+
+    read: dict[str, list[Any]] = {}
+
     def table(name: str, cls: type) -> list[Any]:
         try:
-            return [from_record(cls, record) for record in read_jsonl(root / f"{name}.jsonl")]
+            read[name] = [from_record(cls, record) for record in read_jsonl(_table_file(root, f"{name}.jsonl"))]
+            return read[name]
         except (ValueError, TypeError) as exc:
             raise SourceError(root / f"{name}.jsonl", "", str(exc), "rebuild the benchmark") from None
 
     bench = Benchmark.from_tables(root, manifest, table)
+    try:
+        check_distinct([c.id for c in read["concepts"]], "concept")
+    except UnsafePath as error:
+        raise SourceError(root / "concepts.jsonl", "", str(error), "rebuild the benchmark") from None
+    images = {image: root / "concepts.jsonl" for c in read["concepts"] for image in c.train_images + c.test_images}
     for task, items in bench.tasks.items():
         for item in items:
             if item.concept not in bench.concepts:
                 raise SourceError(root / f"{task}.jsonl", item.id, f"unknown concept {item.concept!r}",
                                   "rebuild the benchmark")
+            if getattr(item, "image", None):
+                images.setdefault(item.image, root / f"{task}.jsonl")
+    for image, table_path in images.items():  # a tampered build must not make us read, or publish, other files
+        try:
+            inside(root, image)
+        except UnsafePath as error:
+            raise SourceError(table_path, "", f"image {error}", "rebuild the benchmark") from None
     return bench
+
+
+def _table_file(root: Path, name: str) -> Path:
+    """A file of the build: a regular file inside it (never a FIFO, nor a symlink out)."""
+    try:
+        path = inside(root, name)
+        check_regular(path)
+    except FileNotFoundError:
+        return root / name  # read_json / read_jsonl name it
+    except UnsafePath as error:
+        raise SourceError(root / name, "", str(error), "rebuild the benchmark") from None
+    return path

@@ -13,9 +13,14 @@ from typing import Any
 
 import yaml
 
+from .paths import UnsafePath, read_regular_text
+
 def read_settings(path: Path) -> dict[str, Any]:
     """A mapping from a YAML file, or a TOML one by its suffix; anything else in it is an error."""
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_regular_text(path)
+    except UnsafePath as error:
+        raise ValueError(f"{path}: {error}") from None
     loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     if loaded is None:
         return {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import SourceError
@@ -56,6 +56,34 @@ ALLOWED_CARRIERS: dict[str, tuple[str, ...]] = {
 }
 
 
+class _InputIndex:
+    """The model inputs, normalized once, with an index of their words, so finding the inputs that contain a text
+    looks only at those holding its rarest inner word (the build stays linear in concepts: a concept's texts
+    name its token, which no other concept's inputs hold)."""
+
+    def __init__(self, inputs: Iterable[ModelInput]) -> None:
+        self.inputs = [(i, _normalized(i.text)) for i in inputs]
+        self.by_word: dict[str, list[int]] = {}
+        for position, (_, text) in enumerate(self.inputs):
+            for word in set(text.split(" ")):
+                self.by_word.setdefault(word, []).append(position)
+
+    def containing(self, needle: str, allowed_tasks: tuple[str, ...]) -> Iterator[ModelInput]:
+        """The inputs (in their order) outside `allowed_tasks` whose normalized text contains `needle`.
+
+        Only a needle's inner words are whole words of any text that contains
+        it (its first and last may be word parts); a needle of one or two
+        words is looked for in every input.
+        """
+        inner = needle.split(" ")[1:-1]
+        candidates = min((self.by_word.get(word, []) for word in inner), key=len) if inner \
+            else range(len(self.inputs))
+        for position in candidates:
+            model_input, haystack = self.inputs[position]
+            if model_input.task not in allowed_tasks and needle in haystack:
+                yield model_input
+
+
 def check_leakage(concepts: Sequence[Concept], extra_info: Sequence[ExtraInfo], inputs: Iterable[ModelInput],
                   evaluated_images: dict[str, str], image_origins: dict[str, list[str]]) -> None:
     """Fail the build if anything held out reaches training or a task that must not see it.
@@ -71,7 +99,7 @@ def check_leakage(concepts: Sequence[Concept], extra_info: Sequence[ExtraInfo], 
         if entry.split == "train":
             for text in (entry.text, entry.implicit_prompt, entry.explicit_prompt):
                 train_text.setdefault(_normalized(text), entry)
-    inputs = [(i, _normalized(i.text)) for i in inputs]
+    index = _InputIndex(inputs)
     for entry in (e for e in extra_info if e.split == "heldout"):
         fields = {"text": entry.text, "implicit prompt": entry.implicit_prompt,
                   "explicit prompt": entry.explicit_prompt}
@@ -82,12 +110,11 @@ def check_leakage(concepts: Sequence[Concept], extra_info: Sequence[ExtraInfo], 
                 raise SourceError(f"concept/train/{entry.concept}/info.json", entry.id,
                                   f"held-out leak: the {what} of held-out entry {entry.id} is also training entry "
                                   f"{twin.id}", "make held-out entries and their prompts unique")
-            for model_input, haystack in inputs:
-                if model_input.task not in ALLOWED_CARRIERS[what] and needle in haystack:
-                    raise SourceError(f"concept/test/{entry.concept}", model_input.item,
-                                      f"held-out leak: the {what} of held-out entry {entry.id} appears in the input "
-                                      f"of {model_input.task} item {model_input.item}",
-                                      "remove it from that prompt or question")
+            leak = next(index.containing(needle, ALLOWED_CARRIERS[what]), None)
+            if leak is not None:
+                raise SourceError(f"concept/test/{entry.concept}", leak.item,
+                                  f"held-out leak: the {what} of held-out entry {entry.id} appears in the input "
+                                  f"of {leak.task} item {leak.item}", "remove it from that prompt or question")
     train_images = {image: c.id for c in concepts for image in c.train_images}
     for image, item in sorted(evaluated_images.items()):
         if image in train_images:

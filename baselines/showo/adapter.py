@@ -35,6 +35,7 @@ from typing import Any
 
 from PIL import Image
 
+from unifybench_pp.paths import path_component
 from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest
@@ -67,7 +68,8 @@ class ShowoAdapter:
         self.concepts_option = Path(concepts) if concepts else None
         self.checkpoint = checkpoint
         self.own_models = _concept_bundles(Path(checkpoint))
-        """Concept id -> its own bundle, when the checkpoint is a folder of per-concept models."""
+        """Concept folder (`path_component` of its id) -> its own bundle, when the checkpoint is a folder of
+        per-concept models."""
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
         _check_rl_weights(name, personalization, self.rl_weights, model_epoch, bool(self.own_models),
                           {"concepts": concepts, "run_name": run_name, "epoch": epoch})
@@ -98,10 +100,11 @@ class ShowoAdapter:
     def _load_own(self, concept: str) -> None:
         """The concept's own model: its bundle, or the base with the authors' `model_epoch<N>.pt` loaded into it."""
         if self.rl_weights is None:
-            bundle = self.own_models.get(concept)
+            folder = path_component(concept, "concept")
+            bundle = self.own_models.get(folder)
             if bundle is None:
                 raise ModelError(f"{self.name}: no model for concept {concept} in {self.checkpoint} "
-                                 f"(expected {concept}/showo/ or {concept}/model/showo/ there)")
+                                 f"(expected {folder}/showo/ or {folder}/model/showo/ there)")
             self._load(bundle)
             return
         try:
@@ -180,7 +183,7 @@ def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, 
 
 
 def _concept_bundles(folder: Path) -> dict[str, Path]:
-    """Concept id -> its own bundle, for a folder of per-concept models (empty for anything else)."""
+    """Concept folder name -> its own bundle, for a folder of per-concept models (empty for anything else)."""
     if not folder.is_dir() or (folder / "showo").is_dir():
         return {}
     found = {}

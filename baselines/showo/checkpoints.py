@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from unifybench_pp.paths import path_component
+
 
 def resolve(path_or_hub_id: str | Path) -> Path:
     path = Path(path_or_hub_id)
@@ -48,7 +50,7 @@ SYNC_R1_FILE = r"model_epoch(\d+)\.pt"
 def sync_r1_model_file(root: Path, concept: str, epoch: int | None = None) -> Path:
     """The authors' Sync-R1 weights for a concept, `root/<concept>/model_epoch<N>.pt` (their `rl_weight_root`, what
     `grpo.py` saves under `save_dir/model_weights/`): epoch N, or the highest one there."""
-    folder = root / concept
+    folder = root / path_component(concept, "concept")
     epochs = epochs_in(folder, SYNC_R1_FILE)
     chosen = epoch if epoch is not None else (epochs[-1] if epochs else None)
     if chosen is None or chosen not in epochs:

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from unifybench_pp.paths import path_component
+
 from .checkpoints import epochs_in, read_sync_r1_model, resolve
 from .concepts import ConceptTokens, add_concept, load_concept, load_released_concept, save_concept
 from .magvit2 import Magvit2Config, Magvit2Tokenizer
@@ -103,10 +105,11 @@ class ShowoPipeline:
                          epoch: int | None = None) -> ConceptTokens:
         """A concept from `folder/<concept>.safetensors` (ours) or UniCTokens' `folder/<concept>[/<run>]/epoch_<N>_*.pt`
         (the highest epoch unless `epoch` is given)."""
-        ours = folder / f"{concept}.safetensors"
+        name = path_component(concept, "concept")
+        ours = folder / f"{name}.safetensors"
         if ours.is_file():
             return self.load_concept(ours)
-        released = folder / concept / run_name if run_name else folder / concept
+        released = folder / name / run_name if run_name else folder / name
         epochs = epochs_in(released, r"epoch_(\d+)_embed\.pt")
         if not epochs:
             raise FileNotFoundError(f"concept weights for {concept} not found: expected {ours} or "

@@ -19,10 +19,11 @@ import re
 from pathlib import Path
 
 from ..errors import SourceError
+from ..paths import read_regular_text
 from ..schema import PureGenItem
 from ..views import concept_token
-from .foreign import ForeignConcept, ForeignSource, image_files, subfolders
-from .release import release_reader
+from .foreign import ForeignConcept, ForeignSource, subfolders
+from .release import photos_in, release_reader
 
 PROMPTS_FILE = "prompts_and_classes.txt"
 LIVE_CLASSES = ("dog", "cat")
@@ -67,13 +68,13 @@ def _sections(lines: list[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
 def read_dreambench(root: Path) -> ForeignSource:
     """Read and validate a DreamBench `dataset/` folder (or the repository folder holding it)."""
     reader = release_reader(root, "pass --source DIR of DreamBench's dataset/ folder", "dataset", PROMPTS_FILE)
-    path = reader.root / PROMPTS_FILE
-    if not path.is_file():
+    path = reader.confined(reader.root / PROMPTS_FILE, PROMPTS_FILE, "", "file", PROMPTS_FILE)
+    if not reader.regular(path, PROMPTS_FILE, "", "file", PROMPTS_FILE):
         raise SourceError(PROMPTS_FILE, "", "file not found: not a DreamBench dataset folder",
                           "pass --source DIR of google/dreambooth's dataset/ folder")
     reader.files.append(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = read_regular_text(path).splitlines()
     except UnicodeDecodeError:
         raise SourceError(PROMPTS_FILE, "", "not UTF-8 text", "save the file as UTF-8") from None
     classes, prompts = _sections(lines)
@@ -90,7 +91,7 @@ def read_dreambench(root: Path) -> ForeignSource:
                           "add 'subject_name,class' for it")
     concepts, items = [], []
     for subject in sorted(classes):
-        photos = image_files(reader.root / subject)
+        photos = photos_in(reader, reader.root / subject)
         if not photos:
             raise SourceError(subject, "", f"subject {subject!r} has no photos", "add its photos or drop its class line")
         noun = classes[subject]

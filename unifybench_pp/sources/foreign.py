@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
-from .release import TEST_IMAGE_SUFFIXES
 
 #: The image a text-only question is given (the UnifyBench++ harness gives it with its text-only tasks).
 TEXT_ONLY_IMAGE = Path(__file__).resolve().parents[1] / "mini" / "source" / "black_512x512.png"
@@ -47,14 +46,6 @@ class ForeignSource:
     tests_on_training_photos: bool = False
     """The benchmark compares with the very photos a method trains on, by design (DreamBench): the builder's
     leak check does not apply. Any other format is checked, so a test folder copied from the training one fails."""
-
-
-def image_files(folder: Path, exclude_suffix: str = "") -> list[Path]:
-    """The photos in a folder, sorted by name (resolved); `exclude_suffix` drops e.g. `_mask` files."""
-    if not folder.is_dir():
-        return []
-    return sorted(p.resolve() for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEST_IMAGE_SUFFIXES
-                  and not (exclude_suffix and p.stem.endswith(exclude_suffix)))
 
 
 def subfolders(folder: Path) -> list[str]:

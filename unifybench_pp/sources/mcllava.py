@@ -24,8 +24,8 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import ChoiceItem, RecItem, VQAItem
 from ..views import concept_token
-from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, subfolders
-from .release import release_reader, resolve_anchored, text
+from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, mapping, subfolders
+from .release import photos_in, release_reader, resolve_anchored, text
 
 CASES_FILE = "concept_type.json"
 REC_QUESTION = "Can you see {token} in this photo? Answer the question using a single word Yes or No."
@@ -53,8 +53,8 @@ def read_mcllava(root: Path) -> ForeignSource:
         if "/" in case or "\\" in case or case in (".", "..") or "/" in name:
             raise SourceError(CASES_FILE, name, f"case folder {case!r} is not a folder name", "give e.g. two_concept")
         test_dir = reader.root / case / "concept" / "test" / name
-        train = image_files(reader.root / case / "concept" / "train" / name, exclude_suffix="_mask")
-        test = image_files(test_dir)
+        train = photos_in(reader, reader.root / case / "concept" / "train" / name, exclude_suffix="_mask")
+        test = photos_in(reader, test_dir)
         if not train or not test:
             raise SourceError(f"{case}/concept/{'train' if not train else 'test'}/{name}", "",
                               f"concept {name!r} has no {'training' if not train else 'test'} photos",
@@ -68,7 +68,7 @@ def read_mcllava(root: Path) -> ForeignSource:
             if other not in cases:
                 raise SourceError(f"{case}/multi", other, f"scenario member {other!r} is not in {CASES_FILE}",
                                   "list every scenario member in concept_type.json")
-            others = image_files(reader.root / cases[other] / "concept" / "test" / other)
+            others = photos_in(reader, reader.root / cases[other] / "concept" / "test" / other)
             rec += [RecItem("", name, photo, REC_QUESTION.format(token=token), "No", "negative") for photo in others]
 
         vqa_file = f"{case}/concept/test/{name}/vqa.json"

@@ -19,6 +19,7 @@ error, never a guess by file name. Training-only files (`conversations.json`,
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -26,6 +27,7 @@ from typing import Any
 
 from ..errors import SourceError
 from ..jsonio import read_json
+from ..paths import OutsideRoot, UnsafePath, check_regular, inside
 
 TEST_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 PATH_ANCHOR = "unictokens_data/"
@@ -79,6 +81,9 @@ class RawSource:
 
 
 class SourceReader:
+    """Reads files of one release folder: every path, symlinks resolved, must stay inside it (`paths.inside`), and
+    only regular files are opened; each refusal is a SourceError naming the file."""
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.files: list[Path] = []
@@ -86,16 +91,36 @@ class SourceReader:
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def confined(self, candidate: Path, file: str, where: str, what: str, named: str) -> Path:
+        """`candidate` (a path under the root, as named) resolved; refused when it leads outside the root."""
+        try:
+            return inside(self.root, candidate.relative_to(self.root).as_posix())
+        except OutsideRoot as error:
+            raise SourceError(file, where, f"{what} {named!r} escapes the source root ({error})",
+                              "name a file inside the data folder, without '..' or a symlink out of it") from None
+        except UnsafePath as error:
+            raise SourceError(file, where, f"{what} {named!r} cannot be used: {error}", "repair the path") from None
+
+    def regular(self, path: Path, file: str, where: str, what: str, named: str) -> bool:
+        """Whether `path` exists; a path that exists and is not a regular file is refused."""
+        try:
+            check_regular(path)
+        except FileNotFoundError:
+            return False
+        except UnsafePath as error:
+            raise SourceError(file, where, f"{what} {named!r} {error}", "replace it with a regular file") from None
+        return True
+
     def json(self, path: Path) -> Any:
-        self.files.append(path)
-        return read_json(path, self.rel(path))
+        display = path.relative_to(self.root).as_posix()
+        resolved = self.confined(path, display, "", "file", display)
+        self.regular(resolved, display, "", "file", display)
+        self.files.append(resolved)
+        return read_json(resolved, display)
 
     def image(self, candidate: Path, file: str, where: str, named: str) -> Path:
-        resolved = candidate.resolve()
-        if not resolved.is_relative_to(self.root):
-            raise SourceError(file, where, f"image path {named!r} escapes the source root",
-                              "name an image inside the data folder, without '..'")
-        if not resolved.is_file():
+        resolved = self.confined(candidate, file, where, "image path", named)
+        if not self.regular(resolved, file, where, "image", named):
             raise SourceError(file, where, f"image {named!r} not found (looked for {self.rel(resolved)})",
                               "add the image or fix its path")
         return resolved
@@ -216,11 +241,21 @@ def _train_images(reader: SourceReader, name: str, listed: dict[str, Any]) -> li
 
 def _test_images(reader: SourceReader, name: str) -> list[Path]:
     folder = reader.root / "concept" / "test" / name
-    images = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in TEST_IMAGE_SUFFIXES) \
-        if folder.is_dir() else []
+    images = photos_in(reader, folder)
     if not images:
         raise SourceError(f"concept/test/{name}", "", "no test images", "add the concept's test photos")
     return images
+
+
+def photos_in(reader: SourceReader, folder: Path, exclude_suffix: str | None = None) -> list[Path]:
+    """The photos of a folder (by suffix), sorted by name, resolved: each must be a regular file inside the root
+    (a symlink out of the release would be copied into the build and published as a reference image)."""
+    if not folder.is_dir():
+        return []
+    reader.confined(folder, reader.rel(folder), "", "folder", reader.rel(folder))
+    names = sorted(p for p in folder.iterdir() if p.suffix.lower() in TEST_IMAGE_SUFFIXES
+                   and not (exclude_suffix and p.stem.endswith(exclude_suffix)) and not p.is_dir())
+    return [reader.image(p, reader.rel(p), "", p.name) for p in names]
 
 
 def concept_names(root: Path) -> list[str]:
@@ -229,7 +264,7 @@ def concept_names(root: Path) -> list[str]:
     if not train.is_dir():
         raise SourceError(root, "", "no concept/train folder: not a UnifyBench++ release",
                           "pass --source DIR of the authors' data folder")
-    return sorted(p.name for p in train.iterdir() if p.is_dir() and (p / "info.json").is_file())
+    return sorted(p.name for p in train.iterdir() if p.is_dir() and os.path.lexists(p / "info.json"))
 
 
 def release_reader(root: Path, hint: str, inner: str | None = None, marker: str | None = None) -> SourceReader:

@@ -25,8 +25,8 @@ from pathlib import Path
 from ..errors import SourceError
 from ..schema import ChoiceItem, PureGenItem, RecItem
 from ..views import concept_token
-from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, image_files, mapping, subfolders
-from .release import release_reader, resolve_anchored, text
+from .foreign import TEXT_ONLY_IMAGE, ForeignConcept, ForeignSource, mapping, subfolders
+from .release import photos_in, release_reader, resolve_anchored, text
 
 VISUAL_QA_FILE = "yollava-visual-qa.json"
 TEXT_QA_FILE = "text_qa_soft_2.json"
@@ -78,12 +78,12 @@ def read_yollava(root: Path) -> ForeignSource:
     categories = subfolders(reader.root / "test")
     concepts = []
     for name in names:
-        train, test = image_files(reader.root / "train" / name), image_files(reader.root / "test" / name)
+        train, test = photos_in(reader, reader.root / "train" / name), photos_in(reader, reader.root / "test" / name)
         if not train or not test:
             raise SourceError(f"{'train' if not train else 'test'}/{name}", "", f"concept {name!r} has no "
                               f"{'training' if not train else 'test'} photos", "add its photos")
         concepts.append(ForeignConcept(name, CLASS_NOUN, "unspecified", "unspecified", train, test))
-    photos = {category: image_files(reader.root / "test" / category) for category in categories}
+    photos = {category: photos_in(reader, reader.root / "test" / category) for category in categories}
     rec = [RecItem("", c.name, photo, REC_QUESTION.format(token=concept_token(c.name)),
                    "Yes" if category == c.name else "No", "positive" if category == c.name else "negative")
            for c in concepts for category in categories for photo in photos[category]]
