@@ -113,7 +113,12 @@ SCORING_HELP: dict[str, str] = {
                 "defects fixed (unparseable judge replies fail instead of scoring 0, yes-and-no replies are wrong, "
                 "concepts without negatives are not halved, Rea. Gen. CLIP-T with the class noun, CLIP-I on all "
                 "test images).",
-    "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.",
+    "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG (default: OpenAI's ViT-B/32 with QuickGELU, the authors'), "
+            "open_clip:ARCH/FILE, open_clip:local-dir:FOLDER, or a transformers hub id or folder; a spec whose "
+            "activation does not match its weights is refused.",
+    "clip_trusted_file": "Let --clip-model name a TorchScript archive (OpenAI's ViT-B-32.pt, what the authors' harness "
+                         "loads): torch.jit.load runs code from the file and cannot be limited to tensors, so pass "
+                         "this only for a file you trust.",
     "judge_model": "Judge model for the GPT columns.",
     "judge_base_url": "OpenAI-compatible server for the judge (key from OPENAI_API_KEY).",
     "judge_concurrency": "Judge calls in flight at once.",
@@ -257,6 +262,7 @@ def score_predictions(
     """
     from evaluators.evaluator import score_file
     from evaluators.rundir import RunError
+    from evaluators.scorers.clip import ClipSpecError
     from evaluators.scoring import OutputError
 
     try:
@@ -269,7 +275,7 @@ def score_predictions(
     except OutputError as error:
         _fail(SourceError(predictions, f"item {error.item_id}", error.reason,
                           "write the image inside the predictions file's folder and name it by a relative path"))
-    except RunError as error:
+    except (RunError, ClipSpecError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _print_results(f"{bench.version} ({scoring.protocol})", scored.results,
@@ -343,6 +349,7 @@ def evaluate(
     from evaluators.evaluator import evaluate_model
     from evaluators.rundir import RunError
     from evaluators.runner import EvalSettingsError
+    from evaluators.scorers.clip import ClipSpecError
 
     try:
         bench = load(benchmark)
@@ -366,7 +373,7 @@ def evaluate(
                 tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
                 limit=limit, seed=seed, batch_size=batch_size, runs_dir=runs_dir, shard=_shard(shard),
                 reasoning_input=reasoning_input, compared_with=compared_with, samples=samples, wait=wait)
-    except (ModelError, RunError, EvalSettingsError) as error:
+    except (ModelError, RunError, EvalSettingsError, ClipSpecError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
@@ -522,7 +529,7 @@ def demo(
 
 
 @app.command("doctor")
-@scoring_options("clip", "judge_model", "judge_base_url", "text_embedder", "dinov2", "blip2", "facenet")
+@scoring_options("clip", "clip_trusted_file", "judge_model", "judge_base_url", "text_embedder", "dinov2", "blip2", "facenet")
 def doctor(scoring=None) -> None:
     """Which metrics and training rewards can run here, what each needs, and how to enable the rest.
 

@@ -29,7 +29,7 @@ from .runpaths import PathEscape, inside
 from .scoring_config import ScoringConfig
 from .scorers.base import ScorerUnavailable
 from .scorers.blip2 import Blip2Scorer
-from .scorers.clip import ClipScorer
+from .scorers.clip import ClipScorer, parse_clip_spec
 from .scorers.dinov2 import DinoScorer
 from .scorers.face import FaceScorer
 from .scorers.pixels import PixelScorer
@@ -66,7 +66,7 @@ class Scorers:
     def _load(self, kind: str) -> Any:
         c = self.config
         if kind == "clip":
-            return ClipScorer(c.clip, device=c.device, batch_size=c.batch_size)
+            return ClipScorer(c.clip, device=c.device, batch_size=c.batch_size, trusted_file=c.clip_trusted_file)
         if kind == "judge":
             return Judge(c.judge_model, base_url=c.judge_base_url, cache_path=c.judge_cache,
                          concurrency=c.judge_concurrency)
@@ -81,6 +81,12 @@ class Scorers:
         if kind == "pixels":
             return PixelScorer(batch_size=c.batch_size)
         raise KeyError(kind)
+
+
+def check_settings(config: ScoringConfig) -> None:
+    """Refuse settings that cannot mean what they say (ClipSpecError) before anything runs: a CLIP spec whose
+    activation contradicts its weights, an untrusted TorchScript file."""
+    parse_clip_spec(config.clip, config.clip_trusted_file)
 
 
 def observations(bench: Benchmark, task: str, preds: dict[str, str], repeat: int = 0
