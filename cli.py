@@ -111,9 +111,11 @@ def export(
 
 SCORING_HELP: dict[str, str] = {
     "protocol": "syncr1: the public Sync-R1 harness rule for rule (comparable with the paper's Table 1); strict: its "
-                "defects fixed (unparseable judge replies fail instead of scoring 0, yes-and-no replies are wrong, "
-                "concepts without negatives are not halved, Rea. Gen. CLIP-T with the class noun, CLIP-I on all "
-                "test images).",
+                "defects fixed (unparseable judge replies fail instead of scoring 0, one failing a whole dense item; "
+                "Rec. replies parsed: yes-and-no is wrong, 'Nope' is no; concepts without negatives not halved, "
+                "without Rec. items left out instead of 0; Rea. Gen. CLIP-T with the class noun, CLIP-I on all test "
+                "images; Show-o family: no test-image flips, latent tokens out of answers, Pure Gen. names replaced "
+                "only as tokens). README's protocol table lists every rule.",
     "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG (default: OpenAI's ViT-B/32 with QuickGELU, the authors'), "
             "open_clip:ARCH/FILE, open_clip:local-dir:FOLDER, or a transformers hub id or folder; a spec whose "
             "activation does not match its weights is refused.",
