@@ -41,10 +41,12 @@ So do these three, the harness's first:
 
 Every request is seeded as the harness seeds it (`request_seed`:
 `stable_seed(run seed, "showo_weighted", family, task, concept, model_epoch,
-item)`), under both protocols. `model_epoch` is the harness's: the epoch of
-the authors' `model_epoch<N>.pt` applied with `rl_weights`; for everything
-else (a base, concept tokens alone, our own trained bundles: the model as
-loaded, no epoch file applied) it is 0.
+item)`), under both protocols. `model_epoch` is the harness's: with `rl_weights`
+the epoch of the authors' `model_epoch<N>.pt` applied (the latest unless
+given); for everything else (a base, concept tokens alone, our own trained
+bundles: the model as loaded, no epoch file applied) 0, or the `model_epoch`
+given, so a model saved from the authors' epoch N is seeded as their run of
+it was.
 """
 
 from __future__ import annotations
@@ -175,9 +177,10 @@ class ShowoAdapter:
         return generation_condition(request.concept, prompt, self._tokens(request.concept))
 
     def model_epoch_of(self, concept: str) -> int:
-        """The harness's `model_epoch` for a concept: the `model_epoch<N>.pt` applied (rl_weights), else 0."""
+        """The harness's `model_epoch` for a concept: the `model_epoch<N>.pt` applied (rl_weights), else the one
+        given or 0."""
         if self.rl_weights is None:
-            return 0
+            return self.model_epoch or 0
         return self.model_epoch if self.model_epoch is not None else epochs_in(self.rl_weights / concept,
                                                                                 SYNC_R1_FILE)[-1]
 
@@ -203,8 +206,6 @@ def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, 
                       own_models: bool, token_options: dict[str, Any]) -> None:
     """Refuse `rl_weights` / `model_epoch` where they cannot mean what they say, before any weight is read."""
     if rl_weights is None:
-        if model_epoch is not None:
-            raise ModelError(f"{name}: model_epoch picks a file in rl_weights=DIR; pass that too")
         return
     if personalization == "text":
         raise ModelError(f"{name} describes concepts in text and takes no Sync-R1 weights (rl_weights)")
