@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from baselines.harness_seeds import HARNESS_SEED
 from unifybench_pp import (MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, SourceError, SplitConfig, build, check_format,
                            load)
 from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES
@@ -111,10 +112,17 @@ def export(
 
 SCORING_HELP: dict[str, str] = {
     "protocol": "syncr1: the public Sync-R1 harness rule for rule (comparable with the paper's Table 1); strict: its "
-                "defects fixed (unparseable judge replies fail instead of scoring 0, yes-and-no replies are wrong, "
-                "concepts without negatives are not halved, Rea. Gen. CLIP-T with the class noun, CLIP-I on all "
-                "test images).",
-    "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG-or-file, or a transformers hub id or folder.",
+                "defects fixed (unparseable judge replies fail instead of scoring 0, one failing a whole dense item; "
+                "Rec. replies parsed: yes-and-no is wrong, 'Nope' is no; concepts without negatives not halved, "
+                "without Rec. items left out instead of 0; Rea. Gen. CLIP-T with the class noun, CLIP-I on all test "
+                "images; Show-o family: no test-image flips, latent tokens out of answers, Pure Gen. names replaced "
+                "only as tokens). README's protocol table lists every rule.",
+    "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG (default: OpenAI's ViT-B/32 with QuickGELU, the authors'), "
+            "open_clip:ARCH/FILE, open_clip:local-dir:FOLDER, or a transformers hub id or folder; a spec whose "
+            "activation does not match its weights is refused.",
+    "clip_trusted_file": "Let --clip-model name a TorchScript archive (OpenAI's ViT-B-32.pt, what the authors' harness "
+                         "loads): torch.jit.load runs code from the file and cannot be limited to tensors, so pass "
+                         "this only for a file you trust.",
     "judge_model": "Judge model for the GPT columns.",
     "judge_base_url": "OpenAI-compatible server for the judge (key from OPENAI_API_KEY).",
     "judge_concurrency": "Judge calls in flight at once.",
@@ -180,6 +188,12 @@ WaitOpt = Annotated[bool, typer.Option(
     "--wait", help="When another process is writing the same output directory, wait for it instead of exiting.")]
 
 
+RequireCompleteOpt = Annotated[bool, typer.Option(
+    "--require-complete", help="Exit with code 1 when any column has items left unscored (a judge call that never "
+                               "succeeded, an unusable output; under strict, an unparseable reply): such a column is "
+                               "printed with its coverage, e.g. 0.3750 (21/24).")]
+
+
 def _say(message: str) -> None:
     errors.print(f"note: {message}", markup=False, highlight=False, soft_wrap=True)
 
@@ -195,8 +209,9 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], scori
             table.add_row(result.name, f"n/c [{mark}]", "", "", "")
         else:
             low, high = result.ci95
-            table.add_row(result.name, f"{result.value:.4f}", f"[{low:.3f}, {high:.3f}]",
-                          f"{result.n} ({result.n_concepts})" + (f", {result.failed} failed" if result.failed else ""),
+            table.add_row(result.name, result.shown(), f"[{low:.3f}, {high:.3f}]",
+                          f"{result.n} ({result.n_concepts})" + (f", {result.failed} failed" if result.failed else "")
+                          + (f", {result.unparseable} unparseable" if result.unparseable else ""),
                           result.model or "")
     console.print(table)
     _print_variance(results)
@@ -214,6 +229,18 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], scori
         console.print(f"judge {scoring.judge_model}: {judge_usage['requests']} requests ({judge_usage['retries']} retries, "
                       f"{judge_usage['failed']} failed), {judge_usage['cached']} from cache, "
                       f"{judge_usage['prompt_tokens']}+{judge_usage['completion_tokens']} tokens, {cost}")
+
+
+def _require_complete(results: list) -> None:
+    """`--require-complete`: a column with items left unscored is a failure (exit 1), named with its coverage."""
+    from evaluators.metrics import incomplete
+
+    partial = incomplete(results)
+    if partial:
+        errors.print("error: incomplete columns (items left unscored): "
+                     + ", ".join(f"{r.name} {r.coverage}" for r in partial),
+                     markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _print_variance(results: list) -> None:
@@ -250,6 +277,7 @@ def score_predictions(
     model_size: Annotated[str, typer.Option(help="Model size shown in the table, e.g. 1.3B.")] = "-",
     device: Annotated[Optional[str], typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
     wait: WaitOpt = False,
+    require_complete: RequireCompleteOpt = False,
     scoring=None,
 ) -> None:
     """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed.
@@ -258,6 +286,7 @@ def score_predictions(
     """
     from evaluators.evaluator import score_file
     from evaluators.rundir import RunError
+    from evaluators.scorers.clip import ClipSpecError
     from evaluators.scoring import OutputError
 
     try:
@@ -270,7 +299,7 @@ def score_predictions(
     except OutputError as error:
         _fail(SourceError(predictions, f"item {error.item_id}", error.reason,
                           "write the image inside the predictions file's folder and name it by a relative path"))
-    except RunError as error:
+    except (RunError, ClipSpecError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _print_results(f"{bench.version} ({scoring.protocol})", scored.results,
@@ -279,6 +308,8 @@ def score_predictions(
         console.print(f"scores written to {out}")
     if run_dir:
         console.print(f"run directory written to {run_dir}")
+    if require_complete:
+        _require_complete(scored.results)
 
 
 def _adapter_options(config_file: Optional[Path], pairs: list[str]) -> dict:
@@ -315,7 +346,9 @@ def evaluate(
         = None,
     concepts: Annotated[Optional[str], typer.Option(help="Comma-separated concept ids (default: all).")] = None,
     limit: Annotated[Optional[int], typer.Option(help="At most this many items per task.")] = None,
-    seed: Annotated[int, typer.Option(help="Run seed; each item's seed derives from it and the item id.")] = 0,
+    seed: Annotated[int, typer.Option(help="Run seed (default: the harness's); each request's seed derives from it "
+                                           "and the item (the Show-o family's as the harness derives them), and "
+                                           "is recorded with its prediction.")] = 3407,
     batch_size: Annotated[int, typer.Option(help="Items per model call.")] = 8,
     device: Annotated[str, typer.Option(help="torch device for the model and scorers.")] = "cpu",
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
@@ -331,6 +364,7 @@ def evaluate(
         min=1, help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
              "sampling's variance from the concepts' and the judge's.")] = 1,
     wait: WaitOpt = False,
+    require_complete: RequireCompleteOpt = False,
     scoring=None,
 ) -> None:
     """Run a model on a built benchmark and score it; re-running resumes, a changed config starts a new run.
@@ -344,6 +378,7 @@ def evaluate(
     from evaluators.evaluator import evaluate_model
     from evaluators.rundir import RunError
     from evaluators.runner import EvalSettingsError
+    from evaluators.scorers.clip import ClipSpecError
 
     try:
         bench = load(benchmark)
@@ -367,7 +402,7 @@ def evaluate(
                 tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
                 limit=limit, seed=seed, batch_size=batch_size, runs_dir=runs_dir, shard=_shard(shard),
                 reasoning_input=reasoning_input, compared_with=compared_with, samples=samples, wait=wait)
-    except (ModelError, RunError, EvalSettingsError) as error:
+    except (ModelError, RunError, EvalSettingsError, ClipSpecError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
@@ -376,6 +411,8 @@ def evaluate(
         return
     _print_results(f"{result.info.model} on {bench.version} ({scoring.protocol})", result.results,
                    result.info.judge.get("usage"), scoring)
+    if require_complete:
+        _require_complete(result.results)
 
 
 @app.command("compare")
@@ -404,7 +441,7 @@ def compare(
             continue
         ci = f"[{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]" if d.ci95 else d.reason
         p = "" if d.p_value is None else f"{d.p_value:.3f}" + (" *" if d.significant(alpha) else "")
-        table.add_row(d.metric, f"{d.a:.4f}", f"{d.b:.4f}", f"{d.difference:+.4f}", ci, p, f"{d.concepts} ({d.items})")
+        table.add_row(d.metric, d.shown("a"), d.shown("b"), f"{d.difference:+.4f}", ci, p, f"{d.concepts} ({d.items})")
     console.print(table)
     console.print(f"* p < {alpha} (sign-flip permutation test over concepts; intervals resample concepts)")
     if out:
@@ -523,7 +560,7 @@ def demo(
 
 
 @app.command("doctor")
-@scoring_options("clip", "judge_model", "judge_base_url", "text_embedder", "dinov2", "blip2", "facenet")
+@scoring_options("clip", "clip_trusted_file", "judge_model", "judge_base_url", "text_embedder", "dinov2", "blip2", "facenet")
 def doctor(scoring=None) -> None:
     """Which metrics and training rewards can run here, what each needs, and how to enable the rest.
 

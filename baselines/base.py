@@ -53,5 +53,10 @@ class Model(Protocol):
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]: ...
 
 
+# An adapter that reproduces a harness's seeding also defines
+#     request_seed(base_seed: int, task: str, concept: str, item_id: str) -> int
+# and the runner seeds each request with it (see evaluators.runner.seed_for).
+
+
 class ModelError(Exception):
     """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""

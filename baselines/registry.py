@@ -40,7 +40,8 @@ class AdapterSpec:
 
 
 #: `strict` decodes Show-o's answers over text ids and rounds pixels; `syncr1` keeps the official behaviour.
-SHOWO_PROTOCOL_OPTIONS = (("strict", (("mmu_vocab", "text"), ("pixels", "round"))),)
+SHOWO_PROTOCOL_OPTIONS = (("strict", (("mmu_vocab", "text"), ("pixels", "round"), ("flip", "none"),
+                                       ("latent_text", "drop"), ("pure_gen_names", "token"))),)
 
 BUILTIN = [
     AdapterSpec("syncr1", "baselines.showo.adapter:syncr1", ("understand", "generate"),

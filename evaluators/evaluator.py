@@ -22,7 +22,7 @@ from .metrics import MetricResult
 from .rundir import scored_run_info, write_run
 from .runlock import run_lock
 from .runner import EvalConfig, EvalResult, run_evaluation
-from .scoring import Scorers, read_predictions, score
+from .scoring import Scorers, check_settings, read_predictions, score
 from .scoring_config import ScoringConfig
 
 
@@ -32,6 +32,7 @@ def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, 
                    say: Callable[[str], None] = lambda message: None, **settings: Any) -> EvalResult:
     """Evaluate `model` on `bench` (resuming a finished or interrupted run); `settings` are EvalConfig fields."""
     scoring = scoring or ScoringConfig(device=device)
+    check_settings(scoring)
     spec = adapters().get(model)
     chosen = {**(spec.options_for(scoring.protocol) if spec else {}), **(options or {})}
     implied = {"model_type": spec.model_type, "model_size": spec.model_size,
@@ -56,6 +57,7 @@ def score_file(bench: Benchmark, predictions: Path, scoring: ScoringConfig, out:
     Image outputs must lie inside the predictions file's folder (OutputError otherwise); a run directory is
     written under its run lock, as `ubpp evaluate` writes one.
     """
+    check_settings(scoring)
     predicted = read_predictions(predictions, bench)
     base = predictions.parent.resolve()
     scorers = Scorers(scoring)

@@ -114,9 +114,16 @@ def _judge_text(ctx: Context, items: list, template: str, variables: Callable[[A
         if not answer.ok:
             out.append(ItemScore(None, {"judge_error": answer.error}))
             continue
-        out.append(ItemScore(judge_score(answer.reply, ctx.protocol),
-                             {"judge": answer.reply, "unparseable": judge_unparseable(answer.reply)}))
+        value = judge_score(answer.reply, ctx.protocol)
+        out.append(ItemScore(value, {"judge": answer.reply, "unparseable": unusable_reply(answer.reply, value,
+                                                                                            ctx.protocol)}))
     return out
+
+
+def unusable_reply(reply: str, value: float | None, protocol: Protocol) -> bool:
+    """A judge reply without a usable score: `syncr1` no number (scored 0, as the harness), `strict` not exactly
+    an allowed score (a failure)."""
+    return judge_unparseable(reply) if protocol == "syncr1" else value is None
 
 
 @judged_with("text_answer")
@@ -142,7 +149,8 @@ def visual_text(clause: str) -> str:
 def judge_clauses(ctx: Context, items: list) -> list[ItemScore]:
     """Dense Gen. / Dense Rea. Gen.: one binary verdict per comma clause, the item's score their mean.
 
-    `syncr1`: an unparseable verdict counts 0 (as the harness); `strict`: it fails the item.
+    `syncr1`: an unparseable verdict counts 0 (as the harness); `strict`: it fails the item. Either way the
+    item's `unparseable` counts its replies without a usable verdict.
     """
     judge = ctx.scorer("judge")
     requests = [JudgeRequest(judge_clauses.template, {"clause": visual_text(c)}, images=(ctx.image(i),),
@@ -151,7 +159,7 @@ def judge_clauses(ctx: Context, items: list) -> list[ItemScore]:
     answers = iter(judge.run(requests))
     out = []
     for item in items:
-        verdicts, replies, errors = [], [], []
+        verdicts, replies, errors, unusable = [], [], [], 0
         for _ in item.clauses:
             answer = next(answers)
             if not answer.ok:
@@ -159,12 +167,13 @@ def judge_clauses(ctx: Context, items: list) -> list[ItemScore]:
                 continue
             score = judge_score(answer.reply, ctx.protocol, allowed=(0.0, 1.0))
             replies.append(answer.reply)
+            unusable += unusable_reply(answer.reply, score, ctx.protocol)
             verdicts.append(None if score is None else float(score >= 0.5))
-        detail = {"clauses": item.clauses, "verdicts": verdicts, "judge": replies}
+        detail = {"clauses": item.clauses, "verdicts": verdicts, "judge": replies, "unparseable": unusable}
         if errors:
             out.append(ItemScore(None, {**detail, "judge_error": errors[0]}))
         elif None in verdicts:
-            out.append(ItemScore(None, {**detail, "unparseable": True}))
+            out.append(ItemScore(None, detail))
         else:
             out.append(ItemScore(sum(verdicts) / len(verdicts) if verdicts else 0.0, detail))
     return out

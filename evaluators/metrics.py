@@ -137,9 +137,11 @@ class MetricResult:
     """One column for one model: the aggregate over concepts, its 95% CI, every item's and concept's score.
 
     `value is None` exactly when `not_computed` gives the reason. `failed`
-    items (judge errors; under `strict`, unparseable replies) are left out of
-    their concept's mean and counted; `unparseable` counts judge replies
-    without a number (scored 0 under `syncr1`, as the harness).
+    items (judge errors after retries, unusable outputs; under `strict`,
+    unparseable replies) are left out of their concept's mean and counted,
+    and make the column incomplete (`coverage`); `unparseable` counts judge
+    replies without a usable score under either protocol (scored 0 under
+    `syncr1`, as the harness; a failure under `strict`).
     """
 
     name: str
@@ -153,6 +155,9 @@ class MetricResult:
     failed: int = 0
     unparseable: int = 0
     not_computed: str | None = None
+    coverage: str | None = None
+    """"scored/expected" (e.g. "21/24") when items were left unscored (`failed`): the value covers only those,
+    so it is shown with this and never ranked as a whole column's; None when every item was scored."""
     template_hash: str | None = None
     per_item: dict[str, float | None] = field(default_factory=dict)
     per_concept: dict[str, float] = field(default_factory=dict)
@@ -160,6 +165,15 @@ class MetricResult:
     details: dict[str, Any] = field(default_factory=dict)
     variance: dict[str, Any] | None = None
     """Variance components (concept, item, sampling, judge), their shares and a power statement."""
+
+    @property
+    def complete(self) -> bool:
+        return self.failed == 0
+
+    def shown(self, digits: int = 4) -> str:
+        """The value as printed: with its coverage when incomplete ("0.3750 (21/24)")."""
+        text = f"{self.value:.{digits}f}" if self.value is not None else "n/c"
+        return f"{text} ({self.coverage})" if self.coverage else text
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -174,6 +188,11 @@ def not_computed(spec: MetricSpec, protocol: str, reason: str, model: str | None
                         details={"scorer_missing": True} if scorer_missing else {})
 
 
+def incomplete(results: list[MetricResult]) -> list[MetricResult]:
+    """The columns with items left unscored (what `--require-complete` refuses)."""
+    return [r for r in results if not r.complete]
+
+
 def concept_bootstrap_ci(per_concept: list[float], resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
     """Percentile 95% interval of the mean over concepts, resampling concepts with replacement."""
     values = np.asarray(per_concept, dtype=np.float64)
@@ -183,15 +202,16 @@ def concept_bootstrap_ci(per_concept: list[float], resamples: int = 2000, seed: 
     return float(low), float(high)
 
 
-def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[score.ItemScore]) -> MetricResult:
-    """Fill the per-item, per-concept and overall values of `result` from the item scores."""
+def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[score.ItemScore],
+              weight_zero: list[str] = ()) -> MetricResult:
+    """Fill the per-item, per-concept and overall values of `result` from the item scores; `weight_zero` concepts
+    (no items, `syncr1` Rec.) join the mean over concepts with 0."""
     by_concept: dict[str, list[tuple[Any, float]]] = {}
     for item, item_score in zip(items, scores, strict=True):
         result.per_item[item.id] = item_score.value
         if item_score.detail:
             result.item_details[item.id] = item_score.detail
-        if item_score.detail.get("unparseable"):
-            result.unparseable += 1
+        result.unparseable += int(item_score.detail.get("unparseable", 0))  # a flag, or a count of replies
         if item_score.value is None:
             result.failed += "skipped" not in item_score.detail
             continue
@@ -203,8 +223,12 @@ def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[
             result.per_concept[concept] = rec_weight([v == 1.0 for v in values], positive, result.protocol)
         else:
             result.per_concept[concept] = sum(values) / len(values)
+    if weight_zero and result.per_concept:
+        result.per_concept.update(dict.fromkeys(weight_zero, 0.0))
+        result.details["weight_zero_concepts"] = list(weight_zero)
     result.n = sum(len(v) for v in by_concept.values())
     result.n_concepts = len(result.per_concept)
+    result.coverage = f"{result.n}/{result.n + result.failed}" if result.failed else None
     if result.per_concept:
         concept_values = list(result.per_concept.values())
         result.value = sum(concept_values) / len(concept_values)

@@ -46,6 +46,7 @@ import torch
 from PIL import Image
 
 from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
+from baselines.harness_seeds import HARNESS_SEED
 from unifybench_pp import Benchmark
 from unifybench_pp.files import append_durably, atomic_write
 from unifybench_pp.jsonio import jsonl_text
@@ -75,7 +76,8 @@ class EvalConfig:
     concepts: list[str] | None = None
     limit: int | None = None
     """Items per task (the first ones, in benchmark order)."""
-    seed: int = 0
+    seed: int = HARNESS_SEED
+    """The run seed (the harness's default --seed): every request's seed derives from it (see `seed_for`)."""
     batch_size: int = 8
     device: str = "cpu"
     runs_dir: Path = Path("runs")
@@ -148,6 +150,13 @@ def _config_hash(config: EvalConfig, checkpoint_sha: str) -> str:
 def item_seed(seed: int, item_id: str) -> int:
     """A per-item seed: an item's output never depends on its batch, shard or resume point."""
     return int(hashlib.sha256(f"{seed}:{item_id}".encode()).hexdigest()[:8], 16)
+
+
+def seed_for(model: Model, seed: int, task: str, item: Any) -> int:
+    """A request's seed: the model's own rule when it reproduces a harness's seeding (`request_seed`, e.g. the
+    Show-o family's), else `item_seed`. Recorded with the prediction."""
+    rule = getattr(model, "request_seed", None)
+    return rule(seed, task, item.concept, item.id) if rule else item_seed(seed, item.id)
 
 
 def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, Any]]:
@@ -259,13 +268,13 @@ def _requests(bench: Benchmark, task: str, items: list, model: Model, config: Ev
         concept = bench.concepts[item.concept]
         if task in UNDERSTANDING_TASKS:
             out.append(UnderstandRequest(item.id, task, concept, item.question, bench.image_path(item.image),
-                                         item_seed(config.seed, item.id)))
+                                         seed_for(model, config.seed, task, item)))
             sources.append("item")
         else:
             prompt, source = generation_prompt(item, task, model, config, log)
             out.append(GenerateRequest(item.id, task, concept, prompt,
                                        tuple(bench.image_path(p) for p in concept.train_images),
-                                       item_seed(config.seed, item.id)))
+                                       seed_for(model, config.seed, task, item)))
             sources.append(source)
     return out, sources
 
@@ -314,15 +323,15 @@ def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, l
                 outputs = _call(model, task, requests, config.device)
                 if len(outputs) != len(batch):
                     raise ModelError(f"{config.model} returned {len(outputs)} outputs for {len(batch)} requests")
-                log.append([_record(run_dir, task, item, output, request.prompt, source)
+                log.append([_record(run_dir, task, item, output, request, source)
                             for item, output, request, source in zip(batch, outputs, requests, sources)])
                 predicted += len(batch)
                 advances[task](len(batch))
     return predicted, skipped
 
 
-def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image, prompt: str, source: str
-            ) -> dict[str, Any]:
+def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image,
+            request: UnderstandRequest | GenerateRequest, source: str) -> dict[str, Any]:
     if task in GENERATION_TASKS:
         if not isinstance(output, Image.Image):
             raise ModelError(f"generation for {item.id} did not return an image")
@@ -334,9 +343,9 @@ def _record(run_dir: Path, task: str, item: Any, output: str | Image.Image, prom
         except UnsafePath as error:
             raise RunError(f"{run_dir}: cannot write the image of {item.id}: {error}") from None
         output = relative
-    record = {"task": task, "id": item.id, "output": str(output)}
+    record = {"task": task, "id": item.id, "output": str(output), "seed": request.seed}
     if task in REASONING_SOURCES:
-        record.update(prompt=prompt, prompt_source=source)
+        record.update(prompt=request.prompt, prompt_source=source)
     return record
 
 

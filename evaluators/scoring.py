@@ -20,7 +20,7 @@ from unifybench_pp import Benchmark, SourceError
 from unifybench_pp.images import BadImage, decoded
 from unifybench_pp.jsonio import BadLine, parse_jsonl
 from unifybench_pp.paths import UnsafePath, inside, read_regular_text
-from unifybench_pp.schema import GENERATION_TASKS
+from unifybench_pp.schema import GENERATION_TASKS, item_concept
 
 from .item_scores import Context, ItemScore
 from .variance import observation_id, parse_observation
@@ -29,7 +29,7 @@ from .metrics import MetricResult, MetricSpec, aggregate, metrics_for, not_compu
 from .scoring_config import ScoringConfig
 from .scorers.base import ScorerUnavailable
 from .scorers.blip2 import Blip2Scorer
-from .scorers.clip import ClipScorer
+from .scorers.clip import ClipScorer, parse_clip_spec
 from .scorers.dinov2 import DinoScorer
 from .scorers.face import FaceScorer
 from .scorers.pixels import PixelScorer
@@ -66,7 +66,7 @@ class Scorers:
     def _load(self, kind: str) -> Any:
         c = self.config
         if kind == "clip":
-            return ClipScorer(c.clip, device=c.device, batch_size=c.batch_size)
+            return ClipScorer(c.clip, device=c.device, batch_size=c.batch_size, trusted_file=c.clip_trusted_file)
         if kind == "judge":
             return Judge(c.judge_model, base_url=c.judge_base_url, cache_path=c.judge_cache,
                          concurrency=c.judge_concurrency)
@@ -81,6 +81,12 @@ class Scorers:
         if kind == "pixels":
             return PixelScorer(batch_size=c.batch_size)
         raise KeyError(kind)
+
+
+def check_settings(config: ScoringConfig) -> None:
+    """Refuse settings that cannot mean what they say (ClipSpecError) before anything runs: a CLIP spec whose
+    activation contradicts its weights, an untrusted TorchScript file."""
+    parse_clip_spec(config.clip, config.clip_trusted_file)
 
 
 def observations(bench: Benchmark, task: str, preds: dict[str, str], repeat: int = 0
@@ -122,14 +128,25 @@ def unusable_outputs(predictions: Predictions, base: Path) -> dict[str, str]:
     return problems
 
 
+def weight_zero_concepts(spec: MetricSpec, bench: Benchmark, evaluated: set[str], protocol: str) -> list[str]:
+    """`syncr1`, Table 1's Rec.: the evaluated concepts without Rec. items, each a concept of weight 0 (the harness
+    scores a concept's empty Rec. run as recall 0 on both sides and averages it in); `strict` leaves them out."""
+    if protocol != "syncr1" or spec.aggregate != "rec_weight" or spec.benchmark != "unifybench":
+        return []
+    with_items = {item.concept for item in bench.tasks[spec.task]}
+    return sorted(evaluated - with_items)
+
+
 def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scorers: Scorers,
-                 base: Path, unusable: dict[str, str] | None = None) -> MetricResult:
+                 base: Path, unusable: dict[str, str] | None = None, evaluated: set[str] | None = None
+                 ) -> MetricResult:
     """One metric over the task's predicted items: item scores, concept means, the mean over concepts.
 
     Each sampled output is an observation of its item; judged metrics ask the
     judge `judge_repeats` times, each repetition another observation. Outputs
     in `unusable` (keyed like `preds`) are not shown to the scorer: each is a
-    failed item carrying its reason.
+    failed item carrying its reason. `evaluated` names the concepts the
+    predictions cover in any task (see `weight_zero_concepts`).
     """
     protocol = scorers.config.protocol
     unusable = unusable or {}
@@ -159,7 +176,8 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
             result.details["errors"] = errors[:5]
             if len(errors) == len(items):
                 result.not_computed = f"judge failed on every item ({errors[-1]})"
-    return aggregate(spec, result, items, scores)
+    return aggregate(spec, result, items, scores,
+                     weight_zero_concepts(spec, bench, evaluated or set(), protocol))
 
 
 def _model_id(spec: MetricSpec, scorers: Scorers) -> str:
@@ -179,7 +197,8 @@ def score(bench: Benchmark, predictions: Predictions, scorers: Scorers, base: Pa
     problems = unusable_outputs(predictions, base)
     if problems and unusable == "raise":
         raise OutputError(*next(iter(problems.items())))
-    return [score_metric(spec, bench, predictions.get(spec.task, {}), scorers, base, problems)
+    evaluated = {item_concept(item_id) for outputs in predictions.values() for item_id in outputs}
+    return [score_metric(spec, bench, predictions.get(spec.task, {}), scorers, base, problems, evaluated)
             for spec in metrics_for(bench.manifest.get("format", "unifybench"))]
 
 

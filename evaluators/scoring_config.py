@@ -14,7 +14,8 @@ from baselines.openai_transport import GPT4O
 
 from .text_metrics import Protocol
 
-DEFAULT_CLIP = "open_clip:ViT-B-32/openai"
+DEFAULT_CLIP = "open_clip:ViT-B-32-quickgelu/openai"
+"""OpenAI's ViT-B/32 as the authors' harness builds it (QuickGELU; see evaluators/scorers/clip.py)."""
 DEFAULT_TEXT_EMBEDDER = "minilm"
 DEFAULT_DINOV2 = "facebook/dinov2-base"
 DEFAULT_BLIP2 = "Salesforce/blip2-itm-vit-g"
@@ -25,6 +26,8 @@ DEFAULT_JUDGE_MODEL = GPT4O
 class ScoringConfig:
     protocol: Protocol = "syncr1"
     clip: str = DEFAULT_CLIP
+    clip_trusted_file: bool = False
+    """Allow `clip` to name a TorchScript archive (OpenAI's ViT-B-32.pt): torch.jit.load cannot be limited to tensors."""
     judge_model: str = DEFAULT_JUDGE_MODEL
     judge_base_url: str | None = None
     judge_cache: Path = Path.home() / ".cache" / "ubpp" / "judge.sqlite"

@@ -14,7 +14,7 @@ from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES, UNDERSTANDING_TASKS,
 
 REPORTED_FILE = Path(__file__).parent / "data" / "reported.json"
 
-CellStatus = Literal["ok", "na", "nc"]
+CellStatus = Literal["ok", "partial", "na", "nc"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class Column:
 class Cell:
     value: float | None
     status: CellStatus
-    """ok: a number; na: the model lacks the capability ("-"); nc: not computed ("n/c")."""
+    """ok: a number; partial: a number over part of the items (shown with `coverage`, never ranked); na: the model
+    lacks the capability ("-"); nc: not computed ("n/c")."""
     reason: str = ""
     ci95: tuple[float, float] | None = None
     n: int = 0
@@ -41,6 +42,8 @@ class Cell:
     """This row minus the row it is compared with (paired over concepts), when it has one."""
     judge: str = ""
     """For judged columns: the judge model and its measured agreement, when the run records it."""
+    coverage: str = ""
+    """"scored/expected" items of a partial cell."""
 
     @property
     def change(self) -> str:
@@ -163,8 +166,9 @@ def _measured_row(runs: list[Run], columns: list[Column]) -> Row:
             reason = result.not_computed if result is not None else "metric missing from the run"
             cells[column.key] = Cell(None, "nc", reason or "not computed")
         else:
-            cells[column.key] = Cell(result.value, "ok", ci95=result.ci95, n=result.n,
-                                     judge=judge_note(holder, result) if spec.needs == "judge" else "")
+            cells[column.key] = Cell(result.value, "ok" if result.complete else "partial", ci95=result.ci95,
+                                     n=result.n, judge=judge_note(holder, result) if spec.needs == "judge" else "",
+                                     coverage=result.coverage or "")
     return Row(run.id, run.info.model, run.info.model_type, run.info.model_size, "measured", cells, run=run)
 
 
@@ -276,4 +280,6 @@ def format_cell(cell: Cell) -> str:
         return "-"
     if cell.status == "nc":
         return "n/c"
+    if cell.status == "partial":
+        return f"{cell.value:.3f} ({cell.coverage})"
     return f"{cell.value:.3f}"

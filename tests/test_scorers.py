@@ -86,8 +86,8 @@ def test_clip_batching_does_not_change_scores(tiny_clip: Path) -> None:
 
 def test_missing_clip_weights_are_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ScorerUnavailable, match="ViT-B-32/openai .* not in the local Hugging Face cache"):
-        ClipScorer("open_clip:ViT-B-32/openai")
+    with pytest.raises(ScorerUnavailable, match="ViT-B-32-quickgelu/openai .* not in the local Hugging Face cache"):
+        ClipScorer("open_clip:ViT-B-32-quickgelu/openai")
     with pytest.raises(ScorerUnavailable, match="not available"):
         ClipScorer(str(tmp_path / "no-such-model"))
 

@@ -200,7 +200,7 @@ def test_offline_default_reports_what_it_cannot_compute(mini_build: Path, tmp_pa
         return float(np.mean([np.minimum(histogram(tests[-1]), histogram(t)).sum() for t in tests]))
 
     assert results["dense_gen.colour"].value == pytest.approx(concept_mean(bench, "dense_gen", colour), abs=1e-9)
-    reasons = {"no judge", "ViT-B-32/openai", "facebook/dinov2-base", "Salesforce/blip2-itm-vit-g",
+    reasons = {"no judge", "ViT-B-32-quickgelu/openai", "facebook/dinov2-base", "Salesforce/blip2-itm-vit-g",
                "FaceNet weights not given"}
     for name, result in results.items():
         if name not in computed:

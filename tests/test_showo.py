@@ -456,14 +456,15 @@ def test_the_authors_sync_r1_weights_load_one_concept_at_a_time(tmp_path: Path) 
         assert not refused.pipe.concepts and refused.pipe.vocab == fresh.vocab  # a refused file changes nothing
 
     for factory, options, error in ((showo_tp, {"rl_weights": str(root)}, "takes no Sync-R1 weights"),
-                                    (showo_tp, {"model_epoch": 3}, "pass that too"),
-                                    (syncr1, {"model_epoch": 3}, "pass that too"),
                                     (unictokens, {"rl_weights": str(root), "concepts": str(tmp_path), "epoch": 3},
                                      "drop concepts=, epoch="),
                                     (syncr1, {"rl_weights": str(root), "model_epoch": 0}, "--model unictokens"),
                                     (syncr1, {"rl_weights": str(tmp_path / "nowhere")}, "not found")):
         with pytest.raises(ModelError, match=error):
             factory(showo, magvit=magvit, **options)
+    # Without rl_weights, model_epoch is only the epoch the harness's seeds name (0 unless given).
+    assert syncr1(showo, magvit=magvit, model_epoch=3).model_epoch_of("bo") == 3
+    assert (model.model_epoch_of("bo"), syncr1(showo, magvit=magvit).model_epoch_of("bo")) == (10, 0)
     (tmp_path / "per_concept" / "bo").mkdir(parents=True)
     shutil.copytree(tmp_path / "base", tmp_path / "per_concept" / "bo", dirs_exist_ok=True)
     with pytest.raises(ModelError, match="needs the base they were trained from"):

@@ -404,7 +404,7 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert tracker.exit_code == 2 and "not supported" in tracker.output
     evaluate = ["evaluate", "--model", "syncr1", "--checkpoint", str(out), "--benchmark", str(mini_build),
                 "--tasks", "rec,pure_gen", "--runs-dir", str(tmp_path / "runs"), "--option", "steps=4",
-                "--option", "max_new_tokens=4", "--clip-model", "/nonexistent"]
+                "--option", "max_new_tokens=4", "--option", "model_epoch=2", "--clip-model", "/nonexistent"]
     evaluated = runner.invoke(app, [*evaluate, "--concepts", "chelsea,coins"])
     assert evaluated.exit_code == 0, evaluated.output
     summary = json.loads(next((tmp_path / "runs").rglob("summary.json")).read_text())
@@ -414,7 +414,8 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert untrained.exit_code != 0 and "no model for concept ast" in untrained.output
 
     # The same models in the authors' layout (rl_weight_root/<concept>/model_epoch<N>.pt, the whole state with the
-    # concept's rows) on the shipped base score every item exactly as our per-concept bundles do.
+    # concept's rows) on the shipped base score every item exactly as our per-concept bundles do (both seeded as the
+    # harness seeds model epoch 2: model_epoch=2 above).
     for concept in ("chelsea", "coins"):
         pipe = ShowoPipeline.from_pretrained(out / concept / "model" / "showo", out / concept / "model" / "magvit")
         pipe.load_concept(out / concept / "model" / "concepts" / f"{concept}.safetensors")

@@ -86,6 +86,13 @@ def pure_gen_prompts(token: str, class_noun: str, generation_type: str) -> list[
     return [(template.format(token), template.format(class_noun)) for template in templates]
 
 
+def name_substituted(prompt: str, concept_id: str, token: str) -> str:
+    """A Pure Gen. prompt as the harness's Show-o adapter reads it: the template is written with the concept's bare
+    name ("a bo wearing a rainbow scarf") and every occurrence of the name, inside words too, then becomes the
+    token ("a <bo> wearing a rain<bo>w scarf"; of the harness's 20 concepts only `bo` meets a template word)."""
+    return prompt.replace(token, concept_id).replace(concept_id, token)
+
+
 def with_class_noun(text: str, token: str, class_noun: str) -> str:
     """The token replaced by its class noun with an article where none stands before it.
 

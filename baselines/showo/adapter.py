@@ -26,27 +26,54 @@ identifier in generation prompts; showo-tp gets the text personalization and
 the prompt as is. `mmu_vocab` ("full" | "text") and `pixels` ("truncate" |
 "round") are `ShowoPipeline`'s: the defaults reproduce the authors'
 evaluation (protocol `syncr1`), the others are ours (protocol `strict`).
+So do these three, the harness's first:
+- `flip` ("harness" | "none"): the harness mirrors a quarter of the test
+  images (its understanding transform's random flip, drawn right after the
+  request's seed; see `pipeline.harness_flip`); "none" shows every image as
+  it is: a mirrored photo changes left/right answers for no fault of the
+  model and ties the answer to the seed;
+- `latent_text` ("keep" | "drop"): decoded answers keep latent concept
+  tokens as text (`<token_3>`, as the harness's tokenizer writes them), or
+  leave them out;
+- `pure_gen_names` ("substring" | "token"): a Pure Gen. prompt's concept is
+  substituted by name inside words too, as the harness does ("rain<bo>w
+  scarf"), or only where the token stands.
+
+Every request is seeded as the harness seeds it (`request_seed`:
+`stable_seed(run seed, "showo_weighted", family, task, concept, model_epoch,
+item)`), under both protocols. `model_epoch` is the harness's: with `rl_weights`
+the epoch of the authors' `model_epoch<N>.pt` applied (the latest unless
+given); for everything else (a base, concept tokens alone, our own trained
+bundles: the model as loaded, no epoch file applied) 0, or the `model_epoch`
+given, so a model saved from the authors' epoch N is seeded as their run of
+it was.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from PIL import Image
 
 from unifybench_pp.paths import path_component
+from unifybench_pp.prompts import name_substituted
 from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest
+from ..harness_seeds import request_seed
 from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
 from .concepts import ConceptTokens
 from .personalize import generation_condition, understanding_system
-from .pipeline import Pixels, ShowoPipeline, check_options
+from .pipeline import Pixels, ShowoPipeline, check_options, harness_flip
 from .sampler import SamplerConfig
-from .understand import MmuVocab
+from .understand import LatentText, MmuVocab
 
 DEFAULT_MAGVIT = "showlab/magvitv2"
+HARNESS_ADAPTER = "showo_weighted"
+"""The name the harness's Show-o adapter seeds its requests with (for every Show-o-family row)."""
+Flip = Literal["harness", "none"]
+PureGenNames = Literal["substring", "token"]
 
 
 class ShowoAdapter:
@@ -56,7 +83,9 @@ class ShowoAdapter:
                  magvit: str | None = None, concepts: str | None = None, run_name: str | None = None,
                  epoch: int | None = None, rl_weights: str | None = None, model_epoch: int | None = None,
                  steps: int = 50, guidance_scale: float = 5.0, temperature: float = 1.0,
-                 max_new_tokens: int = 100, mmu_vocab: MmuVocab = "full", pixels: Pixels = "truncate") -> None:
+                 max_new_tokens: int = 100, mmu_vocab: MmuVocab = "full", pixels: Pixels = "truncate",
+                 flip: Flip = "harness", latent_text: LatentText = "keep",
+                 pure_gen_names: PureGenNames = "substring") -> None:
         if not checkpoint:
             raise ModelError(f"weights for {name} not found: pass --checkpoint PATH or a hub id")
         self.name = name
@@ -64,6 +93,11 @@ class ShowoAdapter:
             check_options(mmu_vocab, pixels)
         except ValueError as error:
             raise ModelError(f"{name}: {error}") from None
+        for option, value, allowed in (("flip", flip, Flip), ("latent_text", latent_text, LatentText),
+                                       ("pure_gen_names", pure_gen_names, PureGenNames)):
+            if value not in get_args(allowed):
+                raise ModelError(f"{name}: {option} must be one of {', '.join(get_args(allowed))}, not {value!r}")
+        self.flip, self.latent_text, self.pure_gen_names = flip, latent_text, pure_gen_names
         self.device, self.mmu_vocab, self.pixels, self.magvit = device, mmu_vocab, pixels, magvit
         self.concepts_option = Path(concepts) if concepts else None
         self.checkpoint = checkpoint
@@ -140,15 +174,31 @@ class ShowoAdapter:
         return understanding_system(request.concept, request.task, self._tokens(request.concept))
 
     def _condition(self, request: GenerateRequest) -> str:
-        return generation_condition(request.concept, request.prompt, self._tokens(request.concept))
+        prompt = request.prompt
+        if request.task == "pure_gen" and self.pure_gen_names == "substring":
+            prompt = name_substituted(prompt, request.concept.id, request.concept.token)
+        return generation_condition(request.concept, prompt, self._tokens(request.concept))
+
+    def model_epoch_of(self, concept: str) -> int:
+        """The harness's `model_epoch` for a concept: the `model_epoch<N>.pt` applied (rl_weights), else the one
+        given or 0."""
+        if self.rl_weights is None:
+            return self.model_epoch or 0
+        return self.model_epoch if self.model_epoch is not None else epochs_in(self.rl_weights / concept,
+                                                                                SYNC_R1_FILE)[-1]
+
+    def request_seed(self, base_seed: int, task: str, concept: str, item_id: str) -> int:
+        """The seed the harness sets before this request (see the module docstring)."""
+        return request_seed(base_seed, HARNESS_ADAPTER, task, concept, self.model_epoch_of(concept), item_id)
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         images = []
         for request in requests:
             with Image.open(request.image) as photo:
                 images.append(photo.convert("RGB"))
+        flips = [harness_flip(r.seed) for r in requests] if self.flip == "harness" else None
         return self.pipe.understand(images, [r.prompt for r in requests], [self._system(r) for r in requests],
-                                    max_new_tokens=self.max_new_tokens)
+                                    flips=flips, latent_text=self.latent_text, max_new_tokens=self.max_new_tokens)
 
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
         return self.pipe.generate([self._condition(r) for r in requests], seed=[r.seed for r in requests],
@@ -159,8 +209,6 @@ def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, 
                       own_models: bool, token_options: dict[str, Any]) -> None:
     """Refuse `rl_weights` / `model_epoch` where they cannot mean what they say, before any weight is read."""
     if rl_weights is None:
-        if model_epoch is not None:
-            raise ModelError(f"{name}: model_epoch picks a file in rl_weights=DIR; pass that too")
         return
     if personalization == "text":
         raise ModelError(f"{name} describes concepts in text and takes no Sync-R1 weights (rl_weights)")

@@ -12,6 +12,7 @@ Ours are one safetensors file with the token strings in its metadata.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,15 @@ class ConceptTokens:
     def in_prompt(self, prompt: str, token: str) -> str:
         """A generation prompt with the benchmark's concept token (`<bo>`) spelled as latent tokens + identifier."""
         return prompt.replace(token, "".join(self.tokens[1:]) + " " + self.identifier)
+
+
+_LATENT = re.compile(r"<[^<>]+:(token_\d+)>")
+
+
+def harness_spelling(text: str) -> str:
+    """Latent tokens written as the harness names them: `<bo:token_3>` -> `<token_3>` (its concepts are added to
+    the tokenizer as `<token_0>`..., in the same order as ours)."""
+    return _LATENT.sub(r"<\1>", text)
 
 
 def concept_token_names(concept: str, n_latent: int = N_LATENT) -> list[str]:

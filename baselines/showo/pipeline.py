@@ -33,10 +33,21 @@ from .concepts import ConceptTokens, add_concept, load_concept, load_released_co
 from .magvit2 import Magvit2Config, Magvit2Tokenizer
 from .model import EMBEDDINGS, Showo, ShowoConfig, tiny_llm_config
 from .sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, encode_prompts
-from .understand import MmuVocab, Understander
+from .understand import LatentText, MmuVocab, Understander
 from .vocab import Vocab, build_tiny_tokenizer, prepare_tokenizer
 
 Pixels = Literal["truncate", "round"]
+
+
+def harness_flip(seed: int) -> bool:
+    """Whether the harness flips the test image of an understanding request seeded with `seed`.
+
+    Its transform (`pdata.image_transform`, flip_augmentation on by default) runs right after the request's
+    `set_global_seed`: `if torch.rand(1) < 0.5: RandomHorizontalFlip()(image)`, and the flip draws once more
+    with p = 0.5, so a quarter of the images are mirrored. The same two draws from a generator seeded alike.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    return bool(torch.rand(1, generator=generator) < 0.5) and bool(torch.rand(1, generator=generator) < 0.5)
 
 
 def check_options(mmu_vocab: str, pixels: str) -> None:
@@ -142,20 +153,22 @@ class ShowoPipeline:
     def save_concept(self, concept: str, path: Path) -> None:
         save_concept(self.model, self.tokenizer, self.concepts[concept], path)
 
-    def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
-        """Show-o's transform: resize the short side, centre crop, scale to [-1, 1]."""
+    def preprocess(self, images: list[Image.Image], flips: list[bool] | None = None) -> torch.Tensor:
+        """Show-o's transform: resize the short side, centre crop, mirror where `flips` says (after the crop, as
+        the harness), scale to [-1, 1]."""
         from torchvision.transforms import functional as TF
 
         size = self.image_size
         tensors = []
-        for image in images:
+        for k, image in enumerate(images):
             image = TF.center_crop(TF.resize(image.convert("RGB"), size, TF.InterpolationMode.BICUBIC), size)
-            tensors.append(TF.to_tensor(image) * 2 - 1)
+            tensor = TF.to_tensor(image)
+            tensors.append((tensor.flip(-1) if flips and flips[k] else tensor) * 2 - 1)
         return torch.stack(tensors).to(self.device)
 
     @torch.inference_mode()
-    def encode_images(self, images: list[Image.Image]) -> torch.Tensor:
-        return self.magvit.encode(self.preprocess(images))
+    def encode_images(self, images: list[Image.Image], flips: list[bool] | None = None) -> torch.Tensor:
+        return self.magvit.encode(self.preprocess(images, flips))
 
     @torch.inference_mode()
     def decode_images(self, codes: torch.Tensor) -> list[Image.Image]:
@@ -167,14 +180,15 @@ class ShowoPipeline:
         return [i for tokens in self.concepts.values()
                 for i in self.tokenizer.convert_tokens_to_ids(tokens.tokens[first:])]
 
-    def understander(self, mmu_vocab: MmuVocab | None = None) -> Understander:
+    def understander(self, mmu_vocab: MmuVocab | None = None, latent_text: LatentText = "drop") -> Understander:
         """Understanding over the pipeline's `mmu_vocab`, or the one given (the trainer wants text only)."""
         return Understander(self.model, self.vocab, self.tokenizer, self.concept_ids(identifiers=False),
-                            mmu_vocab or self.mmu_vocab)
+                            mmu_vocab or self.mmu_vocab, latent_text)
 
     def understand(self, images: list[Image.Image], questions: list[str], system_prompts: list[str] | None = None,
-                   **options: Any) -> list[str]:
-        return self.understander().answer(self.encode_images(images), questions, system_prompts, **options)
+                   flips: list[bool] | None = None, latent_text: LatentText = "drop", **options: Any) -> list[str]:
+        return self.understander(latent_text=latent_text).answer(self.encode_images(images, flips), questions,
+                                                                 system_prompts, **options)
 
     def generate(self, prompts: list[str], seed: int | list[int] = 0, config: SamplerConfig = SamplerConfig(),
                  return_trajectory: bool = False) -> Any:

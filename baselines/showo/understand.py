@@ -11,6 +11,11 @@ Which ids an answer may take (`mmu_vocab`):
   out (a tokenizer skips ids it does not know);
 - "text": text ids only, so an answer is all words; what our trainer samples
   reasoning from, since it becomes part of a generation prompt.
+
+What an answer's concept latent tokens read as (`latent_text`):
+- "keep" (the harness: its tokenizer decodes the added tokens as text): each
+  as the harness names it, `<token_3>` (ours are `<bo:token_3>`);
+- "drop": left out, they are soft prompts, not words (ours; the trainer's).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ from typing import Any, Literal, get_args
 import torch
 
 from .attention import understanding_mask
+from .concepts import harness_spelling
 from .model import CACHE_ARG, Showo
 from .vocab import Vocab
 
 MmuVocab = Literal["full", "text"]
+LatentText = Literal["keep", "drop"]
 
 
 def encode_questions(tokenizer: Any, vocab: Vocab, codes: torch.Tensor, questions: list[str],
@@ -44,9 +51,12 @@ def encode_questions(tokenizer: Any, vocab: Vocab, codes: torch.Tensor, question
 
 class Understander:
     def __init__(self, model: Showo, vocab: Vocab, tokenizer: Any, unspoken: Collection[int] = (),
-                 mmu_vocab: MmuVocab = "full") -> None:
+                 mmu_vocab: MmuVocab = "full", latent_text: LatentText = "drop") -> None:
         if mmu_vocab not in get_args(MmuVocab):
             raise ValueError(f"mmu_vocab must be one of {get_args(MmuVocab)}, not {mmu_vocab!r}")
+        if latent_text not in get_args(LatentText):
+            raise ValueError(f"latent_text must be one of {get_args(LatentText)}, not {latent_text!r}")
+        self.latent_text = latent_text
         self.model = model
         self.vocab = vocab
         self.tokenizer = tokenizer
@@ -60,9 +70,12 @@ class Understander:
         return slice(None) if self.mmu_vocab == "full" else slice(0, self.vocab.text_size)
 
     def text(self, ids: list[int]) -> str:
-        """An answer as a reader (a judge, a reward) sees it: no special tokens, image codes or latent concepts."""
-        words = [i for i in ids if i < self.vocab.text_size and i not in self.unspoken]
-        return self.tokenizer.decode(words, skip_special_tokens=True).strip()
+        """An answer as a reader (a judge, a reward) sees it: no special tokens or image codes; latent concept
+        tokens per `latent_text`."""
+        keep = self.latent_text == "keep"
+        words = [i for i in ids if i < self.vocab.text_size and (keep or i not in self.unspoken)]
+        text = self.tokenizer.decode(words, skip_special_tokens=True)
+        return (harness_spelling(text) if keep else text).strip()
 
     @torch.inference_mode()
     def generate_ids(self, ids: torch.Tensor, image_end: torch.Tensor, max_new_tokens: int = 100,
