@@ -45,9 +45,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085"}
+"""Characters that JSON leaves raw but other readers (str.splitlines, JavaScript, editors) take for line ends:
+written escaped, so a JSONL line stays one line for every reader."""
+
+
 def dumps(obj: Any) -> str:
-    """Canonical JSON: sorted keys, no ASCII escaping, so equal data gives equal bytes."""
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    """Canonical JSON: sorted keys, no ASCII escaping except the line-break characters, so equal data gives equal
+    bytes and every record is one line."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    for raw, escaped in LINE_BREAKS.items():
+        text = text.replace(raw, escaped)
+    return text
 
 
 def json_text(obj: Any) -> str:
@@ -77,8 +86,9 @@ class BadLine(ValueError):
 
 
 def parse_jsonl(text: str) -> Iterator[tuple[int, Any]]:
-    """(line number, value) for each non-blank line; BadLine at the first that is not JSON."""
-    for number, line in enumerate(text.splitlines(), start=1):
+    """(line number, value) for each non-blank line; BadLine at the first that is not JSON. Lines end at "\n" only:
+    a raw U+2028 inside a string (files written before it was escaped) is part of its line."""
+    for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             try:
                 yield number, json.loads(line)
