@@ -24,14 +24,33 @@ def _frame(table: Table, mark: dict[int, str] | None) -> pd.DataFrame:
     return pd.DataFrame(data, index=index, columns=columns)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet runs a CSV cell that starts with one of these as a formula (a model name from someone's run)."""
+
+
+def _csv_safe(value: object) -> object:
+    """Text that would start a formula gets a leading ' (OWASP's advice); numbers, negative ones too, stay numbers."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def _markdown_safe(value: object) -> object:
+    """Names are text in a Markdown table: no HTML (a page renders it) and no | (it would split the cell)."""
+    if not isinstance(value, str):
+        return value
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
 def to_csv(table: Table) -> str:
-    return _frame(table, None).to_csv()
+    frame = _frame(table, None)
+    frame.index = frame.index.map(lambda key: tuple(_csv_safe(k) for k in key))
+    return frame.map(_csv_safe).to_csv()
 
 
 def to_markdown(table: Table) -> str:
     frame = _frame(table, {1: "**{}**", 2: "<u>{}</u>"})
+    frame.index = frame.index.map(lambda key: tuple(_markdown_safe(k) for k in key))
     frame.columns = [" ".join(dict.fromkeys(c)) for c in frame.columns]
-    return f"**{table.title}**\n\n" + frame.reset_index().to_markdown(index=False) + "\n"
+    return f"**{_markdown_safe(table.title)}**\n\n" + frame.reset_index().to_markdown(index=False) + "\n"
 
 
 def _latex_escape(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -155,3 +156,18 @@ def test_hidden_reported_rows(tmp_path: Path) -> None:
     tables = build_tables([read_run(tmp_path / "A" / "bench-v1")], include_reported=False)
     assert [t.key for t in tables] == ["table1-syncr1"]
     assert [r.method for r in tables[0].rows] == ["A"]
+
+
+def test_exports_neutralise_formulas_and_markup_in_names(tmp_path: Path) -> None:
+    """A run's model name is someone else's text: in CSV it must not start a formula, in Markdown it must not be
+    HTML or split a table cell; numbers (negative ones too) stay numbers."""
+    make_run(tmp_path / "runs", "=HYPERLINK(\"http://x\")", {"rec.weight": 0.5}, ["understand"])
+    make_run(tmp_path / "runs", "a|b<img src=x onerror=alert(1)>", {"rec.weight": 0.25}, ["understand"])
+    build_site([tmp_path / "runs"], tmp_path / "site")
+    csv_text = (tmp_path / "site" / "table1-syncr1.csv").read_text()
+    rows = list(csv.reader(io.StringIO(csv_text)))
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    assert any(cell == "'=HYPERLINK(\"http://x\")" for row in rows for cell in row)
+    assert any(cell == "0.5" for row in rows for cell in row)
+    markdown = (tmp_path / "site" / "table1-syncr1.md").read_text()
+    assert "<img" not in markdown and "a\\|b&lt;img src=x onerror=alert(1)&gt;" in markdown
