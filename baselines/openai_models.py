@@ -25,7 +25,7 @@ from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest
-from .openai_transport import GPT4O, Transport, endpoint, image_data_url, request_key
+from .openai_transport import GPT4O, MalformedReply, Transport, endpoint, image_data_url, reply_text, request_key
 
 
 class OpenAIModel:
@@ -50,16 +50,18 @@ class OpenAIModel:
         """TP needs nothing beyond the request; IP shows the concept's training photos with every question."""
         self._references[concept.id] = tuple(train_images)
 
-    def _cached(self, kind: str, payload: dict[str, Any], call: Any) -> Any:
+    def _cached(self, kind: str, payload: dict[str, Any], call: Any, usable: Any = bool) -> Any:
+        """The cached answer when it is `usable` (an earlier version cached failures: "" and broken images),
+        else one asked for and cached."""
         key = request_key({"kind": kind, "model": self.model, **payload})
         hit = self.transport.cache.get(key)
-        if hit is not None:
+        if hit is not None and usable(hit.get("value")):
             self.transport.usage.add(cached=1)
             return hit["value"]
-        value, error, _ = self.transport.call(call)
+        value, error, attempts = self.transport.call(call)
         if value is None:
-            raise ModelError(f"{self.name}: the API failed after {self.transport.max_retries} retries ({error}); "
-                             f"re-run to resume")
+            raise ModelError(f"{self.name}: the API failed ({error}) after {attempts} attempt"
+                             f"{'s' * (attempts != 1)}; re-run to resume")
         self.transport.cache.put(key, {"value": value})
         return value
 
@@ -80,7 +82,7 @@ class OpenAIModel:
             response = self.transport.client.chat.completions.create(model=self.model, messages=messages, temperature=0,
                                                             max_tokens=self.max_tokens, seed=request.seed)
             self.transport.usage.count_tokens(response)
-            return response.choices[0].message.content or ""
+            return reply_text(response)
 
         digest = hashlib.sha256(json.dumps(messages).encode()).hexdigest()
         return self._cached("chat", {"messages": digest, "seed": request.seed}, ask)
@@ -105,15 +107,34 @@ class OpenAIModel:
                 files = [(p.name, p.read_bytes()) for p in request.references]
                 response = self.transport.client.images.edit(model=self.image_model, image=files, prompt=prompt,
                                                              size=self.image_size, n=1)
-            return response.data[0].b64_json
+            try:
+                encoded = response.data[0].b64_json
+                _decode_image(encoded)
+            except (AttributeError, IndexError, TypeError, ValueError, OSError) as error:
+                raise MalformedReply(f"the image in the reply cannot be decoded ({error})") from None
+            return encoded
 
         encoded = self._cached("image", {"prompt": prompt, "seed": request.seed, "image_model": self.image_model,
                                          "refs": [hashlib.sha256(p.read_bytes()).hexdigest()
-                                                  for p in request.references] if self.mode == "ip" else []}, draw)
-        return Image.open(io.BytesIO(base64.b64decode(encoded))).convert("RGB")
+                                                  for p in request.references] if self.mode == "ip" else []}, draw,
+                               _decodable)
+        return _decode_image(encoded)
 
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
         return self.transport.map(self._image, requests)
+
+
+def _decode_image(encoded: str) -> Image.Image:
+    """A base64 PNG/JPEG from the images API as RGB; raises on anything else (checked before it is cached)."""
+    return Image.open(io.BytesIO(base64.b64decode(encoded, validate=True))).convert("RGB")
+
+
+def _decodable(encoded: Any) -> bool:
+    try:
+        _decode_image(encoded)
+        return True
+    except (TypeError, ValueError, OSError):
+        return False
 
 
 def gpt4o_tp(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> OpenAIModel:

@@ -112,6 +112,20 @@ class MalformedReply(Exception):
     """A 200 answer that is not what was asked for (a broken or foreign server): recorded, not retried."""
 
 
+def reply_text(response: Any) -> str:
+    """The text of a chat completion's first choice. No choice, no text (`content: null`) or an empty one is a
+    MalformedReply: a failure the caller records, never an answer to cache (a cached "" would score 0 forever)."""
+    try:
+        content = response.choices[0].message.content
+    except (AttributeError, IndexError, KeyError, TypeError):
+        raise MalformedReply(f"no message in the reply: {str(response)[:200]}") from None
+    if content is not None and not isinstance(content, str):
+        raise MalformedReply(f"message content is not text: {content!r:.200}")
+    if not content:
+        raise MalformedReply("the reply has no text (content is null or empty)")
+    return content
+
+
 def image_data_url(path: Path) -> tuple[str, str]:
     """(data URL for the API, sha256 of the file): the URL is sent, the hash enters cache keys."""
     data = Path(path).read_bytes()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baselines.openai_transport import MalformedReply, Transport, Usage, endpoint, image_data_url, request_key
+from baselines.openai_transport import Transport, Usage, endpoint, image_data_url, reply_text, request_key
 
 from .scorers.base import ScorerUnavailable
 from .scoring_config import DEFAULT_JUDGE_MODEL
@@ -130,7 +130,7 @@ class Judge:
         messages, hashes = self._messages(request)  # read and encode the images once, for the key and the call
         key = self._cache_key(request, messages, hashes)
         cached = self.transport.cache.get(key)
-        if cached is not None and isinstance(cached.get("reply"), str):
+        if cached is not None and isinstance(cached.get("reply"), str) and cached["reply"]:  # "": an old failure
             self.usage.add(cached=1)
             return JudgeResult(cached["reply"], cached=True)
         if self._unreachable_items >= UNREACHABLE_AFTER:
@@ -141,13 +141,7 @@ class Judge:
             response = self.transport.client.chat.completions.create(
                 model=self.model, messages=messages, temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS)
             self.usage.count_tokens(response)
-            try:
-                content = response.choices[0].message.content
-            except (AttributeError, IndexError, KeyError, TypeError):
-                raise MalformedReply(f"no message in the reply: {str(response)[:200]}") from None
-            if content is not None and not isinstance(content, str):
-                raise MalformedReply(f"message content is not text: {content!r:.200}")
-            return content or ""
+            return reply_text(response)
 
         reply, error, attempts = self.transport.call(ask)
         if reply is None:

@@ -159,3 +159,22 @@ def test_unreachable_server_fails_fast_after_a_few_items(tmp_path: Path) -> None
     assert not any(r.ok for r in results) and judge.usage.failed == 20
     assert judge.usage.requests == 3 * 3  # three items tried with their retries, the rest not asked
     assert "judge unreachable, not asked" in results[-1].error
+
+
+@pytest.mark.parametrize("bad", [("raw", json.dumps({"id": "x", "object": "chat.completion", "created": 0,
+                                                     "model": "m", "choices": [{"index": 0, "finish_reason": "stop",
+                                                     "message": {"role": "assistant", "content": None}}]})),
+                                 ("ok", ""),
+                                 ("raw", json.dumps({"id": "x", "object": "chat.completion", "created": 0,
+                                                     "model": "m", "choices": []}))])
+def test_a_reply_without_text_is_a_failure_and_never_cached(tmp_path: Path, bad: tuple) -> None:
+    """`content: null`, an empty text or no choice at all: recorded as a failure (the old code cached "" and the
+    item scored 0 forever); the next run asks again and caches the real answer."""
+    replies = [bad, ("ok", "1")]
+    with ScriptedServer(lambda body, n: replies[min(n, 2) - 1]) as server:
+        first = make_judge(server, tmp_path, max_retries=0).run([answer_request()])[0]
+        assert not first.ok and "reply" in first.error
+        second = make_judge(server, tmp_path, max_retries=0).run([answer_request()])[0]
+        third = make_judge(server, tmp_path, max_retries=0).run([answer_request()])[0]
+    assert (second.reply, second.cached) == ("1", False) and (third.reply, third.cached) == ("1", True)
+    assert len(server.requests) == 2

@@ -83,9 +83,33 @@ def test_api_failures_are_reported_not_scored(tmp_path: Path, monkeypatch: pytes
     with ScriptedServer(lambda body, n: ("status", 500)) as server:
         model = create("gpt-4o-tp", base_url=server.base_url, cache=str(tmp_path / "c.sqlite"), backoff=0.01,
                        max_retries=1)
-        with pytest.raises(ModelError, match="the API failed after 1 retries"):
+        with pytest.raises(ModelError, match=r"the API failed \(InternalServerError.*\) after 2 attempts"):
             run_evaluation(bench, model, EvalConfig("gpt-4o-tp", runs_dir=tmp_path, tasks=["qa"], limit=1))
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with pytest.raises(ModelError, match="set OPENAI_API_KEY"):
         create("gpt-4o-ip")
+
+
+def test_an_undecodable_image_is_a_failure_and_never_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            mini_build: Path) -> None:
+    """A bad base64 image from the images API: a recorded failure, not cached (the old code cached it and every
+    re-run crashed); the next run asks again and gets a real image."""
+    from baselines.base import GenerateRequest
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (255, 0, 0)).save(buffer, format="PNG")
+    good = base64.b64encode(buffer.getvalue()).decode()
+    replies = [("image", "bm90IGFuIGltYWdl"), ("image", good)]  # "not an image"
+    concept = unifybench_pp.load(mini_build).concepts["coffee"]
+    request = GenerateRequest(item_id="pure_gen/coffee/000", task="pure_gen", concept=concept,
+                              prompt=f"a {concept.token} on a table", seed=0)
+    with ScriptedServer(lambda body, n: replies[min(n, 2) - 1]) as server:
+        model = create("gpt-4o-tp", base_url=server.base_url, cache=str(tmp_path / "c.sqlite"), backoff=0.01,
+                       max_retries=0)
+        with pytest.raises(ModelError, match="cannot be decoded"):
+            model.generate([request])
+        image = model.generate([request])[0]
+        again = model.generate([request])[0]
+    assert image.getpixel((0, 0)) == again.getpixel((0, 0)) == (255, 0, 0) and len(server.requests) == 2
