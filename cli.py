@@ -126,6 +126,10 @@ SCORING_HELP: dict[str, str] = {
     "judge_model": "Judge model for the GPT columns.",
     "judge_base_url": "OpenAI-compatible server for the judge (key from OPENAI_API_KEY).",
     "judge_concurrency": "Judge calls in flight at once.",
+    "judge_timeout": "Seconds one judge call may take before it counts as failed (then retried); once a few items "
+                     "could not connect or timed out after their retries, the rest fail at once.",
+    "judge_retries": "Retries of a transient judge failure (429, 5xx, timeout, lost connection), with exponential "
+                     "backoff; 0 asks once.",
     "judge_cache": "SQLite cache of judge answers.",
     "text_embedder": "Sentence encoder for text similarity: 'minilm' (bundled, offline) or any sentence-transformers "
                      "model.",
@@ -138,7 +142,8 @@ SCORING_HELP: dict[str, str] = {
 """The scoring options (`evaluators.scoring_config.ScoringConfig` fields; their defaults are that class's)."""
 OPTION_NAMES = {"clip": "--clip-model"}
 """Flags whose name differs from the field they set."""
-OPTION_RANGES = {"judge_repeats": {"min": 1}}
+OPTION_RANGES = {"judge_repeats": {"min": 1}, "judge_concurrency": {"min": 1}, "judge_timeout": {"min": 0.1},
+                 "judge_retries": {"min": 0}}
 """Bounds typer checks before a command runs (exit 2 with the allowed range)."""
 
 
@@ -451,7 +456,8 @@ def compare(
 
 
 @app.command("judge-agreement")
-@scoring_options("judge_model", "judge_base_url", "judge_concurrency", "judge_cache", judge_model="gpt-4o-mini")
+@scoring_options("judge_model", "judge_base_url", "judge_concurrency", "judge_cache", "judge_timeout", "judge_retries",
+                 judge_model="gpt-4o-mini")
 def judge_agreement(
     run: Annotated[Path, typer.Argument(help="A run directory whose judged columns were scored.")],
     benchmark: Annotated[Path, typer.Option(help="The benchmark build the run used.")] = DEFAULT_OUT,

@@ -25,7 +25,7 @@ from .scorers.base import ScorerUnavailable
 from .scoring_config import DEFAULT_JUDGE_MODEL
 
 UNREACHABLE_AFTER = 3
-"""Items that failed to connect after all retries before the judge stops asking."""
+"""Items that failed to connect or timed out after all retries before the judge stops asking."""
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 JUDGE_TEMPERATURE = 1e-5
@@ -145,7 +145,7 @@ class Judge:
 
         reply, error, attempts = self.transport.call(ask)
         if reply is None:
-            if error and error.startswith("APIConnectionError"):
+            if error and error.startswith(("APIConnectionError", "APITimeoutError")):  # the server is not answering
                 with self._breaker_lock:
                     self._unreachable_items += 1
                     self._last_connection_error = error

@@ -69,7 +69,7 @@ class Scorers:
             return ClipScorer(c.clip, device=c.device, batch_size=c.batch_size, trusted_file=c.clip_trusted_file)
         if kind == "judge":
             return Judge(c.judge_model, base_url=c.judge_base_url, cache_path=c.judge_cache,
-                         concurrency=c.judge_concurrency)
+                         concurrency=c.judge_concurrency, timeout=c.judge_timeout, max_retries=c.judge_retries)
         if kind == "text_sim":
             return TextEmbedder(c.text_embedder, device=c.device, batch_size=c.batch_size)
         if kind == "dino":

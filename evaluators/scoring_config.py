@@ -32,6 +32,10 @@ class ScoringConfig:
     judge_base_url: str | None = None
     judge_cache: Path = Path.home() / ".cache" / "ubpp" / "judge.sqlite"
     judge_concurrency: int = 8
+    judge_timeout: float = 60.0
+    """Seconds one judge call may take; a timed-out call is retried like a lost connection."""
+    judge_retries: int = 5
+    """Retries of a transient judge failure (429, 5xx, timeout, lost connection), with exponential backoff."""
     text_embedder: str = DEFAULT_TEXT_EMBEDDER
     dinov2: str = DEFAULT_DINOV2
     blip2: str = DEFAULT_BLIP2

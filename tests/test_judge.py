@@ -178,3 +178,28 @@ def test_a_reply_without_text_is_a_failure_and_never_cached(tmp_path: Path, bad:
         third = make_judge(server, tmp_path, max_retries=0).run([answer_request()])[0]
     assert (second.reply, second.cached) == ("1", False) and (third.reply, third.cached) == ("1", True)
     assert len(server.requests) == 2
+
+
+def test_a_hung_judge_fails_fast_once_timeouts_trip_the_breaker(tmp_path: Path) -> None:
+    """A server that never answers in time: each call times out (--judge-timeout), and after three items timed
+    out the rest fail at once instead of each waiting through its timeout (the issue saw 820 s for 8 items)."""
+    with ScriptedServer(lambda body, n: ("sleep", 3.0, "1")) as server:
+        judge = make_judge(server, tmp_path, timeout=0.3, max_retries=0, concurrency=1)
+        started = time.perf_counter()
+        results = judge.run([answer_request(k) for k in range(8)])
+        elapsed = time.perf_counter() - started
+    assert not any(r.ok for r in results)
+    assert all("APITimeoutError" in r.error for r in results[:3])
+    assert all("judge unreachable, not asked" in r.error for r in results[3:])
+    assert len(server.requests) == 3 and elapsed < 3.0
+
+
+def test_judge_timeout_and_retries_are_options_with_bounds(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    for bad in (["--judge-timeout", "0"], ["--judge-retries", "-1"], ["--judge-concurrency", "0"]):
+        result = CliRunner().invoke(app, ["score", str(tmp_path), str(tmp_path / "p.jsonl"), *bad])
+        assert result.exit_code == 2 and "Invalid value" in result.output, bad
+    assert "--judge-timeout" in CliRunner().invoke(app, ["evaluate", "--help"]).output
