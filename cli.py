@@ -350,11 +350,11 @@ def evaluate(
     tasks: Annotated[Optional[str], typer.Option(help="Comma-separated tasks (default: all the model can do).")]
         = None,
     concepts: Annotated[Optional[str], typer.Option(help="Comma-separated concept ids (default: all).")] = None,
-    limit: Annotated[Optional[int], typer.Option(help="At most this many items per task.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many items per task.")] = None,
     seed: Annotated[int, typer.Option(help="Run seed (default: the harness's); each request's seed derives from it "
                                            "and the item (the Show-o family's as the harness derives them), and "
                                            "is recorded with its prediction.")] = 3407,
-    batch_size: Annotated[int, typer.Option(help="Items per model call.")] = 8,
+    batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 8,
     device: Annotated[str, typer.Option(help="torch device for the model and scorers.")] = "cpu",
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     shard: Annotated[Optional[str], typer.Option(help="i/n: this process's share of the concepts "
@@ -617,7 +617,7 @@ def train_syncr1(
                                            "(with run_per_concept, one such folder per concept inside).")]
         = Path("runs/train/syncr1"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in --out.")] = False,
-    stop_after: Annotated[Optional[int], typer.Option(
+    stop_after: Annotated[Optional[int], typer.Option(min=1,
         help="Stop after this many steps in this invocation (checkpointed; --resume goes on).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
     wait: WaitOpt = False,

@@ -180,6 +180,10 @@ def test_user_errors_exit_2(mini_build: Path, tiny_bundle: Path, tmp_path: Path)
         (["--model", "always-yes", "--tasks", "rec,poetry"], "unknown task(s) poetry"),
         (["--model", "always-yes", "--samples", "0"], "Invalid value for '--samples'"),
         (["--model", "always-yes", "--judge-repeats", "0"], "Invalid value for '--judge-repeats'"),
+        (["--model", "always-yes", "--limit", "-1"], "Invalid value for '--limit'"),  # dropped each task's last item
+        (["--model", "always-yes", "--batch-size", "0"], "Invalid value for '--batch-size'"),
+        (["--model", "always-yes", "--batch-size", "-1"], "Invalid value for '--batch-size'"),  # predicted nothing
+        (["--model", "always-yes", "--judge-timeout", "0"], "Invalid value for '--judge-timeout'"),
     ]
     from typer.testing import CliRunner
 
