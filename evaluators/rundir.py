@@ -17,6 +17,8 @@ directory (unifybench_pp.paths), because runs may come from untrusted submitters
 
 from __future__ import annotations
 
+import hashlib
+
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -110,7 +112,10 @@ class Run:
 
     @property
     def id(self) -> str:
-        return f"{self.info.model}@{self.info.benchmark_version}"
+        """Model, benchmark build and which run folder (a short hash of its location): runs of one model on one
+        build (another protocol, seed or sample count, each in its own folder) are told apart."""
+        folder = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:8]
+        return f"{self.info.model}@{self.info.benchmark_version}@{folder}"
 
 
 def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, predictions: dict[str, dict[str, str]],

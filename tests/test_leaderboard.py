@@ -171,3 +171,13 @@ def test_exports_neutralise_formulas_and_markup_in_names(tmp_path: Path) -> None
     assert any(cell == "0.5" for row in rows for cell in row)
     markdown = (tmp_path / "site" / "table1-syncr1.md").read_text()
     assert "<img" not in markdown and "a\\|b&lt;img src=x onerror=alert(1)&gt;" in markdown
+
+
+def test_runs_of_one_model_get_a_page_each(tmp_path: Path) -> None:
+    """Three always-yes runs (syncr1, strict, another seed) used to share one page, `model@version`."""
+    paths = [make_run(tmp_path / "runs" / name, "always-yes", {"rec.weight": value}, ["understand"], protocol=protocol)
+             for name, value, protocol in (("a", 0.5, "syncr1"), ("b", 0.25, "strict"), ("c", 0.75, "syncr1"))]
+    site = build_site([tmp_path / "runs"], tmp_path / "site")
+    assert len(site.runs) == 3 and len(set(site.pages.values())) == 3
+    assert len(list((tmp_path / "site" / "runs").glob("*.html"))) == 3
+    assert {str(p) for p in paths} == {str(r.path) for r in site.runs}
