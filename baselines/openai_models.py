@@ -54,16 +54,11 @@ class OpenAIModel:
         """The cached answer when it is `usable` (an earlier version cached failures: "" and broken images),
         else one asked for and cached."""
         key = request_key({"kind": kind, "model": self.model, **payload})
-        hit = self.transport.cache.get(key)
-        if hit is not None and usable(hit.get("value")):
-            self.transport.usage.add(cached=1)
-            return hit["value"]
-        value, error, attempts = self.transport.call(call)
-        if value is None:
-            raise ModelError(f"{self.name}: the API failed ({error}) after {attempts} attempt"
-                             f"{'s' * (attempts != 1)}; re-run to resume")
-        self.transport.cache.put(key, {"value": value})
-        return value
+        answer = self.transport.cached(key, "value", call, usable)
+        if answer.value is None:
+            raise ModelError(f"{self.name}: the API failed ({answer.error}) after {answer.attempts} attempt"
+                             f"{'s' * (answer.attempts != 1)}; re-run to resume")
+        return answer.value
 
     def _concept_messages(self, concept: Concept, references: tuple[Path, ...]) -> list[dict[str, Any]]:
         if self.mode == "tp":

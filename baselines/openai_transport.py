@@ -17,8 +17,11 @@ import hashlib
 import json
 import os
 import re
+import socket
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -75,6 +78,17 @@ class Usage:
         }
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One request's outcome: its value, or the error and how many attempts were made; `cached` when no call
+    was made."""
+
+    value: Any
+    error: str | None = None
+    attempts: int = 0
+    cached: bool = False
+
+
 class AnswerCache:
     """SQLite answer cache shared by threads and by processes (runs pointing at the same file).
 
@@ -91,6 +105,8 @@ class AnswerCache:
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process kills
         with self._db:
             self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS claims "
+                             "(key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)")
         self._lock = threading.Lock()
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -106,6 +122,37 @@ class AnswerCache:
     def put(self, key: str, answer: dict[str, Any]) -> None:
         with self._lock, self._db:  # one transaction per answer, committed before the next call
             self._db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?)", (key, json.dumps(answer, sort_keys=True)))
+
+    def claim(self, key: str, lease: float) -> str | None:
+        """A token when this caller may ask for `key` now, None while another caller (thread or process) is
+        asking for it. A claim ends when released, when its lease runs out, or when its process is gone from
+        this host (kill -9), so a dead claimant delays the others by one poll, not a lease."""
+        token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+        with self._lock, self._db:
+            self._db.execute("BEGIN IMMEDIATE")  # the check and the insert are one write: atomic across processes
+            row = self._db.execute("SELECT owner, expires FROM claims WHERE key = ?", (key,)).fetchone()
+            if row is not None and row[1] > time.time() and _alive(row[0]):
+                return None
+            self._db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)", (key, token, time.time() + lease))
+        return token
+
+    def release(self, key: str, token: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, token))
+
+
+def _alive(owner: str) -> bool:
+    """Whether a claim's process may still be running: certain only for a process of this host."""
+    host, pid, _ = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 class MalformedReply(Exception):
@@ -173,6 +220,8 @@ class Transport:
         from openai import OpenAI
 
         self.max_retries, self.backoff, self.concurrency = max_retries, backoff, concurrency
+        # The longest one call may take with its retries: a claim outliving it belongs to a hung claimant.
+        self.lease = timeout * (max_retries + 1) + backoff * 2 ** (max_retries + 1)
         self._secrets = (api_key,)
         self.usage = Usage()
         self.cache = AnswerCache(cache_path)
@@ -204,6 +253,35 @@ class Transport:
         except transient + permanent as exc:
             self.usage.add(failed=1)
             return None, f"{type(exc).__name__}: {redact(str(exc), self._secrets)[:200]}", attempts
+
+    def cached(self, key: str, field: str, request: Callable[[], T], usable: Callable[[Any], bool] = bool,
+               refuse: Callable[[], str | None] = lambda: None) -> Answer:
+        """The cached `field` of `key` when `usable`, else `request`'s result, stored before it is returned.
+
+        Callers sharing the cache file (threads, concurrent runs) ask for one key once: the first claims it,
+        the others wait for its answer and take it from the cache; when the claimant fails, the next one asks.
+        `refuse` gives a reason not to ask at all (an open circuit breaker), checked after a cache miss."""
+        wait = 0.02
+        while True:
+            hit = self.cache.get(key)
+            if hit is not None and usable(hit.get(field)):
+                self.usage.add(cached=1)
+                return Answer(hit[field], cached=True)
+            if (reason := refuse()) is not None:
+                self.usage.add(failed=1)
+                return Answer(None, error=reason)
+            token = self.cache.claim(key, self.lease)
+            if token is not None:
+                break
+            time.sleep(wait)
+            wait = min(wait * 2, 1.0)
+        try:
+            value, error, attempts = self.call(request)
+            if value is not None:
+                self.cache.put(key, {field: value})
+            return Answer(value, error, attempts)
+        finally:
+            self.cache.release(key, token)
 
     def map(self, function: Callable[..., T], *iterables: Iterable[Any]) -> list[T]:
         """`function` over the iterables in step (as the built-in `map`), at most `concurrency` calls in flight;

@@ -129,30 +129,29 @@ class Judge:
     def _call(self, request: JudgeRequest) -> JudgeResult:
         messages, hashes = self._messages(request)  # read and encode the images once, for the key and the call
         key = self._cache_key(request, messages, hashes)
-        cached = self.transport.cache.get(key)
-        if cached is not None and isinstance(cached.get("reply"), str) and cached["reply"]:  # "": an old failure
-            self.usage.add(cached=1)
-            return JudgeResult(cached["reply"], cached=True)
-        if self._unreachable_items >= UNREACHABLE_AFTER:
-            self.usage.add(failed=1)
-            return JudgeResult(None, error=f"judge unreachable, not asked ({self._last_connection_error})")
-
         def ask() -> str:
             response = self.transport.client.chat.completions.create(
                 model=self.model, messages=messages, temperature=JUDGE_TEMPERATURE, max_tokens=JUDGE_MAX_TOKENS)
             self.usage.count_tokens(response)
             return reply_text(response)
 
-        reply, error, attempts = self.transport.call(ask)
-        if reply is None:
-            if error and error.startswith(("APIConnectionError", "APITimeoutError")):  # the server is not answering
+        def refuse() -> str | None:
+            if self._unreachable_items >= UNREACHABLE_AFTER:
+                return f"judge unreachable, not asked ({self._last_connection_error})"
+            return None
+
+        # usable: a text; "" is a failure an earlier version cached.
+        answer = self.transport.cached(key, "reply", ask, lambda reply: isinstance(reply, str) and bool(reply), refuse)
+        if answer.value is None:
+            error = answer.error or ""
+            if error.startswith(("APIConnectionError", "APITimeoutError")):  # the server is not answering
                 with self._breaker_lock:
                     self._unreachable_items += 1
                     self._last_connection_error = error
-            return JudgeResult(None, error=error, attempts=attempts)
-        self._unreachable_items = 0
-        self.transport.cache.put(key, {"reply": reply})
-        return JudgeResult(reply, attempts=attempts)
+            return JudgeResult(None, error=error, attempts=answer.attempts)
+        if not answer.cached:
+            self._unreachable_items = 0
+        return JudgeResult(answer.value, cached=answer.cached, attempts=answer.attempts)
 
     def run(self, requests: Sequence[JudgeRequest], advance: Callable[[], None] = lambda: None) -> list[JudgeResult]:
         """Answer every request with at most `concurrency` calls in flight; order is kept."""
