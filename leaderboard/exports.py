@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from unifybench_pp.markdown import markdown_text
+
 from .tables import Cell, Table, format_cell
 
 
@@ -34,10 +36,7 @@ def _csv_safe(value: object) -> object:
 
 
 def _markdown_safe(value: object) -> object:
-    """Names are text in a Markdown table: no HTML (a page renders it) and no | (it would split the cell)."""
-    if not isinstance(value, str):
-        return value
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    return markdown_text(value) if isinstance(value, str) else value
 
 
 def to_csv(table: Table) -> str:

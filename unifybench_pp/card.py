@@ -7,6 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from .images import ImageStore
+from .markdown import code_span, markdown_text
 from .schema import TASK_TITLES, TASKS, Concept, ExtraInfo, TaskItem, field_docs
 
 _ENV = Environment(
@@ -16,6 +17,8 @@ _ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# Every value from the release (names, versions, categories, paths) goes through one of these in the templates.
+_ENV.filters.update(md=markdown_text, code=code_span)
 
 
 def write_card(
