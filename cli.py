@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from baselines.harness_seeds import HARNESS_SEED
 from unifybench_pp import (MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, SourceError, SplitConfig, build, check_format,
                            load)
 from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES
@@ -35,7 +34,29 @@ def _fail(error: SourceError) -> None:
     raise typer.Exit(2)
 
 
+def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A command whose writes the system may refuse (disk full, read-only, a file where a folder should be):
+    one line naming the path, the reason and what is kept (`kept`), exit 1, instead of a traceback."""
+    import functools
+
+    def wrap(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def run(*args: object, **values: object) -> None:
+            try:
+                command(*args, **values)
+            except OSError as error:
+                path = f" ({error.filename})" if error.filename else ""
+                errors.print(f"error: {error.strerror or error}{path}; {kept}", markup=False, highlight=False,
+                             soft_wrap=True)
+                raise typer.Exit(1) from None
+
+        return run
+
+    return wrap
+
+
 @app.command("build-dataset")
+@keeps("--out is unchanged: a build replaces it only once complete")
 def build_dataset(
     source: Annotated[Optional[Path], typer.Option(
         help="The authors' UnifyBench++ release folder, read as is (concept/train, concept/test, test_data/, "
@@ -98,6 +119,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
 
 
 @app.command("export")
+@keeps("files already exported are whole; re-run to write the rest")
 def export(
     benchmark: Annotated[Path, typer.Argument(help="A folder written by `ubpp build-dataset`.")],
     out: Annotated[Path, typer.Option(help="Folder for one Parquet file per task and table.")],
@@ -267,6 +289,7 @@ def _print_variance(results: list) -> None:
 
 
 @app.command("score")
+@keeps("every file written before is whole; re-run to write the rest")
 @scoring_options(*ALL_SCORING)
 def score_predictions(
     benchmark: Annotated[Path, typer.Argument(help="A folder written by `ubpp build-dataset`.")],
@@ -339,6 +362,7 @@ def _shard(value: Optional[str]) -> tuple[int, int]:
 
 
 @app.command("evaluate")
+@keeps("the predictions written so far are kept in the run folder; re-run the same command to resume")
 @scoring_options(*ALL_SCORING)
 def evaluate(
     model: Annotated[str, typer.Option(help="Adapter name (`ubpp models` lists them).")],
@@ -456,6 +480,7 @@ def compare(
 
 
 @app.command("judge-agreement")
+@keeps("the run folder holds what it held before")
 @scoring_options("judge_model", "judge_base_url", "judge_concurrency", "judge_cache", "judge_timeout", "judge_retries",
                  judge_model="gpt-4o-mini")
 def judge_agreement(
@@ -517,6 +542,7 @@ def models() -> None:
 
 
 @app.command("leaderboard")
+@keeps("pages written before are whole; re-run to rebuild the site")
 def leaderboard(
     runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them (searched recursively).")],
     out: Annotated[Path, typer.Option(help="Folder for index.html, per-run pages and the exports.")] = Path("site"),
@@ -539,6 +565,7 @@ def leaderboard(
 
 
 @app.command("demo")
+@keeps("finished stages are kept; re-run `ubpp demo` to resume")
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the benchmark, the training run, the runs and the site.")]
         = Path("ubpp_demo"),
@@ -598,6 +625,7 @@ app.add_typer(train_app, name="train")
 
 
 @train_app.command("syncr1")
+@keeps("checkpoints saved so far are kept; re-run with --resume to continue")
 def train_syncr1(
     config: Annotated[Optional[Path], typer.Option(help="YAML settings (see training/config.py; every field optional).")]
         = None,
@@ -652,7 +680,7 @@ def train_syncr1(
                        say=_say)
     except SourceError as error:
         _fail(error)
-    except (TrainingError, ValueError, ScorerUnavailable, OSError) as error:
+    except (TrainingError, ValueError, ScorerUnavailable) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if result.metrics:

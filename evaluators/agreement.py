@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from unifybench_pp.files import atomic_write
-from unifybench_pp.paths import UnsafePath, read_regular_text
+from unifybench_pp.paths import NotText, UnsafePath, read_regular_text
 
 from .metrics import METRICS, MetricResult
 from .rundir import AGREEMENT_FILE, Run, RunError
@@ -85,7 +86,7 @@ def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
     """metric -> unit -> score from a CSV with columns metric, id, score and optionally clause."""
     try:
         rows = list(csv.DictReader(read_regular_text(path).splitlines()))
-    except UnsafePath as error:
+    except (UnsafePath, NotText) as error:
         raise RunError(f"{path}: {error}") from None
     except OSError as error:
         raise RunError(f"{path}: cannot read human ratings ({error.strerror})") from None
@@ -96,7 +97,10 @@ def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
             if metric not in judged_metrics():
                 raise ValueError(f"{metric!r} is not a judged metric ({', '.join(judged_metrics())})")
             clause = int(row["clause"]) if row.get("clause") not in (None, "") else -1
-            ratings.setdefault(metric, {})[(row["id"], clause)] = float(row["score"])
+            score = float(row["score"])
+            if not math.isfinite(score):
+                raise ValueError(f"score {row['score']!r} is not a finite number")
+            ratings.setdefault(metric, {})[(row["id"], clause)] = score
         except (KeyError, ValueError, TypeError) as error:
             raise RunError(f"{path}: line {number}: {error} (columns: metric,id,score[,clause])") from None
     return ratings

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 
-import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -30,8 +29,8 @@ from pydantic import TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
 from unifybench_pp.files import atomic_write
-from unifybench_pp.jsonio import BadLine, jsonl_text, parse_jsonl, write_json, write_jsonl
-from unifybench_pp.paths import UnsafePath, inside, path_component, read_regular, read_regular_text
+from unifybench_pp.jsonio import BadJSON, BadLine, jsonl_text, loads, parse_jsonl, write_json, write_jsonl
+from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, read_regular_text
 from unifybench_pp.schema import GENERATION_TASKS
 
 from .metrics import METRICS, MetricResult
@@ -209,7 +208,7 @@ def _text(run: Path, name: str) -> str | None:
         return None
     except UnsafePath as error:
         raise RunError(f"{run / name}: {error}") from None
-    except (OSError, UnicodeDecodeError) as error:
+    except (OSError, NotText) as error:
         raise RunError(f"{run / name}: unreadable ({error})") from None
 
 
@@ -218,8 +217,8 @@ def _load_json(run: Path, name: str) -> Any:
     if text is None:
         raise RunError(f"{run / name}: missing")
     try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
+        return loads(text)
+    except BadJSON as error:
         raise RunError(f"{run / name}: malformed JSON ({error})") from None
 
 

@@ -49,8 +49,8 @@ from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
 from baselines.harness_seeds import HARNESS_SEED
 from unifybench_pp import Benchmark
 from unifybench_pp.files import append_durably, atomic_write
-from unifybench_pp.jsonio import jsonl_text
-from unifybench_pp.paths import UnsafePath, inside, path_component, read_regular
+from unifybench_pp.jsonio import BadJSON, jsonl_text, loads
+from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, utf8_text
 from unifybench_pp.schema import (GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS,
                                   task_capability)
 
@@ -237,8 +237,8 @@ class PredictionLog:
     @staticmethod
     def _parse(line: bytes) -> Any:
         try:
-            return json.loads(line.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            return loads(utf8_text(line))
+        except (NotText, BadJSON):
             return None
 
     def append(self, records: list[dict[str, Any]]) -> None:

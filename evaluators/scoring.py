@@ -19,7 +19,7 @@ from typing import Any, Literal
 from unifybench_pp import Benchmark, SourceError
 from unifybench_pp.images import BadImage, decoded
 from unifybench_pp.jsonio import BadLine, parse_jsonl
-from unifybench_pp.paths import UnsafePath, inside, read_regular_text
+from unifybench_pp.paths import NotText, UnsafePath, inside, read_regular_text
 from unifybench_pp.schema import GENERATION_TASKS, item_concept
 
 from .item_scores import Context, ItemScore
@@ -214,8 +214,11 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
         raise SourceError(path, "", "predictions file not found", "pass the JSONL your model wrote") from None
     except UnsafePath as error:
         raise SourceError(path, "", f"predictions file {error}", "pass the JSONL file your model wrote") from None
+    except NotText as error:
+        raise SourceError(path, f"byte {error.offset}", error.reason, "write the predictions as UTF-8 text") from None
     except BadLine as error:
-        raise SourceError(path, f"line {error.number}", *expected) from None
+        raise SourceError(path, f"line {error.number}", f"malformed JSON ({error.reason}); {expected[0]}",
+                          expected[1]) from None
     if not lines:
         raise SourceError(path, "", "the predictions file holds no prediction", "pass the JSONL your model wrote")
     first_line: dict[tuple[str, str], int] = {}

@@ -86,7 +86,7 @@ def test_cli_scores_again_with_a_second_judge_and_the_leaderboard_shows_it(
         assert stored[metric]["units"] == len(ours) and stored[metric]["judge_b"] == "judge-b"
         # A always says 1, so its agreement with B is exactly what chance gives: kappa 0.
         assert stored[metric]["shift"] < 0 and stored[metric]["kappa"] == pytest.approx(0.0)
-    site = build_site([run], tmp_path / "site", include_reported=False)
+    build_site([run], tmp_path / "site", include_reported=False)
     page = (tmp_path / "site" / "index.html").read_text()
     alpha = stored["qa.gpt"]["alpha"]
     assert (f"judge gpt-4o-2024-08-06; vs judge-b: kappa 0.00, alpha {alpha:.2f} "

@@ -96,7 +96,7 @@ def test_malformed_json_reports_line(release: Path) -> None:
 def test_duplicate_json_keys(release: Path) -> None:
     path = release / "concept/train/train_images.json"
     path.write_text('{"ada": ["0.png"], "rex": ["0.png"], "mug": ["0.png"], "ada": ["1.png"]}')
-    assert_fails(release, "concept/train/train_images.json", "duplicate id 'ada'")
+    assert_fails(release, "concept/train/train_images.json", "duplicate key 'ada'")
 
 
 @pytest.mark.parametrize(("change", "fragments"), [

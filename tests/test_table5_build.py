@@ -172,7 +172,7 @@ BAD = {
     "mcllava-malformed": ("mcllava", lambda s: (s / MCA / "qa.json").write_text("[{"), ("qa.json", "line")),
     "mcllava-duplicate-key": ("mcllava", lambda s: (s / "concept_type.json").write_text(
         '{"A": "two_concept", "A": "two_concept", "B": "two_concept", "C": "two_concept"}'),
-        ("concept_type.json", "duplicate id 'A'")),
+        ("concept_type.json", "duplicate key 'A'")),
     # a missing prompt list / a wrong number of prompts
     "dreambench-24-prompts": ("dreambench", lambda s: (s / "prompts_and_classes.txt").write_text(
         (s / "prompts_and_classes.txt").read_text().replace(

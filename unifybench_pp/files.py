@@ -132,6 +132,9 @@ def check_replaceable(target: Path) -> None:
     if target.is_symlink():
         raise NotOurs(target, "is a symbolic link: name the folder it points to")
     if not target.exists():
+        above = next(parent for parent in target.parents if parent.exists())
+        if not above.is_dir():
+            raise NotOurs(target, f"cannot be made: {above} is a file, not a folder")
         return
     if not target.is_dir():
         raise NotOurs(target, "exists and is not a folder")
@@ -234,7 +237,10 @@ def replace_directory(staging: Path, target: Path) -> None:
             except BaseException:
                 os.replace(old, target)
                 raise
-            _remove_ours(old)
+            try:
+                _remove_ours(old)
+            except OSError:  # the new folder is in place; the next writer's remove_leftovers retries this
+                pass
             return
 
 

@@ -133,6 +133,26 @@ def read_regular(path: Path) -> bytes:
         return handle.read()
 
 
+class NotText(ValueError):
+    """Bytes that are not UTF-8 text or that hold a NUL (no text file of ours or of a release does): the offset
+    says where to repair the file."""
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(f"{reason} at byte {offset}")
+        self.offset, self.reason = offset, reason
+
+
+def utf8_text(data: bytes) -> str:
+    """`data` decoded as UTF-8; NotText at the first byte that is not UTF-8 or is NUL."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise NotText(error.start, f"not UTF-8 text (byte 0x{data[error.start]:02x})") from None
+    if (nul := data.find(b"\0")) >= 0:
+        raise NotText(nul, "a NUL byte")
+    return text
+
+
 def read_regular_text(path: Path) -> str:
-    """A regular file's text as UTF-8 (UnicodeDecodeError as usual for bytes that are not)."""
-    return read_regular(path).decode("utf-8")
+    """A regular file's UTF-8 text (NotText for bytes that are not)."""
+    return utf8_text(read_regular(path))

@@ -13,13 +13,13 @@ from typing import Any
 
 import yaml
 
-from .paths import UnsafePath, read_regular_text
+from .paths import NotText, UnsafePath, read_regular_text
 
 def read_settings(path: Path) -> dict[str, Any]:
     """A mapping from a YAML file, or a TOML one by its suffix; anything else in it is an error."""
     try:
         text = read_regular_text(path)
-    except UnsafePath as error:
+    except (UnsafePath, NotText) as error:
         raise ValueError(f"{path}: {error}") from None
     loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     if loaded is None:

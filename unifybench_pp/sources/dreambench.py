@@ -19,7 +19,7 @@ import re
 from pathlib import Path
 
 from ..errors import SourceError
-from ..paths import read_regular_text
+from ..paths import NotText, read_regular_text
 from ..schema import PureGenItem
 from ..views import concept_token
 from .foreign import ForeignConcept, ForeignSource, subfolders
@@ -75,8 +75,8 @@ def read_dreambench(root: Path) -> ForeignSource:
     reader.files.append(path)
     try:
         lines = read_regular_text(path).splitlines()
-    except UnicodeDecodeError:
-        raise SourceError(PROMPTS_FILE, "", "not UTF-8 text", "save the file as UTF-8") from None
+    except NotText as error:
+        raise SourceError(PROMPTS_FILE, f"byte {error.offset}", error.reason, "save the file as UTF-8") from None
     classes, prompts = _sections(lines)
     if not classes:
         raise SourceError(PROMPTS_FILE, "Classes", "no subject classes", "list 'subject_name,class' lines")

@@ -134,7 +134,7 @@ def text(value: Any, file: str, where: str, what: str) -> str:
 
 def _texts(value: Any, file: str, where: str, what: str) -> list[str]:
     if not isinstance(value, list):
-        raise SourceError(file, where, f"expected a list of {what}s", "wrap the entries in [...]")
+        raise SourceError(file, where, f"expected a list, each a {what}", "wrap the entries in [...]")
     return [text(v, file, f"{where}[{i}]", what) for i, v in enumerate(value)]
 
 
@@ -176,15 +176,15 @@ def _read_info(reader: SourceReader, name: str) -> dict[str, Any]:
         raise SourceError(file, "generation_type", f"unknown generation_type {info.get('generation_type')!r}",
                           "use live_subject or object")
     extra = info.get("extra_info", [])
-    extra = [extra] if isinstance(extra, str) else extra
+    extra = _texts([extra] if isinstance(extra, str) else extra, file, "extra_info", "extra_info entry")
     n = info.get("num_testing_info")
-    if not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= len(extra or []):
+    if not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= len(extra):
         raise SourceError(file, "num_testing_info", f"num_testing_info {n!r} is not between 1 and the "
-                          f"{len(extra or [])} extra_info entries", "give how many trailing entries are held out")
+                          f"{len(extra)} extra_info entries", "give how many trailing entries are held out")
     return {"class": text(info.get("class"), file, "class", "class noun"),
             "info": text(info.get("info"), file, "info", "info text"),
             "category": CATEGORY_WORDS[kind], "generation_type": GENERATION_TYPES[gen],
-            "extra_info": _texts(extra, file, "extra_info", "extra_info entry"), "num_testing_info": n}
+            "extra_info": extra, "num_testing_info": n}
 
 
 def _read_conditions(reader: SourceReader, name: str, n_extra: int) -> dict[str, list[str]]:
