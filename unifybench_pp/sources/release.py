@@ -134,7 +134,7 @@ def text(value: Any, file: str, where: str, what: str) -> str:
 
 def _texts(value: Any, file: str, where: str, what: str) -> list[str]:
     if not isinstance(value, list):
-        raise SourceError(file, where, f"expected a list, each a {what}", "wrap the entries in [...]")
+        raise SourceError(file, where, f"expected a list, one {what} per element", "wrap the entries in [...]")
     return [text(v, file, f"{where}[{i}]", what) for i, v in enumerate(value)]
 
 

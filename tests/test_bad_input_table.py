@@ -1,0 +1,242 @@
+"""Hostile and careless input, command by command: each case is one line on stderr and its exit code, never a
+traceback, a hang or a file written. The table in docs/bad-input.md is rendered from these cases as they ran:
+when it differs, this test rewrites it and fails, so the page always says what the code does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli import app
+from unifybench_pp.markdown import markdown_text
+
+from .release_fixture import CONCEPTS, write_release
+
+DOC = Path(__file__).parents[1] / "docs" / "bad-input.md"
+TRACEBACK = "Traceback (most recent call last)"
+
+
+@dataclass(frozen=True)
+class Case:
+    what: str
+    """The bad input, as the docs show it."""
+    make: Callable[[Path, Path], list[str]]
+    """(a fresh folder, the mini build) -> the `ubpp` arguments, after writing the input into the folder."""
+    code: int
+    says: str
+    """A fragment the one error line must hold."""
+
+
+def release(tmp: Path, edit: Callable[[Path], None] = lambda root: None) -> Path:
+    root = write_release(tmp / "release")
+    edit(root)
+    return root
+
+
+def build(tmp: Path, edit: Callable[[Path], None], out: str = "out") -> list[str]:
+    return ["build-dataset", "--source", str(release(tmp, edit)), "--out", str(tmp / out), "-q"]
+
+
+def edit_info(change: Callable[[str], str], concept: str = "ada") -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        path = root / "concept/train" / concept / "info.json"
+        path.write_text(change(path.read_text()))
+    return edit
+
+
+def edit_item(**fields: object) -> Callable[[Path], None]:
+    def edit(root: Path) -> None:
+        path = root / "test_data/ada.json"
+        items = json.loads(path.read_text())
+        path.write_text(json.dumps([{**items[0], **fields}, *items[1:]]))
+    return edit
+
+
+def predictions(data: bytes) -> Callable[[Path, Path], list[str]]:
+    def make(tmp: Path, bench: Path) -> list[str]:
+        (tmp / "preds.jsonl").write_bytes(data)
+        return ["score", str(bench), str(tmp / "preds.jsonl"), "--judge-cache", str(tmp / "judge.sqlite")]
+    return make
+
+
+def line(task: str, item: str, output: str) -> bytes:
+    return (json.dumps({"task": task, "id": item, "output": output}) + "\n").encode()
+
+
+def ratings(csv: bytes) -> Callable[[Path, Path], list[str]]:
+    def make(tmp: Path, bench: Path) -> list[str]:
+        run = tmp / "run"
+        score = CliRunner().invoke(app, [*predictions(line("qa", "qa/ast/000", "x"))(tmp, bench), "--run-dir", str(run)])
+        assert score.exit_code == 0, score.stderr
+        (tmp / "ratings.csv").write_bytes(csv)
+        return ["judge-agreement", str(run), "--benchmark", str(bench), "--human", str(tmp / "ratings.csv")]
+    return make
+
+
+def train(setting: str) -> Callable[[Path, Path], list[str]]:
+    return lambda tmp, bench: ["train", "syncr1", "--preset", "tiny", "--set", setting, "--out", str(tmp / "t"), "-q"]
+
+
+def evaluate(*options: str) -> Callable[[Path, Path], list[str]]:
+    return lambda tmp, bench: ["evaluate", "--model", "always-yes", "--benchmark", str(bench), "--runs-dir",
+                               str(tmp / "runs"), "--judge-cache", str(tmp / "judge.sqlite"), *options]
+
+
+def symlink_out(root: Path) -> None:
+    outside = root.parent / "outside.png"
+    outside.write_bytes((root / "concept/test/ada/2.png").read_bytes())
+    (root / "concept/test/ada/0.png").symlink_to(outside)
+
+
+def symlink_loop(root: Path) -> None:
+    info = root / "concept/train/ada/info.json"
+    info.unlink()
+    info.symlink_to(info)
+
+
+def info_folder(root: Path) -> None:
+    info = root / "concept/train/ada/info.json"
+    info.unlink()
+    info.mkdir()
+
+
+def case_variant(tmp: Path, bench: Path) -> list[str]:
+    spec = json.loads(json.dumps(CONCEPTS["rex"]).replace("<rex>", "<Ada>"))
+    write_release(tmp / "release", {"ada": CONCEPTS["ada"], "Ada": spec, "mug": CONCEPTS["mug"]})
+    return ["build-dataset", "--source", str(tmp / "release"), "--out", str(tmp / "out"), "-q"]
+
+
+def users_folder(tmp: Path, bench: Path) -> list[str]:
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "manifest.json").write_text("{}")
+    (tmp / "mine" / "thesis.tex").write_text("years of work")
+    return ["build-dataset", "--source", str(release(tmp)), "--out", str(tmp / "mine"), "-q"]
+
+
+def out_is_parent(tmp: Path, bench: Path) -> list[str]:
+    return ["build-dataset", "--source", str(release(tmp)), "--out", str(tmp), "-q"]
+
+
+def out_under_a_file(tmp: Path, bench: Path) -> list[str]:
+    (tmp / "afile").write_text("x")
+    return ["build-dataset", "--source", str(release(tmp)), "--out", str(tmp / "afile" / "bench"), "-q"]
+
+
+def runs_dir_is_a_file(tmp: Path, bench: Path) -> list[str]:
+    (tmp / "runs").write_text("x")
+    return evaluate("--limit", "1")(tmp, bench)
+
+
+def fifo_output(tmp: Path, bench: Path) -> list[str]:
+    os.mkfifo(tmp / "out.png")
+    return predictions(line("pure_gen", "pure_gen/ast/000", "out.png"))(tmp, bench)
+
+
+def folder_as_predictions(tmp: Path, bench: Path) -> list[str]:
+    return ["score", str(bench), str(tmp), "--judge-cache", str(tmp / "judge.sqlite")]
+
+
+def name_climbing_out(tmp: Path, bench: Path) -> list[str]:
+    return [*build(tmp, lambda root: None), "--name", "../../../escaped"]
+
+
+QA = line("qa", "qa/ast/000", "x")
+CASES = [
+    # 1. never delete what we did not write
+    Case("`--out` is a user's folder holding a `manifest.json`", users_folder, 2, "was not written by ubpp"),
+    Case("`--out` is the parent of `--source`", out_is_parent, 2, "--out contains"),
+    Case("`--out` below a file", out_under_a_file, 2, "is a file, not a folder"),
+    # 3. names that cannot collide or escape
+    Case("two concepts differing only in case", case_variant, 2, "differ only in case"),
+    Case("`--name ../../../escaped`", name_climbing_out, 2, "contains a path separator"),
+    Case("a prediction id given twice", predictions(QA + QA), 2, "predicted again (first on line 1)"),
+    Case("an empty predictions file", predictions(b""), 2, "holds no prediction"),
+    # 4. one confinement rule for what is read
+    Case("a symlink in `concept/test/<c>/` to a photo outside", lambda tmp, bench: build(tmp, symlink_out), 2,
+         "escapes the source root"),
+    Case("a symlink loop as `info.json`", lambda tmp, bench: build(tmp, symlink_loop), 2, "symbolic link loop"),
+    Case("a folder as `info.json`", lambda tmp, bench: build(tmp, info_folder), 2, "is a folder, not a regular file"),
+    Case("a FIFO as an image output", fifo_output, 2, "is a FIFO (named pipe)"),
+    Case("a folder as the predictions file", folder_as_predictions, 2, "is a folder"),
+    # 5. strict, round-tripping input
+    Case("`extra_info: 5` in `info.json`",
+         lambda tmp, bench: build(tmp, edit_info(lambda t: re.sub(r'"extra_info": \[[^\]]*\]', '"extra_info": 5', t))),
+         2, "extra_info: expected a list"),
+    Case("`NaN` in `info.json`", lambda tmp, bench: build(tmp, edit_info(
+        lambda t: t.replace('"num_testing_info": 1', '"num_testing_info": NaN'))), 2, "NaN is not a JSON number"),
+    Case("`info.json` nested 100000 deep", lambda tmp, bench: build(tmp, edit_info(
+        lambda t: "[" * 100_000 + "]" * 100_000)), 2, "nested too deeply"),
+    Case("a duplicate key in `info.json`", lambda tmp, bench: build(tmp, edit_info(
+        lambda t: t.replace("{", '{"class": "x",', 1))), 2, "duplicate key 'class'"),
+    Case("a NUL (`\\u0000`) in a `test_data` image path",
+         lambda tmp, bench: build(tmp, edit_item(image="concept/test/ada/2\u0000.png")), 2, "contains a NUL byte"),
+    Case("a latin-1 byte in predictions", predictions(b'{"task":"qa","id":"qa/ast/000","output":"caf\xe9"}\n'), 2,
+         "byte 44: not UTF-8 text (byte 0xe9)"),
+    Case("`NaN` as a prediction's output", predictions(b'{"task":"qa","id":"qa/ast/000","output":NaN}\n'), 2,
+         "NaN is not a JSON number"),
+    Case("a ratings CSV that is not UTF-8", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,\xe9\n"), 2,
+         "not UTF-8 text"),
+    Case("`nan` as a rating", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,nan\n"), 2, "is not a finite number"),
+    # 8. every setting bounded; refused writes are one line naming what is kept
+    Case("`--batch-size 0`", evaluate("--batch-size", "0"), 2, "--batch-size"),
+    Case("`--limit -1`", evaluate("--limit", "-1"), 2, "--limit"),
+    Case("`--judge-timeout 0`", evaluate("--judge-timeout", "0"), 2, "--judge-timeout"),
+    Case("`--runs-dir` is a file", runs_dir_is_a_file, 1, "Not a directory"),
+    Case("training `learning_rate=inf`", train("learning_rate=inf"), 2, "learning_rate: Input should be a finite number"),
+    Case("training `save_every=0`", train("save_every=0"), 2, "save_every: Input should be greater than or equal to 1"),
+    Case("training `batch_size=0`", train("batch_size=0"), 2, "batch_size: Input should be greater than or equal to 1"),
+    Case("training `gradient_accumulation_steps=0`", train("gradient_accumulation_steps=0"), 2,
+         "gradient_accumulation_steps: Input should be greater than or equal to 1"),
+    Case("training `generation_steps=1`", train("generation_steps=1"), 2,
+         "generation_steps: Input should be greater than or equal to 2"),
+]
+
+
+def error_line(stderr: str) -> str:
+    """The message a user sees: typer's usage box is several lines, our errors are one."""
+    text = " ".join(part.strip(" │╭╮╰╯─") for part in stderr.splitlines())
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def shown(text: str, tmp: Path, bench: Path) -> str:
+    return markdown_text(text.replace(str(bench), "<bench>").replace(str(tmp), "<tmp>"))
+
+
+def render(rows: list[tuple[Case, str, int, str]]) -> str:
+    head = ["# What bad input gets", "",
+            "Generated by `tests/test_bad_input_table.py` from the cases as they ran; do not edit by hand. Each row",
+            "is one input, the command given it, the exit code and the whole message (`<tmp>` is the case's folder,",
+            "`<bench>` a build of the bundled mini benchmark). Exit 2: the input is refused before anything is written;",
+            "exit 1: the system refused a write, and the line says what is kept.", "",
+            "| bad input | command | exit | message |", "|---|---|---:|---|"]
+    return "\n".join(head + [f"| {case.what} | `ubpp {command}` | {code} | {message} |"
+                             for case, command, code, message in rows]) + "\n"
+
+
+def test_every_bad_input_is_one_line_with_its_exit_code_and_the_docs_say_so(mini_build: Path, tmp_path: Path) -> None:
+    rows = []
+    for number, case in enumerate(CASES):
+        tmp = tmp_path / f"case{number}"
+        tmp.mkdir()
+        args = case.make(tmp, mini_build)
+        before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
+        result = CliRunner().invoke(app, args, prog_name="ubpp")
+        assert isinstance(result.exception, SystemExit), (case.what, result.exception)  # not a crash
+        assert TRACEBACK not in result.stderr, (case.what, result.stderr)
+        assert result.exit_code == case.code, (case.what, result.exit_code, result.stderr)
+        message = error_line(result.stderr)
+        assert case.says in message, (case.what, message)
+        if case.code == 2:
+            assert sorted(p.relative_to(tmp) for p in tmp.rglob("*")) == before, case.what  # nothing written
+        command = " ".join(args[0:2] if args[0] == "train" else args[:1])
+        rows.append((case, command, case.code, shown(message, tmp, mini_build)))
+    text = render(rows)
+    if not DOC.is_file() or DOC.read_text() != text:
+        DOC.write_text(text)
+        raise AssertionError(f"{DOC} did not match the cases as they ran: rewritten; review and commit it")
