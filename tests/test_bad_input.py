@@ -214,3 +214,10 @@ def test_cli_prints_one_line_and_exits_2_on_a_leak(release: Path) -> None:
     assert len(lines) == 1, lines
     assert lines[0].startswith("error: concept/test/ada:dense_gen/ada/000: held-out leak: the explicit prompt")
     assert not out.exists()
+
+
+def test_a_held_out_entry_of_punctuation_only_is_no_leak(release: Path, tmp_path: Path) -> None:
+    """"..." normalizes to nothing, which every text contains: it used to be reported as leaking everywhere."""
+    edit_json(release / "concept/train/ada/info.json", lambda info: {**info, "extra_info": [*info["extra_info"][:2], "..."]})
+    bench = unifybench_pp.load(unifybench_pp.build(release, tmp_path / "out", quiet=True).out)
+    assert [e.text for e in bench.extra_info if e.concept == "ada" and e.split == "heldout"] == ["..."]
