@@ -4,7 +4,9 @@ anything without our marker are not."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -154,3 +156,20 @@ def test_leftovers_of_a_killed_build_are_removed_by_the_next_one(release: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [".out.tmp-feedfacecafe", ".out.tmp-livelivelive", "out", "release"])
     assert remove_leftovers(out) == [live]  # its writer is gone now
+
+
+def test_the_dataset_card_shows_names_from_the_release_as_text(release: Path, tmp_path: Path) -> None:
+    """A build name and an image file name carrying HTML, `|` and a backtick: the card and SPLITS.md render them
+    as text (a hub page renders Markdown), the `|` escaped so no table row gains a cell."""
+    hostile = "x|<img src=x onerror=alert(1)>`"
+    (release / "concept/train/ada/0.png").rename(release / f"concept/train/ada/{hostile}.png")
+    listed = json.loads((release / "concept/train/train_images.json").read_text())
+    listed["ada"] = [f"{hostile}.png" if name == "0.png" else name for name in listed["ada"]]
+    (release / "concept/train/train_images.json").write_text(json.dumps(listed))
+    out = unifybench_pp.build(release, tmp_path / "bench", SplitConfig(), name=hostile, quiet=True).out
+    card, splits = (out / "README.md").read_text(), (out / "SPLITS.md").read_text()
+    for text in (card, splits):
+        outside_code = re.sub(r"(`+)(?!`).+?(?<!`)\1(?!`)", "", text)  # inside a code span, <img is shown as is
+        assert "<img" not in outside_code and "x|" not in text, outside_code
+    assert card.startswith("# x\\|&lt;img src=x onerror=alert(1)&gt;\\` (UnifyBench++)")  # text, not markup
+    assert "| ``concept/train/ada/x\\|<img src=x onerror=alert(1)>`.png`` |" in card  # a code span shows it
