@@ -53,6 +53,8 @@ class Model(Protocol):
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]: ...
 
 
+# An adapter may state how it samples as `recipe: dict` (resolution, guidance, temperature, top-k/p, seeds,
+# precision): it is recorded in run.json and is part of the run's config hash.
 # An adapter that reproduces a harness's seeding also defines
 #     request_seed(base_seed: int, task: str, concept: str, item_id: str) -> int
 # and the runner seeds each request with it (see evaluators.runner.seed_for).

@@ -59,6 +59,12 @@ BUILTIN = [
     AdapterSpec("gpt-4o-ip", "baselines.openai_models:gpt4o_ip", ("understand", "generate"),
                 "GPT-4o, concept's reference photos in the prompt", model_type="Upper Bound", model_size="200B",
                 display_name="GPT-4o+IP"),
+    AdapterSpec("janus-tp", "baselines.janus:janus_tp", ("understand", "generate"),
+                "Janus / Janus-Pro (transformers checkpoint), concept described in text, the Sync-R1 harness's "
+                "inputs", display_name="Janus-Pro+TP"),
+    AdapterSpec("janus-ip", "baselines.janus:janus_ip", ("understand", "generate"),
+                "Janus / Janus-Pro, the concept's first training photo shown (generation: its own caption of it)",
+                display_name="Janus-Pro+IP"),
     AdapterSpec("hf-vlm", "baselines.hf_vlm:hf_vlm", ("understand",),
                 "Any transformers image-text-to-text model (Qwen2.5-VL, LLaVA, Chameleon); option mode=tp|ip",
                 model_type="Und. Only"),

@@ -71,6 +71,9 @@ class RunInfo:
     judge: dict[str, Any] = field(default_factory=dict)
     """Judge model, template hashes and usage (tokens, cost)."""
     packages: dict[str, str] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    """How the model sampled (resolution, steps, guidance, temperature, top-k/p, seeds, precision), for adapters
+    that state it (`Model.recipe`)."""
 
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:

@@ -136,9 +136,10 @@ def checkpoint_fingerprint(checkpoint: str | None) -> str:
     return digest.hexdigest()
 
 
-def _config_hash(config: EvalConfig, checkpoint_sha: str) -> str:
+def _config_hash(config: EvalConfig, checkpoint_sha: str, recipe: dict[str, Any]) -> str:
     s = config.scoring
     key = {"model": config.model, "checkpoint": config.checkpoint, "checkpoint_sha256": checkpoint_sha,
+           **({"recipe": recipe} if recipe else {}),
            "options": config.options, "seed": config.seed, "protocol": s.protocol, "clip": s.clip,
            "reasoning_input": config.reasoning_input, "samples": config.samples,
            "judge_repeats": s.judge_repeats,
@@ -366,7 +367,7 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         named = path_component(config.model, "model name"), path_component(bench.version, "benchmark version")
     except UnsafePath as error:
         raise RunError(f"cannot name a run directory under {config.runs_dir}: {error}") from None
-    run_dir = config.runs_dir.joinpath(*named, _config_hash(config, checkpoint_sha))
+    run_dir = config.runs_dir.joinpath(*named, _config_hash(config, checkpoint_sha, getattr(model, "recipe", {})))
     run_dir.mkdir(parents=True, exist_ok=True)
     info = RunInfo(
         model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,
@@ -374,7 +375,7 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
         commit=_git_commit(), date=utc_now(), seed=config.seed, reasoning_input=config.reasoning_input,
         compared_with=config.compared_with,
-        packages=package_versions(),
+        packages=package_versions(), recipe=dict(getattr(model, "recipe", {})),
     )
     return run_dir, info
 

@@ -1,0 +1,218 @@
+"""`janus-tp` / `janus-ip`: DeepSeek's Janus and Janus-Pro (1B, 7B) through transformers, given the inputs the
+public Sync-R1 harness gives them (`evaluation/adapters/janus_base.py`, `external_baseline.py`, `tasks.py`,
+`common.py`).
+
+What each request becomes, as the harness builds it:
+
+- Understanding: DeepSeek's SFT template with Janus's default system prompt; the user turn is one
+  `<image_placeholder>` line per image, then the text. TP: the text is `name: <c>\\ninfo: ...` and the
+  question (or the whole Rea. rewrite instruction). IP: the text is `a photo of <c>` and the question; the
+  images are the concept's first training photo and the test image. The release's black image (Rea., Dense
+  Rea., text-only QA) is not shown: the harness skips files named `black_*`; a build stores images by hash,
+  so here an image whose every pixel is 0 is that image. Greedy, at most 100 new tokens, one request at a time.
+- Generation: the template with an empty system prompt, then `<begin_of_image>`; 576 image tokens (384 px)
+  sampled at temperature 1.0 with no top-k or top-p, classifier-free guidance 4.0 on the raw logits of the
+  generation head, the unconditional rows being the prompt with every token but BOS and `<begin_of_image>`
+  replaced by the pad token. TP: the prompt is the `name:/info:` prefix and the generation prompt; IP:
+  `a photo of <c>`, the generation prompt, then `Reference appearance details: <caption>`, the caption being
+  the model's own greedy description of the first training photo (the harness's instruction, at most 128 new
+  tokens, cached per photo). Rea. Gen. prompts are the model's own rewrites (the runner's two-stage flow).
+- Seeds: each request's seed is the harness's `stable_seed(seed, "janus_tp"|"janus_ip", family, task,
+  concept, 0, item)`; the image is sampled after `torch.manual_seed(stable_seed(request seed,
+  "janus_image_batch", 0))`, as the harness does before its first batch. So one image per request and one
+  request at a time: batching prompts would share one random stream and change every image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from unifybench_pp.prompts import tp_prefix
+from unifybench_pp.schema import Concept
+
+from .base import GenerateRequest, ModelError, UnderstandRequest
+from .harness_seeds import request_seed, stable_seed
+
+SYSTEM_PROMPT = ("You are a helpful language and vision assistant. You are able to understand the visual content "
+                 "that the user provides, and assist the user with a variety of tasks using natural language.")
+"""Janus's `VLChatProcessor` default system prompt, which the harness's understanding chat keeps."""
+CAPTION_INSTRUCTION = ("Describe the shared subject in these reference images in one concise sentence. "
+                       "Focus on appearance, clothing, accessories, colors, and distinctive attributes. "
+                       "Output only the description.")
+IMAGE_PLACEHOLDER = "<image_placeholder>"
+ANSWER_MARKERS = ("<|Assistant|>", "<｜Assistant｜>", "Assistant:")
+"""The harness keeps only what follows the last of these in an answer."""
+
+
+def sft_prompt(user: str, system: str) -> str:
+    """DeepSeek's SFT format for one user turn awaiting the assistant, as Janus's processor writes it."""
+    return (f"{system}\n\n" if system else "") + f"<|User|>: {user}\n\n<|Assistant|>:"
+
+
+def user_turn(text: str, images: int) -> str:
+    return "\n".join([IMAGE_PLACEHOLDER] * images + [text.strip()])
+
+
+def clean_answer(text: str) -> str:
+    cleaned = text.strip()
+    for marker in ANSWER_MARKERS:
+        if marker in cleaned:
+            cleaned = cleaned.split(marker)[-1].strip()
+    return cleaned
+
+
+def _joined(*parts: str) -> str:
+    """The harness's `_join_text_segments`: stripped, empty parts dropped, one per line."""
+    return "\n".join(part.strip() for part in parts if part and part.strip())
+
+
+def is_black(image: Image.Image) -> bool:
+    return not np.asarray(image).any()
+
+
+def _open(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+class Janus:
+    capabilities = {"understand", "generate"}
+
+    def __init__(self, checkpoint: str | None, device: str = "cpu", mode: str = "tp", cfg_weight: float = 4.0,
+                 temperature: float = 1.0, max_new_tokens: int = 100, caption_max_new_tokens: int = 128,
+                 dtype: str = "auto") -> None:
+        from transformers import JanusForConditionalGeneration, JanusProcessor
+
+        if mode not in ("tp", "ip"):
+            raise ModelError(f"janus mode must be tp or ip, got {mode!r}")
+        if not checkpoint:
+            raise ModelError("weights for janus not found: pass --checkpoint PATH or a hub id of a transformers "
+                             "Janus checkpoint (e.g. deepseek-community/Janus-Pro-1B)")
+        self.name, self.mode = f"janus-{mode}", mode
+        self.harness_name = f"janus_{mode}"
+        precision = _dtype(dtype, device)
+        try:
+            self.processor = JanusProcessor.from_pretrained(checkpoint)
+            self.model = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=precision).to(device).eval()
+        except (OSError, ValueError) as error:
+            raise ModelError(f"weights for janus not found at {checkpoint!r} ({str(error).splitlines()[0][:160]}): "
+                             f"pass --checkpoint PATH or a hub id") from None
+        self.processor.use_default_system_prompt = False  # the system prompt is written into the text below
+        self.device = device
+        self.cfg_weight, self.temperature = cfg_weight, temperature
+        self.max_new_tokens, self.caption_max_new_tokens = max_new_tokens, caption_max_new_tokens
+        tokenizer = self.processor.tokenizer
+        self.boi_token_id = tokenizer.convert_tokens_to_ids(tokenizer.boi_token)
+        self.pad_token_id = self.model.generation_config.pad_token_id
+        if self.pad_token_id is None:
+            self.pad_token_id = tokenizer.pad_token_id
+        vision = self.model.config.vision_config
+        self.recipe = {
+            "resolution": vision.image_size, "image_tokens": vision.num_image_tokens,
+            "cfg": cfg_weight, "cfg_applied": "raw generation-head logits, uncond + w * (cond - uncond); "
+                                              "unconditional rows: all but BOS and <begin_of_image> set to pad",
+            "temperature": temperature, "top_k": None, "top_p": None, "images_per_request": 1,
+            "understanding": f"greedy, at most {max_new_tokens} new tokens, Janus's default system prompt",
+            "ip_caption": f"greedy, at most {caption_max_new_tokens} new tokens, of the first training photo",
+            "seed": "harness stable_seed per request; image stream stable_seed(seed, 'janus_image_batch', 0)",
+            "precision": str(precision).removeprefix("torch."), "batching": "one request at a time",
+        }
+        self._references: dict[str, Path] = {}
+        self._captions: dict[Path, str] = {}
+
+    def personalize(self, concept: Concept, train_images: list[Path]) -> None:
+        if self.mode == "ip" and not train_images:
+            raise ModelError(f"janus-ip: concept {concept.id} has no training photo to show")
+        if train_images:
+            self._references[concept.id] = train_images[0]
+
+    def request_seed(self, base_seed: int, task: str, concept: str, item_id: str) -> int:
+        return request_seed(base_seed, self.harness_name, task, concept, 0, item_id)
+
+    def understanding_input(self, request: UnderstandRequest) -> tuple[str, list[Image.Image]]:
+        """The prompt text (template included) and images the harness gives for this request."""
+        concept = request.concept
+        images = [_open(self._references[concept.id])] if self.mode == "ip" else []
+        target = _open(request.image)
+        if not is_black(target):
+            images.append(target)
+        if self.mode == "tp":
+            text = f"{tp_prefix(concept.id, concept.info)}\n{request.prompt}"
+        else:
+            text = _joined(f"a photo of {concept.id}", request.prompt)
+        return sft_prompt(user_turn(text, len(images)), SYSTEM_PROMPT), images
+
+    def generation_prompt(self, request: GenerateRequest) -> str:
+        """The text the harness samples the image from (template included). Its Pure Gen. templates name the
+        concept bare ("a bo wearing ..."), its other prompts keep the token."""
+        concept = request.concept
+        source = request.prompt.replace(concept.token, concept.id) if request.task == "pure_gen" else request.prompt
+        if self.mode == "tp":
+            text = f"{tp_prefix(concept.id, concept.info)}\n{source}"
+        else:
+            caption = self._caption(self._references[concept.id])
+            text = _joined(f"a photo of {concept.id}", source, f"Reference appearance details: {caption}")
+        return sft_prompt(text.strip(), "")
+
+    @torch.inference_mode()
+    def _chat(self, prompt: str, images: list[Image.Image], max_new_tokens: int) -> str:
+        inputs = self.processor(text=[prompt], images=images or None, return_tensors="pt").to(self.device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
+        output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+        answer = self.processor.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        return clean_answer(answer)
+
+    def _caption(self, photo: Path) -> str:
+        if photo not in self._captions:
+            prompt = sft_prompt(user_turn(CAPTION_INSTRUCTION, 1), SYSTEM_PROMPT)
+            self._captions[photo] = self._chat(prompt, [_open(photo)], self.caption_max_new_tokens)
+        return self._captions[photo]
+
+    def understand(self, requests: list[UnderstandRequest]) -> list[str]:
+        return [self._chat(*self.understanding_input(request), self.max_new_tokens) for request in requests]
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
+        return [self._generate_one(request) for request in requests]
+
+    @torch.inference_mode()
+    def _generate_one(self, request: GenerateRequest) -> Image.Image:
+        from transformers import GenerationConfig
+
+        prompt = self.generation_prompt(request)
+        inputs = self.processor(text=[prompt], generation_mode="image", return_tensors="pt").to(self.device)
+        config = GenerationConfig(
+            bos_token_id=self.model.generation_config.bos_token_id, pad_token_id=self.pad_token_id,
+            do_sample=self.temperature > 0, temperature=self.temperature if self.temperature > 0 else None,
+            top_k=0, top_p=1.0,  # explicit: transformers' default top_k=50 would otherwise apply
+            guidance_scale=self.cfg_weight, max_length=1)
+        config.generation_kwargs = {"boi_token_id": self.boi_token_id}  # lost when a saved config is reloaded
+        torch.manual_seed(stable_seed(request.seed, "janus_image_batch", 0))
+        tokens = self.model.generate(**inputs, generation_mode="image", generation_config=config)
+        pixels = self.model.decode_image_tokens(tokens).float().cpu().numpy()
+        return Image.fromarray(np.clip((pixels[0] + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8))
+
+
+def _dtype(name: str, device: str) -> torch.dtype:
+    """"auto": the harness's choice: bfloat16 on a GPU that has it, else float16 on a GPU, float32 on a CPU."""
+    if name != "auto":
+        try:
+            return getattr(torch, name)
+        except AttributeError:
+            raise ModelError(f"janus: unknown dtype {name!r} (auto, float32, bfloat16, float16)") from None
+    if not str(device).startswith("cuda"):
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def janus_tp(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> Janus:
+    return Janus(checkpoint, device, mode="tp", **options)
+
+
+def janus_ip(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> Janus:
+    return Janus(checkpoint, device, mode="ip", **options)

@@ -1,0 +1,155 @@
+"""`janus-tp` / `janus-ip` on a tiny random Janus saved and loaded back through `from_pretrained`: the harness's
+prompts string for string, its sampling loop token for token, and every task end to end through `ubpp evaluate`.
+
+The expected prompts are written here from the harness's own definitions (`chawuciren11/Sync-R1`,
+`evaluation/common.py` `build_tp_prefix_text` / `build_ip_prefix_text`, `adapters/external_baseline.py`
+`_apply_tp_prefix`, `adapters/janus_base.py` `_build_conversation`, `_prepare_generation_prompt`,
+`_run_generation_batch`, and Janus's DeepSeek SFT format: system, "\\n\\n", "<|User|>: ", content, "\\n\\n",
+"<|Assistant|>:"), independently of the adapter's helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+import unifybench_pp
+from baselines.base import GenerateRequest, UnderstandRequest
+from baselines.harness_seeds import stable_seed
+from baselines.registry import create
+from cli import app
+
+from .tiny_models import make_tiny_janus
+
+SYSTEM = ("You are a helpful language and vision assistant. You are able to understand the visual content that the "
+          "user provides, and assist the user with a variety of tasks using natural language.")
+
+
+@pytest.fixture(scope="module")
+def tiny_janus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_janus(tmp_path_factory.mktemp("janus") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def bench(mini_build: Path) -> unifybench_pp.Benchmark:
+    return unifybench_pp.load(mini_build)
+
+
+def model(mode: str, checkpoint: Path):
+    return create(f"janus-{mode}", str(checkpoint))
+
+
+def photos(bench, concept_id: str) -> list[Path]:
+    return [bench.image_path(p) for p in bench.concepts[concept_id].train_images]
+
+
+def personalized(janus, bench, concept_id: str):
+    concept = bench.concepts[concept_id]
+    janus.personalize(concept, photos(bench, concept_id))
+    return concept
+
+
+def test_understanding_prompts_are_the_harness_s(tiny_janus: Path, bench: unifybench_pp.Benchmark) -> None:
+    rec = bench.tasks["rec"][0]
+    rea = bench.tasks["rea"][0]
+    for mode in ("tp", "ip"):
+        janus = model(mode, tiny_janus)
+        concept = personalized(janus, bench, rec.concept)
+        for item in (rec, rea):
+            request = UnderstandRequest(item.id, "rea" if item is rea else "rec", concept, item.question,
+                                        bench.image_path(item.image))
+            prompt, images = janus.understanding_input(request)
+            shown = 0 if item is rea else 1  # the black image of Rea. is not shown
+            if mode == "tp":
+                text = f"name: {concept.id}\ninfo: {concept.info}\n{request.prompt}"
+            else:
+                shown += 1  # the first training photo comes first
+                text = f"a photo of {concept.id}\n{request.prompt.strip()}"
+            content = "\n".join(["<image_placeholder>"] * shown + [text.strip()])
+            assert prompt == f"{SYSTEM}\n\n<|User|>: {content}\n\n<|Assistant|>:"
+            assert len(images) == shown
+
+
+def test_generation_prompts_are_the_harness_s(tiny_janus: Path, bench: unifybench_pp.Benchmark) -> None:
+    item = bench.tasks["pure_gen"][0]
+    tp, ip = model("tp", tiny_janus), model("ip", tiny_janus)
+    concept = personalized(tp, bench, item.concept)
+    personalized(ip, bench, item.concept)
+    bare = item.prompt.replace(concept.token, concept.id)  # the harness's Pure Gen. templates name it bare
+    request = GenerateRequest(item.id, "pure_gen", concept, item.prompt)
+    assert tp.generation_prompt(request) == f"<|User|>: name: {concept.id}\ninfo: {concept.info}\n{bare}\n\n<|Assistant|>:"
+    caption = ip._caption(photos(bench, item.concept)[0])
+    assert ip.generation_prompt(request) == (f"<|User|>: a photo of {concept.id}\n{bare}\nReference appearance "
+                                             f"details: {caption.strip()}\n\n<|Assistant|>:")
+    dense = bench.tasks["dense_gen"][0]
+    request = GenerateRequest(dense.id, "dense_gen", concept, dense.prompt)
+    assert concept.token in dense.prompt and concept.token in tp.generation_prompt(request)  # kept as written
+
+
+def harness_sampling(janus, prompt: str, seed: int) -> torch.Tensor:
+    """The harness's `_run_generation_batch` loop for one image, on the transformers modules."""
+    core = janus.model.model
+    ids = janus.processor.tokenizer(prompt + janus.processor.tokenizer.boi_token, return_tensors="pt")["input_ids"][0]
+    tokens = torch.stack([ids, ids.clone()])
+    tokens[1, 1:-1] = janus.pad_token_id
+    embeds = janus.model.get_input_embeddings()(tokens)
+    generated, past = [], None
+    torch.manual_seed(seed)
+    with torch.inference_mode():
+        for _ in range(janus.recipe["image_tokens"]):
+            out = core.language_model(inputs_embeds=embeds, use_cache=True, past_key_values=past)
+            past = out.past_key_values
+            logits = core.generation_head(out.last_hidden_state[:, -1, :])
+            guided = logits[1] + 4.0 * (logits[0] - logits[1])
+            token = torch.multinomial(torch.softmax(guided / 1.0, dim=-1), num_samples=1)
+            generated.append(int(token))
+            embeds = janus.model.prepare_embeddings_for_image_generation(torch.cat([token, token])).unsqueeze(1)
+    return torch.tensor(generated)
+
+
+def test_images_follow_the_harness_s_loop_token_for_token(tiny_janus: Path, bench: unifybench_pp.Benchmark) -> None:
+    """CFG 4.0 on raw logits with pad-filled unconditional rows, temperature 1.0, no top-k (transformers' default
+    top_k=50 would cut the 64-code tiny codebook), the harness's image seed: the same tokens as its loop."""
+    janus = model("tp", tiny_janus)
+    item = bench.tasks["dense_gen"][0]
+    concept = personalized(janus, bench, item.concept)
+    request = GenerateRequest(item.id, "dense_gen", concept, item.prompt, seed=janus.request_seed(3407, "dense_gen",
+                                                                                                  concept.id, item.id))
+    expected = harness_sampling(janus, janus.generation_prompt(request), stable_seed(request.seed, "janus_image_batch", 0))
+    with torch.inference_mode():
+        pixels = janus.model.decode_image_tokens(expected[None]).float().numpy()[0]
+    image = janus.generate([request])[0]
+    assert np.array_equal(np.asarray(image), np.clip((pixels + 1) / 2 * 255, 0, 255).astype(np.uint8))
+    assert len(set(expected.tolist())) > 8  # sampled, not argmax
+    assert janus.recipe["top_k"] is None and janus.recipe["cfg"] == 4.0 and janus.recipe["temperature"] == 1.0
+
+
+def test_every_task_end_to_end_with_the_recipe_recorded(tiny_janus: Path, mini_build: Path, tmp_path: Path) -> None:
+    for mode in ("tp", "ip"):
+        result = CliRunner().invoke(app, ["evaluate", "--model", f"janus-{mode}", "--checkpoint", str(tiny_janus),
+                                          "--benchmark", str(mini_build), "--limit", "1", "--runs-dir",
+                                          str(tmp_path / "runs"), "--judge-cache", str(tmp_path / "j.sqlite")])
+        assert result.exit_code == 0, (result.stderr, result.exception)
+        [run] = (tmp_path / "runs" / f"janus-{mode}").glob("*/*/run.json")
+        info = json.loads(run.read_text())
+        assert info["recipe"]["cfg"] == 4.0 and info["recipe"]["resolution"] == 32
+        records = [json.loads(line) for line in (run.parent / "predictions.jsonl").read_text().splitlines()]
+        assert {r["task"] for r in records} == {"rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen",
+                                                "rea_gen", "dense_rea_gen"}
+        for record in records:
+            if record["task"].endswith("gen"):
+                with Image.open(run.parent / record["output"]) as image:
+                    assert image.size == (32, 32)
+
+
+def test_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
+    from baselines.base import ModelError
+
+    with pytest.raises(ModelError, match="weights for janus not found"):
+        create("janus-tp", str(tmp_path / "nothing"))
