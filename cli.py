@@ -440,6 +440,8 @@ def evaluate(
         return
     _print_results(f"{result.info.model} on {bench.version} ({scoring.protocol})", result.results,
                    result.info.judge.get("usage"), scoring)
+    if result.info.recipe:
+        console.print(f"sampling: {result.info.recipe_text()}", soft_wrap=True, markup=False, highlight=False)
     if require_complete:
         _require_complete(result.results)
 

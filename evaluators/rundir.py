@@ -75,6 +75,10 @@ class RunInfo:
     """How the model sampled (resolution, steps, guidance, temperature, top-k/p, seeds, precision), for adapters
     that state it (`Model.recipe`)."""
 
+    def recipe_text(self) -> str:
+        """The recipe on one line, for the CLI summary and the leaderboard row's hover."""
+        return "; ".join(f"{key} {value}" for key, value in sorted(self.recipe.items()))
+
     def __post_init__(self) -> None:
         if self.model_type not in MODEL_TYPES:
             raise RunError(f"model_type {self.model_type!r} is not one of {MODEL_TYPES}")

@@ -139,6 +139,7 @@ def test_every_task_end_to_end_with_the_recipe_recorded(tiny_janus: Path, mini_b
         [run] = (tmp_path / "runs" / f"janus-{mode}").glob("*/*/run.json")
         info = json.loads(run.read_text())
         assert info["recipe"]["cfg"] == 4.0 and info["recipe"]["resolution"] == 32
+        assert "sampling: " in result.stdout and "cfg 4.0" in result.stdout
         records = [json.loads(line) for line in (run.parent / "predictions.jsonl").read_text().splitlines()]
         assert {r["task"] for r in records} == {"rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen",
                                                 "rea_gen", "dense_rea_gen"}
@@ -146,6 +147,10 @@ def test_every_task_end_to_end_with_the_recipe_recorded(tiny_janus: Path, mini_b
             if record["task"].endswith("gen"):
                 with Image.open(run.parent / record["output"]) as image:
                     assert image.size == (32, 32)
+    site = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "site")])
+    assert site.exit_code == 0, site.stderr
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "Janus-Pro+IP; sampling: batching one request at a time; cfg 4.0;" in page  # the row's hover
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
