@@ -247,3 +247,24 @@ def make_tiny_janus(path: Path, seed: int = 0) -> Path:
     JanusProcessor(image_processor=JanusImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer,
                    num_image_tokens=16).save_pretrained(path)
     return path
+
+
+def make_tiny_omnigen(path: Path, seed: int = 0) -> Path:
+    """A 1-layer OmniGen (Phi-3-style transformer, 4-block VAE, flow-matching scheduler) with a tiny tokenizer,
+    saved as a diffusers pipeline."""
+    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, OmniGenPipeline, OmniGenTransformer2DModel
+
+    from baselines.showo.vocab import build_tiny_tokenizer
+
+    tokenizer = build_tiny_tokenizer()
+    torch.manual_seed(seed)
+    transformer = OmniGenTransformer2DModel(
+        hidden_size=16, num_attention_heads=4, num_key_value_heads=4, intermediate_size=32, num_layers=1,
+        in_channels=4, time_step_dim=4, rope_scaling={"long_factor": [1, 2], "short_factor": [1, 2]},
+        vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id or 0)
+    vae = AutoencoderKL(sample_size=32, in_channels=3, out_channels=3, block_out_channels=(4, 4, 4, 4),
+                        layers_per_block=1, latent_channels=4, norm_num_groups=1,
+                        down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4)
+    scheduler = FlowMatchEulerDiscreteScheduler(invert_sigmas=True, num_train_timesteps=1)
+    OmniGenPipeline(transformer=transformer, vae=vae, scheduler=scheduler, tokenizer=tokenizer).save_pretrained(path)
+    return path
