@@ -86,8 +86,10 @@ class Janus:
     def __init__(self, checkpoint: str | None, device: str = "cpu", mode: str = "tp", cfg_weight: float = 4.0,
                  temperature: float = 1.0, max_new_tokens: int = 100, caption_max_new_tokens: int = 128,
                  dtype: str = "auto") -> None:
-        from transformers import JanusForConditionalGeneration, JanusProcessor
-
+        try:
+            from transformers import JanusForConditionalGeneration, JanusProcessor
+        except ImportError:
+            raise ModelError("janus needs transformers 4.51 or newer: pip install -U transformers") from None
         if mode not in ("tp", "ip"):
             raise ModelError(f"janus mode must be tp or ip, got {mode!r}")
         if not checkpoint:

@@ -41,8 +41,10 @@ class OmniGen:
     def __init__(self, checkpoint: str | None, device: str = "cpu", steps: int = 50, guidance_scale: float = 2.5,
                  img_guidance_scale: float = 1.6, height: int = 1024, width: int = 1024,
                  max_input_image_size: int = 1024, dtype: str | None = None) -> None:
-        from diffusers import OmniGenPipeline
-
+        try:
+            from diffusers import OmniGenPipeline
+        except ImportError:
+            raise ModelError("omnigen-ip needs diffusers 0.32 or newer: pip install -U diffusers") from None
         if not checkpoint:
             raise ModelError("weights for omnigen-ip not found: pass --checkpoint PATH or a hub id "
                              "(e.g. Shitao/OmniGen-v1-diffusers)")
