@@ -10,6 +10,9 @@ What each request becomes, as the harness builds it:
   images are the concept's first training photo and the test image. The release's black image (Rea., Dense
   Rea., text-only QA) is not shown: the harness skips files named `black_*`; a build stores images by hash,
   so here an image whose every pixel is 0 is that image. Greedy, at most 100 new tokens, one request at a time.
+  The harness gets only the new tokens back and then cuts the first prompt-length of them whenever there are
+  more new tokens than prompt tokens (possible only for a short prompt without images): `answers=harness`
+  (the `syncr1` protocol) does the same, `answers=whole` (`strict`) keeps the whole answer.
 - Generation: the template with an empty system prompt, then `<begin_of_image>`; 576 image tokens (384 px)
   sampled at temperature 1.0 with no top-k or top-p, classifier-free guidance 4.0 on the raw logits of the
   generation head, the unconditional rows being the prompt with every token but BOS and `<begin_of_image>`
@@ -85,13 +88,16 @@ class Janus:
 
     def __init__(self, checkpoint: str | None, device: str = "cpu", mode: str = "tp", cfg_weight: float = 4.0,
                  temperature: float = 1.0, max_new_tokens: int = 100, caption_max_new_tokens: int = 128,
-                 dtype: str = "auto") -> None:
+                 dtype: str = "auto", answers: str = "harness") -> None:
         try:
             from transformers import JanusForConditionalGeneration, JanusProcessor
         except ImportError:
             raise ModelError("janus needs transformers 4.51 or newer: pip install -U transformers") from None
         if mode not in ("tp", "ip"):
             raise ModelError(f"janus mode must be tp or ip, got {mode!r}")
+        if answers not in ("harness", "whole"):
+            raise ModelError(f"janus answers must be harness or whole, got {answers!r}")
+        self.answers = answers
         if not checkpoint:
             raise ModelError("weights for janus not found: pass --checkpoint PATH or a hub id of a transformers "
                              "Janus checkpoint (e.g. deepseek-community/Janus-Pro-1B)")
@@ -120,6 +126,7 @@ class Janus:
                                               "unconditional rows: all but BOS and <begin_of_image> set to pad",
             "temperature": temperature, "top_k": None, "top_p": None, "images_per_request": 1,
             "understanding": f"greedy, at most {max_new_tokens} new tokens, Janus's default system prompt",
+            "answers": answers,
             "ip_caption": f"greedy, at most {caption_max_new_tokens} new tokens, of the first training photo",
             "seed": "harness stable_seed per request; image stream stable_seed(seed, 'janus_image_batch', 0)",
             "precision": str(precision).removeprefix("torch."), "batching": "one request at a time",
@@ -167,7 +174,12 @@ class Janus:
         if "pixel_values" in inputs:
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)
         output = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-        answer = self.processor.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        length = inputs["input_ids"].shape[1]
+        new = output[0, length:]
+        decode = self.processor.tokenizer.decode
+        answer = decode(new, skip_special_tokens=True).strip()
+        if self.answers == "harness" and len(new) > length:  # see the module docstring
+            answer = decode(new[length:], skip_special_tokens=True).strip() or answer
         return clean_answer(answer)
 
     def _caption(self, photo: Path) -> str:

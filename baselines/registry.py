@@ -43,6 +43,9 @@ class AdapterSpec:
 SHOWO_PROTOCOL_OPTIONS = (("strict", (("mmu_vocab", "text"), ("pixels", "round"), ("flip", "none"),
                                        ("latent_text", "drop"), ("pure_gen_names", "token"))),)
 
+#: `strict` keeps Janus's whole answer where the harness cuts a long answer to a short prompt.
+JANUS_PROTOCOL_OPTIONS = (("strict", (("answers", "whole"),)),)
+
 BUILTIN = [
     AdapterSpec("syncr1", "baselines.showo.adapter:syncr1", ("understand", "generate"),
                 "Sync-R1 (Show-o 1.3B + concept tokens trained with Sync-GRPO)", model_size="1.3B",
@@ -61,10 +64,10 @@ BUILTIN = [
                 display_name="GPT-4o+IP"),
     AdapterSpec("janus-tp", "baselines.janus:janus_tp", ("understand", "generate"),
                 "Janus / Janus-Pro (transformers checkpoint), concept described in text, the Sync-R1 harness's "
-                "inputs", display_name="Janus-Pro+TP"),
+                "inputs", display_name="Janus-Pro+TP", protocol_options=JANUS_PROTOCOL_OPTIONS),
     AdapterSpec("janus-ip", "baselines.janus:janus_ip", ("understand", "generate"),
                 "Janus / Janus-Pro, the concept's first training photo shown (generation: its own caption of it)",
-                display_name="Janus-Pro+IP"),
+                display_name="Janus-Pro+IP", protocol_options=JANUS_PROTOCOL_OPTIONS),
     AdapterSpec("omnigen-ip", "baselines.omnigen:omnigen_ip", ("generate",),
                 "OmniGen v1 (diffusers), zero-shot: the concept's first training photo in the prompt",
                 model_type="Gen. Only", model_size="3.8B", display_name="OmniGen+IP"),

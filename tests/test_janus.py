@@ -150,7 +150,7 @@ def test_every_task_end_to_end_with_the_recipe_recorded(tiny_janus: Path, mini_b
     site = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "site")])
     assert site.exit_code == 0, site.stderr
     page = (tmp_path / "site" / "index.html").read_text()
-    assert "Janus-Pro+IP; sampling: batching one request at a time; cfg 4.0;" in page  # the row's hover
+    assert "Janus-Pro+IP; sampling: answers harness; batching one request at a time; cfg 4.0;" in page
 
 
 def test_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
@@ -158,3 +158,21 @@ def test_a_missing_checkpoint_is_one_line(tmp_path: Path) -> None:
 
     with pytest.raises(ModelError, match="weights for janus not found"):
         create("janus-tp", str(tmp_path / "nothing"))
+
+
+def test_a_long_answer_to_a_short_prompt_is_cut_as_the_harness_cuts_it(tiny_janus: Path,
+                                                                        bench: unifybench_pp.Benchmark) -> None:
+    """The harness gets only the new tokens back and drops the first prompt-length of them when there are more;
+    `answers=whole` (strict) keeps them all. A text-only prompt of L tokens and an answer of 3L tokens: the
+    harness's answer is the whole answer's last 2L tokens."""
+    harness, whole = model("tp", tiny_janus), create("janus-tp", str(tiny_janus), answers="whole")
+    tokenizer = whole.processor.tokenizer
+    prompt = "<|User|>: hi\n\n<|Assistant|>:"
+    length = len(tokenizer(prompt)["input_ids"])
+    full = whole._chat(prompt, [], max_new_tokens=3 * length)
+    cut = harness._chat(prompt, [], max_new_tokens=3 * length)
+    ids = whole.model.generate(**whole.processor(text=[prompt], return_tensors="pt"), max_new_tokens=3 * length,
+                               do_sample=False)[0, length:]
+    assert len(ids) > length
+    assert full == tokenizer.decode(ids, skip_special_tokens=True).strip()
+    assert cut == tokenizer.decode(ids[length:], skip_special_tokens=True).strip() and cut != full
