@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -221,3 +222,33 @@ def test_a_held_out_entry_of_punctuation_only_is_no_leak(release: Path, tmp_path
     edit_json(release / "concept/train/ada/info.json", lambda info: {**info, "extra_info": [*info["extra_info"][:2], "..."]})
     bench = unifybench_pp.load(unifybench_pp.build(release, tmp_path / "out", quiet=True).out)
     assert [e.text for e in bench.extra_info if e.concept == "ada" and e.split == "heldout"] == ["..."]
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("setpriv"),
+                    reason="needs root and setpriv to build as another user")
+@pytest.mark.parametrize("unreadable", ["concept/train/ada/info.json", "concept/test/ada"])
+def test_a_file_or_folder_the_user_cannot_read_is_one_line(unreadable: str) -> None:
+    """Run as user 65534 (root reads everything): an unreadable info.json or photo folder is one line, exit 2."""
+    import tempfile
+
+    from .release_fixture import write_release
+
+    work = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        work.chmod(0o777)
+        source = write_release(work / "release")
+        for path in [source, *source.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        (source / unreadable).chmod(0)
+        result = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "cli",
+             "build-dataset", "--source", str(source), "--out", str(work / "out"), "-q"],
+            capture_output=True, text=True, cwd=Path(__file__).parents[1],
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), "HOME": str(work)})
+        [line] = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and line.startswith(f"error: {unreadable}"), result.stderr
+        assert ("cannot be read: Permission denied" if unreadable.endswith(".json")
+                else "cannot be listed: Permission denied") in line
+        assert not (work / "out").exists()
+    finally:
+        shutil.rmtree(work)

@@ -21,6 +21,8 @@ def read_json(path: Path, display: str | None = None) -> Any:
         raise SourceError(name, "", "file not found", "add the file or point --source at the right folder") from None
     except NotText as exc:
         raise SourceError(name, f"byte {exc.offset}", exc.reason, "save the file as UTF-8 text") from None
+    except OSError as exc:
+        raise SourceError(name, "", f"cannot be read: {exc.strerror or exc}", "make the file readable") from None
     try:
         return loads(text)
     except BadJSON as exc:

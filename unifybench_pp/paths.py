@@ -133,6 +133,14 @@ def read_regular(path: Path) -> bytes:
         return handle.read()
 
 
+def entries(folder: Path) -> list[Path]:
+    """A folder's entries, sorted; UnsafePath when it cannot be listed (no permission, an I/O error)."""
+    try:
+        return sorted(folder.iterdir())
+    except OSError as error:
+        raise UnsafePath(f"cannot be listed: {_reason(error)}") from None
+
+
 class NotText(ValueError):
     """Bytes that are not UTF-8 text or that hold a NUL (no text file of ours or of a release does): the offset
     says where to repair the file."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SourceError
+from .release import listed
 
 #: The image a text-only question is given (the UnifyBench++ harness gives it with its text-only tasks).
 TEXT_ONLY_IMAGE = Path(__file__).resolve().parents[1] / "mini" / "source" / "black_512x512.png"
@@ -49,7 +50,7 @@ class ForeignSource:
 
 
 def subfolders(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")) \
+    return [p.name for p in listed(folder, str(folder)) if p.is_dir() and not p.name.startswith(".")] \
         if folder.is_dir() else []
 
 

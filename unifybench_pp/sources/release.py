@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import SourceError
 from ..jsonio import read_json
-from ..paths import OutsideRoot, UnsafePath, check_regular, inside
+from ..paths import OutsideRoot, UnsafePath, check_regular, entries, inside
 
 TEST_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 PATH_ANCHOR = "unictokens_data/"
@@ -253,8 +253,8 @@ def photos_in(reader: SourceReader, folder: Path, exclude_suffix: str | None = N
     if not folder.is_dir():
         return []
     reader.confined(folder, reader.rel(folder), "", "folder", reader.rel(folder))
-    names = sorted(p for p in folder.iterdir() if p.suffix.lower() in TEST_IMAGE_SUFFIXES
-                   and not (exclude_suffix and p.stem.endswith(exclude_suffix)) and not p.is_dir())
+    names = [p for p in listed(folder, reader.rel(folder)) if p.suffix.lower() in TEST_IMAGE_SUFFIXES
+             and not (exclude_suffix and p.stem.endswith(exclude_suffix)) and not p.is_dir()]
     return [reader.image(p, reader.rel(p), "", p.name) for p in names]
 
 
@@ -264,7 +264,15 @@ def concept_names(root: Path) -> list[str]:
     if not train.is_dir():
         raise SourceError(root, "", "no concept/train folder: not a UnifyBench++ release",
                           "pass --source DIR of the authors' data folder")
-    return sorted(p.name for p in train.iterdir() if p.is_dir() and os.path.lexists(p / "info.json"))
+    return [p.name for p in listed(train, "concept/train") if p.is_dir() and os.path.lexists(p / "info.json")]
+
+
+def listed(folder: Path, shown: str) -> list[Path]:
+    """A source folder's entries, sorted; one that cannot be listed is a SourceError naming it."""
+    try:
+        return entries(folder)
+    except UnsafePath as error:
+        raise SourceError(shown, "", f"folder {error}", "make the folder readable") from None
 
 
 def release_reader(root: Path, hint: str, inner: str | None = None, marker: str | None = None) -> SourceReader:
