@@ -176,3 +176,22 @@ def test_a_long_answer_to_a_short_prompt_is_cut_as_the_harness_cuts_it(tiny_janu
     assert len(ids) > length
     assert full == tokenizer.decode(ids, skip_special_tokens=True).strip()
     assert cut == tokenizer.decode(ids[length:], skip_special_tokens=True).strip() and cut != full
+
+
+@pytest.mark.parametrize("fmt", ["dreambench", "yollava", "mcllava"])
+def test_janus_runs_on_table_5_builds(fmt: str, tiny_janus: Path, tmp_path: Path) -> None:
+    from .table5_fixtures import write_dreambench, write_mcllava, write_yollava
+
+    writer = {"dreambench": write_dreambench, "yollava": write_yollava, "mcllava": write_mcllava}[fmt]
+    runner = CliRunner()
+    built = runner.invoke(app, ["build-dataset", "--source", str(writer(tmp_path / "src")), "--format", fmt,
+                                "--out", str(tmp_path / "bench"), "-q"])
+    assert built.exit_code == 0, built.stderr
+    result = runner.invoke(app, ["evaluate", "--model", "janus-ip", "--checkpoint", str(tiny_janus), "--benchmark",
+                                 str(tmp_path / "bench"), "--limit", "1", "--runs-dir", str(tmp_path / "runs"),
+                                 "--judge-cache", str(tmp_path / "j.sqlite")])
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    tasks = unifybench_pp.load(tmp_path / "bench").tasks
+    [log] = (tmp_path / "runs").rglob("predictions.jsonl")
+    predicted = {json.loads(line)["task"] for line in log.read_text().splitlines()}
+    assert predicted == {task for task, items in tasks.items() if items}
