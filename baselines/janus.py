@@ -23,7 +23,9 @@ What each request becomes, as the harness builds it:
 - Seeds: each request's seed is the harness's `stable_seed(seed, "janus_tp"|"janus_ip", family, task,
   concept, 0, item)`; the image is sampled after `torch.manual_seed(stable_seed(request seed,
   "janus_image_batch", 0))`, as the harness does before its first batch. So one image per request and one
-  request at a time: batching prompts would share one random stream and change every image.
+  request at a time: batching prompts shares one random stream and changes every image. `prompt_batch=N`
+  does that for speed (N prompts per call, left-padded, the stream seeded by the first request), recorded in
+  the recipe; the default 1 is the harness's.
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class Janus:
 
     def __init__(self, checkpoint: str | None, device: str = "cpu", mode: str = "tp", cfg_weight: float = 4.0,
                  temperature: float = 1.0, max_new_tokens: int = 100, caption_max_new_tokens: int = 128,
-                 dtype: str = "auto", answers: str = "harness") -> None:
+                 dtype: str = "auto", answers: str = "harness", prompt_batch: int = 1) -> None:
         try:
             from transformers import JanusForConditionalGeneration, JanusProcessor
         except ImportError:
@@ -98,6 +100,9 @@ class Janus:
         if answers not in ("harness", "whole"):
             raise ModelError(f"janus answers must be harness or whole, got {answers!r}")
         self.answers = answers
+        if prompt_batch < 1:
+            raise ModelError(f"janus prompt_batch must be at least 1, got {prompt_batch}")
+        self.prompt_batch = prompt_batch
         if not checkpoint:
             raise ModelError("weights for janus not found: pass --checkpoint PATH or a hub id of a transformers "
                              "Janus checkpoint (e.g. deepseek-community/Janus-Pro-1B)")
@@ -115,7 +120,6 @@ class Janus:
         self.cfg_weight, self.temperature = cfg_weight, temperature
         self.max_new_tokens, self.caption_max_new_tokens = max_new_tokens, caption_max_new_tokens
         tokenizer = self.processor.tokenizer
-        self.boi_token_id = tokenizer.convert_tokens_to_ids(tokenizer.boi_token)
         self.pad_token_id = self.model.generation_config.pad_token_id
         if self.pad_token_id is None:
             self.pad_token_id = tokenizer.pad_token_id
@@ -129,7 +133,9 @@ class Janus:
             "answers": answers,
             "ip_caption": f"greedy, at most {caption_max_new_tokens} new tokens, of the first training photo",
             "seed": "harness stable_seed per request; image stream stable_seed(seed, 'janus_image_batch', 0)",
-            "precision": str(precision).removeprefix("torch."), "batching": "one request at a time",
+            "precision": str(precision).removeprefix("torch."),
+            "batching": "one request at a time" if prompt_batch == 1 else
+            f"{prompt_batch} prompts per call, one random stream per call (images depend on their batch)",
         }
         self._references: dict[str, Path] = {}
         self._captions: dict[Path, str] = {}
@@ -192,24 +198,52 @@ class Janus:
         return [self._chat(*self.understanding_input(request), self.max_new_tokens) for request in requests]
 
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
-        return [self._generate_one(request) for request in requests]
+        size = self.prompt_batch
+        return [image for start in range(0, len(requests), size)
+                for image in self._generate_batch(requests[start:start + size])]
 
     @torch.inference_mode()
-    def _generate_one(self, request: GenerateRequest) -> Image.Image:
-        from transformers import GenerationConfig
-
-        prompt = self.generation_prompt(request)
-        inputs = self.processor(text=[prompt], generation_mode="image", return_tensors="pt").to(self.device)
-        config = GenerationConfig(
-            bos_token_id=self.model.generation_config.bos_token_id, pad_token_id=self.pad_token_id,
-            do_sample=self.temperature > 0, temperature=self.temperature if self.temperature > 0 else None,
-            top_k=0, top_p=1.0,  # explicit: transformers' default top_k=50 would otherwise apply
-            guidance_scale=self.cfg_weight, max_length=1)
-        config.generation_kwargs = {"boi_token_id": self.boi_token_id}  # lost when a saved config is reloaded
-        torch.manual_seed(stable_seed(request.seed, "janus_image_batch", 0))
-        tokens = self.model.generate(**inputs, generation_mode="image", generation_config=config)
-        pixels = self.model.decode_image_tokens(tokens).float().cpu().numpy()
-        return Image.fromarray(np.clip((pixels[0] + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8))
+    def _generate_batch(self, requests: list[GenerateRequest]) -> list[Image.Image]:
+        """One image per request in one token loop, sampled from one stream seeded by the first request's image
+        seed: with one request, exactly the harness's image (its `_run_generation_batch`, written out the same
+        way: cond/uncond rows interleaved, the uncond prompt padded but for its first and last token, a growing
+        key/value cache, CFG on the generation head's raw logits, softmax sampling at the temperature, no
+        top-k or top-p). Several prompts are left-padded, with their attention masks and positions."""
+        tokenizer = self.processor.tokenizer
+        prompts = [tokenizer(self.generation_prompt(r) + tokenizer.boi_token)["input_ids"] for r in requests]
+        width = max(len(ids) for ids in prompts)
+        rows = torch.full((2 * len(prompts), width), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(rows)
+        for k, ids in enumerate(prompts):
+            row = torch.tensor(ids)
+            rows[2 * k, width - len(ids):] = row
+            rows[2 * k + 1, width - len(ids):] = row
+            rows[2 * k + 1, width - len(ids) + 1:width - 1] = self.pad_token_id
+            mask[2 * k:2 * k + 2, width - len(ids):] = 1
+        rows, mask = rows.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        embeds = self.model.get_input_embeddings()(rows)
+        language, head = self.model.model.language_model, self.model.model.generation_head
+        cache, tokens = None, []
+        torch.manual_seed(stable_seed(requests[0].seed, "janus_image_batch", 0))
+        padded = len(prompts) > 1  # one prompt: no mask or positions, as the harness calls the model
+        for _ in range(self.recipe["image_tokens"]):
+            out = language(inputs_embeds=embeds, attention_mask=mask if padded else None,
+                           position_ids=positions if padded else None, use_cache=True, cache=cache)
+            cache = out.past_key_values
+            logits = head(out.last_hidden_state[:, -1, :])
+            guided = logits[1::2] + self.cfg_weight * (logits[0::2] - logits[1::2])
+            if self.temperature > 0:
+                token = torch.multinomial(torch.softmax(guided / max(self.temperature, 1e-5), dim=-1), 1)
+            else:
+                token = guided.argmax(dim=-1, keepdim=True)
+            tokens.append(token)
+            pair = token.repeat_interleave(2, dim=0)
+            embeds = self.model.prepare_embeddings_for_image_generation(pair.squeeze(-1)).unsqueeze(1)
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+            positions = positions[:, -1:] + 1
+        pixels = self.model.decode_image_tokens(torch.cat(tokens, dim=-1)).float().cpu().numpy()
+        return [Image.fromarray(np.clip((one + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)) for one in pixels]
 
 
 def _dtype(name: str, device: str) -> torch.dtype:

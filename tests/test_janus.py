@@ -117,6 +117,9 @@ def test_images_follow_the_harness_s_loop_token_for_token(tiny_janus: Path, benc
     """CFG 4.0 on raw logits with pad-filled unconditional rows, temperature 1.0, no top-k (transformers' default
     top_k=50 would cut the 64-code tiny codebook), the harness's image seed: the same tokens as its loop."""
     janus = model("tp", tiny_janus)
+    with torch.no_grad():  # peaked logits, so that a wrong input or guidance changes the samples
+        for weight in janus.model.model.generation_head.parameters():
+            weight.mul_(8)
     item = bench.tasks["dense_gen"][0]
     concept = personalized(janus, bench, item.concept)
     request = GenerateRequest(item.id, "dense_gen", concept, item.prompt, seed=janus.request_seed(3407, "dense_gen",
@@ -195,3 +198,34 @@ def test_janus_runs_on_table_5_builds(fmt: str, tiny_janus: Path, tmp_path: Path
     [log] = (tmp_path / "runs").rglob("predictions.jsonl")
     predicted = {json.loads(line)["task"] for line in log.read_text().splitlines()}
     assert predicted == {task for task, items in tasks.items() if items}
+
+
+def test_prompt_batches_trade_the_harness_s_seeds_for_speed_and_say_so(tiny_janus: Path,
+                                                                       bench: unifybench_pp.Benchmark) -> None:
+    batched = create("janus-tp", str(tiny_janus), prompt_batch=3)
+    one_by_one = model("tp", tiny_janus)
+    items = bench.tasks["dense_gen"][:3]
+    concept = personalized(batched, bench, items[0].concept)
+    requests = [GenerateRequest(i.id, "dense_gen", bench.concepts[i.concept], i.prompt, seed=100 + k)
+                for k, i in enumerate(items)]
+    first, again = batched.generate(requests), batched.generate(requests)
+    assert [np.asarray(a).tolist() for a in first] == [np.asarray(b).tolist() for b in again]  # deterministic
+    assert len(first) == 3 and all(image.size == (32, 32) for image in first)
+    alone = one_by_one.generate(requests[:1])[0]  # the harness's image of the first request
+    assert np.array_equal(np.asarray(batched.generate(requests[:1])[0]), np.asarray(alone))
+    assert "3 prompts per call" in batched.recipe["batching"] and concept.id == items[0].concept
+
+
+def test_left_padded_prompt_batches_condition_each_image_on_its_own_prompt(tiny_janus: Path,
+                                                                           bench: unifybench_pp.Benchmark) -> None:
+    """Greedy (temperature 0), so no random stream is shared: prompts of different lengths give the same images
+    in one left-padded batch as one by one (masks and positions right)."""
+    alone = create("janus-tp", str(tiny_janus), temperature=0.0)
+    batched = create("janus-tp", str(tiny_janus), temperature=0.0, prompt_batch=3)
+    items = bench.tasks["dense_gen"][:2] + bench.tasks["pure_gen"][:1]
+    requests = [GenerateRequest(i.id, t, bench.concepts[i.concept], i.prompt, seed=5)
+                for i, t in zip(items, ("dense_gen", "dense_gen", "pure_gen"))]
+    lengths = {len(alone.generation_prompt(r)) for r in requests}
+    assert len(lengths) == 3  # really padded
+    for one, many in zip(alone.generate(requests), batched.generate(requests)):
+        assert np.array_equal(np.asarray(one), np.asarray(many))
