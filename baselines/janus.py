@@ -30,6 +30,7 @@ What each request becomes, as the harness builds it:
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,7 @@ class Janus:
             "batching": "one request at a time" if prompt_batch == 1 else
             f"{prompt_batch} prompts per call, one random stream per call (images depend on their batch)",
         }
+        self.size = checkpoint_size(checkpoint, self.model)
         self._references: dict[str, Path] = {}
         self._captions: dict[Path, str] = {}
 
@@ -244,6 +246,16 @@ class Janus:
             positions = positions[:, -1:] + 1
         pixels = self.model.decode_image_tokens(torch.cat(tokens, dim=-1)).float().cpu().numpy()
         return [Image.fromarray(np.clip((one + 1.0) / 2.0 * 255.0, 0, 255).astype(np.uint8)) for one in pixels]
+
+
+def checkpoint_size(checkpoint: str, model: torch.nn.Module) -> str:
+    """The size a leaderboard row shows: the one the checkpoint is named by (`Janus-Pro-7B` -> 7B), else the
+    parameter count."""
+    named = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)[Bb](?![\w])", Path(checkpoint).name)
+    if named:
+        return f"{named.group(1)}B"
+    count = sum(p.numel() for p in model.parameters())
+    return f"{count / 1e9:.1f}B" if count >= 1e8 else f"{count / 1e6:.1f}M"
 
 
 def _dtype(name: str, device: str) -> torch.dtype:

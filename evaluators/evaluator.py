@@ -37,9 +37,12 @@ def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, 
     chosen = {**(spec.options_for(scoring.protocol) if spec else {}), **(options or {})}
     implied = {"model_type": spec.model_type, "model_size": spec.model_size,
                "display_name": spec.display_name or model} if spec else {"display_name": model}
+    built = create(model, checkpoint, device, **chosen)
+    if implied.get("model_size", "-") == "-" and getattr(built, "size", None):  # the adapter knows its checkpoint's
+        implied["model_size"] = built.size
     config = EvalConfig(model=model, checkpoint=checkpoint, options=chosen, device=device, scoring=scoring,
                         **{**implied, **settings})
-    return run_evaluation(bench, create(model, checkpoint, device, **chosen), config, on_task, say=say)
+    return run_evaluation(bench, built, config, on_task, say=say)
 
 
 @dataclass

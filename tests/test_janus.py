@@ -142,6 +142,7 @@ def test_every_task_end_to_end_with_the_recipe_recorded(tiny_janus: Path, mini_b
         [run] = (tmp_path / "runs" / f"janus-{mode}").glob("*/*/run.json")
         info = json.loads(run.read_text())
         assert info["recipe"]["cfg"] == 4.0 and info["recipe"]["resolution"] == 32
+        assert info["model_size"].endswith("M")  # the adapter's size of its checkpoint
         assert "sampling: " in result.stdout and "cfg 4.0" in result.stdout
         records = [json.loads(line) for line in (run.parent / "predictions.jsonl").read_text().splitlines()]
         assert {r["task"] for r in records} == {"rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen",
@@ -229,3 +230,13 @@ def test_left_padded_prompt_batches_condition_each_image_on_its_own_prompt(tiny_
     assert len(lengths) == 3  # really padded
     for one, many in zip(alone.generate(requests), batched.generate(requests)):
         assert np.array_equal(np.asarray(one), np.asarray(many))
+
+
+def test_the_row_shows_the_size_the_checkpoint_is_named_by(tiny_janus: Path) -> None:
+    from baselines.janus import checkpoint_size
+
+    janus = model("tp", tiny_janus)
+    assert checkpoint_size("deepseek-community/Janus-Pro-7B", janus.model) == "7B"
+    assert checkpoint_size("/ckpt/janus-pro-1b", janus.model) == "1B"
+    count = sum(p.numel() for p in janus.model.parameters())
+    assert janus.size == f"{count / 1e6:.1f}M"  # "tiny" names no size: the parameter count
