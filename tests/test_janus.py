@@ -25,6 +25,8 @@ from baselines.harness_seeds import stable_seed
 from baselines.registry import create
 from cli import app
 
+from bench.janus_reference import harness_image
+
 from .tiny_models import make_tiny_janus
 
 SYSTEM = ("You are a helpful language and vision assistant. You are able to understand the visual content that the "
@@ -92,27 +94,6 @@ def test_generation_prompts_are_the_harness_s(tiny_janus: Path, bench: unifybenc
     assert concept.token in dense.prompt and concept.token in tp.generation_prompt(request)  # kept as written
 
 
-def harness_sampling(janus, prompt: str, seed: int) -> torch.Tensor:
-    """The harness's `_run_generation_batch` loop for one image, on the transformers modules."""
-    core = janus.model.model
-    ids = janus.processor.tokenizer(prompt + janus.processor.tokenizer.boi_token, return_tensors="pt")["input_ids"][0]
-    tokens = torch.stack([ids, ids.clone()])
-    tokens[1, 1:-1] = janus.pad_token_id
-    embeds = janus.model.get_input_embeddings()(tokens)
-    generated, past = [], None
-    torch.manual_seed(seed)
-    with torch.inference_mode():
-        for _ in range(janus.recipe["image_tokens"]):
-            out = core.language_model(inputs_embeds=embeds, use_cache=True, past_key_values=past)
-            past = out.past_key_values
-            logits = core.generation_head(out.last_hidden_state[:, -1, :])
-            guided = logits[1] + 4.0 * (logits[0] - logits[1])
-            token = torch.multinomial(torch.softmax(guided / 1.0, dim=-1), num_samples=1)
-            generated.append(int(token))
-            embeds = janus.model.prepare_embeddings_for_image_generation(torch.cat([token, token])).unsqueeze(1)
-    return torch.tensor(generated)
-
-
 def test_images_follow_the_harness_s_loop_token_for_token(tiny_janus: Path, bench: unifybench_pp.Benchmark) -> None:
     """CFG 4.0 on raw logits with pad-filled unconditional rows, temperature 1.0, no top-k (transformers' default
     top_k=50 would cut the 64-code tiny codebook), the harness's image seed: the same tokens as its loop."""
@@ -124,12 +105,11 @@ def test_images_follow_the_harness_s_loop_token_for_token(tiny_janus: Path, benc
     concept = personalized(janus, bench, item.concept)
     request = GenerateRequest(item.id, "dense_gen", concept, item.prompt, seed=janus.request_seed(3407, "dense_gen",
                                                                                                   concept.id, item.id))
-    expected = harness_sampling(janus, janus.generation_prompt(request), stable_seed(request.seed, "janus_image_batch", 0))
-    with torch.inference_mode():
-        pixels = janus.model.decode_image_tokens(expected[None]).float().numpy()[0]
+    expected = harness_image(janus, janus.generation_prompt(request), stable_seed(request.seed, "janus_image_batch", 0))
     image = janus.generate([request])[0]
-    assert np.array_equal(np.asarray(image), np.clip((pixels + 1) / 2 * 255, 0, 255).astype(np.uint8))
-    assert len(set(expected.tolist())) > 8  # sampled, not argmax
+    assert np.array_equal(np.asarray(image), expected)
+    other = GenerateRequest(item.id, "dense_gen", concept, item.prompt, seed=request.seed + 1)
+    assert not np.array_equal(np.asarray(janus.generate([other])[0]), expected)  # sampled: the seed matters
     assert janus.recipe["top_k"] is None and janus.recipe["cfg"] == 4.0 and janus.recipe["temperature"] == 1.0
 
 

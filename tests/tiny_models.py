@@ -216,37 +216,10 @@ def save_transformers_clip(state: dict, path: Path, hidden_act: str = "quick_gel
 
 
 def make_tiny_janus(path: Path, seed: int = 0) -> Path:
-    """A 1-layer Janus (SigLIP-style vision tower, Llama, VQ decoder, generation head) with its processor: 32 px
-    images, 16 image tokens. The tokenizer declares Janus's image tokens at construction (they would not survive
-    `save_pretrained` otherwise); the VQ's channels are multiples of 32 (GroupNorm(32)) and its downsampling (8)
-    equals the vision patch size."""
-    from transformers import (JanusConfig, JanusForConditionalGeneration, JanusImageProcessor, JanusProcessor,
-                              PreTrainedTokenizerFast)
+    """A 1-layer Janus with its processor: 32 px images, patch 8, 16 image tokens, 64 codes."""
+    from bench.janus_reference import random_janus
 
-    from baselines.showo.vocab import build_tiny_tokenizer
-
-    specials = {"image_token": "<image_placeholder>", "boi_token": "<begin_of_image>", "eoi_token": "<end_of_image>"}
-    core = build_tiny_tokenizer()
-    core.add_special_tokens({"additional_special_tokens": [*specials.values(), "<|User|>", "<|Assistant|>"]})
-    core.save_pretrained(path)
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(path, extra_special_tokens=specials,
-                                                        pad_token="<|endoftext|>")
-    config = JanusConfig(
-        text_config={"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "num_key_value_heads": 2, "vocab_size": len(tokenizer),
-                     "max_position_embeddings": 1024, "pad_token_id": tokenizer.pad_token_id,
-                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id},
-        vision_config={"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "image_size": 32,
-                       "patch_size": 8, "projection_dim": 32, "num_image_tokens": 16, "depth": 1},
-        vq_config={"embed_dim": 8, "num_embeddings": 64, "latent_channels": 32, "base_channels": 32,
-                   "channel_multiplier": [1, 1, 1, 1], "num_res_blocks": 1, "num_patches": 4, "projection_dim": 32,
-                   "image_token_embed_dim": 32, "num_hidden_layers": 1},
-        image_token_id=tokenizer.convert_tokens_to_ids(specials["image_token"]))
-    torch.manual_seed(seed)
-    JanusForConditionalGeneration(config).eval().save_pretrained(path)
-    JanusProcessor(image_processor=JanusImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer,
-                   num_image_tokens=16).save_pretrained(path)
-    return path
+    return random_janus(path, width=32, layers=1, image=32, patch=8, codes=64, seed=seed)
 
 
 def make_tiny_omnigen(path: Path, seed: int = 0) -> Path:
