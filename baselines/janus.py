@@ -231,7 +231,8 @@ class Janus:
         padded = len(prompts) > 1  # one prompt: no mask or positions, as the harness calls the model
         for _ in range(self.recipe["image_tokens"]):
             out = language(inputs_embeds=embeds, attention_mask=mask if padded else None,
-                           position_ids=positions if padded else None, use_cache=True, cache=cache)
+                           position_ids=positions if padded else None, use_cache=True,
+                           past_key_values=cache)  # named so on every transformers that has Janus
             cache = out.past_key_values
             logits = head(out.last_hidden_state[:, -1, :])
             guided = logits[1::2] + self.cfg_weight * (logits[0::2] - logits[1::2])
