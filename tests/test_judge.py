@@ -114,18 +114,15 @@ def test_changed_template_or_model_misses_the_cache(tmp_path: Path) -> None:
         assert len(server.requests) == 2
 
 
-def test_concurrency_speeds_up_a_batch(tmp_path: Path) -> None:
+def test_concurrency_keeps_that_many_calls_in_flight(tmp_path: Path) -> None:
+    """Counted by the server, not timed (a loaded machine makes wall-clock ratios flaky): serial is one call at a
+    time, concurrency 8 overlaps calls (each takes 0.3 s, so eight starts overlap unless the machine stalls)."""
     requests = [answer_request(k) for k in range(16)]
-    timings = {}
     for concurrency in (1, 8):
-        with ScriptedServer(lambda body, n: ("ok", "1"), latency=0.15) as server:
-            judge = make_judge(server, tmp_path / str(concurrency), concurrency=concurrency)
-            start = time.perf_counter()
-            results = judge.run(requests)
-            timings[concurrency] = time.perf_counter() - start
-            assert all(r.ok for r in results)
-            assert server.max_in_flight <= concurrency
-    assert timings[1] / timings[8] > 4
+        with ScriptedServer(lambda body, n: ("ok", "1"), latency=0.3) as server:
+            results = make_judge(server, tmp_path / str(concurrency), concurrency=concurrency).run(requests)
+        assert all(r.ok for r in results) and len(server.requests) == 16
+        assert (server.max_in_flight == 1) if concurrency == 1 else (4 <= server.max_in_flight <= 8)
 
 
 def test_api_key_is_sent_but_never_written(tmp_path: Path) -> None:
