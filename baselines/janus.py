@@ -128,7 +128,7 @@ class Janus:
         self.recipe = {
             "resolution": vision.image_size, "image_tokens": vision.num_image_tokens,
             "cfg": cfg_weight, "cfg_applied": "raw generation-head logits, uncond + w * (cond - uncond); "
-                                              "unconditional rows: all but BOS and <begin_of_image> set to pad",
+                                              "unconditional rows: the prompt but its first and last token padded",
             "temperature": temperature, "top_k": None, "top_p": None, "images_per_request": 1,
             "understanding": f"greedy, at most {max_new_tokens} new tokens, Janus's default system prompt",
             "answers": answers,
