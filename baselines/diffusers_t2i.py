@@ -53,6 +53,10 @@ class DiffusersT2I:
         self.call_options = {"num_inference_steps": steps, "guidance_scale": guidance_scale,
                              "height": height, "width": width}
         self._base = _load_pipeline(checkpoint, device, self.dtype) if textual_inversion else None
+        self.recipe = {"steps": steps, "guidance_scale": guidance_scale,
+                       "resolution": f"{height}x{width}" if height and width else "the pipeline's default",
+                       "seed": "a torch.Generator per image, seeded with the request's seed",
+                       "precision": dtype or "the checkpoint's", "images_per_request": 1}
         self._pipes: dict[str, Any] = {}
         self._loaded_embeddings: set[str] = set()
 

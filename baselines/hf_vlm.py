@@ -47,6 +47,9 @@ class HFVisionLanguageModel:
         self.processor.tokenizer.padding_side = "left"
         self.device, self.mode = device, mode
         self.max_new_tokens, self.ip_images = max_new_tokens, ip_images
+        self.recipe = {"understanding": f"greedy, at most {max_new_tokens} new tokens, batched with left padding",
+                       "concept": "name and profile as text" if mode == "tp" else f"up to {ip_images} training photos",
+                       "precision": str(self.model.dtype).removeprefix("torch.")}
         self._references: dict[str, list[Path]] = {}
 
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:

@@ -42,6 +42,9 @@ class OpenAIModel:
         self.name, self.mode = name, mode
         self.model = checkpoint or GPT4O
         self.image_model, self.image_size, self.max_tokens = image_model, image_size, max_tokens
+        self.recipe = {"understanding": f"{self.model}, temperature 0, at most {max_tokens} tokens, the request's "
+                                        f"seed sent", "generation": f"{image_model} at {image_size}",
+                       "images_per_request": 1}
         self.transport = Transport(base_url, key, Path(cache) if cache else Path.home() / ".cache" / "ubpp" /
                                    "models.sqlite", timeout, max_retries, backoff, concurrency)
         self._references: dict[str, tuple[Path, ...]] = {}

@@ -66,6 +66,7 @@ def test_tiny_syncr1_on_all_nine_tasks(mini_build: Path, tiny_bundle: Path, tmp_
     assert len(images) == sum(len(bench.tasks[t]) for t in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen"))
     info = json.loads((result.run_dir / "run.json").read_text())
     assert info["model_type"] == "Unified Model" and info["checkpoint_sha256"] and len(info["capabilities"]) == 2
+    assert info["recipe"]["guidance_scale"] == 5.0 and info["recipe"]["steps"] > 0  # how it sampled, recorded
     again = run_evaluation(bench, model, EvalConfig("syncr1", str(tiny_bundle), runs_dir=tmp_path))
     assert again.run_dir == result.run_dir and again.predicted == 0 and again.skipped == len(lines)
     other = run_evaluation(bench, model, EvalConfig("syncr1", str(tiny_bundle), runs_dir=tmp_path, seed=1,

@@ -116,6 +116,11 @@ class ShowoAdapter:
         self.epoch = epoch
         self.sampler = SamplerConfig(steps=steps, guidance_scale=guidance_scale, temperature=temperature)
         self.max_new_tokens = max_new_tokens
+        self.recipe = {"steps": steps, "guidance_scale": guidance_scale, "cfg_applied": "(1 + g) * cond - g * uncond",
+                       "temperature": temperature, "sampler": "MaskGIT, cosine schedule",
+                       "understanding": f"greedy, at most {max_new_tokens} new tokens, {mmu_vocab} vocabulary",
+                       "pixels": pixels, "flip": flip, "seed": "harness stable_seed per request",
+                       "images_per_request": 1}
 
     def _load(self, checkpoint: str | Path) -> None:
         bundle = Path(checkpoint)
