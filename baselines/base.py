@@ -60,5 +60,11 @@ class Model(Protocol):
 # and the runner seeds each request with it (see evaluators.runner.seed_for).
 
 
+def open_rgb(path: Path) -> Image.Image:
+    """An image file as an RGB image in memory, the file closed: what every adapter hands its model."""
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
 class ModelError(Exception):
     """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""

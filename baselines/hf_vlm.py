@@ -16,12 +16,7 @@ from PIL import Image
 from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest
-
-
-def _open(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
+from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
 
 
 class HFVisionLanguageModel:
@@ -63,12 +58,12 @@ class HFVisionLanguageModel:
         if self.mode == "ip":
             for path in self._references.get(concept.id, []):
                 content.append({"type": "image"})
-                images.append(_open(path))
+                images.append(open_rgb(path))
             content.append({"type": "text", "text": f"These photos show {concept.token}, a {concept.class_noun}.\n"})
         else:
             content.append({"type": "text", "text": tp_prefix(concept.id, concept.info) + "\n"})
         content.append({"type": "image"})
-        images.append(_open(request.image))
+        images.append(open_rgb(request.image))
         content.append({"type": "text", "text": request.prompt})
         return [{"role": "user", "content": content}], images
 

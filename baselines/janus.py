@@ -15,11 +15,11 @@ What each request becomes, as the harness builds it:
   (the `syncr1` protocol) does the same, `answers=whole` (`strict`) keeps the whole answer.
 - Generation: the template with an empty system prompt, then `<begin_of_image>`; 576 image tokens (384 px)
   sampled at temperature 1.0 with no top-k or top-p, classifier-free guidance 4.0 on the raw logits of the
-  generation head, the unconditional rows being the prompt with every token but BOS and `<begin_of_image>`
-  replaced by the pad token. TP: the prompt is the `name:/info:` prefix and the generation prompt; IP:
+  generation head, the unconditional rows being the prompt with every token but its first and last (the
+  trailing `<begin_of_image>`) replaced by the pad token. TP: the prompt is the `name:/info:` prefix and the generation prompt; IP:
   `a photo of <c>`, the generation prompt, then `Reference appearance details: <caption>`, the caption being
   the model's own greedy description of the first training photo (the harness's instruction, at most 128 new
-  tokens, cached per photo). Rea. Gen. prompts are the model's own rewrites (the runner's two-stage flow).
+  tokens, cached per concept as the harness caches it per reference photo). Rea. Gen. prompts are the model's own rewrites (the runner's two-stage flow).
 - Seeds: each request's seed is the harness's `stable_seed(seed, "janus_tp"|"janus_ip", family, task,
   concept, 0, item)`; the image is sampled after `torch.manual_seed(stable_seed(request seed,
   "janus_image_batch", 0))`, as the harness does before its first batch. So one image per request and one
@@ -41,7 +41,7 @@ from PIL import Image
 from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest
+from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
 from .harness_seeds import request_seed, stable_seed
 
 SYSTEM_PROMPT = ("You are a helpful language and vision assistant. You are able to understand the visual content "
@@ -79,11 +79,6 @@ def _joined(*parts: str) -> str:
 
 def is_black(image: Image.Image) -> bool:
     return not np.asarray(image).any()
-
-
-def _open(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
 
 
 class Janus:
@@ -139,14 +134,17 @@ class Janus:
             f"{prompt_batch} prompts per call, one random stream per call (images depend on their batch)",
         }
         self.size = checkpoint_size(checkpoint, self.model)
-        self._references: dict[str, Path] = {}
-        self._captions: dict[Path, str] = {}
+        self._references: dict[str, Image.Image] = {}
+        """Concept -> its first training photo, decoded once."""
+        self._captions: dict[str, str] = {}
+        """Concept -> the model's caption of that photo."""
 
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:
         if self.mode == "ip" and not train_images:
             raise ModelError(f"janus-ip: concept {concept.id} has no training photo to show")
         if train_images:
-            self._references[concept.id] = train_images[0]
+            self._references[concept.id] = open_rgb(train_images[0])
+            self._captions.pop(concept.id, None)
 
     def request_seed(self, base_seed: int, task: str, concept: str, item_id: str) -> int:
         return request_seed(base_seed, self.harness_name, task, concept, 0, item_id)
@@ -154,8 +152,8 @@ class Janus:
     def understanding_input(self, request: UnderstandRequest) -> tuple[str, list[Image.Image]]:
         """The prompt text (template included) and images the harness gives for this request."""
         concept = request.concept
-        images = [_open(self._references[concept.id])] if self.mode == "ip" else []
-        target = _open(request.image)
+        images = [self._references[concept.id]] if self.mode == "ip" else []
+        target = open_rgb(request.image)
         if not is_black(target):
             images.append(target)
         if self.mode == "tp":
@@ -172,7 +170,7 @@ class Janus:
         if self.mode == "tp":
             text = f"{tp_prefix(concept.id, concept.info)}\n{source}"
         else:
-            caption = self._caption(self._references[concept.id])
+            caption = self._caption(concept.id)
             text = _joined(f"a photo of {concept.id}", source, f"Reference appearance details: {caption}")
         return sft_prompt(text.strip(), "")
 
@@ -190,11 +188,12 @@ class Janus:
             answer = decode(new[length:], skip_special_tokens=True).strip() or answer
         return clean_answer(answer)
 
-    def _caption(self, photo: Path) -> str:
-        if photo not in self._captions:
+    def _caption(self, concept_id: str) -> str:
+        if concept_id not in self._captions:
             prompt = sft_prompt(user_turn(CAPTION_INSTRUCTION, 1), SYSTEM_PROMPT)
-            self._captions[photo] = self._chat(prompt, [_open(photo)], self.caption_max_new_tokens)
-        return self._captions[photo]
+            self._captions[concept_id] = self._chat(prompt, [self._references[concept_id]],
+                                                    self.caption_max_new_tokens)
+        return self._captions[concept_id]
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         return [self._chat(*self.understanding_input(request), self.max_new_tokens) for request in requests]

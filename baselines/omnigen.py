@@ -24,7 +24,7 @@ from PIL import Image
 
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest
+from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
 
 IMAGE_TAG = "<img><|image_1|></img>"
 
@@ -64,22 +64,21 @@ class OmniGen:
                        "seed": "the request's seed: its torch.Generator and torch's global stream",
                        "precision": str(self.pipe.transformer.dtype).removeprefix("torch."),
                        "scheduler": type(self.pipe.scheduler).__name__}
-        self._references: dict[str, Path] = {}
+        self._references: dict[str, Image.Image] = {}
+        """Concept -> its first training photo, decoded once."""
 
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:
         if not train_images:
             raise ModelError(f"omnigen-ip: concept {concept.id} has no training photo to show")
-        self._references[concept.id] = train_images[0]
+        self._references[concept.id] = open_rgb(train_images[0])
 
     @torch.inference_mode()
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
         images = []
         for request in requests:
-            with Image.open(self._references[request.concept.id]) as photo:
-                reference = photo.convert("RGB")
             generator = torch.Generator(device="cpu").manual_seed(request.seed)
             torch.manual_seed(request.seed)  # the pipeline samples the photo's VAE latent from the global stream
-            images.append(self.pipe(prompt=omnigen_prompt(request.prompt, request.concept), input_images=[reference],
+            images.append(self.pipe(prompt=omnigen_prompt(request.prompt, request.concept), input_images=[self._references[request.concept.id]],
                                     generator=generator, **self.call_options).images[0])
         return images
 

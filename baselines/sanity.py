@@ -9,7 +9,7 @@ from PIL import Image
 
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest
+from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
 
 
 class _NoWeights:
@@ -42,8 +42,7 @@ class RealImages(_NoWeights):
         for request in requests:
             if not request.references:
                 raise ModelError(f"real-images: concept {request.concept.id} has no training photos")
-            with Image.open(request.references[request.seed % len(request.references)]) as photo:
-                out.append(photo.convert("RGB"))
+            out.append(open_rgb(request.references[request.seed % len(request.references)]))
         return out
 
 

@@ -86,7 +86,7 @@ def test_generation_prompts_are_the_harness_s(tiny_janus: Path, bench: unifybenc
     bare = item.prompt.replace(concept.token, concept.id)  # the harness's Pure Gen. templates name it bare
     request = GenerateRequest(item.id, "pure_gen", concept, item.prompt)
     assert tp.generation_prompt(request) == f"<|User|>: name: {concept.id}\ninfo: {concept.info}\n{bare}\n\n<|Assistant|>:"
-    caption = ip._caption(photos(bench, item.concept)[0])
+    caption = ip._caption(item.concept)
     assert ip.generation_prompt(request) == (f"<|User|>: a photo of {concept.id}\n{bare}\nReference appearance "
                                              f"details: {caption.strip()}\n\n<|Assistant|>:")
     dense = bench.tasks["dense_gen"][0]

@@ -60,7 +60,7 @@ from unifybench_pp.paths import path_component
 from unifybench_pp.prompts import name_substituted
 from unifybench_pp.schema import Concept
 
-from ..base import GenerateRequest, ModelError, UnderstandRequest
+from ..base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
 from ..harness_seeds import request_seed
 from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
 from .concepts import ConceptTokens
@@ -197,10 +197,7 @@ class ShowoAdapter:
         return request_seed(base_seed, HARNESS_ADAPTER, task, concept, self.model_epoch_of(concept), item_id)
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
-        images = []
-        for request in requests:
-            with Image.open(request.image) as photo:
-                images.append(photo.convert("RGB"))
+        images = [open_rgb(request.image) for request in requests]
         flips = [harness_flip(r.seed) for r in requests] if self.flip == "harness" else None
         return self.pipe.understand(images, [r.prompt for r in requests], [self._system(r) for r in requests],
                                     flips=flips, latent_text=self.latent_text, max_new_tokens=self.max_new_tokens)
