@@ -150,8 +150,8 @@ def _alive(owner: str) -> bool:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, ValueError):
-        return True
+    except (PermissionError, ValueError):  # alive under another user, or not a pid we can judge
+        pass
     return True
 
 

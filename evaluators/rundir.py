@@ -18,7 +18,6 @@ directory (unifybench_pp.paths), because runs may come from untrusted submitters
 from __future__ import annotations
 
 import hashlib
-
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone

@@ -367,7 +367,8 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         named = path_component(config.model, "model name"), path_component(bench.version, "benchmark version")
     except UnsafePath as error:
         raise RunError(f"cannot name a run directory under {config.runs_dir}: {error}") from None
-    run_dir = config.runs_dir.joinpath(*named, _config_hash(config, checkpoint_sha, getattr(model, "recipe", {})))
+    recipe = dict(getattr(model, "recipe", {}))
+    run_dir = config.runs_dir.joinpath(*named, _config_hash(config, checkpoint_sha, recipe))
     run_dir.mkdir(parents=True, exist_ok=True)
     info = RunInfo(
         model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,
@@ -375,7 +376,7 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
         commit=_git_commit(), date=utc_now(), seed=config.seed, reasoning_input=config.reasoning_input,
         compared_with=config.compared_with,
-        packages=package_versions(), recipe=dict(getattr(model, "recipe", {})),
+        packages=package_versions(), recipe=recipe,
     )
     return run_dir, info
 
