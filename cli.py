@@ -386,9 +386,10 @@ def evaluate(
     compared_with: Annotated[str, typer.Option(
         help="Leaderboard row (model name) to test this model against, e.g. its untrained starting point.")] = "",
     reasoning_input: Annotated[str, typer.Option(
-        help="What Rea. Gen. / Dense Rea. Gen. draw from: own (the model's own Rea. / Dense Rea. output, as the "
-             "harness), implicit (the implicit prompt) or explicit (oracle rewriting: isolates generation "
-             "quality). Recorded in the run; runs with different inputs never share a table.")] = "own",
+        help="What Rea. Gen. / Dense Rea. Gen. draw from: harness (what the authors' harness gives this model: "
+             "its own Rea. / Dense Rea. output; BAGEL: the implicit prompt), own (the model's own output: the "
+             "paper's two-stage rule), implicit (the implicit prompt) or explicit (oracle rewriting: isolates "
+             "generation quality). Recorded in the run; runs with different inputs never share a table.")] = "harness",
     samples: Annotated[int, typer.Option(
         min=1, help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
              "sampling's variance from the concepts' and the judge's.")] = 1,

@@ -38,10 +38,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
+from .harness_inputs import conditioning_text, is_black, joined, source_prompt, with_tp_prefix
 from .harness_seeds import request_seed, stable_seed
 
 SYSTEM_PROMPT = ("You are a helpful language and vision assistant. You are able to understand the visual content "
@@ -70,15 +70,6 @@ def clean_answer(text: str) -> str:
         if marker in cleaned:
             cleaned = cleaned.split(marker)[-1].strip()
     return cleaned
-
-
-def _joined(*parts: str) -> str:
-    """The harness's `_join_text_segments`: stripped, empty parts dropped, one per line."""
-    return "\n".join(part.strip() for part in parts if part and part.strip())
-
-
-def is_black(image: Image.Image) -> bool:
-    return not np.asarray(image).any()
 
 
 class Janus:
@@ -157,21 +148,19 @@ class Janus:
         if not is_black(target):
             images.append(target)
         if self.mode == "tp":
-            text = f"{tp_prefix(concept.id, concept.info)}\n{request.prompt}"
+            text = with_tp_prefix(concept, request.prompt)
         else:
-            text = _joined(f"a photo of {concept.id}", request.prompt)
+            text = joined(conditioning_text(concept), request.prompt)
         return sft_prompt(user_turn(text, len(images)), SYSTEM_PROMPT), images
 
     def generation_prompt(self, request: GenerateRequest) -> str:
-        """The text the harness samples the image from (template included). Its Pure Gen. templates name the
-        concept bare ("a bo wearing ..."), its other prompts keep the token."""
-        concept = request.concept
-        source = request.prompt.replace(concept.token, concept.id) if request.task == "pure_gen" else request.prompt
+        """The text the harness samples the image from (template included)."""
+        concept, source = request.concept, source_prompt(request)
         if self.mode == "tp":
-            text = f"{tp_prefix(concept.id, concept.info)}\n{source}"
+            text = with_tp_prefix(concept, source)
         else:
             caption = self._caption(concept.id)
-            text = _joined(f"a photo of {concept.id}", source, f"Reference appearance details: {caption}")
+            text = joined(conditioning_text(concept), source, f"Reference appearance details: {caption}")
         return sft_prompt(text.strip(), "")
 
     @torch.inference_mode()

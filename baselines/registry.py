@@ -68,6 +68,12 @@ BUILTIN = [
     AdapterSpec("janus-ip", "baselines.janus:janus_ip", ("understand", "generate"),
                 "Janus / Janus-Pro, the concept's first training photo shown (generation: its own caption of it)",
                 display_name="Janus-Pro+IP", protocol_options=JANUS_PROTOCOL_OPTIONS),
+    AdapterSpec("bagel-tp", "baselines.bagel:bagel_tp", ("understand", "generate"),
+                "BAGEL-7B-MoT through a checkout of its repository (--option code_root=), concept described in text, "
+                "the Sync-R1 harness's inputs; CUDA only", model_size="7B", display_name="BAGEL+TP"),
+    AdapterSpec("bagel-ip", "baselines.bagel:bagel_ip", ("understand", "generate"),
+                "BAGEL-7B-MoT, the concept's first training photo shown; CUDA only", model_size="7B",
+                display_name="BAGEL+IP"),
     AdapterSpec("omnigen-ip", "baselines.omnigen:omnigen_ip", ("generate",),
                 "OmniGen v1 (diffusers), zero-shot: the concept's first training photo in the prompt",
                 model_type="Gen. Only", model_size="3.8B", display_name="OmniGen+IP"),

@@ -21,7 +21,7 @@ from unifybench_pp.loader import Benchmark
 from .metrics import MetricResult
 from .rundir import scored_run_info, write_run
 from .runlock import run_lock
-from .runner import EvalConfig, EvalResult, run_evaluation
+from .runner import HARNESS_FLOW, EvalConfig, EvalResult, run_evaluation
 from .scoring import Scorers, check_settings, read_predictions, score
 from .scoring_config import ScoringConfig
 
@@ -30,7 +30,11 @@ def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, 
                    scoring: ScoringConfig | None = None, device: str = "cpu",
                    on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None,
                    say: Callable[[str], None] = lambda message: None, **settings: Any) -> EvalResult:
-    """Evaluate `model` on `bench` (resuming a finished or interrupted run); `settings` are EvalConfig fields."""
+    """Evaluate `model` on `bench` (resuming a finished or interrupted run); `settings` are EvalConfig fields.
+
+    `reasoning_input` "harness" (the default) is what the authors' harness feeds this model's Rea. Gen.: the
+    model's own rewrite (`own`), or what the adapter names as `harness_reasoning_input` (BAGEL: `implicit`).
+    The run records the resolved input."""
     scoring = scoring or ScoringConfig(device=device)
     check_settings(scoring)
     spec = adapters().get(model)
@@ -40,6 +44,8 @@ def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, 
     built = create(model, checkpoint, device, **chosen)
     if implied.get("model_size", "-") == "-" and getattr(built, "size", None):  # the adapter knows its checkpoint's
         implied["model_size"] = built.size
+    if settings.get("reasoning_input", HARNESS_FLOW) == HARNESS_FLOW:
+        settings["reasoning_input"] = getattr(built, "harness_reasoning_input", "own")
     config = EvalConfig(model=model, checkpoint=checkpoint, options=chosen, device=device, scoring=scoring,
                         **{**implied, **settings})
     return run_evaluation(bench, built, config, on_task, say=say)

@@ -99,11 +99,13 @@ class EvalConfig:
         if self.samples < 1 or self.scoring.judge_repeats < 1:
             raise EvalSettingsError("--samples and --judge-repeats must be at least 1")
         if self.reasoning_input not in REASONING_INPUTS:
-            raise EvalSettingsError(f"reasoning input must be one of {', '.join(REASONING_INPUTS)}, "
+            raise EvalSettingsError(f"reasoning input must be one of {', '.join((HARNESS_FLOW, *REASONING_INPUTS))}, "
                              f"not {self.reasoning_input!r}")
 
 
 REASONING_INPUTS = ("own", "implicit", "explicit")
+HARNESS_FLOW = "harness"
+"""The reasoning input `evaluate_model` resolves per model: what the authors' harness gives it."""
 
 
 @dataclass
