@@ -531,17 +531,21 @@ def judge_agreement(
 
 @app.command("models")
 def models() -> None:
-    """List the model adapters (built-in and from installed packages) with their capabilities."""
+    """List the model adapters (built-in and from installed packages) with their capabilities and needs."""
+    from rich.markup import escape
+
     from baselines.registry import adapters
 
     table = Table(title="model adapters")
-    for column in ("name", "understand", "generate", "group", "source", "description"):
+    for column in ("name", "understand", "generate", "group", "source", "description", "needs"):
         table.add_column(column)
     for spec in adapters().values():
-        table.add_row(spec.name, "yes" if "understand" in spec.capabilities else "-",
-                      "yes" if "generate" in spec.capabilities else "-", spec.model_type, spec.source,
-                      spec.description)
+        needs = spec.needs + (f"; pip install 'unifybench-pp[{spec.extra}]'" if spec.extra else "")
+        table.add_row(*map(escape, (spec.name, "yes" if "understand" in spec.capabilities else "-",
+                                    "yes" if "generate" in spec.capabilities else "-", spec.model_type, spec.source,
+                                    spec.description, needs)))
     console.print(table)
+    console.print("`ubpp doctor` says which of their libraries are installed here.")
 
 
 @app.command("leaderboard")
@@ -621,6 +625,26 @@ def doctor(scoring=None) -> None:
     for preset, lacking in report.missing_rewards.items():
         state = f"missing {', '.join(lacking)}" if lacking else "ready"
         console.print(f"`ubpp train syncr1 --preset {preset}` rewards: {state}", soft_wrap=True, markup=False)
+    _adapter_libraries()
+
+
+def _adapter_libraries() -> None:
+    """The model adapters whose libraries go beyond the core: installed or what to install (weights are theirs
+    to bring, as `ubpp models` says)."""
+    from rich.markup import escape
+
+    from baselines.registry import adapters
+
+    table = Table(title="model adapters with libraries beyond the core")
+    for column in ("adapter", "libraries here", "to enable", "also needs"):
+        table.add_column(column, overflow="fold")
+    for spec in adapters().values():
+        if spec.extra:
+            lacking = spec.missing()
+            table.add_row(spec.name, "yes" if not lacking else f"[red]no[/red]: {escape(', '.join(lacking))}",
+                          "-" if not lacking else escape(f"pip install 'unifybench-pp[{spec.extra}]'"),
+                          escape(spec.needs))
+    console.print(table)
 
 
 train_app = typer.Typer(help="Train a model on a built benchmark's train split.", no_args_is_help=True)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from PIL import Image
 
 from unifybench_pp.schema import Concept
+
+if TYPE_CHECKING:
+    import torch
+
 
 @dataclass(frozen=True)
 class UnderstandRequest:
@@ -64,6 +68,21 @@ def open_rgb(path: Path) -> Image.Image:
     """An image file as an RGB image in memory, the file closed: what every adapter hands its model."""
     with Image.open(path) as image:
         return image.convert("RGB")
+
+
+def model_dtype(name: str, device: str, adapter: str) -> torch.dtype:
+    """A `dtype` option as torch's; "auto" is what the unified models' own code picks: bfloat16 on a GPU that has
+    it, else float16 on a GPU, float32 on a CPU."""
+    import torch  # here, so that listing adapters needs no torch
+
+    if name != "auto":
+        chosen = getattr(torch, name, None)
+        if not isinstance(chosen, torch.dtype):
+            raise ModelError(f"{adapter}: unknown dtype {name!r} (auto, float32, bfloat16, float16)")
+        return chosen
+    if not str(device).startswith("cuda"):
+        return torch.float32
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 class ModelError(Exception):

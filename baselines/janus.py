@@ -40,7 +40,7 @@ from PIL import Image
 
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, model_dtype, open_rgb
 from .harness_inputs import conditioning_text, is_black, joined, source_prompt, with_tp_prefix
 from .harness_seeds import request_seed, stable_seed
 
@@ -81,7 +81,7 @@ class Janus:
         try:
             from transformers import JanusForConditionalGeneration, JanusProcessor
         except ImportError:
-            raise ModelError("janus needs transformers 4.51 or newer: pip install -U transformers") from None
+            raise ModelError("janus needs transformers 4.51 or newer: pip install 'unifybench-pp[janus]'") from None
         if mode not in ("tp", "ip"):
             raise ModelError(f"janus mode must be tp or ip, got {mode!r}")
         if answers not in ("harness", "whole"):
@@ -95,7 +95,7 @@ class Janus:
                              "Janus checkpoint (e.g. deepseek-community/Janus-Pro-1B)")
         self.name, self.mode = f"janus-{mode}", mode
         self.harness_name = f"janus_{mode}"
-        precision = _dtype(dtype, device)
+        precision = model_dtype(dtype, device, self.name)
         try:
             self.processor = JanusProcessor.from_pretrained(checkpoint)
             self.model = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=precision).to(device).eval()
@@ -245,18 +245,6 @@ def checkpoint_size(checkpoint: str, model: torch.nn.Module) -> str:
         return f"{named.group(1)}B"
     count = sum(p.numel() for p in model.parameters())
     return f"{count / 1e9:.1f}B" if count >= 1e8 else f"{count / 1e6:.1f}M"
-
-
-def _dtype(name: str, device: str) -> torch.dtype:
-    """"auto": the harness's choice: bfloat16 on a GPU that has it, else float16 on a GPU, float32 on a CPU."""
-    if name != "auto":
-        try:
-            return getattr(torch, name)
-        except AttributeError:
-            raise ModelError(f"janus: unknown dtype {name!r} (auto, float32, bfloat16, float16)") from None
-    if not str(device).startswith("cuda"):
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def janus_tp(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> Janus:

@@ -44,7 +44,7 @@ class OmniGen:
         try:
             from diffusers import OmniGenPipeline
         except ImportError:
-            raise ModelError("omnigen-ip needs diffusers 0.32 or newer: pip install -U diffusers") from None
+            raise ModelError("omnigen-ip needs diffusers 0.33 or newer: pip install 'unifybench-pp[omnigen]'") from None
         if not checkpoint:
             raise ModelError("weights for omnigen-ip not found: pass --checkpoint PATH or a hub id "
                              "(e.g. Shitao/OmniGen-v1-diffusers)")

@@ -60,3 +60,43 @@ def test_evaluate_prints_how_to_enable_what_it_could_not_compute(mini_build: Pat
     assert result.exit_code == 0, result.output
     assert "to enable: export OPENAI_API_KEY" in result.output  # the judge columns of an understanding model
     assert "--clip-model" not in result.output.split("not computed: no predictions")[-1]  # no CLIP hint for no images
+
+
+def test_each_adapter_s_libraries_are_one_extra_that_doctor_checks() -> None:
+    """The extras in pyproject.toml (read here from the file, not from the installed metadata the registry reads)
+    are exactly the adapters' extras, hold no torch, and doctor says for each whether they are met here."""
+    import tomllib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    from baselines.registry import adapters
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    used = {spec.extra for spec in adapters().values() if spec.extra}
+    assert used == set(extras) - {"test"}
+
+    def met(text: str) -> bool:
+        requirement = Requirement(text)
+        try:
+            return requirement.specifier.contains(metadata.version(requirement.name), prereleases=True)
+        except metadata.PackageNotFoundError:
+            return False
+
+    result = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 3}
+    for spec in adapters().values():
+        if not spec.extra:
+            continue
+        assert not any(Requirement(r).name in ("torch", "torchvision") for r in extras[spec.extra])
+        lacking = [r for r in extras[spec.extra] if not met(r)]
+        assert spec.missing() == lacking, spec.name
+        row = rows[spec.name]
+        if lacking:
+            assert f"pip install 'unifybench-pp[{spec.extra}]'" in row and lacking[0] in row
+        else:
+            assert "│ yes" in row
+    listing = CliRunner().invoke(app, ["models"], env={"COLUMNS": "300"}).output
+    assert "unifybench-pp[bagel]" in listing and "code_root=" in listing  # cells may wrap at spaces

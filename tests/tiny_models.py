@@ -241,3 +241,37 @@ def make_tiny_omnigen(path: Path, seed: int = 0) -> Path:
     scheduler = FlowMatchEulerDiscreteScheduler(invert_sigmas=True, num_train_timesteps=1)
     OmniGenPipeline(transformer=transformer, vae=vae, scheduler=scheduler, tokenizer=tokenizer).save_pretrained(path)
     return path
+
+
+def make_tiny_emu3(path: Path, seed: int = 0, codes: int = 64) -> Path:
+    """A 1-layer Emu3 with its processor: 32 px images, an 8x VQ (4 levels of channels 32, GroupNorm(32)), `codes`
+    visual tokens. The tokenizer declares Emu3's image tokens at construction (they would not survive
+    `save_pretrained` otherwise) and its vocabulary holds the visual, end-of-line and image tokens the model's
+    vocabulary map reads. Serves as both the Chat and the Gen checkpoint."""
+    from transformers import (Emu3Config, Emu3ForConditionalGeneration, Emu3ImageProcessor, Emu3Processor,
+                              PreTrainedTokenizerFast)
+
+    from baselines.showo.vocab import build_tiny_tokenizer
+
+    specials = {"image_token": "<image>", "boi_token": "<|image start|>", "eoi_token": "<|image end|>",
+                "image_wrapper_token": "<|image token|>", "eof_token": "<|extra_201|>"}
+    core = build_tiny_tokenizer()
+    visual = [f"<|visual token {k:06d}|>" for k in range(codes)]
+    core.add_special_tokens({"additional_special_tokens": [*specials.values(), "<|extra_200|>", *visual]})
+    core.save_pretrained(path)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(path, extra_special_tokens=specials,
+                                                        pad_token="<|endoftext|>")
+    config = Emu3Config(
+        vq_config={"codebook_size": codes, "embed_dim": 4, "latent_channels": 4, "base_channels": 32,
+                   "channel_multiplier": [1, 1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [],
+                   "temporal_downsample_factor": 2, "hidden_size": 32, "num_attention_heads": 1},
+        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
+                     "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 4,
+                     "max_position_embeddings": 2048, "pad_token_id": tokenizer.pad_token_id,
+                     "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id},
+        vocabulary_map=tokenizer.get_vocab())
+    torch.manual_seed(seed)
+    Emu3ForConditionalGeneration(config).eval().save_pretrained(path)
+    Emu3Processor(image_processor=Emu3ImageProcessor(min_pixels=32 * 32, max_pixels=32 * 32),
+                  tokenizer=tokenizer).save_pretrained(path)
+    return path
