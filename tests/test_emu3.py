@@ -129,3 +129,23 @@ def test_missing_weights_are_one_line(tiny_emu3: Path, tmp_path: Path) -> None:
         create("emu3-tp", str(tmp_path / "nothing"), gen=str(tiny_emu3))
     with pytest.raises(ModelError, match="weights for Emu3-Gen not found .*--option gen=PATH"):
         create("emu3-tp", str(tiny_emu3), gen=str(tmp_path / "nothing"))
+
+
+@pytest.mark.parametrize("fmt", ["dreambench", "yollava"])
+def test_emu3_runs_on_table_5_builds(fmt: str, tiny_emu3: Path, tmp_path: Path) -> None:
+    from .table5_fixtures import write_dreambench, write_yollava
+
+    writer = {"dreambench": write_dreambench, "yollava": write_yollava}[fmt]
+    runner = CliRunner()
+    built = runner.invoke(app, ["build-dataset", "--source", str(writer(tmp_path / "src")), "--format", fmt,
+                                "--out", str(tmp_path / "bench"), "-q"])
+    assert built.exit_code == 0, built.stderr
+    result = runner.invoke(app, ["evaluate", "--model", "emu3-tp", "--checkpoint", str(tiny_emu3), "--option",
+                                 f"gen={tiny_emu3}", "--option", "image_area=1024", "--benchmark",
+                                 str(tmp_path / "bench"), "--limit", "1", "--runs-dir", str(tmp_path / "runs"),
+                                 "--judge-cache", str(tmp_path / "j.sqlite")])
+    assert result.exit_code == 0, (result.stderr, result.exception)
+    tasks = unifybench_pp.load(tmp_path / "bench").tasks
+    [log] = (tmp_path / "runs").rglob("predictions.jsonl")
+    assert {json.loads(line)["task"] for line in log.read_text().splitlines()} == \
+        {task for task, items in tasks.items() if items}
