@@ -654,14 +654,15 @@ app.add_typer(train_app, name="train")
 @train_app.command("syncr1")
 @keeps("checkpoints saved so far are kept; re-run with --resume to continue")
 def train_syncr1(
-    config: Annotated[Optional[Path], typer.Option(help="YAML settings (see training/config.py; every field optional).")]
+    config: Annotated[Optional[Path], typer.Option(help="YAML settings, every one optional (--settings lists them).")]
         = None,
     preset: Annotated[Optional[str], typer.Option(
         help="Start from a preset: `tiny` (offline, CPU, minutes, on the bundled mini benchmark), `paper` "
              "(Table 4; needs Show-o, BLIP-2, DINOv2, FaceNet weights) or `authors` (the paper's settings with the "
              "authors' released rewards: BLEU text, FaceNet / CLIP-I identity, a VLM judge).")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Override a setting, KEY=VALUE (dotted for nested: "
-                                                        "dgs.enabled=false, rewards.weights={tier: 1}); repeatable.")]
+                                                        "dgs.enabled=false, rewards.weights={tier: 1}); repeatable; "
+                                                        "--settings lists them.")]
         = [],  # noqa: B006 (typer needs a literal default)
     concept: Annotated[list[str], typer.Option("--concept", help="Concept to train (the authors train one per "
                                                                  "run); repeatable: one model with a DGS threshold "
@@ -682,6 +683,9 @@ def train_syncr1(
         = False,
     processes: Annotated[Optional[int], typer.Option(min=1, help="With --plan: the processes the run will launch "
                                                                  "with (default: WORLD_SIZE, else 1).")] = None,
+    list_settings: Annotated[bool, typer.Option("--settings", help="Print every setting --set and --config take, "
+                                                                   "with its default and what it does, and exit "
+                                                                   "(also docs/config.md).")] = False,
 ) -> None:
     """Sync-GRPO + Dynamic Group Scaling: two-phase rollouts, reward ensemble, Dr.GRPO, adaptive screening.
 
@@ -691,6 +695,8 @@ def train_syncr1(
     `distribute` setting says whether N processes split each group (same step as one GPU, faster; default) or
     roll out a group each (N groups per step). Check a setting first with --plan.
     """
+    if list_settings:
+        _print_settings()
     from evaluators.scorers.base import ScorerUnavailable
     from training.config import load_config
     from training.trainer import TrainingError, reward_trend, train
@@ -720,6 +726,18 @@ def train_syncr1(
     else:
         console.print(f"model: {result.bundle}  (evaluate: ubpp evaluate --model syncr1 --checkpoint {result.bundle})",
                       soft_wrap=True, markup=False, highlight=False)
+
+
+def _print_settings() -> None:
+    from training.config import setting_docs, yaml_value
+
+    table = Table(title="ubpp train syncr1 settings (--set KEY=VALUE, or keys of a --config YAML file)")
+    for column in ("setting", "type", "default", "what it does"):
+        table.add_column(column, overflow="fold")
+    for doc in setting_docs():
+        table.add_row(doc.name, doc.kind, yaml_value(doc.default), doc.help)
+    console.print(table, markup=False, highlight=False)
+    raise typer.Exit(0)
 
 
 def _print_plan(settings: Any, processes: int | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,29 @@ def test_bad_settings_say_what_is_wrong(override: str, message: str) -> None:
         load_config(None, None, [override])
     with pytest.raises(ValueError, match="unknown preset"):
         load_config(None, "huge")
+
+
+def test_every_setting_documents_itself_and_the_settings_page_is_generated_from_it() -> None:
+    """Each setting's docstring is its help; docs/config.md is regenerated from them (the test rewrites the page
+    and fails when it was stale), `--settings` prints them, `--plan` names what a run changes and why."""
+    from typer.testing import CliRunner
+
+    from cli import app
+    from training.config import DGSConfig, RewardConfig, setting_docs, settings_markdown
+
+    docs = setting_docs()
+    count = sum(len(dataclasses.fields(c)) for c in (TrainConfig, RewardConfig, DGSConfig)) - 2  # rewards, dgs
+    assert len(docs) == count
+    assert [d.name for d in docs if len(d.help) < 15] == []
+    assert {d.name: d.default for d in docs}["dgs.eta"] == 0.12 and "η" in {d.name: d.help for d in docs}["dgs.eta"]
+    page = Path(__file__).parents[1] / "docs" / "config.md"
+    text = settings_markdown()
+    stale = page.read_text() != text
+    if stale:
+        page.write_text(text)
+    assert not stale, "docs/config.md was stale and has been rewritten: commit it"
+    listed = CliRunner().invoke(app, ["train", "syncr1", "--settings"], env={"COLUMNS": "400"})
+    assert listed.exit_code == 0 and "dgs.eta" in listed.output and "rewards.weights" in listed.output
+    planned = CliRunner().invoke(app, ["train", "syncr1", "--preset", "tiny", "--plan"], env={"COLUMNS": "400"})
+    assert "set: steps" in planned.output and "24 (default 100): Optimizer steps" in planned.output
+    assert "set: beta" in planned.output and "set: seed" not in planned.output

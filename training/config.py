@@ -32,8 +32,10 @@ Distribute = Literal["split_group", "group_per_rank"]
 Count = Annotated[int, Field(ge=1)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-SETTINGS = ConfigDict(extra="forbid")
-"""pydantic checks every field's type (YAML's `1e-6` string read as the float it means) and refuses unknown keys."""
+SETTINGS = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+"""pydantic checks every field's type (YAML's `1e-6` string read as the float it means), refuses unknown keys and
+reads each field's docstring as its description: the help `ubpp train syncr1 --settings`, `--plan` and
+docs/config.md show."""
 
 
 @dataclass(config=SETTINGS)
@@ -43,12 +45,17 @@ class RewardConfig:
     person_only: list[str] = field(default_factory=lambda: ["fer"])
     """Rewards that apply to person concepts only; for pets and objects their weight moves to `fallback`."""
     fallback: str = "der"
+    """The reward that takes a person-only reward's weight for pets and objects."""
     text_embedder: str = DEFAULT_TEXT_EMBEDDER
     """TIER's sentence encoder (the paper: ERNIE 3.0; default: the bundled MiniLM)."""
     clip: str = DEFAULT_CLIP
+    """CLIP of the `clip_*` rewards and of the `clip_mix` DGS surrogate (a folder or an open_clip name)."""
     dinov2: str = DEFAULT_DINOV2
+    """DINOv2 of DER: image similarity to the concept's reference photos (folder or hub id)."""
     blip2: str = DEFAULT_BLIP2
+    """BLIP-2 of BER: image-text agreement with the generation prompt (folder or hub id)."""
     facenet: str | None = "vggface2"
+    """FaceNet of FER (facenet-pytorch's `vggface2` / `casia-webface`, or a weights file); unset: FER is unavailable."""
     judge: str = DEFAULT_JUDGE_MODEL
     """The VLM judge of `vlm_identity` (any OpenAI-compatible model; the authors asked Gemini 2.5 Pro or GLM-4.1V)."""
     judge_base_url: str | None = None
@@ -60,6 +67,7 @@ class DGSConfig:
     """Dynamic Group Scaling; K, the number of candidates kept and finished, is the group size."""
 
     enabled: bool = True
+    """Screen candidates part-way and finish only the K most promising (false: plain groups of K)."""
     surrogate: str = "ber"
     """Screening score: a reward name (`ber` as in the paper), or `clip_mix` (0.65 CLIP-I + 0.35 CLIP-T, the authors' code)."""
     screening_fraction: float = 0.2
@@ -69,13 +77,18 @@ class DGSConfig:
     screen_batch: int = 9
     """Candidates advanced to the screening step together, in memory."""
     controller: Controller = "trend"
+    """How τ follows the pass rate: `trend` (the paper: a momentum of the pass-rate error, damped by γ when it
+    turns, applied in log space) or `unictokens` (the authors' additive rule)."""
     initial_threshold: float = 0.5
     """τ at the first step, per concept (the authors: 0.5)."""
     target_pass_rate: float | None = None
     """p*; default: 0.5 for `trend`, 0.25 for `unictokens` (the authors' value)."""
     eta: float = 0.12
+    """η: the trend controller's gain (Table 4; also the authors' gain)."""
     mu: float = 0.8
+    """μ: momentum of the pass-rate error in the trend controller."""
     gamma: float = 0.25
+    """γ: the gain's damping when the error turns against the momentum."""
 
 
 @dataclass(config=SETTINGS)
@@ -88,11 +101,14 @@ class TrainConfig:
     """Show-o base (folder or hub id), `tiny-mini` for the shipped tiny Show-o pretrained on the mini benchmark's
     training views (offline default, its own MAGVIT), or `tiny` for a freshly built tiny random model."""
     magvit: str = "showlab/magvitv2"
+    """MAGVIT-v2 image tokenizer (folder or hub id); the tiny bases bring their own."""
     concept_init: str | None = None
     """Folder of SFT-initialized concept tokens (`<c>.safetensors` or UniCTokens' `<c>/[run/]epoch_<N>_*.pt`);
     concepts without one start from the mean text embedding."""
     concept_run_name: str | None = None
+    """UniCTokens' run folder inside `concept_init/<c>/` (their `saves/<c>/<run>/`), if any."""
     concept_epoch: int | None = None
+    """UniCTokens' epoch to start from (default: the highest found)."""
     concepts: list[str] | Literal["all"] | None = None
     """Concept ids to train, each with its own DGS threshold, or `all`. Unset is refused: the authors train one
     concept per run (`ubpp train syncr1 --concept NAME`)."""
@@ -123,9 +139,11 @@ class TrainConfig:
     """Any `transformers.get_scheduler` name (the authors: cosine with warm-up); stepped once per optimizer step,
     whatever the number of processes."""
     warmup_steps: Annotated[int, Field(ge=0)] = 10
+    """Linear warm-up of the learning rate, in optimizer steps."""
     weight_decay: NonNegative = 1e-3
     """AdamW's (the authors': 1e-3); outside `full` mode it decays the concept rows and adapters only."""
     max_grad_norm: Positive = 1.0
+    """Gradients are clipped to this global norm before each optimizer step."""
     beta: NonNegative = 0.01
     """β: weight of the k3 KL to the frozen starting policy, per decision (0 skips the reference pass)."""
     clip_epsilon: Annotated[float, Field(gt=0, lt=1)] = 0.2
@@ -142,14 +160,21 @@ class TrainConfig:
     image_positions: ImagePositions = "all"
     """Which image positions of a denoising step are decisions in the loss. `all`: every position, the committed
     ones included (the paper, and the authors' code); `masked`: only the positions still masked at that step,
-    the ones whose sample can become the image. README "Committed image positions" gives the measurements."""
+    the ones whose sample can become the image. docs/training.md, "Committed image positions", gives the
+    measurements."""
     updates_per_rollout: Count = 1
+    """Optimizer updates per batch of rollouts; above 1 the ratio is taken to the rollout's policy (π_old)
+    computed once, as in PPO."""
     guidance_scale: NonNegative = 5.0
+    """Classifier-free guidance of the image rollouts (Table 4: 5)."""
     generation_steps: Annotated[int, Field(ge=2)] = 50
     """S: MaskGIT denoising steps per image (DGS screens after a share of them, so at least 2)."""
     generation_temperature: NonNegative = 1.0
+    """Temperature of MaskGIT's token sampling in the image rollouts."""
     reasoning_max_new_tokens: Count = 64
+    """Token budget of a reasoning rollout (also C_und's default)."""
     reasoning_temperature: Positive = 1.0
+    """Temperature of the reasoning rollouts (and of the policy ratio's distribution)."""
     reasoning_top_k: Count | None = 5
     """Reasoning is sampled from the k most likely tokens, as the authors (`mmu_generate(top_k=5)`); the policy
     ratio is over the full tempered distribution, the same for π_θ and π_old."""
@@ -158,12 +183,16 @@ class TrainConfig:
     trainable: Trainable = "full"
     """`full` (the whole Show-o, as the authors), `concepts` (the concept tokens' rows) or `lora` (+ concept rows)."""
     lora_rank: Count = 16
+    """LoRA rank with `trainable: lora`."""
     lora_alpha: Count = 32
+    """LoRA alpha with `trainable: lora`."""
     lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "dense"])
+    """Modules LoRA adapts (Phi's attention projections by default)."""
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """`auto`: bf16 on a GPU, full precision on a CPU. Applies to rollouts (sampling, reference and log-prob passes)
     and the loss; weights and optimizer state stay float32."""
     device: str | None = None
+    """torch device for a single process (default: accelerate's choice, a GPU when there is one)."""
     loss_rows: Count = 1
     """Trajectories per backward piece; each piece is their reasoning or one denoising step of them, back-propagated
     alone (same gradient as the whole loss; peak memory independent of the steps). 1 at real size; the tiny preset
@@ -171,6 +200,7 @@ class TrainConfig:
     activation_checkpointing: bool = False
     """Recompute decoder layers in the backward pass (~1/3 more compute; see `training.memory` for what it saves)."""
     save_every: Count = 25
+    """A checkpoint every this many optimizer steps (and at the end)."""
     keep_checkpoints: Count = 2
     """Checkpoints kept on disk (`ubpp train syncr1 --plan` prints the size of one)."""
     save_optimizer: bool = True
@@ -179,7 +209,9 @@ class TrainConfig:
     report_to: list[str] = field(default_factory=list)
     """Extra trackers through accelerate: `tensorboard`, `wandb` (if installed)."""
     rewards: RewardConfig = field(default_factory=RewardConfig)
+    """The reward ensemble (`rewards.weights`, the models each reward uses)."""
     dgs: DGSConfig = field(default_factory=DGSConfig)
+    """Dynamic Group Scaling."""
 
     @field_validator("mixed_precision", mode="before")
     @classmethod
@@ -239,20 +271,10 @@ TINY_PRESET: dict[str, Any] = {
                 "person_only": ["face"], "fallback": "ssim", "facenet": None},
     "dgs": {"surrogate": "colour", "screen_batch": 8, "screening_fraction": 0.25, "initial_threshold": 0.15},
 }
-"""Trains on the bundled mini benchmark on a CPU in minutes, with rewards that need no download:
-TIER on MiniLM, `colour`, `ssim`, `face` (stand-ins named as such, never reported as BER/DER/FER).
-Reasoning gets 40 tokens: every rewrite and description the tiny model learned fits (31 tokens at most, then
-<|eot|>), and the demo evaluates with the same cap; with 12 every sample was cut short, so the policy never saw a
-finished answer.
-Every weight trains, as in the paper (`full`; AdamW at 1e-4): with the concept rows alone (at 2e-2 or 5e-3, 72 or
-144 steps) the policy's reward on fixed training prompts did not rise (-0.005 to +0.001), with every weight it rose
-+0.006 (the image stand-ins up, TIER level).
-Each concept trains in a run of its own, 24 steps, as the authors train one model per concept: one model shared by
-all six concepts (72 or 144 steps) gained +0.006, a model per concept gained +0.010 on average in 24 steps (-0.004
-to +0.029 by concept). Longer runs gain more (+0.016 at 48 steps, +0.028 at 72 with every concept up) but put the
-demo at 8 minutes, over its five (and at 72 the demo's evaluation showed no significant change either, README);
-lr 3e-4 was unstable (-0.019 to +0.022). All chosen on training prompts only, never on evaluation items
-(README, "Training Sync-R1")."""
+"""Trains on the bundled mini benchmark on a CPU in minutes, with rewards that need no download: TIER on MiniLM,
+`colour`, `ssim`, `face` (stand-ins named as such, never reported as BER/DER/FER). Every value was chosen on
+training prompts only; docs/training.md ("The tiny preset and what the demo shows", "History") has the runs
+behind each."""
 
 AUTHORS_PRESET: dict[str, Any] = {
     "reasoning_max_new_tokens": 100,
@@ -268,6 +290,68 @@ ratio to the reference), and their per-group shift of each score to a mean of 0.
 ignore. docs/training.md lists the differences."""
 
 PRESETS = {"tiny": TINY_PRESET, "paper": {}, "authors": AUTHORS_PRESET}
+
+CONSTRAINED_TYPES = {"Count": "integer >= 1", "NonNegative": "finite number >= 0", "Positive": "finite number > 0"}
+
+
+@dataclasses.dataclass(frozen=True)
+class SettingDoc:
+    name: str
+    """Dotted for nested settings (`dgs.eta`), as `--set` takes it."""
+    kind: str
+    """The type as declared."""
+    default: Any
+    help: str
+
+    @property
+    def summary(self) -> str:
+        """The help's first sentence."""
+        return self.help.split(". ")[0].rstrip(".")
+
+
+def setting_docs(cls: type = TrainConfig, prefix: str = "") -> list[SettingDoc]:
+    """Every setting with its declared type, default and docstring (pydantic's description), nested ones dotted."""
+    docs = []
+    for name, info in cls.__pydantic_fields__.items():
+        default = info.get_default(call_default_factory=True)
+        if dataclasses.is_dataclass(default):
+            docs += setting_docs(type(default), f"{prefix}{name}.")
+        else:
+            docs.append(SettingDoc(prefix + name, str(cls.__annotations__[name]).replace(" | ", " or "), default,
+                                   " ".join((info.description or "").split())))
+    return docs
+
+
+def _value(config: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def changed_settings(config: TrainConfig) -> list[tuple[SettingDoc, Any]]:
+    """The settings whose value differs from the default, with that value: what a run changed, and why each
+    setting exists."""
+    return [(doc, _value(config, doc.name)) for doc in setting_docs() if _value(config, doc.name) != doc.default]
+
+
+def yaml_value(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+
+
+def settings_markdown() -> str:
+    """docs/config.md: every setting of `ubpp train syncr1`, as `--set` and the YAML files name it."""
+    kinds = "; ".join(f"`{name}`: {meaning}" for name, meaning in CONSTRAINED_TYPES.items())
+    rows = [f"| `{d.name}` | `{d.kind}` | `{yaml_value(d.default)}` | {d.help.replace('|', '&#124;')} |"
+            for d in setting_docs()]
+    presets = ", ".join(f"`{name}`" for name in PRESETS)
+    return "\n".join([
+        "# Training settings", "",
+        "Every setting of `ubpp train syncr1`, generated from the docstrings in `training/config.py` (a test "
+        "rewrites this page when they change). Settings come from these defaults (the paper's Table 4), then "
+        f"`--preset` ({presets}), then `--config FILE.yaml`, then `--set KEY=VALUE` (dotted for nested ones). "
+        "`ubpp train syncr1 --settings` prints the same list; `--plan` prints the ones a run changes.", "",
+        f"Types: {kinds}.", "",
+        "| setting | type | default | what it does |", "|---|---|---|---|", *rows, ""])
 
 
 def _message(error: ValidationError) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from evaluators.availability import check, hub_model
 
-from .config import TINY_PRETRAINED, TrainConfig
+from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
 from .memory import GB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
 from .pretrain_tiny import ASSET
@@ -133,12 +133,15 @@ def make_plan(config: TrainConfig, processes: int | None = None) -> Plan:
         ("groups per optimizer step", f"{groups} of G = {config.group_size} "
                                       f"({'each group split over the processes' if split else 'one per process'}, "
                                       f"distribute: {config.distribute})"),
-        ("optimizer steps", f"{config.steps}" + (f" per concept, {runs} runs" if config.run_per_concept else "")),
+        ("optimizer steps", f"{config.steps}" + ((f" per concept, {concepts} runs" if concepts else
+                                                  " per concept, a run per concept") if config.run_per_concept else "")),
         ("precision (rollouts and loss)", {"auto": "bf16 autocast on a GPU, float32 on a CPU (memory predicted for a GPU)",
                                            "bf16": "bf16 autocast", "fp16": "fp16 autocast",
                                            "no": "float32"}[config.mixed_precision]),
         ("GPU", _gpus()),
     ]
+    plan.lines += [(f"set: {doc.name}", f"{yaml_value(value)} (default {yaml_value(doc.default)}): {doc.summary}")
+                   for doc, value in changed_settings(config)]
     arch, source = architecture(config)
     if arch is None:
         plan.lines.append(("memory", f"not predicted: {source}"))
