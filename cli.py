@@ -697,7 +697,7 @@ def train_syncr1(
     """
     if list_settings:
         _print_settings()
-    from evaluators.scorers.base import ScorerUnavailable
+    from evaluators.scorers.unavailable import ScorerUnavailable
     from training.config import load_config
     from training.trainer import TrainingError, reward_trend, train
 

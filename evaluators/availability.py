@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 from .metrics import METRICS
 from .scoring_config import ScoringConfig
-from .scorers.base import go_offline_if_hub_unreachable
+from unifybench_pp.hub import go_offline_if_hub_unreachable
 
 FACENET_FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}
 
@@ -51,7 +51,7 @@ def hub_model(scorer: str, spec: str, option: str) -> Availability:
 
 
 def _clip(spec: str, trusted_file: bool) -> Availability:
-    from .scorers.base import ScorerUnavailable
+    from .scorers.unavailable import ScorerUnavailable
     from .scorers.clip import ClipSpecError, open_clip_weights, parse_clip_spec
 
     try:

@@ -48,6 +48,8 @@ class Context:
     base: Path
     judge_repeat: int = 0
     """Which repetition of the judge's calls this scoring is (0: the first)."""
+    judge_template: str | None = None
+    """The judge prompt template of the metric being scored (its `MetricSpec.judge_template`)."""
 
     def output(self, item: Any) -> str:
         return self.predictions[item.id]
@@ -97,18 +99,9 @@ def clip_i(ctx: Context, items: list) -> list[ItemScore]:
     return [ItemScore(v) for v in values]
 
 
-def judged_with(template: str) -> Callable[[Callable], Callable]:
-    """Mark an item scorer with the judge prompt template it asks (its `template` attribute)."""
-    def mark(function: Callable) -> Callable:
-        function.template = template
-        return function
-    return mark
-
-
-def _judge_text(ctx: Context, items: list, template: str, variables: Callable[[Any], dict[str, str]]
-                ) -> list[ItemScore]:
+def _judge_text(ctx: Context, items: list, variables: Callable[[Any], dict[str, str]]) -> list[ItemScore]:
     judge = ctx.scorer("judge")
-    answers = judge.run([JudgeRequest(template, variables(i), repeat=ctx.judge_repeat) for i in items])
+    answers = judge.run([JudgeRequest(ctx.judge_template, variables(i), repeat=ctx.judge_repeat) for i in items])
     out = []
     for answer in answers:
         if not answer.ok:
@@ -126,17 +119,15 @@ def unusable_reply(reply: str, value: float | None, protocol: Protocol) -> bool:
     return judge_unparseable(reply) if protocol == "syncr1" else value is None
 
 
-@judged_with("text_answer")
 def judge_answer(ctx: Context, items: list) -> list[ItemScore]:
     """VQA / QA: the harness's text-answer judge, {0, 0.5, 1}."""
-    return _judge_text(ctx, items, judge_answer.template, lambda i: {
+    return _judge_text(ctx, items, lambda i: {
         "question": i.question, "reference": i.answer, "prediction": ctx.output(i)})
 
 
-@judged_with("prompt_similarity")
 def judge_rewrite(ctx: Context, items: list) -> list[ItemScore]:
     """Dense Rea.: the harness's prompt-similarity judge against the explicit dense prompt, {0, 0.5, 1}."""
-    return _judge_text(ctx, items, judge_rewrite.template, lambda i: {
+    return _judge_text(ctx, items, lambda i: {
         "source": i.implicit_prompt, "reference": i.answer, "prediction": ctx.output(i)})
 
 
@@ -145,7 +136,6 @@ def visual_text(clause: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "the subject", clause)).strip()
 
 
-@judged_with("clause_binary")
 def judge_clauses(ctx: Context, items: list) -> list[ItemScore]:
     """Dense Gen. / Dense Rea. Gen.: one binary verdict per comma clause, the item's score their mean.
 
@@ -153,7 +143,7 @@ def judge_clauses(ctx: Context, items: list) -> list[ItemScore]:
     item's `unparseable` counts its replies without a usable verdict.
     """
     judge = ctx.scorer("judge")
-    requests = [JudgeRequest(judge_clauses.template, {"clause": visual_text(c)}, images=(ctx.image(i),),
+    requests = [JudgeRequest(ctx.judge_template, {"clause": visual_text(c)}, images=(ctx.image(i),),
                              repeat=ctx.judge_repeat)
                 for i in items for c in i.clauses]
     answers = iter(judge.run(requests))

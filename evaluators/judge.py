@@ -21,7 +21,7 @@ from typing import Any
 
 from baselines.openai_transport import Transport, Usage, endpoint, image_data_url, reply_text, request_key
 
-from .scorers.base import ScorerUnavailable
+from .scorers.unavailable import ScorerUnavailable
 from .scoring_config import DEFAULT_JUDGE_MODEL
 
 UNREACHABLE_AFTER = 3

@@ -15,25 +15,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import item_scores as score
 from .text_metrics import rec_weight
 from .variance import decompose
+
+if TYPE_CHECKING:
+    from .item_scores import ItemScore
+
+ITEMS = "evaluators.item_scores:"
+"""Where the item scorers live."""
 
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """What a metric is. How it scores is named, not bound (`scorer`), so reading the registry (the leaderboard,
+    `ubpp compare`, `ubpp doctor`) loads no model code and no torch."""
+
     name: str
     task: str
     title: str
     needs: str
     """The scorer it needs: none | judge | clip | text_sim | dino | blip2 | mtcnn | facenet | pixels."""
-    items: Callable[[score.Context, list], list[score.ItemScore]]
-    """Scores the task's predicted items under `ctx.protocol`."""
+    scorer: str
+    """`module:function` that scores the task's predicted items under `ctx.protocol` (`evaluators.item_scores`),
+    imported when scoring."""
     description: str
+    judge_template: str | None = None
+    """The judge prompt template it asks (`evaluators/templates/<name>.txt`) when `needs` is judge."""
+    higher_is_better: bool = True
+    """Which way ranking (best in bold) and the paired tests' arrows read the column."""
     aggregate: str = "concept_mean"
     """concept_mean, or rec_weight (per concept (positive recall + negative recall) / 2)."""
     table1: bool = True
@@ -42,6 +56,14 @@ class MetricSpec:
     """The benchmark format (manifest `format`) whose builds it scores: `unifybench` (Table 1) or one of
     Table 5's (`yollava`, `mcllava`, `dreambench`)."""
 
+    def __post_init__(self) -> None:
+        if (self.needs == "judge") != (self.judge_template is not None):
+            raise ValueError(f"{self.name}: a judged metric names its template, and only a judged one")
+
+    def score_items(self) -> Callable[..., list]:
+        module, _, function = self.scorer.partition(":")
+        return getattr(import_module(module), function)
+
 
 _CLIP_I = "CLIP ViT-B/32 cosine of the image to the concept's first test image (strict: mean over all test images)"
 _CLAUSES = ("GPT judge, one binary verdict per comma clause of the {} (the concept token shown as 'the subject'), "
@@ -49,70 +71,77 @@ _CLAUSES = ("GPT judge, one binary verdict per comma clause of the {} (the conce
 
 #: Table 1 columns in the paper's order, then the supplementary metrics.
 METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in [
-    MetricSpec("rec.weight", "rec", "Weight", "none", score.rec,
+    MetricSpec("rec.weight", "rec", "Weight", "none", ITEMS + "rec",
                "(positive recall + negative recall) / 2 per concept; yes/no as words (strict: a parsed answer)",
                aggregate="rec_weight"),
-    MetricSpec("rea.bleu", "rea", "BLEU", "none", score.answer_bleu,
+    MetricSpec("rea.bleu", "rea", "BLEU", "none", ITEMS + "answer_bleu",
                "character BLEU (nltk, weights 0.7/0.3, smoothing 1) of the rewrite against the explicit prompt"),
-    MetricSpec("dense_rea.gpt", "dense_rea", "GPT", "judge", score.judge_rewrite,
-               "GPT judge of the rewrite against the explicit dense prompt, {0, 0.5, 1}"),
-    MetricSpec("vqa.bleu", "vqa", "BLEU", "none", score.answer_bleu, "character BLEU against the reference answer"),
-    MetricSpec("vqa.gpt", "vqa", "GPT", "judge", score.judge_answer, "GPT judge of the answer, {0, 0.5, 1}"),
-    MetricSpec("qa.bleu", "qa", "BLEU", "none", score.answer_bleu, "character BLEU against the reference answer"),
-    MetricSpec("qa.gpt", "qa", "GPT", "judge", score.judge_answer, "GPT judge of the answer, {0, 0.5, 1}"),
-    MetricSpec("pure_gen.clip_t", "pure_gen", "CLIP-T", "clip", score.clip_t,
+    MetricSpec("dense_rea.gpt", "dense_rea", "GPT", "judge", ITEMS + "judge_rewrite",
+               "GPT judge of the rewrite against the explicit dense prompt, {0, 0.5, 1}",
+               judge_template="prompt_similarity"),
+    MetricSpec("vqa.bleu", "vqa", "BLEU", "none", ITEMS + "answer_bleu",
+               "character BLEU against the reference answer"),
+    MetricSpec("vqa.gpt", "vqa", "GPT", "judge", ITEMS + "judge_answer", "GPT judge of the answer, {0, 0.5, 1}",
+               judge_template="text_answer"),
+    MetricSpec("qa.bleu", "qa", "BLEU", "none", ITEMS + "answer_bleu",
+               "character BLEU against the reference answer"),
+    MetricSpec("qa.gpt", "qa", "GPT", "judge", ITEMS + "judge_answer", "GPT judge of the answer, {0, 0.5, 1}",
+               judge_template="text_answer"),
+    MetricSpec("pure_gen.clip_t", "pure_gen", "CLIP-T", "clip", ITEMS + "clip_t",
                "CLIP ViT-B/32 cosine of the image to the template with the class noun"),
-    MetricSpec("pure_gen.clip_i", "pure_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
-    MetricSpec("dense_gen.gpt", "dense_gen", "GPT", "judge", score.judge_clauses, _CLAUSES.format("dense prompt")),
-    MetricSpec("dense_gen.clip_i", "dense_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
-    MetricSpec("rea_gen.clip_t", "rea_gen", "CLIP-T", "clip", score.clip_t,
+    MetricSpec("pure_gen.clip_i", "pure_gen", "CLIP-I", "clip", ITEMS + "clip_i", _CLIP_I),
+    MetricSpec("dense_gen.gpt", "dense_gen", "GPT", "judge", ITEMS + "judge_clauses",
+               _CLAUSES.format("dense prompt"),
+               judge_template="clause_binary"),
+    MetricSpec("dense_gen.clip_i", "dense_gen", "CLIP-I", "clip", ITEMS + "clip_i", _CLIP_I),
+    MetricSpec("rea_gen.clip_t", "rea_gen", "CLIP-T", "clip", ITEMS + "clip_t",
                "CLIP ViT-B/32 cosine of the image to the explicit prompt (token as is; strict: the class noun)"),
-    MetricSpec("rea_gen.clip_i", "rea_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
-    MetricSpec("dense_rea_gen.gpt", "dense_rea_gen", "GPT", "judge", score.judge_clauses,
-               _CLAUSES.format("explicit dense prompt")),
-    MetricSpec("dense_rea_gen.clip_i", "dense_rea_gen", "CLIP-I", "clip", score.clip_i, _CLIP_I),
+    MetricSpec("rea_gen.clip_i", "rea_gen", "CLIP-I", "clip", ITEMS + "clip_i", _CLIP_I),
+    MetricSpec("dense_rea_gen.gpt", "dense_rea_gen", "GPT", "judge", ITEMS + "judge_clauses",
+               _CLAUSES.format("explicit dense prompt"), judge_template="clause_binary"),
+    MetricSpec("dense_rea_gen.clip_i", "dense_rea_gen", "CLIP-I", "clip", ITEMS + "clip_i", _CLIP_I),
     # Supplementary: the trainer's reward experts used as metrics.
-    MetricSpec("rea.text_sim", "rea", "Text sim.", "text_sim", score.text_similarity,
+    MetricSpec("rea.text_sim", "rea", "Text sim.", "text_sim", ITEMS + "text_similarity",
                "MiniLM sentence-embedding cosine of the rewrite to the explicit prompt", table1=False),
-    MetricSpec("dense_rea.text_sim", "dense_rea", "Text sim.", "text_sim", score.text_similarity,
+    MetricSpec("dense_rea.text_sim", "dense_rea", "Text sim.", "text_sim", ITEMS + "text_similarity",
                "MiniLM sentence-embedding cosine of the rewrite to the explicit dense prompt", table1=False),
-    MetricSpec("pure_gen.dino", "pure_gen", "DINOv2", "dino", score.dino,
+    MetricSpec("pure_gen.dino", "pure_gen", "DINOv2", "dino", ITEMS + "dino",
                "DINOv2 cosine of the image to the concept's test images", table1=False),
-    MetricSpec("pure_gen.blip2", "pure_gen", "BLIP-2", "blip2", score.blip2,
+    MetricSpec("pure_gen.blip2", "pure_gen", "BLIP-2", "blip2", ITEMS + "blip2",
                "BLIP-2 image-text similarity to the CLIP-T text", table1=False),
-    MetricSpec("pure_gen.face_found", "pure_gen", "Face found", "mtcnn", score.face_found,
+    MetricSpec("pure_gen.face_found", "pure_gen", "Face found", "mtcnn", ITEMS + "face_found",
                "share of person-concept images where MTCNN finds a face (p > 0.9)", table1=False),
-    MetricSpec("pure_gen.face_sim", "pure_gen", "FaceNet", "facenet", score.face_similarity,
+    MetricSpec("pure_gen.face_sim", "pure_gen", "FaceNet", "facenet", ITEMS + "face_similarity",
                "FaceNet cosine of the face to the test photos' faces (0 when none), person concepts", table1=False),
     # Table 5: Yo'LLaVA, MC-LLaVA (single-concept subset) and DreamBench, as their authors score them.
-    MetricSpec("yollava.rec.weight", "rec", "Weight", "none", score.yollava_rec,
+    MetricSpec("yollava.rec.weight", "rec", "Weight", "none", ITEMS + "yollava_rec",
                "(positive + negative accuracy) / 2 per concept over every test photo; a reply other than exactly "
                "Yes / No is dropped, as test-sks-acc.py drops it (strict: a parsed answer)",
                aggregate="rec_weight", benchmark="yollava"),
-    MetricSpec("yollava.vqa.acc", "vqa_choice", "Acc", "none", score.yollava_choice,
+    MetricSpec("yollava.vqa.acc", "vqa_choice", "Acc", "none", ITEMS + "yollava_choice",
                "multiple choice: right when the correct option's text occurs in the reply (strict: the option "
                "the reply picks by letter or by naming exactly one option)", benchmark="yollava"),
-    MetricSpec("yollava.qa.acc", "qa_choice", "Acc", "none", score.yollava_choice,
+    MetricSpec("yollava.qa.acc", "qa_choice", "Acc", "none", ITEMS + "yollava_choice",
                "text-only multiple choice, scored as VQA", benchmark="yollava"),
-    MetricSpec("yollava.clip_i", "pure_gen", "CLIP-I", "clip", score.clip_i_all,
+    MetricSpec("yollava.clip_i", "pure_gen", "CLIP-I", "clip", ITEMS + "clip_i_all",
                "CLIP cosine of each 'A photo of <c>.' image to the concept's test photos, averaged",
                benchmark="yollava"),
-    MetricSpec("mcllava.rec.weight", "rec", "Weight", "none", score.mcllava_rec,
+    MetricSpec("mcllava.rec.weight", "rec", "Weight", "none", ITEMS + "mcllava_rec",
                "(positive recall + negative recall) / 2 per concept; the reply must equal Yes / No, as eval.py "
                "compares (strict: a parsed answer)", aggregate="rec_weight", benchmark="mcllava"),
-    MetricSpec("mcllava.vqa.bleu", "vqa", "BLEU", "none", score.answer_bleu,
+    MetricSpec("mcllava.vqa.bleu", "vqa", "BLEU", "none", ITEMS + "answer_bleu",
                "character BLEU (nltk, weights 0.7/0.3, smoothing 1) against the reference answer, as eval.py",
                benchmark="mcllava"),
-    MetricSpec("mcllava.qa.acc", "qa_choice", "Acc", "none", score.mcllava_choice,
+    MetricSpec("mcllava.qa.acc", "qa_choice", "Acc", "none", ITEMS + "mcllava_choice",
                "text-only multiple choice: the reply must equal the correct letter (strict: the letter it picks)",
                benchmark="mcllava"),
-    MetricSpec("dreambench.clip_i", "pure_gen", "CLIP-I", "clip", score.clip_i_all,
+    MetricSpec("dreambench.clip_i", "pure_gen", "CLIP-I", "clip", ITEMS + "clip_i_all",
                "CLIP cosine of each image to every real photo of the subject, averaged (DreamBooth's CLIP-I)",
                benchmark="dreambench"),
-    MetricSpec("dreambench.clip_t", "pure_gen", "CLIP-T", "clip", score.clip_t,
+    MetricSpec("dreambench.clip_t", "pure_gen", "CLIP-T", "clip", ITEMS + "clip_t",
                "CLIP cosine of the image to the prompt without the subject token ('a dog in the jungle')",
                benchmark="dreambench"),
-    MetricSpec("dreambench.dino", "pure_gen", "DINO", "dino", score.dino,
+    MetricSpec("dreambench.dino", "pure_gen", "DINO", "dino", ITEMS + "dino",
                "DINOv2 cosine to every real photo, averaged (DreamBench reports DINO ViT-S/16)", table1=False,
                benchmark="dreambench"),
     # Offline stand-ins for image quality (the tiny preset's `colour` / `ssim` rewards): they need no weights, so the
@@ -120,9 +149,9 @@ METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in [
     *(MetricSpec(f"{task}.{name}", task, title, "pixels", scorer, description, table1=False)
       for task in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
       for name, title, scorer, description in (
-          ("colour", "Colour (stand-in)", score.colour,
+          ("colour", "Colour (stand-in)", ITEMS + "colour",
            "offline stand-in: RGB histogram intersection with the concept's test images (not CLIP-I)"),
-          ("ssim", "SSIM (stand-in)", score.ssim,
+          ("ssim", "SSIM (stand-in)", ITEMS + "ssim",
            "offline stand-in: structural similarity at 32 px to the concept's test images (not CLIP-I)"))),
 ]}
 
@@ -202,7 +231,7 @@ def concept_bootstrap_ci(per_concept: list[float], resamples: int = 2000, seed: 
     return float(low), float(high)
 
 
-def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[score.ItemScore],
+def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[ItemScore],
               weight_zero: list[str] = ()) -> MetricResult:
     """Fill the per-item, per-concept and overall values of `result` from the item scores; `weight_zero` concepts
     (no items, `syncr1` Rec.) join the mean over concepts with 0."""

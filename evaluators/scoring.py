@@ -27,7 +27,7 @@ from .variance import observation_id, parse_observation
 from .judge import Judge
 from .metrics import MetricResult, MetricSpec, aggregate, metrics_for, not_computed
 from .scoring_config import ScoringConfig
-from .scorers.base import ScorerUnavailable
+from .scorers.unavailable import ScorerUnavailable
 from .scorers.blip2 import Blip2Scorer
 from .scorers.clip import ClipScorer, parse_clip_spec
 from .scorers.dinov2 import DinoScorer
@@ -160,8 +160,8 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
                 return not_computed(spec, protocol, "no predictions for this task")
             problem = {i.id: unusable.get(observation_id(*parse_observation(i.id)[:2])) for i in observed}
             usable = [i for i in observed if problem[i.id] is None]
-            ctx = Context(bench, outputs, protocol, scorers.get, base, repeat)
-            scored = iter(spec.items(ctx, usable) if usable else [])
+            ctx = Context(bench, outputs, protocol, scorers.get, base, repeat, spec.judge_template)
+            scored = iter(spec.score_items()(ctx, usable) if usable else [])
             items += observed
             scores += [ItemScore(None, {"error": problem[i.id]}) if problem[i.id] else next(scored) for i in observed]
         model = _model_id(spec, scorers)
@@ -170,7 +170,7 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
     result = MetricResult(spec.name, spec.task, protocol, model)
     if spec.needs == "judge":
         judge = scorers.get("judge")
-        result.template_hash = judge.template_hash(spec.items.template)
+        result.template_hash = judge.template_hash(spec.judge_template)
         errors = [d["judge_error"] for d in (s.detail for s in scores) if "judge_error" in d]
         if errors:
             result.details["errors"] = errors[:5]

@@ -44,13 +44,15 @@ class Cell:
     """For judged columns: the judge model and its measured agreement, when the run records it."""
     coverage: str = ""
     """"scored/expected" items of a partial cell."""
+    higher_is_better: bool = True
+    """Its metric's direction (the registry's `higher_is_better`), which `change` reads."""
 
     @property
     def change(self) -> str:
         """"up" / "down" when significantly better / worse than the compared row (p < 0.05), else ""."""
         if self.versus is None or not self.versus.significant() or self.versus.difference is None:
             return ""
-        return "up" if self.versus.difference > 0 else "down"
+        return "up" if (self.versus.difference > 0) == self.higher_is_better else "down"
 
 
 @dataclass
@@ -185,11 +187,12 @@ def judge_note(run: Run, result: MetricResult) -> str:
 
 
 def rank_cells(rows: list[Row], columns: list[Column]) -> None:
-    """Mark best (1) and second (2) per column, over all rows and over measured rows only."""
+    """Mark best (1) and second (2) per column, over all rows and over measured rows only, in the direction the
+    metric registry gives (`higher_is_better`)."""
     for view, members in (("all", rows), ("measured", [r for r in rows if r.source == "measured"])):
         for column in columns:
             values = sorted({r.cells[column.key].value for r in members if r.cells[column.key].status == "ok"},
-                            reverse=True)
+                            reverse=METRICS[column.key].higher_is_better)
             for row in members:
                 cell = row.cells[column.key]
                 if cell.status == "ok" and cell.value in values[:2]:
@@ -214,8 +217,10 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
             continue
         row.compared_with = target.method
         for column in columns:
-            row.cells[column.key].versus = paired_difference(row.run.results.get(column.key),
-                                                             target.run.results.get(column.key), column.key)
+            cell = row.cells[column.key]
+            cell.versus = paired_difference(row.run.results.get(column.key), target.run.results.get(column.key),
+                                            column.key)
+            cell.higher_is_better = METRICS[column.key].higher_is_better
 
 
 def build_tables(runs: list[Run], include_reported: bool = True, baseline: str | None = None) -> list[Table]:

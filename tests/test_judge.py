@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from evaluators.judge import Judge, JudgeRequest
-from evaluators.scorers.base import ScorerUnavailable
+from evaluators.scorers.unavailable import ScorerUnavailable
 from unifybench_pp import MINI_SOURCE
 
 from .openai_server import ScriptedServer

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluators.scorers.base import ScorerUnavailable
+from evaluators.scorers.unavailable import ScorerUnavailable
 from evaluators.scorers.clip import ClipScorer
 from unifybench_pp import MINI_SOURCE
 

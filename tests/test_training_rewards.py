@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 import unifybench_pp
-from evaluators.scorers.base import ScorerUnavailable
+from evaluators.scorers.unavailable import ScorerUnavailable
 from training.config import RewardConfig, load_config
 from training.rewards import RewardEnsemble, RewardSample, tier
 

@@ -19,16 +19,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from PIL import Image
 
-from evaluators.scorers.base import ScorerUnavailable
-from evaluators.scoring import Scorers
+from evaluators.scorers.unavailable import ScorerUnavailable
 from evaluators.scoring_config import ScoringConfig
 from evaluators.text_metrics import bleu
 from unifybench_pp.schema import Concept
 
 from .config import RewardConfig
+
+if TYPE_CHECKING:  # scoring loads torch; the reward table (`ubpp doctor`) must not
+    import torch
+
+    from evaluators.scoring import Scorers
 
 
 @dataclass
@@ -49,7 +54,7 @@ class RewardSample:
 def tier(reasoning: torch.Tensor, candidates: torch.Tensor, truth: torch.Tensor) -> float:
     """1 - ||s - y|| / (2 sqrt(K)), s the cosine of the reasoning to each of K candidates (normalized embeddings)."""
     similarity = candidates @ reasoning
-    return float(1 - torch.linalg.vector_norm(similarity - truth) / (2 * len(truth) ** 0.5))
+    return float(1 - (similarity - truth).norm() / (2 * len(truth) ** 0.5))
 
 
 def _tier(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
@@ -58,7 +63,7 @@ def _tier(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
     index = {text: k for k, text in enumerate(texts)}
     features = embedder.embed(texts)
     return [tier(features[index[s.reasoning]], features[[index[c] for c in s.candidates]],
-                 torch.tensor(s.truth, dtype=features.dtype)) for s in samples]
+                 features.new_tensor(s.truth)) for s in samples]
 
 
 def _images(samples: list[RewardSample]) -> list[Image.Image]:
@@ -195,6 +200,8 @@ class RewardEnsemble:
     def __init__(self, config: RewardConfig, device: str | None = None) -> None:
         self.rewards = {name: reward(name) for name in dict.fromkeys([*config.weights, config.fallback])}
         self.config = config
+        from evaluators.scoring import Scorers
+
         self.scorers = Scorers(scoring_config(config, device))
 
     def require(self, names: list[str]) -> None:

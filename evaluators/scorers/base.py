@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import os
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -12,40 +9,10 @@ from typing import TypeVar
 import torch
 from PIL import Image
 
+from .unavailable import ScorerUnavailable
+
 T = TypeVar("T")
 ImageInput = Image.Image | Path | str
-
-
-class ScorerUnavailable(RuntimeError):
-    """The scorer's weights or package are not here; metrics report "not computed (reason)"."""
-
-
-@functools.cache
-def _hub_unreachable() -> bool:
-    try:
-        socket.create_connection(("huggingface.co", 443), timeout=2).close()
-    except OSError:
-        return True
-    return False
-
-
-def go_offline_if_hub_unreachable() -> bool:
-    """Whether loaders must use the local cache only; switches the whole process offline when the Hub is unreachable.
-
-    Without this, a missing model costs a minute of download retries before the
-    metric can be reported as not computed. The switch is process-wide
-    (huggingface_hub's HF_HUB_OFFLINE) and stays on.
-    """
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
-        return True
-    if _hub_unreachable():
-        # Some lookups (e.g. transformers' adapter_config.json probe once peft is installed) ignore
-        # local_files_only and retry for half a minute; the library-wide switch stops them all.
-        from huggingface_hub import constants
-
-        constants.HF_HUB_OFFLINE = True
-        return True
-    return False
 
 
 def to_pil(image: ImageInput) -> Image.Image:

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 import torch
 
+from unifybench_pp.hub import go_offline_if_hub_unreachable
+
 from ..scoring_config import DEFAULT_BLIP2
-from .base import ImageInput, batches, go_offline_if_hub_unreachable, pick_device, to_pil, unavailable
+from .base import ImageInput, batches, pick_device, to_pil, unavailable
 
 class Blip2Scorer:
     def __init__(self, spec: str = DEFAULT_BLIP2, device: str | None = None, batch_size: int = 16) -> None:

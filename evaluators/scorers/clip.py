@@ -37,6 +37,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from unifybench_pp.hub import go_offline_if_hub_unreachable
+
 from ..scoring_config import DEFAULT_CLIP
 from .base import (
     ImageInput,
@@ -44,7 +46,6 @@ from .base import (
     ScorerUnavailable,
     as_tensor,
     batches,
-    go_offline_if_hub_unreachable,
     mean_reference_cosine,
     pick_device,
     to_pil,

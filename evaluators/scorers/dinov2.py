@@ -8,12 +8,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from unifybench_pp.hub import go_offline_if_hub_unreachable
+
 from ..scoring_config import DEFAULT_DINOV2
 from .base import (
     ImageInput,
     ReferenceCache,
     batches,
-    go_offline_if_hub_unreachable,
     mean_reference_cosine,
     pick_device,
     to_pil,
