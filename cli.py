@@ -314,6 +314,7 @@ def score_predictions(
     """
     from evaluators.evaluator import score_file
     from evaluators.rundir import RunError
+    from unifybench_pp.runlock import RunLocked
     from evaluators.scorers.clip import ClipSpecError
     from evaluators.scoring import OutputError
 
@@ -327,7 +328,7 @@ def score_predictions(
     except OutputError as error:
         _fail(SourceError(predictions, f"item {error.item_id}", error.reason,
                           "write the image inside the predictions file's folder and name it by a relative path"))
-    except (RunError, ClipSpecError) as error:
+    except (RunError, RunLocked, ClipSpecError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     _print_results(f"{bench.version} ({scoring.protocol})", scored.results,
@@ -407,6 +408,7 @@ def evaluate(
     from baselines.base import ModelError
     from evaluators.evaluator import evaluate_model
     from evaluators.rundir import RunError
+    from unifybench_pp.runlock import RunLocked
     from evaluators.runner import EvalSettingsError
     from evaluators.scorers.clip import ClipSpecError
 
@@ -432,7 +434,7 @@ def evaluate(
                 tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
                 limit=limit, seed=seed, batch_size=batch_size, runs_dir=runs_dir, shard=_shard(shard),
                 reasoning_input=reasoning_input, compared_with=compared_with, samples=samples, wait=wait)
-    except (ModelError, RunError, EvalSettingsError, ClipSpecError) as error:
+    except (ModelError, RunError, RunLocked, EvalSettingsError, ClipSpecError) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
@@ -699,6 +701,7 @@ def train_syncr1(
         _print_settings()
     from evaluators.scorers.unavailable import ScorerUnavailable
     from training.config import load_config
+    from unifybench_pp.runlock import RunLocked
     from training.trainer import TrainingError, reward_trend, train
 
     if quiet:
@@ -713,7 +716,7 @@ def train_syncr1(
                        say=_say)
     except SourceError as error:
         _fail(error)
-    except (TrainingError, ValueError, ScorerUnavailable) as error:
+    except (TrainingError, ValueError, ScorerUnavailable, RunLocked) as error:
         errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     if result.metrics:

@@ -25,7 +25,7 @@ from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest
-from .openai_transport import GPT4O, MalformedReply, Transport, endpoint, image_data_url, reply_text, request_key
+from unifybench_pp.openai_transport import GPT4O, MalformedReply, Transport, endpoint, image_data_url, reply_text, request_key
 
 
 class OpenAIModel:

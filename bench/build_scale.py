@@ -108,7 +108,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=800)
     args = parser.parse_args()
 
-    from tests.release_fixture import write_synthetic
+    from bench.release_fixture import write_synthetic
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -22,7 +22,7 @@ from PIL import Image
 def build_model(path: Path) -> None:
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
-    from tests.tiny_models import write_clip_tokenizer_files
+    from bench.clip_tokenizer import write_clip_tokenizer_files
 
     torch.manual_seed(0)
     write_clip_tokenizer_files(path)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from evaluators.judge import Judge, JudgeRequest
-from tests.openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 
 def timed_run(server: ScriptedServer, cache: Path, requests: list[JudgeRequest], concurrency: int) -> float:

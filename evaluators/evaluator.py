@@ -20,7 +20,7 @@ from unifybench_pp.loader import Benchmark
 
 from .metrics import MetricResult
 from .rundir import scored_run_info, write_run
-from .runlock import run_lock
+from unifybench_pp.runlock import run_lock
 from .runner import HARNESS_FLOW, EvalConfig, EvalResult, run_evaluation
 from .scoring import Scorers, check_settings, read_predictions, score
 from .scoring_config import ScoringConfig

@@ -4,7 +4,7 @@ Works with the OpenAI API or any compatible server (`base_url`). It asks the
 public Sync-R1 harness's prompts (`templates/`) with the harness's settings
 (temperature 1e-5, at most 64 reply tokens) and returns the raw reply; the
 metric parses it under its protocol (`text_metrics.judge_score`), so both
-protocols share one cached answer. Replies are cached (`baselines.openai_transport`)
+protocols share one cached answer. Replies are cached (`unifybench_pp.openai_transport`)
 keyed by (model, template hash, messages, image sha256), so re-running an
 evaluation pays nothing; after a few items could not connect at all, the
 rest fail at once instead of each waiting through its own backoff.
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baselines.openai_transport import Transport, Usage, endpoint, image_data_url, reply_text, request_key
+from unifybench_pp.openai_transport import Transport, Usage, endpoint, image_data_url, reply_text, request_key
 
 from .scorers.unavailable import ScorerUnavailable
 from .scoring_config import DEFAULT_JUDGE_MODEL

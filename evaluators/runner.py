@@ -57,7 +57,7 @@ from unifybench_pp.schema import (GENERATION_TASKS, REASONING_SOURCES, TASKS, UN
 from .metrics import MetricResult
 from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, utc_now, \
     write_results
-from .runlock import run_lock
+from unifybench_pp.runlock import run_lock
 from .variance import observation_id
 from .scoring import Scorers, score
 from .scoring_config import ScoringConfig

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from baselines.openai_transport import GPT4O
+from unifybench_pp.openai_transport import GPT4O
 
 from .text_metrics import Protocol
 

@@ -10,7 +10,7 @@ import pytest
 import unifybench_pp
 from unifybench_pp import MINI_SOURCE, SplitConfig
 
-from .release_fixture import write_release
+from bench.release_fixture import write_release
 
 
 @pytest.fixture(scope="session")
@@ -18,6 +18,14 @@ def mini_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("mini") / "bench"
     unifybench_pp.build(MINI_SOURCE, out, SplitConfig(), quiet=True)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random CLIP saved in transformers' layout, shared by the scorer and scoring tests."""
+    from .tiny_models import make_tiny_clip
+
+    return make_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from evaluators.rundir import AGREEMENT_FILE, RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 
 def units(values: list[float]) -> dict[tuple[str, int], float]:

@@ -15,7 +15,7 @@ import pytest
 import unifybench_pp
 from unifybench_pp import SourceError, SplitConfig
 
-from .release_fixture import AUTHORS_ROOT
+from bench.release_fixture import AUTHORS_ROOT
 
 
 def edit_json(path: Path, change: Callable[[object], object]) -> None:
@@ -232,7 +232,7 @@ def test_a_file_or_folder_the_user_cannot_read_is_one_line(unreadable: str) -> N
     """Run as user 65534 (root reads everything): an unreadable info.json or photo folder is one line, exit 2."""
     import tempfile
 
-    from .release_fixture import write_release
+    from bench.release_fixture import write_release
 
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}

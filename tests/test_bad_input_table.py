@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cli import app
 from unifybench_pp.markdown import markdown_text
 
-from .release_fixture import CONCEPTS, write_release
+from bench.release_fixture import CONCEPTS, write_release
 
 DOC = Path(__file__).parents[1] / "docs" / "bad-input.md"
 TRACEBACK = "Traceback (most recent call last)"

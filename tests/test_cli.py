@@ -89,7 +89,7 @@ def test_score_command_rejects_unknown_items(tmp_path: Path) -> None:
 def test_score_with_a_judge_server_then_leaderboard(tmp_path: Path) -> None:
     import unifybench_pp
 
-    from .openai_server import ScriptedServer
+    from bench.openai_server import ScriptedServer
 
     assert run("build-dataset", "--out", "b", "-q", cwd=tmp_path).returncode == 0
     bench = unifybench_pp.load(tmp_path / "b")

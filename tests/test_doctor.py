@@ -11,7 +11,7 @@ from cli import app
 from evaluators.availability import check, metric_availability
 from evaluators.metrics import METRICS
 from evaluators.scoring_config import ScoringConfig
-from tests.openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 
 def test_each_need_is_checked_where_it_would_be_loaded_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ from evaluators.text_metrics import judge_score, judge_unparseable, rec_correct
 from leaderboard.tables import build_tables
 from unifybench_pp import SourceError
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 CASES = 60
 FUZZ = settings(max_examples=CASES, deadline=None, database=None,

@@ -12,7 +12,7 @@ from evaluators.judge import Judge, JudgeRequest
 from evaluators.scorers.unavailable import ScorerUnavailable
 from unifybench_pp import MINI_SOURCE
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 SECRET = "sk-test-secret-key-123"
 

@@ -15,7 +15,7 @@ import pytest
 
 from evaluators.judge import Judge, JudgeRequest
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 REPO = Path(__file__).resolve().parents[1]
 ITEMS = 40
@@ -74,7 +74,7 @@ def test_concurrent_runs_sharing_a_cache_pay_once_per_prompt(tmp_path: Path) -> 
 
 
 def test_a_claim_of_a_dead_process_is_taken_over_and_a_live_one_is_waited_for(tmp_path: Path) -> None:
-    from baselines.openai_transport import AnswerCache
+    from unifybench_pp.openai_transport import AnswerCache
 
     cache = AnswerCache(tmp_path / "c.sqlite")
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)

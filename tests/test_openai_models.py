@@ -15,7 +15,7 @@ from baselines.registry import create
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 
 def png_b64(colour: tuple[int, int, int]) -> str:

@@ -35,8 +35,8 @@ from evaluators.scoring_config import ScoringConfig
 from leaderboard.tables import build_tables, format_cell
 from unifybench_pp import SplitConfig
 
-from .openai_server import ScriptedServer
-from .release_fixture import CONCEPTS, write_release
+from bench.openai_server import ScriptedServer
+from bench.release_fixture import CONCEPTS, write_release
 from .tiny_models import make_tiny_openai_clip, save_open_clip_dir, save_transformers_clip
 
 TINY_SHOWO = Path(__file__).parents[1] / "training" / "assets" / "showo-tiny-mini"

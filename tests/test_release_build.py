@@ -20,7 +20,7 @@ import pytest
 import unifybench_pp
 from unifybench_pp import SplitConfig
 
-from .release_fixture import CONCEPTS
+from bench.release_fixture import CONCEPTS
 
 
 @pytest.fixture()

@@ -22,12 +22,12 @@ from baselines.registry import create
 from cli import app
 from evaluators.metrics import MetricResult
 from evaluators.rundir import RunInfo, image_name, write_results
-from evaluators.runlock import RunLocked, run_lock
+from unifybench_pp.runlock import RunLocked, run_lock
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
 from leaderboard.page import build_site, thumbnail
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 from .tiny_models import make_tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -91,7 +91,7 @@ def test_two_evaluations_of_one_run_never_write_it_together(mini_build: Path, tm
 HOLD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from evaluators.runlock import run_lock
+    from unifybench_pp.runlock import run_lock
     with run_lock(Path(sys.argv[1]), sys.argv[2]):
         print("locked", flush=True)
         time.sleep(600)

@@ -8,7 +8,7 @@ from pathlib import Path
 import unifybench_pp
 from unifybench_pp import SplitConfig
 
-from .release_fixture import write_synthetic
+from bench.release_fixture import write_synthetic
 
 
 def test_200_concepts_build_fast_and_hash_each_image_once(tmp_path: Path) -> None:

@@ -13,17 +13,11 @@ from evaluators.scorers.unavailable import ScorerUnavailable
 from evaluators.scorers.clip import ClipScorer
 from unifybench_pp import MINI_SOURCE
 
-from .tiny_models import make_tiny_clip
 
 
 def random_images(n: int, size: int = 32, seed: int = 0) -> list[Image.Image]:
     rng = np.random.default_rng(seed)
     return [Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)) for _ in range(n)]
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
 
 
 def torchmetrics_scores(path: Path, source: list, target: list) -> torch.Tensor:

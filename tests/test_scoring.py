@@ -17,8 +17,7 @@ from evaluators.scoring_config import ScoringConfig
 from evaluators.text_metrics import bleu
 from unifybench_pp.prompts import with_class_noun
 
-from .openai_server import ScriptedServer
-from .tiny_models import make_tiny_clip
+from bench.openai_server import ScriptedServer
 
 NOT_A_NUMBER = "NAN-MARKER"
 
@@ -49,11 +48,6 @@ def judge_script(body: dict, n: int) -> tuple:
     if system.startswith("You are evaluating a rewritten"):
         return ("ok", "0.5")
     return ("ok", "I cannot say." if NOT_A_NUMBER in user else "1")
-
-
-@pytest.fixture(scope="module")
-def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_clip(tmp_path_factory.mktemp("clip") / "clip")
 
 
 def concept_mean(bench: unifybench_pp.Benchmark, task: str, value) -> float:

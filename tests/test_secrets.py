@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from baselines.openai_transport import REDACTED, redact
+from unifybench_pp.openai_transport import REDACTED, redact
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 from .test_cli import UBPP
 
 KEY = "sk-proj-Zq8TESTKEYmustNEVERbeWRITTEN0123456789"

@@ -133,7 +133,7 @@ def test_the_vlm_identity_reward_asks_once_per_group_and_retries_a_short_list(mi
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The authors' VLM judge through the project's OpenAI-compatible client: the reference photo first, then each
     generated image, their prompt; a reply whose list does not match the images is asked again."""
-    from tests.openai_server import ScriptedServer
+    from bench.openai_server import ScriptedServer
 
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     bench = unifybench_pp.load(mini_build)

@@ -16,7 +16,7 @@ from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
 from evaluators.variance import decompose, observation_id, parse_observation
 
-from .openai_server import ScriptedServer
+from bench.openai_server import ScriptedServer
 
 
 def test_observation_ids_round_trip() -> None:

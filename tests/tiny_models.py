@@ -7,15 +7,7 @@ from pathlib import Path
 
 import torch
 
-
-def write_clip_tokenizer_files(path: Path) -> None:
-    """A byte-level BPE vocabulary in CLIP's format, covering lowercase letters and a few merges."""
-    letters = list("abcdefghijklmnopqrstuvwxyz")
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for token in letters + [c + "</w>" for c in letters] + list(".,<>'!?0123456789-") + ["th", "the</w>", "a</w>"]:
-        vocab.setdefault(token, len(vocab))
-    (path / "vocab.json").write_text(json.dumps(vocab))
-    (path / "merges.txt").write_text("#version: 0.2\nt h\nth e</w>\n")
+from bench.clip_tokenizer import write_clip_tokenizer_files
 
 
 def make_tiny_clip(path: Path, seed: int = 0) -> Path:

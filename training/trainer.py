@@ -35,7 +35,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from baselines.showo.sampler import SamplerConfig, masked_per_step
-from evaluators.runlock import run_lock
+from unifybench_pp.runlock import run_lock
 from unifybench_pp.files import append_durably, replace_directory
 from unifybench_pp.jsonio import jsonl_text, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.paths import path_component

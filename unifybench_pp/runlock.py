@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
@@ -24,12 +25,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from unifybench_pp.files import atomic_write
-
-from .rundir import RunError, utc_now
+from .files import atomic_write
 
 
-class RunLocked(RunError):
+
+class RunLocked(RuntimeError):
     """Another live process writes the directory (the CLI prints it as one line, exit code 2)."""
 
 
@@ -72,7 +72,7 @@ def run_lock(directory: Path, name: str = "run", wait: bool = False,
         stale = holder(directory, name)
         if stale is not None:
             say(f"took over the lock of {directory} left by {stale}, which ended without releasing it")
-        me = Holder(os.getpid(), socket.gethostname(), utc_now())
+        me = Holder(os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
         atomic_write(holder_path, json.dumps(asdict(me)) + "\n")
         try:
             yield me
