@@ -8,18 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .cli_runner import ubpp as run
+
 # The console script `pip install -e .` puts beside the interpreter running the tests.
 UBPP = Path(sys.executable).with_name("ubpp")
 
 
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def console_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     assert UBPP.is_file(), "the ubpp console script is not installed: pip install -e ."
     env = {**os.environ, "COLUMNS": "120"}
     return subprocess.run([str(UBPP), *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def test_default_build_prints_summary(tmp_path: Path) -> None:
-    result = run("build-dataset", cwd=tmp_path)
+    result = console_script("build-dataset", cwd=tmp_path)  # the installed console script, once
     assert result.returncode == 0, result.stderr
     out = tmp_path / "ubpp_data" / "unifybench_pp-mini"
     manifest = json.loads((out / "manifest.json").read_text())
@@ -68,9 +70,9 @@ def test_score_command_on_the_mini_benchmark(tmp_path: Path) -> None:
             handle.write(json.dumps({"task": "rec", "id": item.id, "output": "No"}) + "\n")
         for item in bench.tasks["qa"]:
             handle.write(json.dumps({"task": "qa", "id": item.id, "output": item.answer}) + "\n")
-    env_free = {"OPENAI_API_KEY": "", "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run([str(UBPP), "score", "b", "preds.jsonl", "--out", "scores.json", "--protocol", "strict"],
-                            capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **env_free, "COLUMNS": "160"})
+    env_free = {"OPENAI_API_KEY": "", "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}
+    result = run("score", "b", "preds.jsonl", "--out", "scores.json", "--protocol", "strict", cwd=tmp_path,
+                 env=env_free)
     assert result.returncode == 0, result.stderr
     scores = {r["name"]: r for r in json.loads((tmp_path / "scores.json").read_text())}
     assert scores["rec.weight"]["value"] == 0.5 and abs(scores["qa.bleu"]["value"] - 1.0) < 1e-9
@@ -97,12 +99,11 @@ def test_score_with_a_judge_server_then_leaderboard(tmp_path: Path) -> None:
         for item in bench.tasks["qa"]:
             handle.write(json.dumps({"task": "qa", "id": item.id, "output": item.answer}) + "\n")
     with ScriptedServer(lambda body, n: ("ok", '{"score": 1}')) as server:
-        env = {**os.environ, "OPENAI_API_KEY": "sk-cli-test", "COLUMNS": "160"}
-        args = [str(UBPP), "score", "b", "preds.jsonl", "--judge-base-url", server.base_url,
-                "--judge-cache", "judge.sqlite", "--run-dir", "runs/echo", "--model", "Echo", "--model-type",
-                "Und. Only", "--model-size", "0B"]
-        first = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env)
-        second = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env)
+        env = {"OPENAI_API_KEY": "sk-cli-test", "COLUMNS": "160"}
+        args = ["score", "b", "preds.jsonl", "--judge-base-url", server.base_url, "--judge-cache", "judge.sqlite",
+                "--run-dir", "runs/echo", "--model", "Echo", "--model-type", "Und. Only", "--model-size", "0B"]
+        first = run(*args, cwd=tmp_path, env=env)
+        second = run(*args, cwd=tmp_path, env=env)
         assert len(server.requests) == len(bench.tasks["qa"])
     assert first.returncode == 0, first.stderr
     assert f"judge gpt-4o-2024-08-06: {len(bench.tasks['qa'])} requests" in first.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from unifybench_pp.jsonio import jsonl_text, parse_jsonl
 
-from .test_cli import run
+from .cli_runner import ubpp as run
 
 BREAKS = "Yes\u2028it is.\u2029 Really\u0085 yes."
 

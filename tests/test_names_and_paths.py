@@ -22,6 +22,7 @@ from evaluators.scoring_config import ScoringConfig
 from unifybench_pp import SourceError, SplitConfig
 from unifybench_pp.paths import UnsafePath, check_distinct, path_component, read_regular
 
+from .cli_runner import ubpp as in_process
 from .tiny_models import make_tiny_clip
 
 ROOT = Path(__file__).parents[1]
@@ -210,6 +211,9 @@ def ubpp(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedPro
                           timeout=timeout)
 
 
+WIDE = {"COLUMNS": "300", "HF_HUB_OFFLINE": "1"}
+
+
 def write_run(path: Path, output: str, model: str) -> None:
     from evaluators.metrics import MetricResult
     from evaluators.rundir import RunInfo, write_results
@@ -261,20 +265,21 @@ def test_one_bad_run_is_skipped_with_a_warning_and_never_hangs_or_takes_down_the
 
 
 def test_compare_and_a_resumed_evaluate_name_a_symlink_loop_in_one_line(mini_build: Path, tmp_path: Path) -> None:
+    """In this process (no reader can hang here: a loop fails at open)."""
     write_run(tmp_path / "a", "images/x.png", "a")
     write_run(tmp_path / "b", "images/x.png", "b")
     (tmp_path / "b" / "run.json").unlink()
     (tmp_path / "b" / "run.json").symlink_to(tmp_path / "b" / "run.json")
-    result = ubpp("compare", str(tmp_path / "a"), str(tmp_path / "b"), cwd=tmp_path)
+    result = in_process("compare", str(tmp_path / "a"), str(tmp_path / "b"), cwd=tmp_path, env=WIDE)
     assert result.returncode == 2 and "symbolic link loop" in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     common = ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--tasks", "rec", "--limit", "2",
               "--runs-dir", str(tmp_path / "runs"), "--judge-cache", str(tmp_path / "j.sqlite")]
-    assert ubpp(*common, cwd=tmp_path).returncode == 0
+    assert in_process(*common, cwd=tmp_path, env=WIDE).returncode == 0
     [log] = (tmp_path / "runs").rglob("predictions.jsonl")
     log.unlink()
     log.symlink_to(log)
-    result = ubpp(*common, cwd=tmp_path)
+    result = in_process(*common, cwd=tmp_path, env=WIDE)
     assert result.returncode == 2, result.stderr
     [line] = result.stderr.strip().splitlines()
     assert str(log) in line and "symbolic link loop" in line

@@ -130,3 +130,15 @@ def test_bf16_rollouts_match_float32_within_tolerance(mini_build: Path, tmp_path
     AcceleratorState._reset_state(reset_partial_state=True)
     difference = (logprobs["bf16"] - logprobs["no"]).abs()
     assert 0 < float(difference.max()) < 0.25 and float(difference.median()) < 0.02
+
+
+@pytest.mark.slow
+def test_the_plan_s_measured_piece_costs_are_what_a_probe_measures() -> None:
+    """`--plan` reads `MEASURED` instead of probing at Show-o's real width (~20 s a probe); this measures again."""
+    from dataclasses import astuple
+
+    from training.memory import MEASURED, probe
+
+    for (arch, guidance, precision), cost in MEASURED.items():
+        measured = astuple(probe(arch, guidance, precision))
+        assert measured == pytest.approx(astuple(cost), rel=0.02, abs=1e5), precision
