@@ -24,6 +24,7 @@ from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scorers.clip import ClipScorer
 from evaluators.scoring_config import ScoringConfig
 
+from .cli_runner import ubpp as in_process
 from .tiny_models import make_tiny_clip
 
 UBPP = Path(sys.executable).with_name("ubpp")
@@ -78,7 +79,8 @@ def test_resume_after_kill_and_shards_match_one_process(mini_build: Path, tiny_b
     common = ["--model", "syncr1", "--checkpoint", str(tiny_bundle), "--benchmark", str(mini_build),
               "--batch-size", "1", "--tasks", "rec,qa,vqa,dense_gen,rea_gen", "--concepts", "ast,cam,chelsea",
               *TINY_OPTIONS]
-    whole = evaluate(*common, "--runs-dir", "whole", cwd=tmp_path)
+    quiet_env = {"COLUMNS": "160", "OPENAI_API_KEY": "", "HF_HUB_OFFLINE": "1"}
+    whole = in_process("evaluate", *common, "--runs-dir", "whole", cwd=tmp_path, env=quiet_env)  # no kill here
     assert whole.returncode == 0, whole.stderr
     [whole_dir] = list((tmp_path / "whole").glob("syncr1/*/*"))
 
@@ -96,7 +98,7 @@ def test_resume_after_kill_and_shards_match_one_process(mini_build: Path, tiny_b
     assert predictions is not None, "the run never wrote predictions"
     before = len(predictions.read_text().splitlines())
     assert before < len((whole_dir / "predictions.jsonl").read_text().splitlines())
-    resumed = evaluate(*common, "--runs-dir", "killed", cwd=tmp_path)
+    resumed = in_process("evaluate", *common, "--runs-dir", "killed", cwd=tmp_path, env=quiet_env)
     assert resumed.returncode == 0, resumed.stderr
     assert "already done" in resumed.stdout
     ids = [json.loads(line)["id"] for line in predictions.read_text().splitlines()]
