@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from unifybench_pp import (MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, SourceError, SplitConfig, build, check_format,
-                           load)
+from unifybench_pp import MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, SourceError, SplitConfig, build, check_format, load
+from unifybench_pp.errors import UbppError
 from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES
 
 app = typer.Typer(
@@ -29,14 +29,11 @@ errors = Console(stderr=True)
 DEFAULT_OUT = MINI_DEFAULT_OUT
 
 
-def _fail(error: SourceError) -> None:
-    errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
-
-
 def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """A command whose writes the system may refuse (disk full, read-only, a file where a folder should be):
-    one line naming the path, the reason and what is kept (`kept`), exit 1, instead of a traceback."""
+    """Every command's one error handler. A user error (`UbppError`: bad input, a missing model, a setting out
+    of range) is one line, `error: <message>`, with its exit code (2). A write the system refuses (disk full,
+    read-only, a file where a folder should be) is one line naming the path, the reason and what is kept
+    (`kept`), exit 1. Anything else is a bug and keeps its traceback."""
     import functools
 
     def wrap(command: Callable[..., None]) -> Callable[..., None]:
@@ -44,6 +41,9 @@ def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
         def run(*args: object, **values: object) -> None:
             try:
                 command(*args, **values)
+            except UbppError as error:
+                errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+                raise typer.Exit(error.exit_code) from None
             except OSError as error:
                 path = f" ({error.filename})" if error.filename else ""
                 errors.print(f"error: {error.strerror or error}{path}; {kept}", markup=False, highlight=False,
@@ -80,16 +80,12 @@ def build_dataset(
     With --format dreambench|yollava|mcllava the items are those each benchmark's own evaluation code asks.
     """
     bundled = source is None
-    try:
-        check_format(format)
-        if bundled and format != "unifybench":
-            raise SourceError("--source", "", f"--format {format} needs the benchmark's folder",
-                              "pass --source DIR of its public release")
-        result = build(MINI_SOURCE if bundled else source, out, SplitConfig(seed=seed),
-                       name=name or (MINI_NAME if bundled else None),
-                       quiet=quiet, console=console, format=format)
-    except SourceError as error:
-        _fail(error)
+    check_format(format)
+    if bundled and format != "unifybench":
+        raise SourceError("--source", "", f"--format {format} needs the benchmark's folder",
+                          "pass --source DIR of its public release")
+    result = build(MINI_SOURCE if bundled else source, out, SplitConfig(seed=seed),
+                   name=name or (MINI_NAME if bundled else None), quiet=quiet, console=console, format=format)
     if not quiet:
         _print_summary(result.manifest, result.out)
 
@@ -125,10 +121,7 @@ def export(
     out: Annotated[Path, typer.Option(help="Folder for one Parquet file per task and table.")],
 ) -> None:
     """Export a built benchmark to Parquet (the same tables as `unifybench_pp.load(path).to_hf()`)."""
-    try:
-        written = load(benchmark).to_parquet(out)
-    except SourceError as error:
-        _fail(error)
+    written = load(benchmark).to_parquet(out)
     console.print(f"wrote {len(written)} Parquet files to {out}")
 
 
@@ -253,7 +246,8 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], scori
                           markup=False, highlight=False)
     if judge_usage:
         cost = "unknown price" if judge_usage["cost_usd"] is None else f"${judge_usage['cost_usd']:.4f}"
-        console.print(f"judge {scoring.judge_model}: {judge_usage['requests']} requests ({judge_usage['retries']} retries, "
+        console.print(f"judge {scoring.judge_model}: {judge_usage['requests']} requests "
+                      f"({judge_usage['retries']} retries, "
                       f"{judge_usage['failed']} failed), {judge_usage['cached']} from cache, "
                       f"{judge_usage['prompt_tokens']}+{judge_usage['completion_tokens']} tokens, {cost}")
 
@@ -274,7 +268,8 @@ def _print_variance(results: list) -> None:
     """Where each column's variance comes from, once samples or judge repeats make it separable."""
     from evaluators.variance import DETECT
 
-    shown = [r for r in results if r.variance and (r.variance["sampling"] is not None or r.variance["judge"] is not None)]
+    shown = [r for r in results
+             if r.variance and (r.variance["sampling"] is not None or r.variance["judge"] is not None)]
     if not shown:
         return
     table = Table(title="variance shares (method of moments over the nested design)")
@@ -303,7 +298,8 @@ def score_predictions(
     model_type: Annotated[str, typer.Option(
         help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
     model_size: Annotated[str, typer.Option(help="Model size shown in the table, e.g. 1.3B.")] = "-",
-    device: Annotated[Optional[str], typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
+    device: Annotated[Optional[str],
+                      typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
     wait: WaitOpt = False,
     require_complete: RequireCompleteOpt = False,
     scoring=None,
@@ -313,24 +309,17 @@ def score_predictions(
     Image outputs must be files inside the predictions file's folder; an unusable one stops with exit code 2.
     """
     from evaluators.evaluator import score_file
-    from evaluators.rundir import RunError
-    from unifybench_pp.runlock import RunLocked
-    from evaluators.scorers.clip import ClipSpecError
     from evaluators.scoring import OutputError
 
+    bench = load(benchmark)
     try:
-        bench = load(benchmark)
         with console.status("scoring..."):
-            scored = score_file(bench, predictions, scoring, out, run_dir, model, model_type, model_size,
-                                wait, _say)
-    except SourceError as error:
-        _fail(error)
+            scored = score_file(bench, predictions, scoring=scoring, out=out, run_dir=run_dir, model=model,
+                                model_type=model_type, model_size=model_size, wait=wait, say=_say)
     except OutputError as error:
-        _fail(SourceError(predictions, f"item {error.item_id}", error.reason,
-                          "write the image inside the predictions file's folder and name it by a relative path"))
-    except (RunError, RunLocked, ClipSpecError) as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise SourceError(predictions, f"item {error.item_id}", error.reason,
+                          "write the image inside the predictions file's folder and name it by a relative path"
+                          ) from None
     _print_results(f"{bench.version} ({scoring.protocol})", scored.results,
                    scored.judge_usage, scoring)
     if out:
@@ -405,21 +394,11 @@ def evaluate(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from baselines.base import ModelError
     from evaluators.evaluator import evaluate_model
-    from evaluators.rundir import RunError
-    from unifybench_pp.runlock import RunLocked
-    from evaluators.runner import EvalSettingsError
-    from evaluators.scorers.clip import ClipSpecError
 
-    try:
-        bench = load(benchmark)
-    except SourceError as error:
-        if not (benchmark / "manifest.json").exists():
-            errors.print(f"error: benchmark not built at {benchmark}: run `ubpp build-dataset --out {benchmark}`",
-                         markup=False, highlight=False)
-            raise typer.Exit(2) from None
-        _fail(error)
+    if not (benchmark / "manifest.json").exists():
+        raise SourceError(benchmark, "", "benchmark not built", f"run `ubpp build-dataset --out {benchmark}`")
+    bench = load(benchmark)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
 
@@ -427,16 +406,13 @@ def evaluate(
         handle = progress.add_task(TASK_TITLES[task], total=total)
         return lambda n: progress.advance(handle, n)
 
-    try:
-        with progress:
-            result = evaluate_model(
-                bench, model, checkpoint, _adapter_options(config, option), scoring, device, on_task, _say,
-                tasks=tasks.split(",") if tasks else None, concepts=concepts.split(",") if concepts else None,
-                limit=limit, seed=seed, batch_size=batch_size, runs_dir=runs_dir, shard=_shard(shard),
-                reasoning_input=reasoning_input, compared_with=compared_with, samples=samples, wait=wait)
-    except (ModelError, RunError, RunLocked, EvalSettingsError, ClipSpecError) as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    with progress:
+        result = evaluate_model(
+            bench, model, checkpoint=checkpoint, options=_adapter_options(config, option), scoring=scoring,
+            device=device, on_task=on_task, say=_say, tasks=tasks.split(",") if tasks else None,
+            concepts=concepts.split(",") if concepts else None, limit=limit, seed=seed, batch_size=batch_size,
+            runs_dir=runs_dir, shard=_shard(shard), reasoning_input=reasoning_input, compared_with=compared_with,
+            samples=samples, wait=wait)
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
     if result.results is None:
         console.print("this shard is done; the last shard to finish scores the merged predictions")
@@ -450,6 +426,7 @@ def evaluate(
 
 
 @app.command("compare")
+@keeps("--out is written only at the end")
 def compare(
     run_a: Annotated[Path, typer.Argument(help="A run directory (holds run.json, scores.jsonl, summary.json).")],
     run_b: Annotated[Path, typer.Argument(help="The run to compare with (same benchmark build and protocol).")],
@@ -458,14 +435,10 @@ def compare(
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
     from evaluators.compare import compare_runs, to_frame
-    from evaluators.rundir import RunError, read_run
+    from evaluators.rundir import read_run
 
-    try:
-        a, b = read_run(run_a), read_run(run_b)
-        differences = compare_runs(a, b)
-    except RunError as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    a, b = read_run(run_a), read_run(run_b)
+    differences = compare_runs(a, b)
     table = Table(title=f"{a.info.model} (A) vs {b.info.model} (B) on {a.info.benchmark_version} ({a.info.protocol})")
     for column in ("metric", "A", "B", "A - B", "95% CI", "p", "concepts (items)"):
         table.add_column(column)
@@ -503,18 +476,14 @@ def judge_agreement(
     run directory, and the leaderboard shows it beside the judged columns.
     """
     from evaluators.agreement import read_human_ratings, record_agreement, run_agreement, second_judge_judgements
-    from evaluators.rundir import RunError, read_run
+    from evaluators.rundir import read_run
 
-    try:
-        loaded = read_run(run)
-        if human is not None:
-            other, other_name = read_human_ratings(human), name
-        else:
-            other, other_name = second_judge_judgements(loaded, load(benchmark), scoring), scoring.judge_model
-        found = run_agreement(loaded, other, other_name)
-    except (RunError, SourceError) as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    loaded = read_run(run)
+    if human is not None:
+        other, other_name = read_human_ratings(human), name
+    else:
+        other, other_name = second_judge_judgements(loaded, load(benchmark), scoring), scoring.judge_model
+    found = run_agreement(loaded, other, other_name)
     table = Table(title=f"{loaded.info.model}: judge agreement with {other_name}")
     for column in ("metric", "judgements", "Cohen's kappa", "Krippendorff's alpha", "exact", "shift (B - A)"):
         table.add_column(column)
@@ -532,6 +501,7 @@ def judge_agreement(
 
 
 @app.command("models")
+@keeps("nothing is written")
 def models() -> None:
     """List the model adapters (built-in and from installed packages) with their capabilities and needs."""
     from rich.markup import escape
@@ -553,7 +523,8 @@ def models() -> None:
 @app.command("leaderboard")
 @keeps("pages written before are whole; re-run to rebuild the site")
 def leaderboard(
-    runs: Annotated[list[Path], typer.Argument(help="Run directories, or folders holding them (searched recursively).")],
+    runs: Annotated[list[Path],
+                    typer.Argument(help="Run directories, or folders holding them (searched recursively).")],
     out: Annotated[Path, typer.Option(help="Folder for index.html, per-run pages and the exports.")] = Path("site"),
     benchmark: Annotated[Optional[Path], typer.Option(
         help="The benchmark build the runs used: adds prompts and reference images to the per-sample pages.")] = None,
@@ -580,12 +551,13 @@ def demo(
         = Path("ubpp_demo"),
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
 ) -> None:
-    """The whole product on the embedded default, offline: build, concept tokens, Sync-R1, evaluate five models, leaderboard.
+    """The whole product on the embedded default, offline: build, concept tokens, Sync-R1, evaluate five models,
+    leaderboard.
 
     Minutes on a laptop CPU; re-running reuses what is finished and resumes what is not.
     """
-    from evaluators.scoring_config import ScoringConfig
     from embedded_demo import run_demo
+    from evaluators.scoring_config import ScoringConfig
 
     result = run_demo(out, console, device, ScoringConfig(device=device))
     table = Table(title="demo stages")
@@ -602,7 +574,9 @@ def demo(
 
 
 @app.command("doctor")
-@scoring_options("clip", "clip_trusted_file", "judge_model", "judge_base_url", "text_embedder", "dinov2", "blip2", "facenet")
+@keeps("nothing is written")
+@scoring_options("clip", "clip_trusted_file", "judge_model", "judge_base_url", "text_embedder", "dinov2", "blip2",
+                 "facenet")
 def doctor(scoring=None) -> None:
     """Which metrics and training rewards can run here, what each needs, and how to enable the rest.
 
@@ -699,26 +673,18 @@ def train_syncr1(
     """
     if list_settings:
         _print_settings()
-    from evaluators.scorers.unavailable import ScorerUnavailable
     from training.config import load_config
-    from unifybench_pp.runlock import RunLocked
-    from training.trainer import TrainingError, reward_trend, train
+    from training.trainer import reward_trend, train
 
     if quiet:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-    try:
-        settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
-        if plan:
-            _print_plan(settings, processes)
-        result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console, wait=wait,
-                       say=_say)
-    except SourceError as error:
-        _fail(error)
-    except (TrainingError, ValueError, ScorerUnavailable, RunLocked) as error:
-        errors.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+    settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
+    if plan:
+        _print_plan(settings, processes)
+    result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console, wait=wait,
+                   say=_say)
     if result.metrics:
         first, last = reward_trend(result.metrics)
         log = out / ("<concept>" if settings.run_per_concept else "") / "metrics.jsonl"

@@ -115,9 +115,9 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
             return lambda n: progress.advance(handle, n)
 
         with progress:
-            runs[name] = evaluate_model(bench, name, checkpoint, dict(options), scoring, device, on_task,
-                                        runs_dir=runs_dir, display_name=display, compared_with=compared_with,
-                                        **({} if size is None else {"model_size": size}))
+            runs[name] = evaluate_model(bench, name, checkpoint=checkpoint, options=dict(options), scoring=scoring,
+                                        device=device, on_task=on_task, runs_dir=runs_dir, display_name=display,
+                                        compared_with=compared_with, **({} if size is None else {"model_size": size}))
     done()
 
     done = _stage(seconds, "5/5 leaderboard", console)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from PIL import Image
 
+from unifybench_pp.errors import UbppError
 from unifybench_pp.schema import Concept
 
 if TYPE_CHECKING:
@@ -85,5 +86,5 @@ def model_dtype(name: str, device: str, adapter: str) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-class ModelError(Exception):
+class ModelError(UbppError):
     """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""

@@ -16,10 +16,12 @@ What each request becomes, as the harness builds it:
 - Generation: the template with an empty system prompt, then `<begin_of_image>`; 576 image tokens (384 px)
   sampled at temperature 1.0 with no top-k or top-p, classifier-free guidance 4.0 on the raw logits of the
   generation head, the unconditional rows being the prompt with every token but its first and last (the
-  trailing `<begin_of_image>`) replaced by the pad token. TP: the prompt is the `name:/info:` prefix and the generation prompt; IP:
+  trailing `<begin_of_image>`) replaced by the pad token. TP: the prompt is the `name:/info:` prefix and the
+  generation prompt; IP:
   `a photo of <c>`, the generation prompt, then `Reference appearance details: <caption>`, the caption being
   the model's own greedy description of the first training photo (the harness's instruction, at most 128 new
-  tokens, cached per concept as the harness caches it per reference photo). Rea. Gen. prompts are the model's own rewrites (the runner's two-stage flow).
+  tokens, cached per concept as the harness caches it per reference photo). Rea. Gen. prompts are the model's own
+  rewrites (the runner's two-stage flow).
 - Seeds: each request's seed is the harness's `stable_seed(seed, "janus_tp"|"janus_ip", family, task,
   concept, 0, item)`; the image is sampled after `torch.manual_seed(stable_seed(request seed,
   "janus_image_batch", 0))`, as the harness does before its first batch. So one image per request and one

@@ -78,7 +78,8 @@ class OmniGen:
         for request in requests:
             generator = torch.Generator(device="cpu").manual_seed(request.seed)
             torch.manual_seed(request.seed)  # the pipeline samples the photo's VAE latent from the global stream
-            images.append(self.pipe(prompt=omnigen_prompt(request.prompt, request.concept), input_images=[self._references[request.concept.id]],
+            images.append(self.pipe(prompt=omnigen_prompt(request.prompt, request.concept),
+                                    input_images=[self._references[request.concept.id]],
                                     generator=generator, **self.call_options).images[0])
         return images
 

@@ -21,11 +21,19 @@ from typing import Any
 
 from PIL import Image
 
+from unifybench_pp.openai_transport import (
+    GPT4O,
+    MalformedReply,
+    Transport,
+    endpoint,
+    image_data_url,
+    reply_text,
+    request_key,
+)
 from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest
-from unifybench_pp.openai_transport import GPT4O, MalformedReply, Transport, endpoint, image_data_url, reply_text, request_key
 
 
 class OpenAIModel:

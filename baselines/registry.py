@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
-from importlib import metadata
+from importlib import import_module, metadata
 from importlib.metadata import entry_points
 from typing import Any
 

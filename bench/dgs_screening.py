@@ -41,7 +41,8 @@ def authors_screening(engine: RolloutEngine, prompt: TrainPrompt, step: int, fol
     scored = []
     for index in range(config.candidate_budget):
         candidate = engine.draw_candidates(prompt, ids, image_end, step, [index])
-        MaskGitSampler(engine.pipe.model, engine.pipe.vocab).advance(candidate.run, sampler, until=config.screening_step)
+        MaskGitSampler(engine.pipe.model, engine.pipe.vocab).advance(candidate.run, sampler,
+                                                                     until=config.screening_step)
         path = folder / f"candidate_{index}.png"
         engine.pipe.decode_images(candidate.run.best_guess)[0].save(path)
         with Image.open(path) as image:
@@ -84,10 +85,12 @@ def main() -> None:
             dgs_steps.append(screened.denoise_steps / group)
             all_steps.append(screened.denoise_steps_without_dgs / group)
         per_kept = statistics.mean(dgs_steps)
-        print(f"| DGS, tiny Show-o, {args.prompts} prompts, K={group}, M<={budget}, S={steps}, t_s={config.screening_step} "
+        print(f"| DGS, tiny Show-o, {args.prompts} prompts, K={group}, M<={budget}, S={steps}, "
+              f"t_s={config.screening_step} "
               f"| denoising steps per kept trajectory: DGS vs a plain group of K | x{per_kept / steps:.2f} "
               f"({per_kept:.1f} vs {steps}) | - |")
-        print(f"| same | same: DGS vs finishing every screened candidate | x{per_kept / statistics.mean(all_steps):.2f} "
+        print("| same | same: DGS vs finishing every screened candidate | "
+              f"x{per_kept / statistics.mean(all_steps):.2f} "
               f"| - |")
         rho = statistics.correlation(*zip(*pairs))
         print(f"| same | within-group variance of kept rewards: DGS vs a plain group of K "

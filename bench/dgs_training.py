@@ -66,7 +66,8 @@ def main() -> None:
                 rows[dgs].append({key: (sum if key in ("seconds", "denoise_steps") else statistics.mean)(
                     [run[key] for run in runs]) for key in runs[0]})
                 print(f"seed {seed} dgs={dgs}: {rows[dgs][-1]}", flush=True)
-    print(f"\n| tiny preset, {args.steps} steps x {len(concepts)} concept(s), {args.seeds} seeds | with DGS | without | "
+    print(f"\n| tiny preset, {args.steps} steps x {len(concepts)} concept(s), {args.seeds} seeds "
+          "| with DGS | without | "
           f"DGS - without, per seed |")
     print("|---|---|---|---|")
     for key, label in (("seconds", "wall time of the training steps (s)"),

@@ -17,8 +17,13 @@ def random_janus(path: Path, width: int, layers: int, image: int, patch: int = 1
     processor. The tokenizer declares Janus's image tokens at construction (they would not survive
     `save_pretrained` otherwise); the VQ's channels are multiples of 32 (GroupNorm(32)) and its downsampling
     equals the vision patch size."""
-    from transformers import (JanusConfig, JanusForConditionalGeneration, JanusImageProcessor, JanusProcessor,
-                              PreTrainedTokenizerFast)
+    from transformers import (
+        JanusConfig,
+        JanusForConditionalGeneration,
+        JanusImageProcessor,
+        JanusProcessor,
+        PreTrainedTokenizerFast,
+    )
 
     from baselines.showo.vocab import build_tiny_tokenizer
 

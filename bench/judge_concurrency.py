@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from evaluators.judge import Judge, JudgeRequest
 from bench.openai_server import ScriptedServer
+from evaluators.judge import Judge, JudgeRequest
 
 
 def timed_run(server: ScriptedServer, cache: Path, requests: list[JudgeRequest], concurrency: int) -> float:

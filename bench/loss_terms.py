@@ -107,7 +107,8 @@ def committed_positions(root: Path, steps: int, concepts: list[str]) -> None:
     print("|---|---|---|---|---|")
     for lr, positions, r in rows:
         print(f"| lr {lr:g}, `{positions}` | {r['kl_gen']:.3g}, {r['kl_gen_max']:.3g} | {r['grad_norm']:.3g}, "
-              f"{r['grad_norm_max']:.3g} | {r['drift']:+.3g} | {r['gain']:+.4f} ({', '.join(f'{g:+.4f}' for g in r['gains'])}) |")
+              f"{r['grad_norm_max']:.3g} | {r['drift']:+.3g} | {r['gain']:+.4f} "
+              f"({', '.join(f'{g:+.4f}' for g in r['gains'])}) |")
 
 
 def main() -> None:

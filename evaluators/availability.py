@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from unifybench_pp.hub import go_offline_if_hub_unreachable
+
 from .metrics import METRICS
 from .scoring_config import ScoringConfig
-from unifybench_pp.hub import go_offline_if_hub_unreachable
 
 FACENET_FILES = {"vggface2": "20180402-114759-vggface2.pt", "casia-webface": "20180408-102900-casia-webface.pt"}
 
@@ -51,8 +52,8 @@ def hub_model(scorer: str, spec: str, option: str) -> Availability:
 
 
 def _clip(spec: str, trusted_file: bool) -> Availability:
-    from .scorers.unavailable import ScorerUnavailable
     from .scorers.clip import ClipSpecError, open_clip_weights, parse_clip_spec
+    from .scorers.unavailable import ScorerUnavailable
 
     try:
         source = parse_clip_spec(spec, trusted_file)

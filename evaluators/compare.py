@@ -154,5 +154,6 @@ def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alph
                      "ci95_low": d.ci95[0] if d.ci95 else None, "ci95_high": d.ci95[1] if d.ci95 else None,
                      "p_value": d.p_value, "p_ttest": d.p_ttest, "significant": d.significant(alpha),
                      "concepts": d.concepts, "items": d.items,
-                     f"{name_a} coverage": d.coverage_a or "complete", f"{name_b} coverage": d.coverage_b or "complete"})
+                     f"{name_a} coverage": d.coverage_a or "complete",
+                     f"{name_b} coverage": d.coverage_b or "complete"})
     return pd.DataFrame(rows)

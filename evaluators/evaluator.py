@@ -17,17 +17,17 @@ from typing import Any
 from baselines.registry import adapters, create
 from unifybench_pp.jsonio import write_json
 from unifybench_pp.loader import Benchmark
+from unifybench_pp.runlock import run_lock
 
 from .metrics import MetricResult
 from .rundir import scored_run_info, write_run
-from unifybench_pp.runlock import run_lock
 from .runner import HARNESS_FLOW, EvalConfig, EvalResult, run_evaluation
 from .scoring import Scorers, check_settings, read_predictions, score
 from .scoring_config import ScoringConfig
 
 
-def evaluate_model(bench: Benchmark, model: str, checkpoint: str | None = None, options: dict[str, Any] | None = None,
-                   scoring: ScoringConfig | None = None, device: str = "cpu",
+def evaluate_model(bench: Benchmark, model: str, *, checkpoint: str | None = None,
+                   options: dict[str, Any] | None = None, scoring: ScoringConfig | None = None, device: str = "cpu",
                    on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None,
                    say: Callable[[str], None] = lambda message: None, **settings: Any) -> EvalResult:
     """Evaluate `model` on `bench` (resuming a finished or interrupted run); `settings` are EvalConfig fields.
@@ -57,7 +57,7 @@ class ScoredFile:
     judge_usage: dict[str, Any] | None
 
 
-def score_file(bench: Benchmark, predictions: Path, scoring: ScoringConfig, out: Path | None = None,
+def score_file(bench: Benchmark, predictions: Path, *, scoring: ScoringConfig, out: Path | None = None,
                run_dir: Path | None = None, model: str = "my-model", model_type: str = "Unified Model",
                model_size: str = "-", wait: bool = False, say: Callable[[str], None] = lambda message: None
                ) -> ScoredFile:

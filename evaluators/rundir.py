@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict  # pydantic needs these on Python < 3.12
 
+from unifybench_pp.errors import UbppError
 from unifybench_pp.files import atomic_write
 from unifybench_pp.jsonio import BadJSON, BadLine, jsonl_text, loads, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, read_regular_text
@@ -41,7 +42,7 @@ AGREEMENT_FILE = "judge_agreement.json"
 """Written into a run directory by `ubpp judge-agreement`; the leaderboard shows it beside judged columns."""
 
 
-class RunError(ValueError):
+class RunError(UbppError, ValueError):
     """A run directory that is malformed or incomplete."""
 
 

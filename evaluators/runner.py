@@ -48,22 +48,21 @@ from PIL import Image
 from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
 from baselines.harness_seeds import HARNESS_SEED
 from unifybench_pp import Benchmark
+from unifybench_pp.errors import UbppError
 from unifybench_pp.files import append_durably, atomic_write
 from unifybench_pp.jsonio import BadJSON, jsonl_text, loads
 from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, utf8_text
-from unifybench_pp.schema import (GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS,
-                                  task_capability)
+from unifybench_pp.runlock import run_lock
+from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS, task_capability
 
 from .metrics import MetricResult
-from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, utc_now, \
-    write_results
-from unifybench_pp.runlock import run_lock
-from .variance import observation_id
+from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, utc_now, write_results
 from .scoring import Scorers, score
 from .scoring_config import ScoringConfig
+from .variance import observation_id
 
 
-class EvalSettingsError(ValueError):
+class EvalSettingsError(UbppError, ValueError):
     """Settings that do not fit the benchmark or each other (an unknown task or concept, samples below 1)."""
 
 
@@ -302,7 +301,8 @@ def _call(model: Model, task: str, requests: list, device: str) -> list:
 
 
 def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, log: PredictionLog,
-            on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None) -> tuple[int, int]:
+            on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None) -> tuple[int,
+                                                                                                                int]:
     """Predict every planned item not already in the log; returns (predicted, skipped)."""
     pairs = plan(bench, model, config)
     predicted = skipped = 0

@@ -17,23 +17,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 from unifybench_pp import Benchmark, SourceError
+from unifybench_pp.errors import UbppError
 from unifybench_pp.images import BadImage, decoded
 from unifybench_pp.jsonio import BadLine, parse_jsonl
 from unifybench_pp.paths import NotText, UnsafePath, inside, read_regular_text
 from unifybench_pp.schema import GENERATION_TASKS, item_concept
 
 from .item_scores import Context, ItemScore
-from .variance import observation_id, parse_observation
 from .judge import Judge
 from .metrics import MetricResult, MetricSpec, aggregate, metrics_for, not_computed
-from .scoring_config import ScoringConfig
-from .scorers.unavailable import ScorerUnavailable
 from .scorers.blip2 import Blip2Scorer
 from .scorers.clip import ClipScorer, parse_clip_spec
 from .scorers.dinov2 import DinoScorer
 from .scorers.face import FaceScorer
 from .scorers.pixels import PixelScorer
 from .scorers.text_embed import TextEmbedder
+from .scorers.unavailable import ScorerUnavailable
+from .scoring_config import ScoringConfig
+from .variance import observation_id, parse_observation
 
 Predictions = dict[str, dict[str, str]]
 """task -> item id -> output text or image path."""
@@ -105,7 +106,7 @@ def observations(bench: Benchmark, task: str, preds: dict[str, str], repeat: int
     return items, outputs
 
 
-class OutputError(ValueError):
+class OutputError(UbppError, ValueError):
     """An image output that cannot be scored: the item and why."""
 
     def __init__(self, item_id: str, reason: str) -> None:

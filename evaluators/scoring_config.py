@@ -27,7 +27,8 @@ class ScoringConfig:
     protocol: Protocol = "syncr1"
     clip: str = DEFAULT_CLIP
     clip_trusted_file: bool = False
-    """Allow `clip` to name a TorchScript archive (OpenAI's ViT-B-32.pt): torch.jit.load cannot be limited to tensors."""
+    """Allow `clip` to name a TorchScript archive (OpenAI's ViT-B-32.pt): torch.jit.load cannot be limited to
+    tensors."""
     judge_model: str = DEFAULT_JUDGE_MODEL
     judge_base_url: str | None = None
     judge_cache: Path = Path.home() / ".cache" / "ubpp" / "judge.sqlite"

@@ -16,6 +16,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+
 from evaluators.metrics import METRICS
 from evaluators.rundir import Run, RunError, find_runs, read_run
 from unifybench_pp import Benchmark, SourceError, load

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import traceback
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from cli import app
+
+UBPP = Path(sys.executable).with_name("ubpp")
+"""The console script `pip install -e .` puts beside the interpreter running the tests."""
 
 
 def ubpp(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

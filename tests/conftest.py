@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 import unifybench_pp
-from unifybench_pp import MINI_SOURCE, SplitConfig
-
 from bench.release_fixture import write_release
+from unifybench_pp import MINI_SOURCE, SplitConfig
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ YOLLAVA_TEST_ONLY = {"thao": "astronaut"}
 
 def write_yollava(root: Path, text_qa: bool = True) -> Path:
     folder = root / "yollava-data"
-    for k, (name, picture) in enumerate(YOLLAVA_CONCEPTS.items()):
+    for name, picture in YOLLAVA_CONCEPTS.items():
         for n in range(2):
             photo(folder / "train" / name / f"{n}.png", picture, n)
             photo(folder / "test" / name / f"{n}.png", picture, n + 5)

@@ -10,12 +10,11 @@ import pytest
 
 import unifybench_pp
 from baselines.registry import create
+from bench.openai_server import ScriptedServer
 from evaluators.agreement import agreement, judgements, read_human_ratings, run_agreement
 from evaluators.rundir import AGREEMENT_FILE, RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
-
-from bench.openai_server import ScriptedServer
 
 
 def units(values: list[float]) -> dict[tuple[str, int], float]:

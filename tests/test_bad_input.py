@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 import unifybench_pp
-from unifybench_pp import SourceError, SplitConfig
-
 from bench.release_fixture import AUTHORS_ROOT
+from unifybench_pp import SourceError, SplitConfig
 
 
 def edit_json(path: Path, change: Callable[[object], object]) -> None:

@@ -40,7 +40,8 @@ def bench(mini_build: Path) -> unifybench_pp.Benchmark:
 
 def bagel(mode: str, bench: unifybench_pp.Benchmark, concept_id: str, **options) -> Bagel:
     model = Bagel(StandInInferencer(), BagelSampling(mode, **options))
-    model.personalize(bench.concepts[concept_id], [bench.image_path(p) for p in bench.concepts[concept_id].train_images])
+    model.personalize(bench.concepts[concept_id],
+                      [bench.image_path(p) for p in bench.concepts[concept_id].train_images])
     return model
 
 

@@ -8,10 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .cli_runner import UBPP
 from .cli_runner import ubpp as run
-
-# The console script `pip install -e .` puts beside the interpreter running the tests.
-UBPP = Path(sys.executable).with_name("ubpp")
 
 
 def console_script(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -90,7 +88,6 @@ def test_score_command_rejects_unknown_items(tmp_path: Path) -> None:
 
 def test_score_with_a_judge_server_then_leaderboard(tmp_path: Path) -> None:
     import unifybench_pp
-
     from bench.openai_server import ScriptedServer
 
     assert run("build-dataset", "--out", "b", "-q", cwd=tmp_path).returncode == 0

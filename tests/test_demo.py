@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from embedded_demo import run_demo
-from tests.test_training_run import FAST
+from tests.training_settings import FAST
 from training.sft import ConceptSFTConfig
 
 QUICK = {"train_overrides": ["steps=2", *FAST], "sft": ConceptSFTConfig(steps=2, views_per_photo=2)}
 
 
+@pytest.mark.slow  # over 20 s: several processes or a whole run (pytest -m slow)
 def test_demo_builds_trains_evaluates_and_publishes_then_resumes(tmp_path: Path) -> None:
     console = Console(file=open(tmp_path / "log.txt", "w"), width=120)  # noqa: SIM115
     result = run_demo(tmp_path / "demo", console, **QUICK)

@@ -36,9 +36,11 @@ def test_dreambooth_checkpoint_per_concept(tiny_sd: dict[str, Path], mini_build:
     options = {"dreambooth": {"ast": str(tiny_sd["a"]), "rocket": str(tiny_sd["b"])}, **FAST}
     config = dict(tasks=["pure_gen", "rea_gen"], concepts=["ast", "rocket"])
     batched = run_evaluation(bench, create("diffusers-t2i", **options),
-                             EvalConfig("diffusers-t2i", options=options, batch_size=4, runs_dir=tmp_path / "a", **config))
+                             EvalConfig("diffusers-t2i", options=options, batch_size=4, runs_dir=tmp_path / "a",
+                                        **config))
     single = run_evaluation(bench, create("diffusers-t2i", **options),
-                            EvalConfig("diffusers-t2i", options=options, batch_size=1, runs_dir=tmp_path / "b", **config))
+                            EvalConfig("diffusers-t2i", options=options, batch_size=1, runs_dir=tmp_path / "b",
+                                       **config))
     first, second = pixels(batched.run_dir), pixels(single.run_dir)
     assert first.keys() == second.keys() and len(first) == sum(len(bench.items(t, config["concepts"]))
                                                                for t in config["tasks"])

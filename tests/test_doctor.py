@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from bench.openai_server import ScriptedServer
 from cli import app
 from evaluators.availability import check, metric_availability
 from evaluators.metrics import METRICS
 from evaluators.scoring_config import ScoringConfig
-from bench.openai_server import ScriptedServer
 
 
 def test_each_need_is_checked_where_it_would_be_loaded_from(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,9 +65,9 @@ def test_evaluate_prints_how_to_enable_what_it_could_not_compute(mini_build: Pat
 def test_each_adapter_s_libraries_are_one_extra_that_doctor_checks() -> None:
     """The extras in pyproject.toml (read here from the file, not from the installed metadata the registry reads)
     are exactly the adapters' extras, hold no torch, and doctor says for each whether they are met here."""
-    import tomllib
     from importlib import metadata
 
+    import tomllib
     from packaging.requirements import Requirement
 
     from baselines.registry import adapters

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import unifybench_pp
+from bench.openai_server import ScriptedServer
 from evaluators.judge import Judge, JudgeRequest
 from evaluators.metrics import METRICS
 from evaluators.rundir import RunError, read_run
@@ -24,8 +25,6 @@ from evaluators.scoring import read_predictions
 from evaluators.text_metrics import judge_score, judge_unparseable, rec_correct
 from leaderboard.tables import build_tables
 from unifybench_pp import SourceError
-
-from bench.openai_server import ScriptedServer
 
 CASES = 60
 FUZZ = settings(max_examples=CASES, deadline=None, database=None,

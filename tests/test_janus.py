@@ -23,9 +23,8 @@ import unifybench_pp
 from baselines.base import GenerateRequest, UnderstandRequest
 from baselines.harness_seeds import stable_seed
 from baselines.registry import create
-from cli import app
-
 from bench.janus_reference import harness_image
+from cli import app
 
 from .tiny_models import make_tiny_janus
 
@@ -85,7 +84,8 @@ def test_generation_prompts_are_the_harness_s(tiny_janus: Path, bench: unifybenc
     personalized(ip, bench, item.concept)
     bare = item.prompt.replace(concept.token, concept.id)  # the harness's Pure Gen. templates name it bare
     request = GenerateRequest(item.id, "pure_gen", concept, item.prompt)
-    assert tp.generation_prompt(request) == f"<|User|>: name: {concept.id}\ninfo: {concept.info}\n{bare}\n\n<|Assistant|>:"
+    assert tp.generation_prompt(request) == \
+        f"<|User|>: name: {concept.id}\ninfo: {concept.info}\n{bare}\n\n<|Assistant|>:"
     caption = ip._caption(item.concept)
     assert ip.generation_prompt(request) == (f"<|User|>: a photo of {concept.id}\n{bare}\nReference appearance "
                                              f"details: {caption.strip()}\n\n<|Assistant|>:")

@@ -30,7 +30,8 @@ def test_a_reply_with_a_line_separator_is_scored_and_published(tmp_path: Path) -
         with (tmp_path / f"{name}.jsonl").open("w", encoding="utf-8") as handle:
             for item in bench.tasks["qa"]:
                 handle.write(json.dumps({"task": "qa", "id": item.id, "output": BREAKS}, ensure_ascii=False) + "\n")
-        scored = run("score", "b", f"{name}.jsonl", "--run-dir", f"runs/{name}", "--model", f"Breaks {name}", cwd=tmp_path)
+        scored = run("score", "b", f"{name}.jsonl", "--run-dir", f"runs/{name}", "--model", f"Breaks {name}",
+                     cwd=tmp_path)
         assert scored.returncode == 0, scored.stderr
         assert len((tmp_path / "runs" / name / "scores.jsonl").read_text(encoding="utf-8").splitlines()) == len(
             bench.tasks["qa"])

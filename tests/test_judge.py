@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.openai_server import ScriptedServer
 from evaluators.judge import Judge, JudgeRequest
 from evaluators.scorers.unavailable import ScorerUnavailable
 from unifybench_pp import MINI_SOURCE
-
-from bench.openai_server import ScriptedServer
 
 SECRET = "sk-test-secret-key-123"
 

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from evaluators.judge import Judge, JudgeRequest
-
 from bench.openai_server import ScriptedServer
+from evaluators.judge import Judge, JudgeRequest
 
 REPO = Path(__file__).resolve().parents[1]
 ITEMS = 40
@@ -34,7 +33,8 @@ def requests() -> list[JudgeRequest]:
             for k in range(ITEMS)]
 
 
-def test_kill_during_judge_calls_keeps_the_cache_and_its_answers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kill_during_judge_calls_keeps_the_cache_and_its_answers(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "judge.sqlite"
     with ScriptedServer(lambda body, n: ("ok", "1"), latency=0.05) as server:
         child = subprocess.Popen([sys.executable, "-c", ASK, server.base_url, str(cache), str(ITEMS)], cwd=REPO,

@@ -1,4 +1,5 @@
-"""The layers hold by construction: reading results needs no torch, and bench/ imports nothing from tests/."""
+"""The layers hold by construction: the lint rules and the data-flow contracts of pyproject.toml pass (ruff,
+import-linter), reading results needs no torch, and bench/ imports nothing from tests/."""
 
 from __future__ import annotations
 
@@ -8,6 +9,25 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def tool(name: str) -> str:
+    """A console script of the test extras, beside the interpreter running the tests."""
+    path = Path(sys.executable).with_name(name)
+    assert path.is_file(), f"{name} is not installed: pip install -e '.[test]'"
+    return str(path)
+
+
+def test_the_code_passes_its_lint_rules() -> None:
+    result = subprocess.run([tool("ruff"), "check", "."], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_the_data_flow_contracts_hold() -> None:
+    """unifybench_pp imports no model, metric or training code; the leaderboard neither models nor training;
+    evaluators and baselines never training; nothing imports the CLI."""
+    result = subprocess.run([tool("lint-imports")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and "4 kept, 0 broken" in result.stdout, result.stdout[-3000:]
 
 
 def test_reading_results_loads_no_torch() -> None:

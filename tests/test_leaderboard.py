@@ -11,16 +11,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evaluators.metrics import METRICS, MetricResult
-from evaluators.rundir import RunInfo, read_run, write_run
+from evaluators.rundir import read_run
 from leaderboard.exports import to_csv, to_latex, to_markdown
 from leaderboard.page import build_site
 from leaderboard.tables import build_tables, load_reported
 
+from .run_fixtures import INJECTED, make_run
+
 SEEDS = Path(__file__).parents[2] / "shared" / "seeds"  # the paper, beside the clone as CI lays it out
-INJECTED = '"><img src=x onerror="window.__pwned=2"><script>window.__pwned=1</script>'
-
-
 def paper_line(prefix: str) -> str:
     papers = sorted(SEEDS.glob("*.txt"))
     assert papers, f"the paper's text is expected in {SEEDS} (shared/ beside the repository)"
@@ -64,24 +62,6 @@ def test_reported_table5_reproduces_the_paper(key: str, prefix: str) -> None:
     body = re.sub(r"(Und\. Only|Gen\. Only|Unified Model) ", "", line[line.index("Only"):])
     table = load_reported()["tables"][key]
     assert check_against_source(body, table, has_size=False) == len(re.findall(r"\b\d\.\d{3}\b", line))
-
-
-def make_run(root: Path, model: str, values: dict[str, float | None], capabilities: list[str],
-             model_type: str = "Unified Model", protocol: str = "syncr1", output: str = "Yes") -> Path:
-    results = []
-    for name, spec in METRICS.items():
-        if name in values:
-            value = values[name]
-            result = MetricResult(name, spec.task, protocol, "test-model", value=value,
-                                  ci95=(value - 0.01, value + 0.01) if value is not None else None, n=10,
-                                  not_computed=None if value is not None else "no judge: set OPENAI_API_KEY")
-            result.per_item = {f"{spec.task}/ast/000": value}
-            results.append(result)
-    info = RunInfo(model=model, model_type=model_type, model_size="1.3B", capabilities=capabilities,
-                   benchmark_version="bench-v1", protocol=protocol)
-    path = root / model.replace("<", "_").replace(">", "_").replace("/", "_")[:40] / "bench-v1"
-    write_run(path, info, {"qa": {"qa/ast/000": output}}, results, base=root)
-    return path
 
 
 def test_measured_rows_ranks_capabilities_and_not_computed(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from leaderboard.page import build_site
 
-from .test_leaderboard import INJECTED, make_run
+from .run_fixtures import INJECTED, make_run
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

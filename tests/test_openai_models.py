@@ -12,10 +12,9 @@ from PIL import Image
 import unifybench_pp
 from baselines.base import ModelError
 from baselines.registry import create
+from bench.openai_server import ScriptedServer
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
-
-from bench.openai_server import ScriptedServer
 
 
 def png_b64(colour: tuple[int, int, int]) -> str:

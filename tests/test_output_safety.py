@@ -139,7 +139,8 @@ KILLED_WRITER = textwrap.dedent("""
 def test_leftovers_of_a_killed_build_are_removed_by_the_next_one(release: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     unifybench_pp.build(release, out, SplitConfig(), quiet=True)
-    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(out)], env={**os.environ, "PYTHONPATH": str(ROOT)})
+    killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(out)], env={**os.environ,
+                                                                                  "PYTHONPATH": str(ROOT)})
     assert killed.returncode == -signal.SIGKILL
     # a kill between the two renames of a replacement leaves the previous build under an .old- name
     os.replace(out, tmp_path / ".out.old-0123456789ab")

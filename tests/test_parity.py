@@ -26,6 +26,8 @@ from baselines.base import GenerateRequest, UnderstandRequest
 from baselines.harness_seeds import request_seed, stable_seed
 from baselines.registry import adapters, create
 from baselines.showo.pipeline import harness_flip
+from bench.openai_server import ScriptedServer
+from bench.release_fixture import CONCEPTS, write_release
 from evaluators.compare import paired_difference
 from evaluators.evaluator import evaluate_model
 from evaluators.metrics import incomplete
@@ -35,8 +37,6 @@ from evaluators.scoring_config import ScoringConfig
 from leaderboard.tables import build_tables, format_cell
 from unifybench_pp import SplitConfig
 
-from bench.openai_server import ScriptedServer
-from bench.release_fixture import CONCEPTS, write_release
 from .tiny_models import make_tiny_openai_clip, save_open_clip_dir, save_transformers_clip
 
 TINY_SHOWO = Path(__file__).parents[1] / "training" / "assets" / "showo-tiny-mini"
@@ -242,13 +242,13 @@ def test_the_show_o_family_sees_the_harness_s_mirrored_image_under_syncr1_only(b
 
 
 def test_every_request_seed_is_recorded_with_its_prediction(bench, tmp_path: Path) -> None:
-    result = evaluate_model(bench, "showo-tp", str(TINY_SHOWO), {"steps": 2, "max_new_tokens": 4},
-                            ScoringConfig(judge_cache=tmp_path / "j.sqlite", clip=str(tmp_path / "no-clip")),
+    result = evaluate_model(bench, "showo-tp", checkpoint=str(TINY_SHOWO), options={"steps": 2, "max_new_tokens": 4},
+                            scoring=ScoringConfig(judge_cache=tmp_path / "j.sqlite", clip=str(tmp_path / "no-clip")),
                             tasks=["rec", "pure_gen"], limit=3, runs_dir=tmp_path / "runs")
     records = [json.loads(line) for line in (result.run_dir / "predictions.jsonl").read_text().splitlines()]
     seeds = {r["id"]: r["seed"] for r in records}
     assert sorted(seeds) == [f"{task}/ada/{k:03d}" for task in ("pure_gen", "rec") for k in range(3)]
-    for (task, concept, item), (seed, _) in HARNESS.items():
+    for (_, _, item), (seed, _) in HARNESS.items():
         assert seeds.get(item, seed) == seed
     assert seeds["rec/ada/000"] == 2991955192 and seeds["pure_gen/ada/000"] == 2874432732
 

@@ -18,8 +18,17 @@ from baselines.showo.sampler import SamplerConfig
 from baselines.showo.vocab import build_tiny_tokenizer
 from evaluators.scorers.pixels import PixelScorer
 from training.data import training_views
-from training.pretrain_tiny import (ASSET, RECORD, SUMS, PretrainConfig, pretrain, sha256sums, text_corpus,
-                                    train_magvit, train_showo)
+from training.pretrain_tiny import (
+    ASSET,
+    RECORD,
+    SUMS,
+    PretrainConfig,
+    pretrain,
+    sha256sums,
+    text_corpus,
+    train_magvit,
+    train_showo,
+)
 from training.supervised import REC_QUESTION, build_examples, photo_views
 
 RECORDED = json.loads((ASSET / RECORD).read_text())
@@ -128,7 +137,8 @@ def test_no_evaluation_item_is_in_the_pretraining_or_fine_tuning_data(mini_build
         for item in items:
             for field in ("question", "answer", "prompt", "implicit_prompt", "explicit_prompt", "clip_text"):
                 value = getattr(item, field, None)
-                if value and not (task == "rec" and field == "question") and not value.lower().startswith(("yes", "no")):
+                if value and not (task == "rec" and field == "question") and not value.lower().startswith(("yes",
+                                                                                                           "no")):
                     forbidden.add(value)
     leaks = [(f, s) for f in forbidden for s in strings if f in s]
     assert not leaks, leaks[:3]

@@ -18,9 +18,8 @@ from pathlib import Path
 import pytest
 
 import unifybench_pp
-from unifybench_pp import SplitConfig
-
 from bench.release_fixture import CONCEPTS
+from unifybench_pp import SplitConfig
 
 
 @pytest.fixture()
@@ -100,7 +99,8 @@ def test_pure_gen_templates(bench: unifybench_pp.Benchmark) -> None:
     ada = bench.items("pure_gen", ["ada"])
     mug = bench.items("pure_gen", ["mug"])
     assert (ada[0].prompt, ada[0].clip_text) == ("a <ada> in the jungle", "a woman in the jungle")
-    assert (ada[10].prompt, mug[10].prompt) == ("a <ada> wearing a red hat", "a <mug> with a wheat field in the background")
+    assert (ada[10].prompt, mug[10].prompt) == ("a <ada> wearing a red hat",
+                                                "a <mug> with a wheat field in the background")
     assert (ada[24].clip_text, mug[24].clip_text) == ("a cube shaped woman", "a cube shaped cup")
 
 

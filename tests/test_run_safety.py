@@ -19,15 +19,15 @@ from typer.testing import CliRunner
 
 import unifybench_pp
 from baselines.registry import create
+from bench.openai_server import ScriptedServer
 from cli import app
 from evaluators.metrics import MetricResult
 from evaluators.rundir import RunInfo, image_name, write_results
-from unifybench_pp.runlock import RunLocked, run_lock
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
 from leaderboard.page import build_site, thumbnail
+from unifybench_pp.runlock import RunLocked, run_lock
 
-from bench.openai_server import ScriptedServer
 from .tiny_models import make_tiny_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +52,7 @@ def slow_judge(body: dict, n: int) -> tuple:
     return ("ok", "1")
 
 
+@pytest.mark.slow  # over 20 s: several processes or a whole run (pytest -m slow)
 def test_two_evaluations_of_one_run_never_write_it_together(mini_build: Path, tmp_path: Path) -> None:
     """The issue's case: two `ubpp evaluate --model text-echo` at once. The second starts once the first holds
     the run, and a slow judge (6 calls, 2 s each) keeps the first inside it longer than a process takes to

@@ -75,6 +75,7 @@ def test_tiny_syncr1_on_all_nine_tasks(mini_build: Path, tiny_bundle: Path, tmp_
     assert other.run_dir != result.run_dir  # a changed seed never mixes with the old results
 
 
+@pytest.mark.slow  # over 20 s: several processes or a whole run (pytest -m slow)
 def test_resume_after_kill_and_shards_match_one_process(mini_build: Path, tiny_bundle: Path, tmp_path: Path) -> None:
     common = ["--model", "syncr1", "--checkpoint", str(tiny_bundle), "--benchmark", str(mini_build),
               "--batch-size", "1", "--tasks", "rec,qa,vqa,dense_gen,rea_gen", "--concepts", "ast,cam,chelsea",

@@ -6,9 +6,8 @@ import time
 from pathlib import Path
 
 import unifybench_pp
-from unifybench_pp import SplitConfig
-
 from bench.release_fixture import write_synthetic
+from unifybench_pp import SplitConfig
 
 
 def test_200_concepts_build_fast_and_hash_each_image_once(tmp_path: Path) -> None:

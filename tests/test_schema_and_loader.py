@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import unifybench_pp
-from unifybench_pp import SCHEMA_VERSION, SourceError, TASKS
+from unifybench_pp import SCHEMA_VERSION, TASKS, SourceError
 from unifybench_pp.schema import TABLE1_TASKS, Concept, ExtraInfo, RecItem, from_record, to_record
 
 

@@ -9,10 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from evaluators.scorers.unavailable import ScorerUnavailable
 from evaluators.scorers.clip import ClipScorer
+from evaluators.scorers.unavailable import ScorerUnavailable
 from unifybench_pp import MINI_SOURCE
-
 
 
 def random_images(n: int, size: int = 32, seed: int = 0) -> list[Image.Image]:
@@ -97,8 +96,10 @@ def test_open_clip_backend_loads_a_local_weights_file(tmp_path: Path) -> None:
     with torch.inference_mode():
         pixels = torch.stack([scorer._preprocess(i) for i in images])
         expected_img = torch.nn.functional.normalize(model.eval().encode_image(pixels), dim=-1)
-        expected_txt = torch.nn.functional.normalize(model.encode_text(open_clip.get_tokenizer("RN50")(["a dog", "a cat"])), dim=-1)
-    assert scorer.clip_t(images, ["a dog", "a cat"]) == pytest.approx((expected_img * expected_txt).sum(-1).tolist(), abs=1e-4)
+        tokens = open_clip.get_tokenizer("RN50")(["a dog", "a cat"])
+        expected_txt = torch.nn.functional.normalize(model.encode_text(tokens), dim=-1)
+    assert scorer.clip_t(images, ["a dog", "a cat"]) == pytest.approx((expected_img * expected_txt).sum(-1).tolist(),
+                                                                      abs=1e-4)
 
 
 def test_minilm_similarity_equals_mean_pooled_transformers() -> None:
@@ -160,7 +161,8 @@ def test_dinov2_tiny_model_cosine(tmp_path: Path) -> None:
     config = Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                           image_size=32, patch_size=8)
     Dinov2Model(config).save_pretrained(tmp_path / "dino")
-    BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(tmp_path / "dino")
+    BitImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32,
+                                                             "width": 32}).save_pretrained(tmp_path / "dino")
     scorer = DinoScorer(str(tmp_path / "dino"))
     images = random_images(3, seed=4)
     ref = tmp_path / "ref.png"

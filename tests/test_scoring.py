@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 import unifybench_pp
+from bench.openai_server import ScriptedServer
 from evaluators.item_scores import visual_text
 from evaluators.metrics import METRICS, concept_bootstrap_ci
 from evaluators.scorers.clip import ClipScorer
@@ -16,8 +17,6 @@ from evaluators.scoring import Scorers, score
 from evaluators.scoring_config import ScoringConfig
 from evaluators.text_metrics import bleu
 from unifybench_pp.prompts import with_class_noun
-
-from bench.openai_server import ScriptedServer
 
 NOT_A_NUMBER = "NAN-MARKER"
 
@@ -146,9 +145,9 @@ def test_clip_columns_follow_the_protocol(scored: dict, tiny_clip: Path) -> None
     for protocol in ("syncr1", "strict"):
         results = scored[protocol]
         assert results["rea_gen.clip_t"].value == pytest.approx(
-            concept_mean(bench, "rea_gen", lambda i: by_item["t", protocol][i.id]), abs=1e-5)
+            concept_mean(bench, "rea_gen", lambda i, p=protocol: by_item["t", p][i.id]), abs=1e-5)
         assert results["rea_gen.clip_i"].value == pytest.approx(
-            concept_mean(bench, "rea_gen", lambda i: by_item["i", protocol][i.id]), abs=1e-5)
+            concept_mean(bench, "rea_gen", lambda i, p=protocol: by_item["i", p][i.id]), abs=1e-5)
     assert scored["syncr1"]["rea_gen.clip_t"].item_details[items[0].id]["text"].count("<") == 1
     assert scored["syncr1"]["rea_gen.clip_i"].value != pytest.approx(scored["strict"]["rea_gen.clip_i"].value)
 

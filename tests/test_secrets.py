@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.openai_server import ScriptedServer
 from unifybench_pp.openai_transport import REDACTED, redact
 
-from bench.openai_server import ScriptedServer
-from .test_cli import UBPP
+from .cli_runner import UBPP
 
 KEY = "sk-proj-Zq8TESTKEYmustNEVERbeWRITTEN0123456789"
 LOCAL_KEY = "hunter2-local-server"

@@ -91,7 +91,8 @@ def released_showo_checkpoint(layers: int, hidden: int, heads: int, vocab_size: 
     for n in range(layers):
         layer = f"showo.model.layers.{n}"
         for name in ("q_proj", "k_proj", "v_proj", "dense"):
-            shapes |= {f"{layer}.self_attn.{name}.weight": (hidden, hidden), f"{layer}.self_attn.{name}.bias": (hidden,)}
+            shapes |= {f"{layer}.self_attn.{name}.weight": (hidden, hidden),
+                       f"{layer}.self_attn.{name}.bias": (hidden,)}
         for name in ("q_layernorm", "k_layernorm"):
             shapes |= {f"{layer}.self_attn.{name}.weight": (head_dim,), f"{layer}.self_attn.{name}.bias": (head_dim,)}
         shapes |= {f"{layer}.mlp.fc1.weight": (inner, hidden), f"{layer}.mlp.fc1.bias": (inner,),
@@ -201,7 +202,8 @@ def test_schedule_seed_cfg_and_logprobs() -> None:
     masked = [(s == CODEBOOK).sum(1).tolist() for s in trajectory.states]
     assert masked == [[m, m] for m in (16, 15, 13, 11, 7, 4)]  # floor(16 cos(pi k / 12)), float32: 7 at k = 4
     assert codes.shape == (2, 16) and int(codes.max()) < CODEBOOK
-    assert all(torch.equal(p[s != CODEBOOK], s[s != CODEBOOK]) for s, p in zip(trajectory.states, trajectory.predictions))
+    assert all(torch.equal(p[s != CODEBOOK], s[s != CODEBOOK]) for s, p in zip(trajectory.states,
+                                                                               trajectory.predictions))
     again, _ = sampler.generate(prompts, 16, config, uncond, torch.Generator().manual_seed(0))
     assert torch.equal(codes, again)
     recomputed = sampler.position_logprobs(prompts, trajectory, config, uncond)
@@ -272,7 +274,8 @@ def test_concept_tokens_shift_image_ids_and_round_trip(tmp_path: Path) -> None:
     assert shifted.image_offset - vocab.image_offset == 17 and len(bo.tokens) == 17
     assert torch.equal(model.phi.get_input_embeddings().weight[shifted.image_offset + 7], image_row)
     assert torch.equal(model.phi.lm_head.weight[shifted.mask], head_row)
-    assert tokenizer("<bo> is here", add_special_tokens=False)["input_ids"][0] == tokenizer.convert_tokens_to_ids("<bo>")
+    assert tokenizer("<bo> is here",
+                     add_special_tokens=False)["input_ids"][0] == tokenizer.convert_tokens_to_ids("<bo>")
     with torch.no_grad():
         rows = {k: torch.randn_like(v) for k, v in concept_rows(model, tokenizer, bo).items()}
         ids = tokenizer.convert_tokens_to_ids(bo.tokens)

@@ -13,11 +13,10 @@ import unifybench_pp
 from evaluators.metrics import METRICS, metrics_for
 from evaluators.scoring import Scorers, score
 from evaluators.scoring_config import ScoringConfig
-from evaluators.text_metrics import exact_reply, choice_mentions, parse_choice
+from evaluators.text_metrics import choice_mentions, exact_reply, parse_choice
 
 from .table5_fixtures import write_dreambench, write_mcllava, write_yollava
 from .tiny_models import make_tiny_clip
-
 
 # --- multiple-choice parsing ------------------------------------------------------------------------------
 

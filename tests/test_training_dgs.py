@@ -9,8 +9,15 @@ import pytest
 from scipy.stats import norm
 
 from training.config import DGSConfig, load_config
-from training.dgs import (MIN_TAU, TrendController, UniCTokensController, inverse_mills, make_controller, screen,
-                          selected_variance)
+from training.dgs import (
+    MIN_TAU,
+    TrendController,
+    UniCTokensController,
+    inverse_mills,
+    make_controller,
+    screen,
+    selected_variance,
+)
 
 
 def test_inverse_mills_known_values() -> None:

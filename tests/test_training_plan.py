@@ -14,7 +14,7 @@ from training.memory import GB, predict
 from training.plan import DDP_BUCKET_FACTOR, architecture, make_plan
 from training.trainer import Trainer
 
-from .test_training_run import _config
+from .training_settings import fast_config as _config
 
 STAND_INS = ["--set", "showo=tiny-mini", "--set", "rewards.weights={tier: 1.0}", "--set", "dgs.surrogate=tier",
              "--concept", "chelsea"]

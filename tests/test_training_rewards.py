@@ -19,7 +19,8 @@ from training.rewards import RewardEnsemble, RewardSample, tier
 
 def test_tier_is_one_minus_the_normalized_distance_to_the_truth() -> None:
     reasoning = torch.nn.functional.normalize(torch.tensor([1.0, 2.0, 0.5]), dim=0)
-    candidates = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0, 0.4], [0.0, -1.0, 3.0], [2.0, 0.0, 0.0]]), dim=1)
+    candidates = torch.nn.functional.normalize(torch.tensor([[1.0, 2.0, 0.4], [0.0, -1.0, 3.0], [2.0, 0.0, 0.0]]),
+                                               dim=1)
     truth = torch.tensor([1.0, 0.0, 0.0])
     sims = [float(np.dot(reasoning.numpy(), c.numpy())) for c in candidates]
     distance = math.sqrt(sum((s - y) ** 2 for s, y in zip(sims, truth.tolist())))
@@ -95,7 +96,8 @@ def test_a_users_reward_is_a_function_named_module_colon_function(mini_build: Pa
     monkeypatch.syspath_prepend(str(tmp_path))
     config = load_config(None, "tiny", [f"benchmark={mini_build}", "steps=1", "group_size=2", "generation_steps=2",
                                         "reasoning_max_new_tokens=2", "dgs.enabled=false", "concepts=[coffee]",
-                                        "run_per_concept=false", 'rewards.weights={tier: 0.5, "my_rewards:brightness": 0.5}'])
+                                        "run_per_concept=false",
+                                        'rewards.weights={tier: 0.5, "my_rewards:brightness": 0.5}'])
     train(config, tmp_path / "run", quiet=True)
     samples = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
     for sample in samples:

@@ -28,17 +28,13 @@ from training.config import load_config
 from training.dgs import UniCTokensController, make_controller
 from training.loss import group_advantages, sync_grpo_loss
 from training.policy import concept_row_mask
-from training.rewards import REWARDS, Reward, RewardSample
 from training.pretrain_tiny import ASSET
+from training.rewards import REWARDS, Reward, RewardSample
 from training.rollout import BLACK, PromptSchedule
 from training.trainer import Trainer, TrainingError, reward_trend, train
 
-FAST = ["group_size=3", "generation_steps=4", "reasoning_max_new_tokens=4", "save_every=1", "dgs.screen_batch=2",
-        "dgs.budget_factor=2"]
-
-
-def _config(mini_build: Path, *extra: str):
-    return load_config(None, "tiny", [f"benchmark={mini_build}", *FAST, *extra])
+from .training_settings import FAST
+from .training_settings import fast_config as _config
 
 
 def test_schedule_alternates_pathways_per_concept_and_is_a_function_of_the_step(mini_build: Path) -> None:
@@ -296,7 +292,8 @@ def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_
             stepwise[name], whole[name] = stepwise[name][rows], whole[name][rows]
         scale = float(whole[name].abs().max())
         assert scale > 0, name
-        torch.testing.assert_close(stepwise[name], whole[name], rtol=1e-4, atol=1e-5 * scale, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(stepwise[name], whole[name], rtol=1e-4, atol=1e-5 * scale, msg=lambda m,
+                                   name=name: f"{name}: {m}")
     assert (trainer.reference.copy is None) == (trainable == "concepts")
 
 
@@ -318,7 +315,8 @@ def test_a_concepts_checkpoint_holds_the_concept_rows_and_their_optimizer_state_
             "concept_rows.lm_head.bias": (rows,)}
         state = torch.load(checkpoint / "optimizer.bin", weights_only=True)["state"]
         assert sorted(tuple(s["exp_avg"].shape) for s in state.values()) == [(rows,), (rows, hidden), (rows, hidden)]
-        sizes[rows] = sum(f.stat().st_size for f in (checkpoint / "trainable.safetensors", checkpoint / "optimizer.bin"))
+        sizes[rows] = sum(f.stat().st_size for f in (checkpoint / "trainable.safetensors",
+                                                     checkpoint / "optimizer.bin"))
         vocabulary = trainer.pipe.model.phi.get_input_embeddings().weight.numel()
     (few, few_bytes), (many, many_bytes) = sorted(sizes.items())
     per_row = (many_bytes - few_bytes) / (many - few)
@@ -330,6 +328,7 @@ def _vowel_share(scorers: object, samples: list[RewardSample]) -> list[float]:
     return [sum(ch in "aeiou" for ch in s.reasoning.lower()) / max(1, len(s.reasoning)) for s in samples]
 
 
+@pytest.mark.slow  # over 20 s: several processes or a whole run (pytest -m slow)
 def test_the_policy_climbs_a_reward_it_controls(mini_build: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end (rollout -> reward -> advantage -> loss -> step): the share of vowels in the reasoning follows
@@ -397,7 +396,8 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
             "denoise_steps", "denoise_steps_without_dgs", "grad_norm", "lr"} <= set(metrics[0])
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--resume" in again.output
-    bad = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "dgs.bogus=1", "--out", str(tmp_path / "x")])
+    bad = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "dgs.bogus=1", "--out",
+                              str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown dgs setting" in bad.output
     tracker = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "report_to=[mlflowish]",
                                   "--out", str(tmp_path / "y")])
@@ -479,7 +479,8 @@ def test_other_sharded_launches_are_refused_in_one_line(tmp_path: Path, monkeypa
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_with_the_same_next_step(mini_build: Path, tmp_path: Path) -> None:
-    args = [sys.executable, "-m", "cli", "train", "syncr1", "--preset", "tiny", "-q", "--set", f"benchmark={mini_build}",
+    args = [sys.executable, "-m", "cli", "train", "syncr1", "--preset", "tiny", "-q", "--set",
+            f"benchmark={mini_build}",
             "--set", "steps=6", "--set", "run_per_concept=false", *[x for s in FAST for x in ("--set", s)]]
     whole = subprocess.run([*args, "--out", str(tmp_path / "whole")], capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr
@@ -523,6 +524,7 @@ def _launch(script: Path, out: Path, processes: int, *settings: str) -> list[dic
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # over 20 s: several processes or a whole run (pytest -m slow)
 def test_two_processes_splitting_a_group_train_what_one_process_trains(mini_build: Path, tmp_path: Path) -> None:
     """`distribute: split_group`: one group per step split over 2 processes (each draws and finishes its own
     candidates, DGS decides on the gathered scores, advantages over the gathered rewards, gradients summed) gives

@@ -12,11 +12,10 @@ import pytest
 
 import unifybench_pp
 from baselines.registry import create
+from bench.openai_server import ScriptedServer
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
 from evaluators.variance import decompose, observation_id, parse_observation
-
-from bench.openai_server import ScriptedServer
 
 
 def test_observation_ids_round_trip() -> None:
@@ -42,7 +41,8 @@ def test_decomposition_recovers_simulated_components() -> None:
     for name, value in sd.items():
         assert getattr(found, name) == pytest.approx(value ** 2, rel=0.2), name
     assert sum(found.shares.values()) == pytest.approx(1.0)
-    # Concept means spread by sqrt(0.01 + 0.0225/5 + 0.0064/15 + 0.04/45): two models 0.05 apart need ~2*(2.8*sd/0.05)^2.
+    # Concept means spread by sqrt(0.01 + 0.0225/5 + 0.0064/15 + 0.04/45): two models 0.05 apart need
+    # ~2*(2.8*sd/0.05)^2.
     expected_sd = np.sqrt(0.01 + 0.0225 / 5 + 0.0064 / 15 + 0.04 / 45)
     assert found.concept_mean_sd == pytest.approx(expected_sd, rel=0.1)
     assert found.concepts_needed == pytest.approx(2 * (2.8016 * found.concept_mean_sd / 0.05) ** 2, rel=0.02)

@@ -53,7 +53,8 @@ def make_tiny_llava(path: Path, seed: int = 0) -> Path:
     template = ("{% for m in messages %}{{ m['role'] }}: {% for c in m['content'] %}"
                 "{% if c['type'] == 'image' %}<image>{% else %}{{ c['text'] }}{% endif %}{% endfor %}"
                 "{% endfor %}{% if add_generation_prompt %} assistant:{% endif %}")
-    LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}),
+    LlavaProcessor(image_processor=CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32,
+                                                                                             "width": 32}),
                    tokenizer=tokenizer, patch_size=8, vision_feature_select_strategy="default",
                    num_additional_image_tokens=1, chat_template=template).save_pretrained(path)
     return path
@@ -240,8 +241,13 @@ def make_tiny_emu3(path: Path, seed: int = 0, codes: int = 64) -> Path:
     visual tokens. The tokenizer declares Emu3's image tokens at construction (they would not survive
     `save_pretrained` otherwise) and its vocabulary holds the visual, end-of-line and image tokens the model's
     vocabulary map reads. Serves as both the Chat and the Gen checkpoint."""
-    from transformers import (Emu3Config, Emu3ForConditionalGeneration, Emu3ImageProcessor, Emu3Processor,
-                              PreTrainedTokenizerFast)
+    from transformers import (
+        Emu3Config,
+        Emu3ForConditionalGeneration,
+        Emu3ImageProcessor,
+        Emu3Processor,
+        PreTrainedTokenizerFast,
+    )
 
     from baselines.showo.vocab import build_tiny_tokenizer
 

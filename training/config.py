@@ -20,7 +20,14 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
-from evaluators.scoring_config import DEFAULT_BLIP2, DEFAULT_CLIP, DEFAULT_DINOV2, DEFAULT_JUDGE_MODEL, DEFAULT_TEXT_EMBEDDER
+from evaluators.scoring_config import (
+    DEFAULT_BLIP2,
+    DEFAULT_CLIP,
+    DEFAULT_DINOV2,
+    DEFAULT_JUDGE_MODEL,
+    DEFAULT_TEXT_EMBEDDER,
+)
+from unifybench_pp.errors import SettingsError
 from unifybench_pp.settings import layered, merge
 
 from .data import MINI_BENCHMARK
@@ -69,7 +76,8 @@ class DGSConfig:
     enabled: bool = True
     """Screen candidates part-way and finish only the K most promising (false: plain groups of K)."""
     surrogate: str = "ber"
-    """Screening score: a reward name (`ber` as in the paper), or `clip_mix` (0.65 CLIP-I + 0.35 CLIP-T, the authors' code)."""
+    """Screening score: a reward name (`ber` as in the paper), or `clip_mix` (0.65 CLIP-I + 0.35 CLIP-T, the authors'
+    code)."""
     screening_fraction: float = 0.2
     """Screen after this share of the denoising steps (t_s = 20% of S)."""
     budget_factor: float = 2.0
@@ -370,7 +378,8 @@ def _message(error: ValidationError) -> str:
         elif problem["type"] == "value_error":
             lines.append(str(problem["ctx"]["error"]))
         elif problem["type"] == "literal_error":
-            lines.append(f"{setting} must be {problem['ctx']['expected'].replace(chr(39), '')}, not {problem['input']!r}")
+            expected = problem["ctx"]["expected"].replace(chr(39), "")
+            lines.append(f"{setting} must be {expected}, not {problem['input']!r}")
         elif problem["type"] == "int_from_float":
             lines.append(f"{setting} must be a whole number, not {problem['input']!r}")
         elif problem["type"] in ("float_parsing", "int_parsing", "float_type", "int_type"):
@@ -383,14 +392,14 @@ def _message(error: ValidationError) -> str:
 def load_config(path: Path | None = None, preset: str | None = None, overrides: list[str] = ()) -> TrainConfig:
     """Defaults, then the preset, then the YAML file, then KEY=VALUE overrides (a reward mix replaces, never merges)."""
     if preset is not None and preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
+        raise SettingsError(f"unknown preset {preset!r}; presets are {', '.join(PRESETS)}")
     whole = frozenset({"weights"})
     data = merge(TrainConfig().to_dict(), PRESETS[preset] if preset else {}, whole)
     data = layered(data, path, list(overrides), whole)
     try:
         return TrainConfig(**data)
     except ValidationError as error:
-        raise ValueError(_message(error)) from None
+        raise SettingsError(_message(error)) from None
 
 
 def save_config(config: TrainConfig, path: Path) -> None:

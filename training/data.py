@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from unifybench_pp import MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, Benchmark, SplitConfig, build, load
+from unifybench_pp.errors import SettingsError
 from unifybench_pp.schema import Concept, ExtraInfo
 
 MINI_BENCHMARK = str(MINI_DEFAULT_OUT)
@@ -37,7 +38,7 @@ def training_benchmark(setting: str | None, console: Console | None = None, quie
     """The benchmark named by the `benchmark` setting; the default mini path is built when missing, and no setting
     is refused (the paper preset must not train on the toy data by accident)."""
     if setting is None:
-        raise ValueError(NO_BENCHMARK)
+        raise SettingsError(NO_BENCHMARK)
     path = Path(setting)
     if path == Path(MINI_BENCHMARK):
         ensure_mini(path, console, quiet)

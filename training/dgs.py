@@ -47,7 +47,8 @@ class Screening:
 
 def screen(draw: Callable[[int, int], Sequence[float]], keep: int, budget: int, batch_size: int,
            threshold: float) -> Screening:
-    """Draw candidates in batches (`draw(first_index, count)` -> surrogate scores) until `keep` pass or `budget` is spent.
+    """Draw candidates in batches (`draw(first_index, count)` -> surrogate scores) until `keep` pass or `budget` is
+    spent.
 
     Passing candidates are kept in the order drawn; when fewer than `keep`
     pass, the rest are the best of the others by surrogate. Never loops past

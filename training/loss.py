@@ -77,7 +77,8 @@ def token_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tenso
         mask = mask.to(per_token.dtype)
         per_token, objective, kl = per_token * mask, objective * mask, kl * mask
     tokens = int(mask.sum()) if mask is not None else logp.numel()
-    return LossPart(-weight * per_token.sum() / divisor, float(objective.detach().sum()), float(kl.detach().sum()), tokens)
+    return LossPart(-weight * per_token.sum() / divisor, float(objective.detach().sum()), float(kl.detach().sum()),
+                    tokens)
 
 
 Tokens = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]

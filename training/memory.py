@@ -21,6 +21,7 @@ import torch
 from baselines.showo.model import Showo, ShowoConfig, tiny_llm_config
 from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig
 from baselines.showo.vocab import Vocab
+from unifybench_pp.errors import SettingsError
 
 from .config import TrainConfig
 
@@ -177,7 +178,7 @@ def predict(config: TrainConfig, arch: Arch = SHOWO_512, cost: PieceCost | None 
     """
     bf16 = config.mixed_precision in ("auto", "bf16")
     if config.mixed_precision == "fp16":
-        raise ValueError("the memory model covers float32 and bf16 compute")
+        raise SettingsError("the memory model covers float32 and bf16 compute (mixed_precision: no, bf16 or auto)")
     value = 2 if bf16 else 4
     cost = cost or piece_cost(arch, config.guidance_scale, "bf16" if bf16 else "no")
     trained, reference = trainable_parameters(config, arch, concept_rows)

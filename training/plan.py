@@ -25,7 +25,8 @@ from .rewards import reward, scoring_config
 
 REWARD_MODEL_SETTINGS = {"blip2": "blip2", "dino": "dinov2", "facenet": "facenet", "clip": "clip",
                          "text_sim": "text_embedder"}
-"""The `rewards.*` setting that names each scorer's model (the availability check words its fix as evaluate's option)."""
+"""The `rewards.*` setting that names each scorer's model (the availability check words its fix as evaluate's
+option)."""
 KNOWN_BASES = {"showlab/show-o-512x512": SHOWO_512, "showlab/show-o": Arch(image_tokens=256)}
 """Show-o releases whose architecture the plan knows without their config file."""
 
@@ -128,14 +129,18 @@ def make_plan(config: TrainConfig, processes: int | None = None) -> Plan:
     groups = per_process * (1 if split else processes)
     concepts = len(config.concepts) if isinstance(config.concepts, list) else None
     runs = (concepts or 1) if config.run_per_concept else 1
+    per_concept = "" if not config.run_per_concept else \
+        f" per concept, {concepts} runs" if concepts else " per concept, a run per concept"
+    source = "--processes" if told else "WORLD_SIZE" if "WORLD_SIZE" in os.environ else \
+        "one: pass --processes N for a launch of N"
     plan.lines += [
-        ("processes", f"{processes} ({'--processes' if told else 'WORLD_SIZE' if 'WORLD_SIZE' in os.environ else 'one: pass --processes N for a launch of N'})"),
+        ("processes", f"{processes} ({source})"),
         ("groups per optimizer step", f"{groups} of G = {config.group_size} "
                                       f"({'each group split over the processes' if split else 'one per process'}, "
                                       f"distribute: {config.distribute})"),
-        ("optimizer steps", f"{config.steps}" + ((f" per concept, {concepts} runs" if concepts else
-                                                  " per concept, a run per concept") if config.run_per_concept else "")),
-        ("precision (rollouts and loss)", {"auto": "bf16 autocast on a GPU, float32 on a CPU (memory predicted for a GPU)",
+        ("optimizer steps", f"{config.steps}{per_concept}"),
+        ("precision (rollouts and loss)",
+         {"auto": "bf16 autocast on a GPU, float32 on a CPU (memory predicted for a GPU)",
                                            "bf16": "bf16 autocast", "fp16": "fp16 autocast",
                                            "no": "float32"}[config.mixed_precision]),
         ("GPU", _gpus()),

@@ -24,6 +24,7 @@ from baselines.showo.model import VOCAB_KEYS, Showo
 from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
 from baselines.showo.sampler import MaskGitSampler, SamplerConfig
 from baselines.showo.understand import Understander
+from unifybench_pp.errors import SettingsError
 from unifybench_pp.files import staged_directory
 from unifybench_pp.jsonio import write_json
 from unifybench_pp.paths import path_component
@@ -114,7 +115,7 @@ def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parame
         try:
             from peft import LoraConfig, inject_adapter_in_model
         except ImportError:
-            raise ValueError("trainable=lora needs peft: pip install peft") from None
+            raise SettingsError("trainable=lora needs peft: pip install peft") from None
         lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, target_modules=config.lora_targets,
                           lora_dropout=0.0)
         with torch.random.fork_rng(devices=[]):  # LoRA's A matrices are drawn from the global generator: seed it,

@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -26,6 +25,7 @@ from PIL import Image
 from evaluators.scorers.unavailable import ScorerUnavailable
 from evaluators.scoring_config import ScoringConfig
 from evaluators.text_metrics import bleu
+from unifybench_pp.errors import SettingsError, UbppError
 from unifybench_pp.schema import Concept
 
 from .config import RewardConfig
@@ -122,7 +122,7 @@ def _vlm_identity(scorers: Scorers, samples: list[RewardSample]) -> list[float]:
             scores = _score_list(result.reply or "")
             if scores is not None and len(scores) == len(samples):
                 return [x / 100 for x in scores]
-    raise ValueError(f"the VLM judge did not score {len(samples)} images in {VLM_ATTEMPTS} tries; last reply: "
+    raise UbppError(f"the VLM judge did not score {len(samples)} images in {VLM_ATTEMPTS} tries; last reply: "
                      f"{replies[-1][:200]!r}")
 
 
@@ -179,13 +179,14 @@ def reward(name: str) -> Reward:
         return REWARDS[name]
     module, colon, attribute = name.partition(":")
     if not colon:
-        raise ValueError(f"unknown reward {name!r}; rewards are {', '.join(REWARDS)}, or a function as module:function")
+        raise SettingsError(f"unknown reward {name!r}; rewards are {', '.join(REWARDS)}, or a function as "
+                            "module:function")
     try:
         function = getattr(importlib.import_module(module), attribute)
     except (ImportError, AttributeError) as error:
-        raise ValueError(f"reward {name!r} cannot be imported ({error}); is {module} on the Python path?") from None
+        raise SettingsError(f"reward {name!r} cannot be imported ({error}); is {module} on the Python path?") from None
     if not callable(function):
-        raise ValueError(f"reward {name!r} is not a function")
+        raise SettingsError(f"reward {name!r} is not a function")
     return Reward(None, lambda scorers, samples: function(samples), f"user reward {name}")
 
 
@@ -227,7 +228,7 @@ class RewardEnsemble:
     def compute(self, name: str, samples: list[RewardSample]) -> list[float]:
         values = [float(v) for v in (self.rewards.get(name) or reward(name)).compute(self.scorers, samples)]
         if len(values) != len(samples):
-            raise ValueError(f"reward {name!r} returned {len(values)} values for {len(samples)} samples")
+            raise SettingsError(f"reward {name!r} returned {len(values)} values for {len(samples)} samples")
         return values
 
     def score(self, samples: list[RewardSample]) -> list[dict[str, float | None]]:

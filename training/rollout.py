@@ -37,6 +37,7 @@ from baselines.showo.personalize import generation_condition, understanding_syst
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig, SamplingRun, encode_prompts
 from baselines.showo.understand import encode_questions
+from unifybench_pp.errors import SettingsError
 from unifybench_pp.loader import Benchmark
 from unifybench_pp.prompts import rea_instruction, with_class_noun
 from unifybench_pp.schema import Concept
@@ -69,7 +70,8 @@ class PromptSchedule:
         ids = concepts or sorted(bench.concepts)
         unknown = [c for c in ids if c not in bench.concepts]
         if unknown:
-            raise ValueError(f"unknown concept(s) {', '.join(unknown)}; the benchmark has {', '.join(sorted(bench.concepts))}")
+            raise SettingsError(f"unknown concept(s) {', '.join(unknown)}; the benchmark has "
+                                f"{', '.join(sorted(bench.concepts))}")
         self.bench = bench
         self.order = sorted(ids)
         random.Random(f"order:{seed}").shuffle(self.order)
@@ -78,7 +80,7 @@ class PromptSchedule:
         self.train_facts = {c: [x for x in bench.extra_info if x.concept == c and x.split == "train"] for c in ids}
         for c in ids:
             if not bench.concepts[c].train_images:
-                raise ValueError(f"concept {c} has no training images to reason about")
+                raise SettingsError(f"concept {c} has no training images to reason about")
 
     def _pathway(self, visit: int, concept: str) -> Pathway:
         if not self.train_facts[concept]:

@@ -95,7 +95,8 @@ def build_examples(views: dict[str, ConceptViews], tokens: dict[str, ConceptToke
         concept, facts = views[cid].concept, views[cid].facts
         own = None if tokens is None else tokens[cid]
         token = concept.token
-        for prompt in [f"A photo of {token}.", *(f.implicit_prompt for f in facts), *(f.explicit_prompt for f in facts)]:
+        for prompt in [f"A photo of {token}.", *(f.implicit_prompt for f in facts),
+                       *(f.explicit_prompt for f in facts)]:
             images.append(ImageExample(cid, generation_condition(concept, prompt, own)))
         rec = understanding_system(concept, "rec", own)
         question = REC_QUESTION.format(token)

@@ -35,10 +35,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from baselines.showo.sampler import SamplerConfig, masked_per_step
-from unifybench_pp.runlock import run_lock
+from unifybench_pp.errors import UbppError
 from unifybench_pp.files import append_durably, replace_directory
 from unifybench_pp.jsonio import jsonl_text, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.paths import path_component
+from unifybench_pp.runlock import run_lock
 
 from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
@@ -49,12 +50,11 @@ from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine, Share
 
-
 Piece = tuple[str, list[int], int | None]
 """(kind, rows, step): `text` pieces cover the rows' reasoning, `image` pieces one denoising step of the rows."""
 
 
-class TrainingError(ValueError):
+class TrainingError(UbppError, ValueError):
     """A run that cannot start as asked (existing run without --resume, changed settings, missing models)."""
 
 
@@ -345,7 +345,8 @@ class Trainer:
                               [rollout.answers[r] for r in rows])
             run, trajectory = rollout.run, rollout.run.trajectory
             return module("image", run.prompt_ids[index], trajectory.states[step][index],
-                          trajectory.predictions[step][index], None if run.uncond_ids is None else run.uncond_ids[index])
+                          trajectory.predictions[step][index],
+                          None if run.uncond_ids is None else run.uncond_ids[index])
 
     def _pieces(self, rollout: Rollout) -> list[Piece]:
         """Per block of `loss_rows` of the rows this process holds: their reasoning, then each denoising step. Each

@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .card import write_card
 from .errors import SourceError
-from .images import ImageStore
 from .files import NotOurs, check_replaceable, staged_directory
+from .images import ImageStore
 from .jsonio import dumps, write_json, write_jsonl
 from .paths import UnsafePath, check_distinct, path_component
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, to_record

@@ -1,11 +1,23 @@
-"""The one error type bad benchmark input raises, so the CLI can print it as one line."""
+"""The errors a user can fix: one base, so the CLI prints every one of them as one line with its exit code, and
+anything else (a bug) keeps its traceback."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 
-class SourceError(Exception):
+class UbppError(Exception):
+    """A problem the user can fix (bad input, a missing model, a setting out of range): the CLI prints
+    `error: <message>` on one line and exits with `exit_code`. The message names the fix."""
+
+    exit_code = 2
+
+
+class SettingsError(UbppError, ValueError):
+    """A setting or option that cannot be used as given (a `ValueError` too, for callers that validate)."""
+
+
+class SourceError(UbppError):
     """Malformed benchmark input: names the file, the place in it, the problem and the fix.
 
     The CLI prints ``str(error)`` as a single line and exits with code 2.

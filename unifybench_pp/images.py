@@ -110,7 +110,8 @@ class ImageStore:
             with decoded(io.BytesIO(data)) as image:
                 width, height = image.size
         except BadImage as exc:
-            raise SourceError(display, "", f"image is corrupt or not an image ({exc})", "replace it with a valid PNG or JPEG") from None
+            raise SourceError(display, "", f"image is corrupt or not an image ({exc})",
+                              "replace it with a valid PNG or JPEG") from None
         digest = hashlib.sha256(data).hexdigest()
         suffix = _SUFFIX.get(path.suffix.lower(), path.suffix.lower())
         return StoredImage(digest, f"images/{digest}{suffix}", path, width, height)

@@ -13,6 +13,7 @@ from .jsonio import read_json, read_jsonl
 from .paths import UnsafePath, check_distinct, check_regular, inside, path_component
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, from_record, to_record
 
+
 @dataclass
 class Benchmark:
     """A built benchmark in memory: manifest, concepts, extra_info and the nine task views."""

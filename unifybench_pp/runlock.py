@@ -25,11 +25,11 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from .errors import UbppError
 from .files import atomic_write
 
 
-
-class RunLocked(RuntimeError):
+class RunLocked(UbppError, RuntimeError):
     """Another live process writes the directory (the CLI prints it as one line, exit code 2)."""
 
 

@@ -35,8 +35,10 @@ class Concept:
                          "pet (its live subjects) or object; `unspecified` where the source names none.")
     generation_type: str = _doc("`live_subject` or `object`: which 25 DreamBooth templates Pure Gen. uses.")
     info: str = _doc("The concept's profile (`info.json` `info`), given to the Show-o family as `info: ...`.")
-    extra_info: list[str] = _doc("Every `extra_info` entry in release order (the Rea. / Dense Rea. prompts list them all).")
-    train_images: list[str] = _doc("Training reference images (`train_images.json` order), paths relative to the benchmark root.")
+    extra_info: list[str] = _doc("Every `extra_info` entry in release order (the Rea. / Dense Rea. prompts list them "
+                                 "all).")
+    train_images: list[str] = _doc("Training reference images (`train_images.json` order), paths relative to the "
+                                   "benchmark root.")
     test_images: list[str] = _doc("Test reference images sorted by file name; the first is the CLIP-I reference.")
 
 
@@ -118,7 +120,8 @@ class PureGenItem:
     id: str = _doc("Item id, unique within the task.")
     concept: str = _doc("Concept to draw.")
     prompt: str = _doc("Generation prompt with the concept token, e.g. `a <bo> in the jungle`.")
-    clip_text: str = _doc("The template with the class noun instead of the token (CLIP-T text), e.g. `a dog in the jungle`.")
+    clip_text: str = _doc("The template with the class noun instead of the token (CLIP-T text), e.g. "
+                          "`a dog in the jungle`.")
 
 
 @dataclass(frozen=True)

@@ -7,34 +7,37 @@ and types belong to whoever consumes the merged mapping.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
+import tomllib
 import yaml
 
+from .errors import SettingsError
 from .paths import NotText, UnsafePath, read_regular_text
+
 
 def read_settings(path: Path) -> dict[str, Any]:
     """A mapping from a YAML file, or a TOML one by its suffix; anything else in it is an error."""
     try:
         text = read_regular_text(path)
     except (UnsafePath, NotText) as error:
-        raise ValueError(f"{path}: {error}") from None
+        raise SettingsError(f"{path}: {error}") from None
     loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise ValueError(f"{path}: expected a mapping of settings")
+        raise SettingsError(f"{path}: expected a mapping of settings")
     return loaded
 
 
 def parse_override(text: str) -> dict[str, Any]:
-    """`dgs.enabled=false` -> {"dgs": {"enabled": False}}; values are YAML scalars or lists, dashes in keys read as _."""
+    """`dgs.enabled=false` -> {"dgs": {"enabled": False}}; values are YAML scalars or lists, dashes in keys read
+    as _."""
     key, sep, raw = text.partition("=")
     key = key.strip().replace("-", "_")
     if not sep or not key:
-        raise ValueError(f"override {text!r} is not KEY=VALUE")
+        raise SettingsError(f"override {text!r} is not KEY=VALUE")
     value: Any = yaml.safe_load(raw) if raw else ""
     for part in reversed(key.split(".")):
         value = {part: value}

@@ -140,7 +140,8 @@ def tiny_llm_config(hidden_size: int = 64, layers: int = 2, heads: int = 4, init
 
     Tests raise `init_std` so that a random tiny model's outputs depend on its input.
     """
-    return {"initializer_range": init_std, "hidden_size": hidden_size, "intermediate_size": 4 * hidden_size, "num_hidden_layers": layers,
+    return {"initializer_range": init_std, "hidden_size": hidden_size, "intermediate_size": 4 * hidden_size,
+            "num_hidden_layers": layers,
             "num_attention_heads": heads, "partial_rotary_factor": 0.5, "max_position_embeddings": 2048,
             "hidden_act": "gelu_new", "layer_norm_eps": 1e-5, "resid_pdrop": 0.0, "embd_pdrop": 0.0,
             "attention_dropout": 0.0, "tie_word_embeddings": False, "qk_layernorm": True}

@@ -226,7 +226,7 @@ class MaskGitSampler:
         for step in range(run.step, until):
             logits = self._guided(cache, is_pad, state, config.guidance_scale)
             probs = logits.float().softmax(dim=-1)
-            sampled = _per_row(generator, batch, lambda g, rows: torch.multinomial(
+            sampled = _per_row(generator, batch, lambda g, rows, probs=probs: torch.multinomial(
                 probs[rows].reshape(-1, codebook), 1, generator=g).view(-1, n_tokens))
             unknown = state == codebook
             sampled = torch.where(unknown, sampled, state)
@@ -239,8 +239,8 @@ class MaskGitSampler:
             mask_len = torch.clamp(unknown.sum(-1, keepdim=True) - 1,
                                    max=mask_length(step, config.steps, n_tokens)).clamp_min(1)
             confidence = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
-            uniform = _per_row(generator, batch, lambda g, rows: torch.zeros_like(confidence[rows]).uniform_(
-                0, 1, generator=g))
+            uniform = _per_row(generator, batch, lambda g, rows, confidence=confidence: torch.zeros_like(
+                confidence[rows]).uniform_(0, 1, generator=g))
             noise = -(-(uniform.clamp_min(1e-20).log())).clamp_min(1e-20).log()  # Gumbel(0, 1)
             temperature *= 1.0 - ratio  # Show-o anneals cumulatively: T_s = T_{s-1} * (1 - s/S)
             confidence = confidence.clamp_min(1e-20).log() + temperature * noise

@@ -122,7 +122,8 @@ class Understander:
             logits = logits.masked_fill(logits < kth, float("-inf"))
         probs = (logits / temperature).softmax(-1)
         if isinstance(generator, list):
-            return torch.cat([torch.multinomial(probs[k : k + 1], 1, generator=g)[:, 0] for k, g in enumerate(generator)])
+            return torch.cat([torch.multinomial(probs[k : k + 1], 1, generator=g)[:, 0]
+                              for k, g in enumerate(generator)])
         return torch.multinomial(probs, 1, generator=generator)[:, 0]
 
     def answer_logprobs(self, ids: torch.Tensor, image_end: torch.Tensor, answers: list[list[int]],

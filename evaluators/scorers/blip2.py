@@ -11,6 +11,7 @@ from unifybench_pp.hub import go_offline_if_hub_unreachable
 from ..scoring_config import DEFAULT_BLIP2
 from .base import ImageInput, batches, pick_device, to_pil, unavailable
 
+
 class Blip2Scorer:
     def __init__(self, spec: str = DEFAULT_BLIP2, device: str | None = None, batch_size: int = 16) -> None:
         from transformers import AutoProcessor, Blip2ForImageTextRetrieval
@@ -20,7 +21,8 @@ class Blip2Scorer:
         self.batch_size = batch_size
         try:
             offline = go_offline_if_hub_unreachable()
-            self._model = Blip2ForImageTextRetrieval.from_pretrained(spec, local_files_only=offline).to(self.device).eval()
+            self._model = Blip2ForImageTextRetrieval.from_pretrained(spec,
+                                                                     local_files_only=offline).to(self.device).eval()
             self._processor = AutoProcessor.from_pretrained(spec, local_files_only=offline)
         except Exception as error:
             raise unavailable("BLIP-2", spec, error) from error

@@ -37,6 +37,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from unifybench_pp.errors import UbppError
 from unifybench_pp.hub import go_offline_if_hub_unreachable
 
 from ..scoring_config import DEFAULT_CLIP
@@ -57,7 +58,7 @@ LOCAL_DIR = "local-dir:"
 QUICKGELU_SUFFIX = "-quickgelu"
 
 
-class ClipSpecError(ValueError):
+class ClipSpecError(UbppError, ValueError):
     """A CLIP spec that cannot mean what it says (an activation its weights were not trained with, an untrusted
     TorchScript file): refused with one line before anything is scored."""
 

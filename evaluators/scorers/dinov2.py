@@ -21,6 +21,7 @@ from .base import (
     unavailable,
 )
 
+
 class DinoScorer:
     def __init__(self, spec: str = DEFAULT_DINOV2, device: str | None = None, batch_size: int = 32) -> None:
         from transformers import AutoImageProcessor, AutoModel

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
 from .base import ImageInput, ScorerUnavailable, pick_device, to_pil, unavailable
 
 MTCNN_ID = "facenet-pytorch MTCNN (bundled weights)"

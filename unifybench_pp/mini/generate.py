@@ -40,7 +40,8 @@ CONCEPT_PHOTOS = {
     "chelsea": Photo("chelsea", "scikit-image data: Chelsea the cat, photographer Stefan van der Walt", "CC0"),
     "coffee": Photo("coffee", "scikit-image data: coffee cup, photographer Rachel Michetti", "CC0"),
     "rocket": Photo("rocket", "scikit-image data: DSCOVR launch on Falcon 9, SpaceX", "public domain"),
-    "coins": Photo("coins", "scikit-image data: Greek coins from Pompeii, Brooklyn Museum", "no known copyright restrictions"),
+    "coins": Photo("coins", "scikit-image data: Greek coins from Pompeii, Brooklyn Museum",
+                   "no known copyright restrictions"),
 }
 
 #: Distractor photos for `random_images/`, in file order.

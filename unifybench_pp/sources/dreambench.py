@@ -93,7 +93,8 @@ def read_dreambench(root: Path) -> ForeignSource:
     for subject in sorted(classes):
         photos = photos_in(reader, reader.root / subject)
         if not photos:
-            raise SourceError(subject, "", f"subject {subject!r} has no photos", "add its photos or drop its class line")
+            raise SourceError(subject, "", f"subject {subject!r} has no photos",
+                              "add its photos or drop its class line")
         noun = classes[subject]
         kind = "live_subject" if noun.lower() in LIVE_CLASSES else "object"
         concepts.append(ForeignConcept(subject, noun, "pet" if kind == "live_subject" else "object", kind,
