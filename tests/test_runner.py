@@ -215,8 +215,9 @@ def test_user_errors_exit_2(mini_build: Path, tiny_bundle: Path, tmp_path: Path)
 def test_options_from_a_toml_file_and_third_party_adapters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            mini_build: Path, tiny_bundle: Path) -> None:
     (tmp_path / "tiny.toml").write_text("steps = 2\nmax_new_tokens = 4\n")
-    result = evaluate("--model", "showo-tp", "--checkpoint", str(tiny_bundle), "--config", "tiny.toml",
-                      "--tasks", "qa", "--limit", "2", "--benchmark", str(mini_build), cwd=tmp_path)
+    result = in_process("evaluate", "--model", "showo-tp", "--checkpoint", str(tiny_bundle), "--config", "tiny.toml",
+                        "--tasks", "qa", "--limit", "2", "--benchmark", str(mini_build), cwd=tmp_path,
+                        env={"OPENAI_API_KEY": "", "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 0, result.stderr
     plugin = tmp_path / "plugin"
     (plugin / "ubpp_plugin_demo-0.1.dist-info").mkdir(parents=True)

@@ -15,6 +15,7 @@ import unifybench_pp
 from evaluators.scorers.unavailable import ScorerUnavailable
 from training.config import RewardConfig, load_config
 from training.rewards import RewardEnsemble, RewardSample, tier
+from unifybench_pp.errors import UbppError
 
 
 def test_tier_is_one_minus_the_normalized_distance_to_the_truth() -> None:
@@ -158,5 +159,5 @@ def test_the_vlm_identity_reward_asks_once_per_group_and_retries_a_short_list(mi
     with ScriptedServer(lambda body, n: ("ok", "no scores today")) as server:
         ensemble = RewardEnsemble(RewardConfig(weights={"vlm_identity": 1.0}, judge_base_url=server.base_url))
         ensemble.scorers.config.judge_cache = tmp_path / "judge2.sqlite"
-        with pytest.raises(ValueError, match="did not score 2 images in 5 tries"):
+        with pytest.raises(UbppError, match="did not score 2 images in 5 tries"):
             ensemble.compute("vlm_identity", samples)
