@@ -27,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from baselines.showo.bundle import ShowoBundle
 from evaluators.evaluator import evaluate_model
 from evaluators.runner import EvalResult
 from evaluators.scoring_config import ScoringConfig
@@ -75,14 +76,15 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     done()
 
     done = _stage(seconds, "2/5 learn concept tokens (UniCTokens-style supervised fine-tuning)", console)
-    tokens = sft_dir / "model"
+    tokens = ShowoBundle.of_run(sft_dir).root
     if tokens.is_dir():
         console.print(f"reusing {tokens}")
     else:
         with Progress(TextColumn("concept tokens"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console) as progress:
             handle = progress.add_task("sft", total=sft.steps)
-            _, curve = finetune_concepts(str(ASSET / "showo"), str(ASSET / "magvit"), bench, tokens, sft,
+            base = ShowoBundle(ASSET)
+            _, curve = finetune_concepts(str(base.showo), str(base.magvit), bench, tokens, sft,
                                          on_step=lambda k: progress.update(handle, completed=k + 1))
         console.print(f"concept-token loss (image, text): first {curve[0]} -> last {curve[-1]}")
     done()

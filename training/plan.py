@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from baselines.showo.bundle import ShowoBundle
 from evaluators.availability import check, hub_model
 
 from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
@@ -100,7 +101,7 @@ def architecture(config: TrainConfig) -> tuple[Arch | None, str]:
 
     if config.showo in KNOWN_BASES:
         return KNOWN_BASES[config.showo], f"{config.showo} (known release)"
-    folder = ASSET / "showo" if config.showo in ("tiny", TINY_PRETRAINED) else Path(config.showo)
+    folder = ShowoBundle(ASSET).showo if config.showo in ("tiny", TINY_PRETRAINED) else Path(config.showo)
     if not (folder / "config.json").is_file():
         return None, f"{config.showo}: no config.json here"
     showo = json.loads((folder / "config.json").read_text())

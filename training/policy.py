@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from baselines.showo.bundle import ShowoBundle
 from baselines.showo.checkpoints import resolve
 from baselines.showo.model import VOCAB_KEYS, Showo
 from baselines.showo.pipeline import ShowoPipeline, build_tiny_checkpoint
@@ -27,7 +28,6 @@ from baselines.showo.understand import Understander
 from unifybench_pp.errors import SettingsError
 from unifybench_pp.files import staged_directory
 from unifybench_pp.jsonio import write_json
-from unifybench_pp.paths import path_component
 
 from .config import TINY_PRETRAINED, TrainConfig
 from .pretrain_tiny import ASSET
@@ -39,14 +39,14 @@ def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
     """(showo, magvit) to load: `tiny-mini` is the shipped tiny pretrained base; `tiny` builds a tiny random base
     once under out/base (reused on resume)."""
     if config.showo == TINY_PRETRAINED:
-        return str(ASSET / "showo"), str(ASSET / "magvit")
+        return str(ShowoBundle(ASSET).showo), str(ShowoBundle(ASSET).magvit)
     if config.showo != "tiny":
         return config.showo, config.magvit
-    base = out / "base"
-    if not (base / "showo" / "config.json").is_file():
-        with staged_directory(base) as staging:
+    base = ShowoBundle(out / "base")
+    if not (base.showo / "config.json").is_file():
+        with staged_directory(base.root) as staging:
             build_tiny_checkpoint(staging, seed=config.seed)
-    return str(base / "showo"), str(base / "magvit")
+    return str(base.showo), str(base.magvit)
 
 
 def load_policy(config: TrainConfig, showo: str, magvit: str, concepts: list[str], device: str) -> ShowoPipeline:
@@ -220,19 +220,19 @@ def export_bundle(pipe: ShowoPipeline, showo: str, magvit: str, out: Path, train
 
     base = resolve(showo)
     with staged_directory(out) as staging:
+        bundle = ShowoBundle(staging)
         if trainable == "concepts":
-            shutil.copytree(base, staging / "showo")  # the base weights did not change
+            shutil.copytree(base, bundle.showo)  # the base weights did not change
         else:
-            (staging / "showo").mkdir(parents=True)
+            bundle.showo.mkdir(parents=True)
             for item in base.iterdir():  # tokenizer files and anything else the base ships
                 if item.is_file() and item.name not in WEIGHT_FILES and not item.name.startswith("model-"):
-                    shutil.copy2(item, staging / "showo" / item.name)
+                    shutil.copy2(item, bundle.showo / item.name)
             config = pipe.model.config.to_json()
             config["vocab_size"] = int(config["vocab_size"] - concept_row_mask(pipe).sum())
-            write_json(staging / "showo" / "config.json", config)
-            save_file(_strip_concepts(pipe.model, concept_row_mask(pipe)),
-                      str(staging / "showo" / "model.safetensors"))
-        shutil.copytree(resolve(magvit), staging / "magvit")
+            write_json(bundle.showo / "config.json", config)
+            save_file(_strip_concepts(pipe.model, concept_row_mask(pipe)), str(bundle.showo / "model.safetensors"))
+        shutil.copytree(resolve(magvit), bundle.magvit)
         for concept in pipe.concepts:
-            pipe.save_concept(concept, staging / "concepts" / f"{path_component(concept, 'concept')}.safetensors")
+            pipe.save_concept(concept, bundle.concept_file(concept))
     return out

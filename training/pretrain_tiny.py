@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from baselines.showo.bundle import ShowoBundle
 from baselines.showo.magvit2 import Magvit2Config, Magvit2Tokenizer
 from baselines.showo.model import Showo, ShowoConfig, tiny_llm_config
 from baselines.showo.pipeline import ShowoPipeline
@@ -140,9 +141,10 @@ def pretrain(out: Path, config: PretrainConfig = PretrainConfig(), bench_dir: Pa
                                             on_step=lambda k: progress("magvit", k + 1, config.magvit_steps))
         pipe, showo_curve = train_showo(config, views, tokenizer, magvit,
                                         on_step=lambda k: progress("showo", k + 1, config.showo_steps))
-        pipe.model.save_pretrained(staging / "showo")
-        pipe.tokenizer.save_pretrained(staging / "showo")
-        magvit.save_pretrained(staging / "magvit")
+        bundle = ShowoBundle(staging)
+        pipe.model.save_pretrained(bundle.showo)
+        pipe.tokenizer.save_pretrained(bundle.showo)
+        magvit.save_pretrained(bundle.magvit)
         record = {"config": dataclasses.asdict(config), "seconds": round(time.perf_counter() - started, 1),
                   "torch": torch.__version__, "trained_on": "training views of the bundled mini benchmark "
                   "(profiles, training photos, training extra_info entries and their prompts)",

@@ -34,6 +34,7 @@ from accelerate.utils import parse_flag_from_env
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from baselines.showo.bundle import ShowoBundle
 from baselines.showo.sampler import SamplerConfig, masked_per_step
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import append_durably, replace_directory
@@ -563,9 +564,10 @@ class Trainer:
         bundle = None
         if self.step >= config.steps:
             if accelerator.is_main_process:
-                export_bundle(self.pipe, self.showo, self.magvit, self.out / "model", config.trainable)
+                export_bundle(self.pipe, self.showo, self.magvit, ShowoBundle.of_run(self.out).root,
+                              config.trainable)
             accelerator.wait_for_everyone()
-            bundle = self.out / "model"
+            bundle = ShowoBundle.of_run(self.out).root
             if config.report_to:
                 accelerator.end_training()
         return TrainResult(self.out, bundle, self.step, config.steps, _read_log(metrics_path), self.step - start)
@@ -575,9 +577,10 @@ def _finished(config: TrainConfig, out: Path) -> TrainResult | None:
     """The run in `out` when it has trained these settings to the last step and exported its model (nothing is
     loaded or written again), else None."""
     saved, metrics = out / "config.yaml", _read_log(out / "metrics.jsonl")
-    if not ((out / "model").is_dir() and saved.is_file() and metrics and metrics[-1]["step"] >= config.steps):
+    bundle = ShowoBundle.of_run(out).root
+    if not (bundle.is_dir() and saved.is_file() and metrics and metrics[-1]["step"] >= config.steps):
         return None
-    return TrainResult(out, out / "model", config.steps, config.steps, metrics) \
+    return TrainResult(out, bundle, config.steps, config.steps, metrics) \
         if load_config(saved).to_dict() == config.to_dict() else None
 
 

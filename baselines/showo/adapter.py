@@ -62,6 +62,7 @@ from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
 from ..harness_seeds import request_seed
+from .bundle import ShowoBundle
 from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
 from .concepts import ConceptTokens
 from .personalize import generation_condition, understanding_system
@@ -101,7 +102,7 @@ class ShowoAdapter:
         self.device, self.mmu_vocab, self.pixels, self.magvit = device, mmu_vocab, pixels, magvit
         self.concepts_option = Path(concepts) if concepts else None
         self.checkpoint = checkpoint
-        self.own_models = _concept_bundles(Path(checkpoint))
+        self.own_models = ShowoBundle.per_concept(Path(checkpoint))
         """Concept folder (`path_component` of its id) -> its own bundle, when the checkpoint is a folder of
         per-concept models."""
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
@@ -123,10 +124,10 @@ class ShowoAdapter:
                        "images_per_request": 1}
 
     def _load(self, checkpoint: str | Path) -> None:
-        bundle = Path(checkpoint)
-        is_bundle = (bundle / "showo").is_dir()
-        showo = bundle / "showo" if is_bundle else checkpoint
-        magvit = self.magvit or (str(bundle / "magvit") if is_bundle else DEFAULT_MAGVIT)
+        bundle = ShowoBundle(Path(checkpoint))
+        is_bundle = bundle.exists()
+        showo = bundle.showo if is_bundle else checkpoint
+        magvit = self.magvit or (str(bundle.magvit) if is_bundle else DEFAULT_MAGVIT)
         self.pipe = None  # the previous concept's model is released before the next one loads
         try:
             self.pipe = ShowoPipeline.from_pretrained(showo, magvit, device=self.device, mmu_vocab=self.mmu_vocab,
@@ -134,7 +135,7 @@ class ShowoAdapter:
         except (OSError, ValueError) as error:
             raise ModelError(f"weights for {self.name} not found at {str(checkpoint)!r} "
                              f"({str(error).splitlines()[0][:160]}): pass --checkpoint PATH or a hub id") from None
-        self.concept_dir = self.concepts_option or (bundle / "concepts" if is_bundle else None)
+        self.concept_dir = self.concepts_option or (bundle.concepts if is_bundle else None)
 
     def _load_own(self, concept: str) -> None:
         """The concept's own model: its bundle, or the base with the authors' `model_epoch<N>.pt` loaded into it."""
@@ -144,7 +145,7 @@ class ShowoAdapter:
             if bundle is None:
                 raise ModelError(f"{self.name}: no model for concept {concept} in {self.checkpoint} "
                                  f"(expected {folder}/showo/ or {folder}/model/showo/ there)")
-            self._load(bundle)
+            self._load(bundle.root)
             return
         try:
             path = sync_r1_model_file(self.rl_weights, concept, self.model_epoch)
@@ -230,19 +231,6 @@ def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, 
         raise ModelError(f"{name}: the concepts' latest epochs differ in {rl_weights} "
                          f"({', '.join(f'{c} {e}' for c, e in latest.items())}): pass model_epoch=N, so that every "
                          f"concept is scored at the same epoch")
-
-
-def _concept_bundles(folder: Path) -> dict[str, Path]:
-    """Concept folder name -> its own bundle, for a folder of per-concept models (empty for anything else)."""
-    if not folder.is_dir() or (folder / "showo").is_dir():
-        return {}
-    found = {}
-    for child in sorted(folder.iterdir()):
-        for bundle in (child, child / "model"):
-            if (bundle / "showo").is_dir():
-                found[child.name] = bundle
-                break
-    return found
 
 
 def syncr1(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> ShowoAdapter:

@@ -28,6 +28,7 @@ from PIL import Image
 
 from unifybench_pp.paths import path_component
 
+from .bundle import ShowoBundle
 from .checkpoints import epochs_in, read_sync_r1_model, resolve
 from .concepts import ConceptTokens, add_concept, load_concept, load_released_concept, save_concept
 from .magvit2 import Magvit2Config, Magvit2Tokenizer
@@ -218,11 +219,12 @@ def build_tiny_checkpoint(folder: Path, seed: int = 0, image_tokens: int = 64) -
     magvit_config = Magvit2Config(channels=32, encoder_multipliers=[1, 2, 2], encoder_blocks=[1, 1, 1],
                                   decoder_multipliers=[1, 2, 2], decoder_blocks=[1, 1, 1], z_channels=8)
     magvit = Magvit2Tokenizer(magvit_config)
-    magvit.save_pretrained(folder / "magvit")
-    tokenizer = build_tiny_tokenizer(folder / "showo")
+    bundle = ShowoBundle(folder)
+    magvit.save_pretrained(bundle.magvit)
+    tokenizer = build_tiny_tokenizer(bundle.showo)
     vocab = Vocab.from_tokenizer(tokenizer, magvit.codebook_size)
     config = ShowoConfig(vocab_size=vocab.size, llm_vocab_size=vocab.text_size - 10,
                          codebook_size=magvit.codebook_size, num_vq_tokens=image_tokens,
                          llm_model_path="(tiny, inline llm_config)", llm_config=tiny_llm_config())
-    Showo(config).save_pretrained(folder / "showo")
-    return folder / "showo", folder / "magvit"
+    Showo(config).save_pretrained(bundle.showo)
+    return bundle.showo, bundle.magvit
