@@ -20,6 +20,12 @@ def mini_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def bench(mini_build: Path) -> unifybench_pp.Benchmark:
+    """The mini build, loaded (read only; modules that need another build define their own `bench`)."""
+    return unifybench_pp.load(mini_build)
+
+
+@pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random CLIP saved in transformers' layout, shared by the scorer and scoring tests."""
     from .tiny_models import make_tiny_clip

@@ -33,11 +33,6 @@ def harness_seed(*parts: object) -> int:
     return int(hashlib.sha256("::".join(str(p) for p in parts).encode()).hexdigest()[:8], 16)
 
 
-@pytest.fixture(scope="module")
-def bench(mini_build: Path) -> unifybench_pp.Benchmark:
-    return unifybench_pp.load(mini_build)
-
-
 def bagel(mode: str, bench: unifybench_pp.Benchmark, concept_id: str, **options) -> Bagel:
     model = Bagel(StandInInferencer(), BagelSampling(mode, **options))
     model.personalize(bench.concepts[concept_id],

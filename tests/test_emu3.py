@@ -28,11 +28,6 @@ def tiny_emu3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_emu3(tmp_path_factory.mktemp("emu3") / "tiny")
 
 
-@pytest.fixture(scope="module")
-def bench(mini_build: Path) -> unifybench_pp.Benchmark:
-    return unifybench_pp.load(mini_build)
-
-
 def emu3(checkpoint: Path, **options):
     return create("emu3-tp", str(checkpoint), gen=str(checkpoint), **TINY_AREA, **options)
 

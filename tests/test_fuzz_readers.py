@@ -53,11 +53,6 @@ def lines_of(record: dict[str, Any]) -> st.SearchStrategy[str]:
     return st.one_of(mutated(record).map(json.dumps), st.text(max_size=40))
 
 
-@pytest.fixture(scope="module")
-def bench(mini_build: Path) -> unifybench_pp.Benchmark:
-    return unifybench_pp.load(mini_build)
-
-
 def scratch() -> Path:
     return Path(tempfile.mkdtemp(prefix="ubpp-fuzz-"))
 

@@ -37,11 +37,6 @@ def tiny_janus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_janus(tmp_path_factory.mktemp("janus") / "tiny")
 
 
-@pytest.fixture(scope="module")
-def bench(mini_build: Path) -> unifybench_pp.Benchmark:
-    return unifybench_pp.load(mini_build)
-
-
 def model(mode: str, checkpoint: Path):
     return create(f"janus-{mode}", str(checkpoint))
 
