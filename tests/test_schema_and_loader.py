@@ -26,6 +26,21 @@ def test_nine_tasks_in_table_order() -> None:
     assert list(TASKS) == list(TABLE1_TASKS) + ["vqa_choice", "qa_choice"]
 
 
+def test_one_task_table_holds_every_facet() -> None:
+    """The task views (titles, capabilities, Table 1 columns, two-stage sources) are read from one table, and a
+    two-stage task is exactly one whose items name the item they draw from."""
+    from unifybench_pp.schema import REASONING_SOURCES, TASK_SPECS, TASK_TITLES, task_capability
+
+    assert [TASK_TITLES[t] for t in TABLE1_TASKS] == ["Rec.", "Rea.", "Dense Rea.", "VQA", "QA", "Pure Gen.",
+                                                      "Dense Gen.", "Rea. Gen.", "Dense Rea. Gen."]
+    for name, spec in TASK_SPECS.items():
+        assert task_capability(name) == spec.capability and TASKS[name] is spec.item
+        draws = "source_item" in {f.name for f in dataclasses.fields(spec.item)}
+        assert draws == (name in REASONING_SOURCES), name
+        if spec.source:
+            assert spec.capability == "generate" and task_capability(spec.source) == "understand"
+
+
 def test_from_record_rejects_unknown_and_missing_fields() -> None:
     item = RecItem("rec/a/000", "a", "images/x.png", "Is <a> in this photo?", "Yes", "positive")
     assert from_record(RecItem, to_record(item)) == item

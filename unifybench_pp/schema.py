@@ -178,47 +178,48 @@ TaskItem = (
     | ChoiceItem
 )
 
-#: Task name -> item class, in the paper's Table 1 column order.
-TASKS: dict[str, type] = {
-    "rec": RecItem,
-    "rea": ReaItem,
-    "dense_rea": DenseReaItem,
-    "vqa": VQAItem,
-    "qa": QAItem,
-    "pure_gen": PureGenItem,
-    "dense_gen": DenseGenItem,
-    "rea_gen": ReaGenItem,
-    "dense_rea_gen": DenseReaGenItem,
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is, in one place: its items, its column title, what a model must do to answer it, whether it
+    is a Table 1 column, and for a two-stage task the understanding task whose output is its prompt."""
+
+    name: str
+    item: type
+    title: str
+    capability: Literal["understand", "generate"]
+    table1: bool = True
+    source: str | None = None
+
+
+#: Every task, in the paper's Table 1 column order, then Table 5's own.
+TASK_SPECS: dict[str, TaskSpec] = {spec.name: spec for spec in (
+    TaskSpec("rec", RecItem, "Rec.", "understand"),
+    TaskSpec("rea", ReaItem, "Rea.", "understand"),
+    TaskSpec("dense_rea", DenseReaItem, "Dense Rea.", "understand"),
+    TaskSpec("vqa", VQAItem, "VQA", "understand"),
+    TaskSpec("qa", QAItem, "QA", "understand"),
+    TaskSpec("pure_gen", PureGenItem, "Pure Gen.", "generate"),
+    TaskSpec("dense_gen", DenseGenItem, "Dense Gen.", "generate"),
+    TaskSpec("rea_gen", ReaGenItem, "Rea. Gen.", "generate", source="rea"),
+    TaskSpec("dense_rea_gen", DenseReaGenItem, "Dense Rea. Gen.", "generate", source="dense_rea"),
     # Table 5's benchmarks only (empty in a UnifyBench++ build).
-    "vqa_choice": ChoiceItem,
-    "qa_choice": ChoiceItem,
-}
+    TaskSpec("vqa_choice", ChoiceItem, "VQA (choice)", "understand", table1=False),
+    TaskSpec("qa_choice", ChoiceItem, "QA (choice)", "understand", table1=False),
+)}
 
-#: Task name -> the column title the paper uses.
-TASK_TITLES: dict[str, str] = {
-    "rec": "Rec.",
-    "rea": "Rea.",
-    "dense_rea": "Dense Rea.",
-    "vqa": "VQA",
-    "qa": "QA",
-    "pure_gen": "Pure Gen.",
-    "dense_gen": "Dense Gen.",
-    "rea_gen": "Rea. Gen.",
-    "dense_rea_gen": "Dense Rea. Gen.",
-    "vqa_choice": "VQA (choice)",
-    "qa_choice": "QA (choice)",
-}
-
-UNDERSTANDING_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa", "vqa_choice", "qa_choice")
-TABLE1_TASKS: tuple[str, ...] = ("rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen", "rea_gen",
-                                 "dense_rea_gen")
-
-GENERATION_TASKS: tuple[str, ...] = ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
+# Views of TASK_SPECS for code that needs one facet of it (all in TASK_SPECS order).
+TASKS: dict[str, type] = {name: spec.item for name, spec in TASK_SPECS.items()}
+TASK_TITLES: dict[str, str] = {name: spec.title for name, spec in TASK_SPECS.items()}
+UNDERSTANDING_TASKS: tuple[str, ...] = tuple(n for n, s in TASK_SPECS.items() if s.capability == "understand")
+GENERATION_TASKS: tuple[str, ...] = tuple(n for n, s in TASK_SPECS.items() if s.capability == "generate")
+TABLE1_TASKS: tuple[str, ...] = tuple(n for n, s in TASK_SPECS.items() if s.table1)
+#: Two-stage tasks: generation task -> the understanding task whose output is its prompt.
+REASONING_SOURCES: dict[str, str] = {n: s.source for n, s in TASK_SPECS.items() if s.source}
 
 
 def task_capability(task: str) -> str:
     """What a model must do to answer a task: `understand` or `generate` (a model lacking it gets "-")."""
-    return "understand" if task in UNDERSTANDING_TASKS else "generate"
+    return TASK_SPECS[task].capability if task in TASK_SPECS else "generate"
 
 
 def to_record(obj: Any) -> dict[str, Any]:
@@ -250,10 +251,6 @@ def _adapter(cls: type) -> TypeAdapter:
 def field_docs(cls: type) -> list[tuple[str, str, str]]:
     """(name, type, doc) for each field of a record class, for the dataset card."""
     return [(f.name, str(f.type), f.metadata.get("doc", "")) for f in dataclasses.fields(cls)]
-
-#: Two-stage tasks: generation task -> the understanding task whose output is its prompt.
-REASONING_SOURCES: dict[str, str] = {"rea_gen": "rea", "dense_rea_gen": "dense_rea"}
-
 
 def item_concept(item_id: str) -> str:
     """The concept an item belongs to: item ids are `<task>/<concept>/<NNN>` (concept ids hold no '/')."""

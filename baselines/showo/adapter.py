@@ -11,7 +11,8 @@ The authors' own per-concept Sync-R1 weights are read the same way with
 `rl_weights=DIR` (their `rl_weight_root`: `DIR/<concept>/model_epoch<N>.pt`;
 `model_epoch=N`, or the latest when every concept's latest is the same N)
 on top of the `--checkpoint` base; those files hold the concept's rows, so
-`concepts` / `run_name` / `epoch` are refused with them.
+`concepts` / `run_name` / `epoch` are refused with them. The three shapes are three loaders below
+(`OneModel`, `ModelPerConcept`, `BaseWithSyncR1Weights`), chosen once from the options.
 Concept weights for syncr1 / unictokens come from the
 `concepts` option (default: the bundle's `concepts/`): `<concept>.safetensors`
 (ours) or UniCTokens' `<concept>[/<run_name>]/epoch_<N>_embed.pt`,
@@ -51,8 +52,9 @@ it was.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from PIL import Image
 
@@ -99,19 +101,15 @@ class ShowoAdapter:
             if value not in get_args(allowed):
                 raise ModelError(f"{name}: {option} must be one of {', '.join(get_args(allowed))}, not {value!r}")
         self.flip, self.latent_text, self.pure_gen_names = flip, latent_text, pure_gen_names
-        self.device, self.mmu_vocab, self.pixels, self.magvit = device, mmu_vocab, pixels, magvit
         self.concepts_option = Path(concepts) if concepts else None
-        self.checkpoint = checkpoint
-        self.own_models = ShowoBundle.per_concept(Path(checkpoint))
-        """Concept folder (`path_component` of its id) -> its own bundle, when the checkpoint is a folder of
-        per-concept models."""
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
-        _check_rl_weights(name, personalization, self.rl_weights, model_epoch, bool(self.own_models),
+        own_models = ShowoBundle.per_concept(Path(checkpoint))
+        _check_rl_weights(name, personalization, self.rl_weights, model_epoch, bool(own_models),
                           {"concepts": concepts, "run_name": run_name, "epoch": epoch})
-        self.loaded_for: str | None = None
-        """The concept whose own model is loaded (per-concept checkpoints)."""
-        if not self.own_models:
-            self._load(checkpoint)
+        opener = ModelOpener(name, magvit, device, mmu_vocab, pixels)
+        self.models: Models = ModelPerConcept(opener, checkpoint, own_models) if own_models else \
+            BaseWithSyncR1Weights(opener, checkpoint, self.rl_weights, model_epoch) if self.rl_weights else \
+            OneModel(opener, checkpoint)
         self.personalization = personalization
         self.run_name = run_name
         self.epoch = epoch
@@ -123,48 +121,17 @@ class ShowoAdapter:
                        "pixels": pixels, "flip": flip, "seed": "harness stable_seed per request",
                        "images_per_request": 1}
 
-    def _load(self, checkpoint: str | Path) -> None:
-        bundle = ShowoBundle(Path(checkpoint))
-        is_bundle = bundle.exists()
-        showo = bundle.showo if is_bundle else checkpoint
-        magvit = self.magvit or (str(bundle.magvit) if is_bundle else DEFAULT_MAGVIT)
-        self.pipe = None  # the previous concept's model is released before the next one loads
-        try:
-            self.pipe = ShowoPipeline.from_pretrained(showo, magvit, device=self.device, mmu_vocab=self.mmu_vocab,
-                                                      pixels=self.pixels)
-        except (OSError, ValueError) as error:
-            raise ModelError(f"weights for {self.name} not found at {str(checkpoint)!r} "
-                             f"({str(error).splitlines()[0][:160]}): pass --checkpoint PATH or a hub id") from None
-        self.concept_dir = self.concepts_option or (bundle.concepts if is_bundle else None)
-
-    def _load_own(self, concept: str) -> None:
-        """The concept's own model: its bundle, or the base with the authors' `model_epoch<N>.pt` loaded into it."""
-        if self.rl_weights is None:
-            folder = path_component(concept, "concept")
-            bundle = self.own_models.get(folder)
-            if bundle is None:
-                raise ModelError(f"{self.name}: no model for concept {concept} in {self.checkpoint} "
-                                 f"(expected {folder}/showo/ or {folder}/model/showo/ there)")
-            self._load(bundle.root)
-            return
-        try:
-            path = sync_r1_model_file(self.rl_weights, concept, self.model_epoch)
-        except FileNotFoundError as error:
-            raise ModelError(f"{self.name}: {error}") from None
-        if self.pipe.concepts:  # the previous concept's weights: start again from the base
-            self._load(self.checkpoint)
-        try:
-            self.pipe.add_trained_concept(concept, path)
-        except (OSError, ValueError, RuntimeError) as error:
-            raise ModelError(f"{self.name}: cannot load {path}: {str(error).splitlines()[0][:300]}") from None
+    @property
+    def pipe(self) -> ShowoPipeline:
+        if self.models.current is None:
+            raise ModelError(f"{self.name}: no concept personalized yet (each concept loads its own model)")
+        return self.models.current.pipe
 
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:
-        if (self.own_models or self.rl_weights) and self.loaded_for != concept.id:
-            self._load_own(concept.id)
-            self.loaded_for = concept.id
-        if self.personalization == "text" or concept.id in self.pipe.concepts:
+        loaded = self.models.model_for(concept.id)
+        if self.personalization == "text" or concept.id in loaded.pipe.concepts:
             return
-        folder = self.concept_dir
+        folder = self.concepts_option or loaded.concepts
         if folder is None:
             raise ModelError(f"{self.name} needs concept weights: pass --option concepts=DIR "
                              f"(DIR/{concept.id}.safetensors or DIR/{concept.id}/epoch_<N>_embed.pt)")
@@ -206,6 +173,106 @@ class ShowoAdapter:
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:
         return self.pipe.generate([self._condition(r) for r in requests], seed=[r.seed for r in requests],
                                   config=self.sampler)
+
+
+@dataclass
+class Loaded:
+    pipe: ShowoPipeline
+    concepts: Path | None
+    """The concept tokens the checkpoint brings (a bundle's `concepts/`), if any."""
+
+
+@dataclass(frozen=True)
+class ModelOpener:
+    """Opens a checkpoint (a bundle, or a Show-o base by folder or hub id) as this adapter's pipeline."""
+
+    name: str
+    magvit: str | None
+    device: str
+    mmu_vocab: MmuVocab
+    pixels: Pixels
+
+    def __call__(self, checkpoint: str | Path) -> Loaded:
+        bundle = ShowoBundle(Path(checkpoint))
+        is_bundle = bundle.exists()
+        showo = bundle.showo if is_bundle else checkpoint
+        magvit = self.magvit or (str(bundle.magvit) if is_bundle else DEFAULT_MAGVIT)
+        try:
+            pipe = ShowoPipeline.from_pretrained(showo, magvit, device=self.device, mmu_vocab=self.mmu_vocab,
+                                                 pixels=self.pixels)
+        except (OSError, ValueError) as error:
+            raise ModelError(f"weights for {self.name} not found at {str(checkpoint)!r} "
+                             f"({str(error).splitlines()[0][:160]}): pass --checkpoint PATH or a hub id") from None
+        return Loaded(pipe, bundle.concepts if is_bundle else None)
+
+
+class Models(Protocol):
+    """Where each concept's model comes from: one of the three checkpoint shapes below."""
+
+    current: Loaded | None
+    """The model loaded now (None before the first concept of a per-concept folder)."""
+
+    def model_for(self, concept: str) -> Loaded: ...
+
+
+class OneModel:
+    """`--checkpoint` is one model (a bundle, or a base with `concepts=`): loaded once, shared by every concept."""
+
+    def __init__(self, open_model: ModelOpener, checkpoint: str) -> None:
+        self.current = open_model(checkpoint)
+
+    def model_for(self, concept: str) -> Loaded:
+        return self.current
+
+
+class ModelPerConcept:
+    """`--checkpoint` is a folder of per-concept bundles (`<c>/` or `<c>/model/`, a training run per concept):
+    each concept's own, loaded when its turn comes (the previous one released first)."""
+
+    def __init__(self, open_model: ModelOpener, checkpoint: str, bundles: dict[str, ShowoBundle]) -> None:
+        self.open_model, self.checkpoint, self.bundles = open_model, checkpoint, bundles
+        self.concept: str | None = None
+        self.current: Loaded | None = None
+
+    def model_for(self, concept: str) -> Loaded:
+        if concept != self.concept:
+            folder = path_component(concept, "concept")
+            bundle = self.bundles.get(folder)
+            if bundle is None:
+                raise ModelError(f"{self.open_model.name}: no model for concept {concept} in {self.checkpoint} "
+                                 f"(expected {folder}/showo/ or {folder}/model/showo/ there)")
+            self.current = None  # the previous concept's model is released before the next one loads
+            self.current, self.concept = self.open_model(bundle.root), concept
+        return self.current
+
+
+class BaseWithSyncR1Weights:
+    """`--checkpoint` is the base and `rl_weights` holds the authors' `<c>/model_epoch<N>.pt`: the base with the
+    concept's file loaded into it (the base is opened again when another concept's weights are in it)."""
+
+    def __init__(self, open_model: ModelOpener, checkpoint: str, rl_weights: Path, model_epoch: int | None) -> None:
+        self.open_model, self.checkpoint = open_model, checkpoint
+        self.rl_weights, self.model_epoch = rl_weights, model_epoch
+        self.concept: str | None = None
+        self.current = open_model(checkpoint)
+
+    def model_for(self, concept: str) -> Loaded:
+        if concept == self.concept:
+            return self.current
+        name = self.open_model.name
+        try:
+            path = sync_r1_model_file(self.rl_weights, concept, self.model_epoch)
+        except FileNotFoundError as error:
+            raise ModelError(f"{name}: {error}") from None
+        if self.current.pipe.concepts:  # the previous concept's weights: start again from the base
+            self.current = None
+            self.current = self.open_model(self.checkpoint)
+        try:
+            self.current.pipe.add_trained_concept(concept, path)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise ModelError(f"{name}: cannot load {path}: {str(error).splitlines()[0][:300]}") from None
+        self.concept = concept
+        return self.current
 
 
 def _check_rl_weights(name: str, personalization: str, rl_weights: Path | None, model_epoch: int | None,
