@@ -95,3 +95,19 @@ def test_one_prompt_asked_twice_in_one_run_is_paid_once(tmp_path: Path, monkeypa
         results = judge.run(requests()[:2] * 4)
     assert [r.reply for r in results] == ["1"] * 8
     assert len(server.requests) == 2 and judge.usage.cached == 6
+
+
+def test_an_answer_stored_between_the_look_and_the_claim_is_not_paid_for_again(tmp_path: Path) -> None:
+    """The race the three-process test can hit: another caller stores the answer and releases its claim after
+    this caller looked in the cache and before it claimed. The claim is then free, but the answer is there."""
+    from unifybench_pp.openai_transport import Transport
+
+    transport = Transport("http://127.0.0.1:9/v1", "sk-test", tmp_path / "c.sqlite", timeout=1.0)
+    paid = []
+
+    def stored_meanwhile() -> None:  # `refuse` runs exactly between the look and the claim
+        transport.cache.put("k", {"reply": "from the other caller"})
+
+    answer = transport.cached("k", "reply", lambda: paid.append(1) or "paid", refuse=stored_meanwhile)
+    assert (answer.value, answer.cached, paid) == ("from the other caller", True, [])
+    assert transport.cache.claim("k", lease=60) is not None  # the claim taken for the second look was released

@@ -263,15 +263,18 @@ class Transport:
         `refuse` gives a reason not to ask at all (an open circuit breaker), checked after a cache miss."""
         wait = 0.02
         while True:
-            hit = self.cache.get(key)
-            if hit is not None and usable(hit.get(field)):
-                self.usage.add(cached=1)
-                return Answer(hit[field], cached=True)
+            if (answer := self._stored(key, field, usable)) is not None:
+                return answer
             if (reason := refuse()) is not None:
                 self.usage.add(failed=1)
                 return Answer(None, error=reason)
             token = self.cache.claim(key, self.lease)
             if token is not None:
+                # Another caller may have stored the answer and released its claim between our look and our
+                # claim: look again before paying.
+                if (answer := self._stored(key, field, usable)) is not None:
+                    self.cache.release(key, token)
+                    return answer
                 break
             time.sleep(wait)
             wait = min(wait * 2, 1.0)
@@ -282,6 +285,13 @@ class Transport:
             return Answer(value, error, attempts)
         finally:
             self.cache.release(key, token)
+
+    def _stored(self, key: str, field: str, usable: Callable[[Any], bool]) -> Answer | None:
+        hit = self.cache.get(key)
+        if hit is not None and usable(hit.get(field)):
+            self.usage.add(cached=1)
+            return Answer(hit[field], cached=True)
+        return None
 
     def map(self, function: Callable[..., T], *iterables: Iterable[Any]) -> list[T]:
         """`function` over the iterables in step (as the built-in `map`), at most `concurrency` calls in flight;
