@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 import unifybench_pp
@@ -18,6 +17,7 @@ from baselines.base import GenerateRequest, ModelError, UnderstandRequest
 from baselines.registry import create
 from cli import app
 
+from .run_fixtures import every_task_predicted
 from .tiny_models import make_tiny_emu3
 
 TINY_AREA = {"image_area": 32 * 32}
@@ -110,13 +110,7 @@ def test_every_task_end_to_end_with_the_recipe_recorded(tiny_emu3: Path, mini_bu
     [run] = (tmp_path / "runs" / "emu3-tp").glob("*/*/run.json")
     info = json.loads(run.read_text())
     assert info["recipe"]["cfg"] == 3.0 and info["model_type"] == "Unified Model"
-    records = [json.loads(line) for line in (run.parent / "predictions.jsonl").read_text().splitlines()]
-    assert {r["task"] for r in records} == {"rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen",
-                                            "rea_gen", "dense_rea_gen"}
-    for record in records:
-        if record["task"].endswith("gen"):
-            with Image.open(run.parent / record["output"]) as image:
-                assert image.size == (32, 32)
+    every_task_predicted(run.parent, image_size=(32, 32))
 
 
 def test_missing_weights_are_one_line(tiny_emu3: Path, tmp_path: Path) -> None:

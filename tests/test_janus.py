@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 from typer.testing import CliRunner
 
 import unifybench_pp
@@ -26,6 +25,7 @@ from baselines.registry import create
 from bench.janus_reference import harness_image
 from cli import app
 
+from .run_fixtures import every_task_predicted
 from .tiny_models import make_tiny_janus
 
 SYSTEM = ("You are a helpful language and vision assistant. You are able to understand the visual content that the "
@@ -119,13 +119,7 @@ def test_every_task_end_to_end_with_the_recipe_recorded(tiny_janus: Path, mini_b
         assert info["recipe"]["cfg"] == 4.0 and info["recipe"]["resolution"] == 32
         assert info["model_size"].endswith("M")  # the adapter's size of its checkpoint
         assert "sampling: " in result.stdout and "cfg 4.0" in result.stdout
-        records = [json.loads(line) for line in (run.parent / "predictions.jsonl").read_text().splitlines()]
-        assert {r["task"] for r in records} == {"rec", "rea", "dense_rea", "vqa", "qa", "pure_gen", "dense_gen",
-                                                "rea_gen", "dense_rea_gen"}
-        for record in records:
-            if record["task"].endswith("gen"):
-                with Image.open(run.parent / record["output"]) as image:
-                    assert image.size == (32, 32)
+        every_task_predicted(run.parent, image_size=(32, 32))
     site = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "site")])
     assert site.exit_code == 0, site.stderr
     page = (tmp_path / "site" / "index.html").read_text()
