@@ -309,17 +309,11 @@ def score_predictions(
     Image outputs must be files inside the predictions file's folder; an unusable one stops with exit code 2.
     """
     from evaluators.evaluator import score_file
-    from evaluators.scoring import OutputError
 
     bench = load(benchmark)
-    try:
-        with console.status("scoring..."):
-            scored = score_file(bench, predictions, scoring=scoring, out=out, run_dir=run_dir, model=model,
-                                model_type=model_type, model_size=model_size, wait=wait, say=_say)
-    except OutputError as error:
-        raise SourceError(predictions, f"item {error.item_id}", error.reason,
-                          "write the image inside the predictions file's folder and name it by a relative path"
-                          ) from None
+    with console.status("scoring..."):
+        scored = score_file(bench, predictions, scoring=scoring, out=out, run_dir=run_dir, model=model,
+                            model_type=model_type, model_size=model_size, wait=wait, say=_say)
     _print_results(f"{bench.version} ({scoring.protocol})", scored.results,
                    scored.judge_usage, scoring)
     if out:
@@ -396,8 +390,6 @@ def evaluate(
 
     from evaluators.evaluator import evaluate_model
 
-    if not (benchmark / "manifest.json").exists():
-        raise SourceError(benchmark, "", "benchmark not built", f"run `ubpp build-dataset --out {benchmark}`")
     bench = load(benchmark)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
@@ -512,7 +504,7 @@ def models() -> None:
     for column in ("name", "understand", "generate", "group", "source", "description", "needs"):
         table.add_column(column)
     for spec in adapters().values():
-        needs = spec.needs + (f"; pip install 'unifybench-pp[{spec.extra}]'" if spec.extra else "")
+        needs = "; ".join(filter(None, (spec.needs, spec.install)))
         table.add_row(*map(escape, (spec.name, "yes" if "understand" in spec.capabilities else "-",
                                     "yes" if "generate" in spec.capabilities else "-", spec.model_type, spec.source,
                                     spec.description, needs)))
@@ -618,7 +610,7 @@ def _adapter_libraries() -> None:
         if spec.extra:
             lacking = spec.missing()
             table.add_row(spec.name, "yes" if not lacking else f"[red]no[/red]: {escape(', '.join(lacking))}",
-                          "-" if not lacking else escape(f"pip install 'unifybench-pp[{spec.extra}]'"),
+                          "-" if not lacking else escape(spec.install),
                           escape(spec.needs))
     console.print(table)
 

@@ -34,7 +34,7 @@ from evaluators.scoring_config import ScoringConfig
 from leaderboard.page import build_site
 from training.config import TINY_PRESET, load_config
 from training.data import ensure_mini
-from training.pretrain_tiny import ASSET
+from training.pretrain_tiny import ASSET, TINY_BASE
 from training.sft import ConceptSFTConfig, finetune_concepts
 from training.trainer import reward_trend, train
 from unifybench_pp import load
@@ -76,16 +76,15 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     done()
 
     done = _stage(seconds, "2/5 learn concept tokens (UniCTokens-style supervised fine-tuning)", console)
-    tokens = ShowoBundle.of_run(sft_dir).root
-    if tokens.is_dir():
-        console.print(f"reusing {tokens}")
+    tokens = ShowoBundle.of_run(sft_dir)
+    if tokens.exists():
+        console.print(f"reusing {tokens.root}")
     else:
         with Progress(TextColumn("concept tokens"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console) as progress:
             handle = progress.add_task("sft", total=sft.steps)
-            base = ShowoBundle(ASSET)
-            _, curve = finetune_concepts(str(base.showo), str(base.magvit), bench, tokens, sft,
-                                         on_step=lambda k: progress.update(handle, completed=k + 1))
+            _, curve = finetune_concepts(str(TINY_BASE.showo), str(TINY_BASE.magvit), bench, tokens.root,
+                                         sft, on_step=lambda k: progress.update(handle, completed=k + 1))
         console.print(f"concept-token loss (image, text): first {curve[0]} -> last {curve[-1]}")
     done()
 

@@ -37,6 +37,11 @@ class AdapterSpec:
     needs: str = "weights by --checkpoint"
     """What else it needs to run: weights, a GPU, a code checkout, an API."""
 
+    @property
+    def install(self) -> str:
+        """The command that installs its extra ("" when it needs none)."""
+        return f"pip install 'unifybench-pp[{self.extra}]'" if self.extra else ""
+
     def missing(self) -> list[str]:
         """Requirements of its extra that the installed packages do not meet (read from our metadata, so the
         extra is defined once, in `pyproject.toml`)."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from baselines.registry import adapters, create
+from unifybench_pp.errors import SourceError
 from unifybench_pp.jsonio import write_json
 from unifybench_pp.loader import Benchmark
 from unifybench_pp.runlock import run_lock
@@ -22,7 +23,7 @@ from unifybench_pp.runlock import run_lock
 from .metrics import MetricResult
 from .rundir import scored_run_info, write_run
 from .runner import HARNESS_FLOW, EvalConfig, EvalResult, run_evaluation
-from .scoring import Scorers, check_settings, read_predictions, score
+from .scoring import OutputError, Scorers, check_settings, read_predictions, score
 from .scoring_config import ScoringConfig
 
 
@@ -32,22 +33,20 @@ def evaluate_model(bench: Benchmark, model: str, *, checkpoint: str | None = Non
                    say: Callable[[str], None] = lambda message: None, **settings: Any) -> EvalResult:
     """Evaluate `model` on `bench` (resuming a finished or interrupted run); `settings` are EvalConfig fields.
 
-    `reasoning_input` "harness" (the default) is what the authors' harness feeds this model's Rea. Gen.: the
-    model's own rewrite (`own`), or what the adapter names as `harness_reasoning_input` (BAGEL: `implicit`).
-    The run records the resolved input."""
+    `reasoning_input` "harness" (the default here) is what the authors' harness feeds this model's Rea. Gen.:
+    the model's own rewrite (`own`), or what the adapter names as `harness_reasoning_input` (BAGEL:
+    `implicit`); `run_evaluation` resolves it and the run records the resolved input."""
     scoring = scoring or ScoringConfig(device=device)
     check_settings(scoring)
     spec = adapters().get(model)
     chosen = {**(spec.options_for(scoring.protocol) if spec else {}), **(options or {})}
     implied = {"model_type": spec.model_type, "model_size": spec.model_size,
                "display_name": spec.display_name or model} if spec else {"display_name": model}
-    built = create(model, checkpoint, device, **chosen)
-    if implied.get("model_size", "-") == "-" and getattr(built, "size", None):  # the adapter knows its checkpoint's
-        implied["model_size"] = built.size
-    if settings.get("reasoning_input", HARNESS_FLOW) == HARNESS_FLOW:
-        settings["reasoning_input"] = getattr(built, "harness_reasoning_input", "own")
     config = EvalConfig(model=model, checkpoint=checkpoint, options=chosen, device=device, scoring=scoring,
-                        **{**implied, **settings})
+                        **{"reasoning_input": HARNESS_FLOW, **implied, **settings})  # checked before weights load
+    built = create(model, checkpoint, device, **chosen)
+    if config.model_size == "-" and getattr(built, "size", None):  # the adapter knows its checkpoint's
+        config = replace(config, model_size=built.size)
     return run_evaluation(bench, built, config, on_task, say=say)
 
 
@@ -63,15 +62,20 @@ def score_file(bench: Benchmark, predictions: Path, *, scoring: ScoringConfig, o
                ) -> ScoredFile:
     """Score a predictions file written by any model; optionally write the scores (`out`) and a run directory.
 
-    Image outputs must lie inside the predictions file's folder (OutputError otherwise); a run directory is
-    written under its run lock, as `ubpp evaluate` writes one.
+    Image outputs must be usable files inside the predictions file's folder (otherwise a SourceError naming
+    the file and the item); a run directory is written under its run lock, as `ubpp evaluate` writes one.
     """
     check_settings(scoring)
     predicted = read_predictions(predictions, bench)
     base = predictions.parent.resolve()
     scorers = Scorers(scoring)
     with run_lock(run_dir, wait=wait, say=say) if run_dir else nullcontext():
-        results = score(bench, predicted, scorers, base=base)
+        try:
+            results = score(bench, predicted, scorers, base=base)
+        except OutputError as error:
+            raise SourceError(predictions, f"item {error.item_id}", error.reason,
+                              "write the image inside the predictions file's folder and name it by a relative path"
+                              ) from None
         if out:
             write_json(out, [r.to_dict() for r in results])
         if run_dir:

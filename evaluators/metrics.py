@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from unifybench_pp.schema import GENERATION_TASKS
+
 from .text_metrics import rec_weight
 from .variance import decompose
 
@@ -47,7 +49,8 @@ class MetricSpec:
     judge_template: str | None = None
     """The judge prompt template it asks (`evaluators/templates/<name>.txt`) when `needs` is judge."""
     higher_is_better: bool = True
-    """Which way ranking (best in bold) and the paired tests' arrows read the column."""
+    """Which way the leaderboard reads the column: its ranking (best in bold) and its arrows against a compared
+    row."""
     aggregate: str = "concept_mean"
     """concept_mean, or rec_weight (per concept (positive recall + negative recall) / 2)."""
     table1: bool = True
@@ -147,7 +150,7 @@ METRICS: dict[str, MetricSpec] = {spec.name: spec for spec in [
     # Offline stand-ins for image quality (the tiny preset's `colour` / `ssim` rewards): they need no weights, so the
     # mini benchmark shows generation moving where CLIP is not here. Weak proxies, never CLIP-I or GPT columns.
     *(MetricSpec(f"{task}.{name}", task, title, "pixels", scorer, description, table1=False)
-      for task in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
+      for task in GENERATION_TASKS
       for name, title, scorer, description in (
           ("colour", "Colour (stand-in)", ITEMS + "colour",
            "offline stand-in: RGB histogram intersection with the concept's test images (not CLIP-I)"),

@@ -85,7 +85,9 @@ class EvalConfig:
     model_size: str = "-"
     display_name: str = ""
     reasoning_input: str = "own"
-    """What the two-stage generation tasks draw from: own | implicit | explicit (see module doc)."""
+    """What the two-stage generation tasks draw from: own | implicit | explicit (see module doc), or harness:
+    what the authors' harness gives this model, resolved by `run_evaluation` (the model's
+    `harness_reasoning_input`, else own)."""
     compared_with: str = ""
     """The leaderboard row this model is tested against (its starting point); recorded, not hashed."""
     samples: int = 1
@@ -97,14 +99,14 @@ class EvalConfig:
     def __post_init__(self) -> None:
         if self.samples < 1 or self.scoring.judge_repeats < 1:
             raise EvalSettingsError("--samples and --judge-repeats must be at least 1")
-        if self.reasoning_input not in REASONING_INPUTS:
+        if self.reasoning_input not in (HARNESS_FLOW, *REASONING_INPUTS):
             raise EvalSettingsError(f"reasoning input must be one of {', '.join((HARNESS_FLOW, *REASONING_INPUTS))}, "
                              f"not {self.reasoning_input!r}")
 
 
 REASONING_INPUTS = ("own", "implicit", "explicit")
 HARNESS_FLOW = "harness"
-"""The reasoning input `evaluate_model` resolves per model: what the authors' harness gives it."""
+"""The reasoning input resolved per model: what the authors' harness gives it."""
 
 
 @dataclass
@@ -410,6 +412,8 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
 
     `say` hears about lock waits and stale locks taken over.
     """
+    if config.reasoning_input == HARNESS_FLOW:
+        config = replace(config, reasoning_input=getattr(model, "harness_reasoning_input", "own"))
     run_dir, info = open_run(bench, model, config)
     index, count = config.shard
     with run_lock(run_dir, "run" if count == 1 else f"shard-{index}-of-{count}", config.wait, say):

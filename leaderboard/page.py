@@ -22,7 +22,7 @@ from evaluators.rundir import Run, RunError, find_runs, read_run
 from unifybench_pp import Benchmark, SourceError, load
 from unifybench_pp.images import BadImage, decoded
 from unifybench_pp.paths import UnsafePath, inside
-from unifybench_pp.schema import TASK_TITLES
+from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES
 
 from .charts import radar, task_bars
 from .exports import write_exports
@@ -91,7 +91,7 @@ def _item_rows(run: Run, bench: Benchmark | None) -> list[dict[str, Any]]:
     for (task, item_id), prediction in sorted(run.predictions.items()):
         item = items.get((task, item_id))
         output = str(prediction.get("output", ""))
-        is_image = task in ("pure_gen", "dense_gen", "rea_gen", "dense_rea_gen")
+        is_image = task in GENERATION_TASKS
         image = None
         if is_image:
             image = thumbnail(run.path, output)

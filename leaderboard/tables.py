@@ -44,15 +44,13 @@ class Cell:
     """For judged columns: the judge model and its measured agreement, when the run records it."""
     coverage: str = ""
     """"scored/expected" items of a partial cell."""
-    higher_is_better: bool = True
-    """Its metric's direction (the registry's `higher_is_better`), which `change` reads."""
-
     @property
     def change(self) -> str:
         """"up" / "down" when significantly better / worse than the compared row (p < 0.05), else ""."""
         if self.versus is None or not self.versus.significant() or self.versus.difference is None:
             return ""
-        return "up" if (self.versus.difference > 0) == self.higher_is_better else "down"
+        better_up = METRICS[self.versus.metric].higher_is_better
+        return "up" if (self.versus.difference > 0) == better_up else "down"
 
 
 @dataclass
@@ -217,10 +215,8 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
             continue
         row.compared_with = target.method
         for column in columns:
-            cell = row.cells[column.key]
-            cell.versus = paired_difference(row.run.results.get(column.key), target.run.results.get(column.key),
-                                            column.key)
-            cell.higher_is_better = METRICS[column.key].higher_is_better
+            row.cells[column.key].versus = paired_difference(row.run.results.get(column.key),
+                                                             target.run.results.get(column.key), column.key)
 
 
 def build_tables(runs: list[Run], include_reported: bool = True, baseline: str | None = None) -> list[Table]:

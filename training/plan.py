@@ -15,13 +15,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from baselines.showo.bundle import ShowoBundle
 from evaluators.availability import check, hub_model
 
 from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
 from .memory import GB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
-from .pretrain_tiny import ASSET
+from .pretrain_tiny import TINY_BASE
 from .rewards import reward, scoring_config
 
 REWARD_MODEL_SETTINGS = {"blip2": "blip2", "dino": "dinov2", "facenet": "facenet", "clip": "clip",
@@ -101,7 +100,7 @@ def architecture(config: TrainConfig) -> tuple[Arch | None, str]:
 
     if config.showo in KNOWN_BASES:
         return KNOWN_BASES[config.showo], f"{config.showo} (known release)"
-    folder = ShowoBundle(ASSET).showo if config.showo in ("tiny", TINY_PRETRAINED) else Path(config.showo)
+    folder = TINY_BASE.showo if config.showo in ("tiny", TINY_PRETRAINED) else Path(config.showo)
     if not (folder / "config.json").is_file():
         return None, f"{config.showo}: no config.json here"
     showo = json.loads((folder / "config.json").read_text())

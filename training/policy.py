@@ -30,7 +30,7 @@ from unifybench_pp.files import staged_directory
 from unifybench_pp.jsonio import write_json
 
 from .config import TINY_PRETRAINED, TrainConfig
-from .pretrain_tiny import ASSET
+from .pretrain_tiny import TINY_BASE
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "config.json")
 
@@ -39,7 +39,7 @@ def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
     """(showo, magvit) to load: `tiny-mini` is the shipped tiny pretrained base; `tiny` builds a tiny random base
     once under out/base (reused on resume)."""
     if config.showo == TINY_PRETRAINED:
-        return str(ShowoBundle(ASSET).showo), str(ShowoBundle(ASSET).magvit)
+        return str(TINY_BASE.showo), str(TINY_BASE.magvit)
     if config.showo != "tiny":
         return config.showo, config.magvit
     base = ShowoBundle(out / "base")

@@ -41,6 +41,8 @@ from .supervised import build_examples, fit, photo_views, supervised_data
 
 ASSET = Path(__file__).parent / "assets" / "showo-tiny-mini"
 """The shipped tiny pretrained Show-o (`showo/`, `magvit/`, `training.json`, `SHA256SUMS`)."""
+TINY_BASE = ShowoBundle(ASSET)
+"""The asset as a bundle: the base `showo: tiny-mini` loads."""
 RECORD = "training.json"
 SUMS = "SHA256SUMS"
 

@@ -563,11 +563,10 @@ class Trainer:
                     self._save()
         bundle = None
         if self.step >= config.steps:
-            if accelerator.is_main_process:
-                export_bundle(self.pipe, self.showo, self.magvit, ShowoBundle.of_run(self.out).root,
-                              config.trainable)
-            accelerator.wait_for_everyone()
             bundle = ShowoBundle.of_run(self.out).root
+            if accelerator.is_main_process:
+                export_bundle(self.pipe, self.showo, self.magvit, bundle, config.trainable)
+            accelerator.wait_for_everyone()
             if config.report_to:
                 accelerator.end_training()
         return TrainResult(self.out, bundle, self.step, config.steps, _read_log(metrics_path), self.step - start)
@@ -577,10 +576,10 @@ def _finished(config: TrainConfig, out: Path) -> TrainResult | None:
     """The run in `out` when it has trained these settings to the last step and exported its model (nothing is
     loaded or written again), else None."""
     saved, metrics = out / "config.yaml", _read_log(out / "metrics.jsonl")
-    bundle = ShowoBundle.of_run(out).root
-    if not (bundle.is_dir() and saved.is_file() and metrics and metrics[-1]["step"] >= config.steps):
+    bundle = ShowoBundle.of_run(out)
+    if not (bundle.exists() and saved.is_file() and metrics and metrics[-1]["step"] >= config.steps):
         return None
-    return TrainResult(out, bundle, config.steps, config.steps, metrics) \
+    return TrainResult(out, bundle.root, config.steps, config.steps, metrics) \
         if load_config(saved).to_dict() == config.to_dict() else None
 
 

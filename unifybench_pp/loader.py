@@ -112,7 +112,8 @@ def load(path: str | Path) -> Benchmark:
     root = Path(path).resolve()
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
-        raise SourceError(root, "", "not a UnifyBench++ build (no manifest.json)", "run `ubpp build-dataset --out DIR`")
+        raise SourceError(root, "", "benchmark not built here (no manifest.json)",
+                          f"run `ubpp build-dataset --out {path}`")
     manifest = read_json(_table_file(root, "manifest.json"))
     if not isinstance(manifest, dict) or not isinstance(manifest.get("version"), str) or not manifest["version"]:
         raise SourceError(manifest_path, "", "not a benchmark manifest (an object with a version)",
