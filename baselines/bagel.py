@@ -37,10 +37,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
-from .harness_inputs import conditioning_text, is_black, source_prompt, with_tp_prefix
+from .harness_inputs import conditioning_text, shown_image, source_prompt
 from .harness_seeds import request_seed, stable_seed
 
 REPOSITORY = "https://github.com/ByteDance-Seed/Bagel"
@@ -102,8 +103,8 @@ class Bagel:
     harness_reasoning_input = "implicit"
     """What the authors' harness feeds BAGEL's Rea. Gen. (see the module docstring)."""
 
-    def __init__(self, inferencer: Any, sampling: BagelSampling, size: str = "7B") -> None:
-        self.inferencer, self.sampling, self.size = inferencer, sampling, size
+    def __init__(self, inferencer: Any, sampling: BagelSampling) -> None:
+        self.inferencer, self.sampling = inferencer, sampling
         self.mode = sampling.mode
         self.name, self.harness_name = f"bagel-{self.mode}", f"bagel_{self.mode}"
         self.recipe = {**{k: v for k, v in asdict(sampling).items() if k != "mode"},
@@ -133,9 +134,7 @@ class Bagel:
         return self._lead(request.concept) + [self._text(request.concept, source_prompt(request))]
 
     def understanding_input(self, request: UnderstandRequest) -> list[Any]:
-        target = open_rgb(request.image)
-        shown = [] if is_black(target) else [target]
-        return self._lead(request.concept) + shown + [self._text(request.concept, request.prompt)]
+        return self._lead(request.concept) + shown_image(request) + [self._text(request.concept, request.prompt)]
 
     @torch.inference_mode()
     def generate(self, requests: list[GenerateRequest]) -> list[Image.Image]:

@@ -23,11 +23,11 @@ from typing import Any
 import torch
 from PIL import Image
 
+from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, model_dtype, open_rgb
-from .harness_inputs import is_black, source_prompt, with_tp_prefix
-from .janus import checkpoint_size
+from .base import GenerateRequest, ModelError, UnderstandRequest, model_dtype
+from .harness_inputs import shown_image, source_prompt
 
 CHAT, GEN = "BAAI/Emu3-Chat-hf", "BAAI/Emu3-Gen-hf"
 POSITIVE = " masterpiece, film grained, best quality."
@@ -78,7 +78,6 @@ class Emu3:
                        "understanding": f"greedy, at most {max_new_tokens} new tokens",
                        "seed": "torch's stream seeded with the request's seed, one request at a time",
                        "precision": str(precision).removeprefix("torch."), "chat": chat, "gen": gen}
-        self.size = checkpoint_size(gen, self.gen)
         self._negative = self.gen_processor(text=[NEGATIVE], return_for_image_generation=True, return_tensors="pt",
                                             **self.layout)
 
@@ -86,8 +85,7 @@ class Emu3:
         """Text-prompted: the concept is its `name:/info:` lines; no photo is shown."""
 
     def understanding_input(self, request: UnderstandRequest) -> tuple[str, list[Image.Image]]:
-        target = open_rgb(request.image)
-        images = [] if is_black(target) else [target]
+        images = shown_image(request)
         return chat_prompt(with_tp_prefix(request.concept, request.prompt), bool(images)), images
 
     def generation_prompt(self, request: GenerateRequest) -> str:

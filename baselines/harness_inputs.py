@@ -7,10 +7,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest
+from .base import GenerateRequest, UnderstandRequest, open_rgb
 
 
 def joined(*parts: str) -> str:
@@ -21,11 +20,6 @@ def joined(*parts: str) -> str:
 def conditioning_text(concept: Concept) -> str:
     """`build_ip_prefix_text`: "a photo of bo" (the bare name; Janus IP and both BAGEL modes show it)."""
     return f"a photo of {concept.id}"
-
-
-def with_tp_prefix(concept: Concept, text: str) -> str:
-    """`_apply_tp_prefix`: the concept's "name: / info:" lines, then the text."""
-    return f"{tp_prefix(concept.id, concept.info)}\n{text}"
 
 
 def source_prompt(request: GenerateRequest) -> str:
@@ -40,3 +34,9 @@ def is_black(image: Image.Image) -> bool:
     """The release's black image (Rea., Dense Rea., text-only QA), which the harness never shows (it skips files
     named `black_*`; a build stores images by hash, so here it is the image whose every pixel is 0)."""
     return not np.asarray(image).any()
+
+
+def shown_image(request: UnderstandRequest) -> list[Image.Image]:
+    """The request's image as the harness shows it: none when it is the release's black image."""
+    target = open_rgb(request.image)
+    return [] if is_black(target) else [target]

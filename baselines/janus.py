@@ -40,10 +40,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
 from .base import GenerateRequest, ModelError, UnderstandRequest, model_dtype, open_rgb
-from .harness_inputs import conditioning_text, is_black, joined, source_prompt, with_tp_prefix
+from .harness_inputs import conditioning_text, joined, shown_image, source_prompt
 from .harness_seeds import request_seed, stable_seed
 
 SYSTEM_PROMPT = ("You are a helpful language and vision assistant. You are able to understand the visual content "
@@ -145,10 +146,7 @@ class Janus:
     def understanding_input(self, request: UnderstandRequest) -> tuple[str, list[Image.Image]]:
         """The prompt text (template included) and images the harness gives for this request."""
         concept = request.concept
-        images = [self._references[concept.id]] if self.mode == "ip" else []
-        target = open_rgb(request.image)
-        if not is_black(target):
-            images.append(target)
+        images = ([self._references[concept.id]] if self.mode == "ip" else []) + shown_image(request)
         if self.mode == "tp":
             text = with_tp_prefix(concept, request.prompt)
         else:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from unifybench_pp.errors import UbppError
 from unifybench_pp.files import atomic_write
 from unifybench_pp.jsonio import BadJSON, BadLine, jsonl_text, loads, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, read_regular_text
+from unifybench_pp.runlock import utc_now
 from unifybench_pp.schema import GENERATION_TASKS
 
 from .metrics import METRICS, MetricResult
@@ -88,10 +88,6 @@ class RunInfo:
         self.metric_models = {r.name: r.model for r in results if r.value is not None}
         self.judge = {"model": judge_model, "templates": {r.name: r.template_hash for r in results if r.template_hash},
                       "usage": judge_usage or {}}
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def package_versions() -> dict[str, str]:

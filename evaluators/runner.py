@@ -48,21 +48,21 @@ from PIL import Image
 from baselines.base import GenerateRequest, Model, ModelError, UnderstandRequest
 from baselines.harness_seeds import HARNESS_SEED
 from unifybench_pp import Benchmark
-from unifybench_pp.errors import UbppError
+from unifybench_pp.errors import SettingsError
 from unifybench_pp.files import append_durably, atomic_write
 from unifybench_pp.jsonio import BadJSON, jsonl_text, loads
 from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, utf8_text
-from unifybench_pp.runlock import run_lock
+from unifybench_pp.runlock import run_lock, utc_now
 from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS, task_capability
 
 from .metrics import MetricResult
-from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, utc_now, write_results
+from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, write_results
 from .scoring import Scorers, score
 from .scoring_config import ScoringConfig
 from .variance import observation_id
 
 
-class EvalSettingsError(UbppError, ValueError):
+class EvalSettingsError(SettingsError):
     """Settings that do not fit the benchmark or each other (an unknown task or concept, samples below 1)."""
 
 

@@ -11,6 +11,10 @@ into the task files, the adapters and the trainer read them from here.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .schema import Concept
 
 IMAGE_TAG = "<image>\n"
 
@@ -117,3 +121,8 @@ SYSTEM_PROMPT_TASKS: tuple[str, ...] = ("rec", "vqa", "qa", "vqa_choice", "qa_ch
 def tp_prefix(concept_id: str, info: str) -> str:
     """The harness's text personalization, put before every input (tokens or not): "name: bo\\ninfo: ..."."""
     return f"name: {concept_id}\ninfo: {info}"
+
+
+def with_tp_prefix(concept: Concept, text: str) -> str:
+    """`_apply_tp_prefix`: the concept's "name: / info:" lines, then the text."""
+    return f"{tp_prefix(concept.id, concept.info)}\n{text}"

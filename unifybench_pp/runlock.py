@@ -29,6 +29,11 @@ from .errors import UbppError
 from .files import atomic_write
 
 
+def utc_now() -> str:
+    """The minute, in UTC, as runs and lock holders record it."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
 class RunLocked(UbppError, RuntimeError):
     """Another live process writes the directory (the CLI prints it as one line, exit code 2)."""
 
@@ -72,7 +77,7 @@ def run_lock(directory: Path, name: str = "run", wait: bool = False,
         stale = holder(directory, name)
         if stale is not None:
             say(f"took over the lock of {directory} left by {stale}, which ended without releasing it")
-        me = Holder(os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        me = Holder(os.getpid(), socket.gethostname(), utc_now())
         atomic_write(holder_path, json.dumps(asdict(me)) + "\n")
         try:
             yield me

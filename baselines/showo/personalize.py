@@ -10,7 +10,7 @@ the very wording it is evaluated with.
 
 from __future__ import annotations
 
-from unifybench_pp.prompts import SYSTEM_PROMPT_TASKS, tp_prefix
+from unifybench_pp.prompts import SYSTEM_PROMPT_TASKS, tp_prefix, with_tp_prefix
 from unifybench_pp.schema import Concept
 
 from .concepts import ConceptTokens
@@ -20,7 +20,7 @@ def generation_condition(concept: Concept, prompt: str, tokens: ConceptTokens | 
     """The generation prompt: text personalization, then the prompt (its token spelled out when `tokens`)."""
     if tokens is not None:
         prompt = tokens.in_prompt(prompt, concept.token)
-    return f"{tp_prefix(concept.id, concept.info)}\n{prompt}"
+    return with_tp_prefix(concept, prompt)
 
 
 def understanding_system(concept: Concept, task: str, tokens: ConceptTokens | None) -> str:
