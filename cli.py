@@ -542,6 +542,8 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the benchmark, the training run, the runs and the site.")]
         = Path("ubpp_demo"),
     device: Annotated[str, typer.Option(help="torch device.")] = "cpu",
+    limit: Annotated[int | None, typer.Option(min=1, help="Evaluate only the first N items of each task: a quick "
+                                              "check that every stage runs, not a measurement.")] = None,
 ) -> None:
     """The whole product on the embedded default, offline: build, concept tokens, Sync-R1, evaluate five models,
     leaderboard.
@@ -551,7 +553,7 @@ def demo(
     from embedded_demo import run_demo
     from evaluators.scoring_config import ScoringConfig
 
-    result = run_demo(out, console, device, ScoringConfig(device=device))
+    result = run_demo(out, console, device, ScoringConfig(device=device), limit=limit)
     table = Table(title="demo stages")
     table.add_column("stage")
     table.add_column("seconds", justify="right")

@@ -63,9 +63,11 @@ def _stage(seconds: dict[str, float], name: str, console: Console) -> Callable[[
 
 
 def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringConfig | None = None,
-             train_overrides: list[str] = (), sft: ConceptSFTConfig = ConceptSFTConfig()) -> DemoResult:
+             train_overrides: list[str] = (), sft: ConceptSFTConfig = ConceptSFTConfig(),
+             limit: int | None = None) -> DemoResult:
     """`train_overrides` (KEY=VALUE) adjust the tiny preset and `sft` the concept-token stage, e.g. fewer steps
-    for a quick look."""
+    for a quick look; `limit` evaluates only the first items of each task (a check that every stage runs, not
+    a measurement)."""
     seconds: dict[str, float] = {}
     bench_dir, sft_dir, train_dir, runs_dir = out / "bench", out / "sft", out / "train", out / "runs"
 
@@ -91,7 +93,7 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     done = _stage(seconds, "3/5 train Sync-R1 from those tokens (tiny preset: Sync-GRPO + DGS, a run per concept)",
                   console)
     config = load_config(None, "tiny", [f"benchmark={bench_dir}", f"device={device}",
-                                        f"concept_init={tokens / 'concepts'}", *train_overrides])
+                                        f"concept_init={tokens.concepts}", *train_overrides])
     result = train(config, train_dir, resume=train_dir.is_dir(), console=console)
     if not result.ran:
         console.print(f"reusing {result.bundle}")
@@ -102,7 +104,7 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     done = _stage(seconds, "4/5 evaluate five models on all nine tasks", console)
     base, start = "Show-o+TP (tiny, demo)", "UniCTokens (tiny, demo)"
     models = [("syncr1", str(result.bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", "tiny", start),
-              ("unictokens", str(tokens), TINY_SAMPLER, start, "tiny", base),
+              ("unictokens", str(tokens.root), TINY_SAMPLER, start, "tiny", base),
               ("showo-tp", str(ASSET), TINY_SAMPLER, base, "tiny", ""),
               ("real-images", None, {}, "Real Images (mini)", None, ""),
               ("always-yes", None, {}, "always-yes", None, "")]
@@ -118,7 +120,8 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
         with progress:
             runs[name] = evaluate_model(bench, name, checkpoint=checkpoint, options=dict(options), scoring=scoring,
                                         device=device, on_task=on_task, runs_dir=runs_dir, display_name=display,
-                                        compared_with=compared_with, **({} if size is None else {"model_size": size}))
+                                        compared_with=compared_with, limit=limit,
+                                        **({} if size is None else {"model_size": size}))
     done()
 
     done = _stage(seconds, "5/5 leaderboard", console)

@@ -15,6 +15,23 @@ from training.sft import ConceptSFTConfig
 QUICK = {"train_overrides": ["steps=2", *FAST], "sft": ConceptSFTConfig(steps=2, views_per_photo=2)}
 
 
+def test_every_demo_stage_hands_its_output_to_the_next(tmp_path: Path) -> None:
+    """The stages' wiring (concept tokens -> Sync-R1's start -> five evaluations -> the page) on one item per task;
+    the full demo is the slow test below."""
+    console = Console(file=open(tmp_path / "log.txt", "w"), width=120)  # noqa: SIM115
+    result = run_demo(tmp_path / "demo", console, train_overrides=["steps=1", *FAST],
+                      sft=ConceptSFTConfig(steps=1, views_per_photo=1), limit=1)
+    assert set(result.runs) == {"syncr1", "unictokens", "showo-tp", "real-images", "always-yes"}
+    assert all(run.predicted > 0 for run in result.runs.values())
+    assert result.runs["syncr1"].info.compared_with == "UniCTokens (tiny, demo)"
+    assert Path(result.runs["unictokens"].info.checkpoint) == tmp_path / "demo" / "sft" / "model"
+    start = tmp_path / "demo" / "sft" / "model" / "concepts"
+    assert f"concept_init: {start}" in (tmp_path / "demo" / "train" / "chelsea" / "config.yaml").read_text()
+    page = result.site.read_text()
+    for name in ("Sync-R1 (tiny, demo)", "UniCTokens (tiny, demo)", "Show-o+TP (tiny, demo)"):
+        assert name in page, name
+
+
 @pytest.mark.slow  # over 20 s: several processes or a whole run (pytest -m slow)
 def test_demo_builds_trains_evaluates_and_publishes_then_resumes(tmp_path: Path) -> None:
     console = Console(file=open(tmp_path / "log.txt", "w"), width=120)  # noqa: SIM115
