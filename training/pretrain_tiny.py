@@ -166,7 +166,8 @@ def main() -> None:
                                             "seconds) and SHA256SUMS. The shipped asset: " + str(ASSET))
     parser.add_argument("--out", type=Path, required=True, help="folder to write the asset to (replaced)")
     parser.add_argument("--threads", type=int, default=PretrainConfig.threads,
-                        help="torch CPU threads (the loss curve is reproducible for a given thread count)")
+                        help="torch CPU threads (the loss curve repeats exactly for a given thread count on one "
+                             "kind of CPU; other CPUs drift in the last bits)")
     args = parser.parse_args()
     config = dataclasses.replace(PretrainConfig(), threads=args.threads)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()) as bar:
