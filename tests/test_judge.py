@@ -141,19 +141,59 @@ def test_no_key_and_no_server_is_unavailable(monkeypatch: pytest.MonkeyPatch, tm
         Judge(cache_path=tmp_path / "c.sqlite")
 
 
-def test_unreachable_server_fails_fast_after_a_few_items(tmp_path: Path) -> None:
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_a_refused_connection_is_not_retried_and_nothing_more_is_asked(tmp_path: Path, concurrency: int) -> None:
+    """Nothing listens on the port: retrying cannot help (it took 62 s of backoff for 40 items at concurrency 8),
+    so the first refusal is the answer for every item, naming the URL and the fix; the calls already in flight
+    end on their own refusal."""
     import socket
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     judge = Judge("gpt-4o-2024-08-06", base_url=f"http://127.0.0.1:{port}/v1", cache_path=tmp_path / "c.sqlite",
-                  backoff=0.01, max_retries=2, concurrency=1)
+                  backoff=1.0, max_retries=5, concurrency=concurrency)
     start = time.perf_counter()
-    results = judge.run([answer_request(k) for k in range(20)])
-    assert time.perf_counter() - start < 10
+    results = judge.run([answer_request(k) for k in range(40)])
+    assert time.perf_counter() - start < 5
+    assert not any(r.ok for r in results) and judge.usage.failed == 40 and judge.usage.retries == 0
+    assert 1 <= judge.usage.requests <= concurrency
+    assert all(f"nothing answers at http://127.0.0.1:{port}/v1" in r.error for r in results)
+    assert sum(r.error.startswith("not asked") for r in results) >= 40 - concurrency
+
+
+def test_a_connection_that_drops_is_retried_and_trips_the_breaker_after_a_few_items(tmp_path: Path) -> None:
+    """A server that accepts and closes at once is there but failing: each item retries, and after three items
+    the rest fail at once."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    stop = threading.Event()
+
+    def drop() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                listener.accept()[0].close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=drop, daemon=True)
+    thread.start()
+    try:
+        judge = Judge("gpt-4o-2024-08-06", base_url=f"http://127.0.0.1:{listener.getsockname()[1]}/v1",
+                      cache_path=tmp_path / "c.sqlite", backoff=0.01, max_retries=2, concurrency=1)
+        results = judge.run([answer_request(k) for k in range(20)])
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
     assert not any(r.ok for r in results) and judge.usage.failed == 20
     assert judge.usage.requests == 3 * 3  # three items tried with their retries, the rest not asked
+    assert "nothing answers" not in results[0].error
     assert "judge unreachable, not asked" in results[-1].error
 
 

@@ -5,7 +5,10 @@ both ask an OpenAI-compatible server for answers that must be paid for once:
 an answer is stored in SQLite as soon as it arrives, so a killed or resumed
 run never asks again; transient failures (429, 5xx, timeouts, lost
 connections) are retried with exponential backoff through tenacity, other
-errors are not (retrying cannot help); requests, retries, failures and tokens
+errors are not (retrying cannot help), nor is a refused connection or a host
+name that does not resolve: nothing is listening there, so every later call
+fails at once with that reason instead of each spending its backoff
+(a re-run asks again: failures are not cached); requests, retries, failures and tokens
 are counted for the run's cost report. The key is read from the environment
 and is never written anywhere.
 """
@@ -207,6 +210,19 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     return SECRET_PATTERNS[2].sub(REDACTED, text)
 
 
+def nothing_listens(exc: BaseException) -> bool:
+    """Whether a connection failure was a refused connection or an unresolvable host name (looked up in the
+    exception's causes: the OpenAI client wraps httpx's, which wraps the socket's)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def endpoint(base_url: str | None, api_key_env: str = "OPENAI_API_KEY") -> tuple[str | None, str | None]:
     """(base URL, key) from the arguments and the environment; both None means there is nothing to ask."""
     return base_url or os.environ.get("OPENAI_BASE_URL"), os.environ.get(api_key_env)
@@ -223,6 +239,9 @@ class Transport:
         # The longest one call may take with its retries: a claim outliving it belongs to a hung claimant.
         self.lease = timeout * (max_retries + 1) + backoff * 2 ** (max_retries + 1)
         self._secrets = (api_key,)
+        self.base_url = base_url or "https://api.openai.com/v1"
+        self.down: str | None = None
+        """Why nothing is asked any more: set by the first refused connection (see `nothing_listens`)."""
         self.usage = Usage()
         self.cache = AnswerCache(cache_path)
         # tenacity counts and backs off; the client's own retries would hide both.
@@ -231,7 +250,7 @@ class Transport:
     def call(self, request: Callable[[], T]) -> tuple[T | None, str | None, int]:
         """(result, None, attempts), or (None, last error, attempts) once retries are spent or cannot help."""
         import openai
-        from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+        from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
         transient = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                      openai.APIConnectionError)
@@ -246,13 +265,19 @@ class Transport:
 
         retrying = Retrying(stop=stop_after_attempt(self.max_retries + 1), reraise=True,
                             wait=wait_exponential(multiplier=self.backoff, exp_base=2, min=0),
-                            retry=retry_if_exception_type(transient),
+                            retry=retry_if_exception(lambda exc: isinstance(exc, transient)
+                                                     and not nothing_listens(exc) and self.down is None),
                             before_sleep=lambda _: self.usage.add(retries=1))
         try:
             return retrying(attempt), None, attempts
         except transient + permanent as exc:
             self.usage.add(failed=1)
-            return None, f"{type(exc).__name__}: {redact(str(exc), self._secrets)[:200]}", attempts
+            error = f"{type(exc).__name__}: {redact(str(exc), self._secrets)[:200]}"
+            if nothing_listens(exc):
+                error = (f"{error} (nothing answers at {redact(self.base_url, self._secrets)}: connection refused "
+                         "or unknown host; start the server or fix the URL, then run again)")
+                self.down = error
+            return None, error, attempts
 
     def cached(self, key: str, field: str, request: Callable[[], T], usable: Callable[[Any], bool] = bool,
                refuse: Callable[[], str | None] = lambda: None) -> Answer:
@@ -260,12 +285,14 @@ class Transport:
 
         Callers sharing the cache file (threads, concurrent runs) ask for one key once: the first claims it,
         the others wait for its answer and take it from the cache; when the claimant fails, the next one asks.
-        `refuse` gives a reason not to ask at all (an open circuit breaker), checked after a cache miss."""
+        `refuse` gives a reason not to ask at all (an open circuit breaker), checked after a cache miss, as is
+        a server found down (nothing listening)."""
         wait = 0.02
         while True:
             if (answer := self._stored(key, field, usable)) is not None:
                 return answer
-            if (reason := refuse()) is not None:
+            reason = f"not asked: {self.down}" if self.down else refuse()
+            if reason is not None:
                 self.usage.add(failed=1)
                 return Answer(None, error=reason)
             token = self.cache.claim(key, self.lease)
