@@ -7,6 +7,8 @@ needs is in it.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -84,6 +86,12 @@ def model_dtype(name: str, device: str, adapter: str) -> torch.dtype:
     if not str(device).startswith("cuda"):
         return torch.float32
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def cache_keyword(forward: Callable[..., object]) -> str:
+    """The key-value cache's keyword of a transformers model's `forward`: `cache` since 5.x renamed it (the old
+    `past_key_values` warns and goes in 5.40), `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(forward).parameters else "past_key_values"
 
 
 class ModelError(UbppError):

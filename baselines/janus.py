@@ -43,7 +43,7 @@ from PIL import Image
 from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, model_dtype, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, cache_keyword, model_dtype, open_rgb
 from .harness_inputs import conditioning_text, joined, shown_image, source_prompt
 from .harness_seeds import request_seed, stable_seed
 
@@ -214,14 +214,13 @@ class Janus:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         embeds = self.model.get_input_embeddings()(rows)
         language, head = self.model.model.language_model, self.model.model.generation_head
-        cache, tokens = None, []
+        cache, tokens, cache_arg = None, [], cache_keyword(language.forward)
         torch.manual_seed(stable_seed(requests[0].seed, "janus_image_batch", 0))
         padded = len(prompts) > 1  # one prompt: no mask or positions, as the harness calls the model
         for _ in range(self.recipe["image_tokens"]):
             out = language(inputs_embeds=embeds, attention_mask=mask if padded else None,
-                           position_ids=positions if padded else None, use_cache=True,
-                           past_key_values=cache)  # named so on every transformers that has Janus
-            cache = out.past_key_values
+                           position_ids=positions if padded else None, use_cache=True, **{cache_arg: cache})
+            cache = getattr(out, cache_arg)
             logits = head(out.last_hidden_state[:, -1, :])
             guided = logits[1::2] + self.cfg_weight * (logits[0::2] - logits[1::2])
             if self.temperature > 0:

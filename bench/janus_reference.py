@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from baselines.base import cache_keyword
 from baselines.janus import Janus
 
 
@@ -63,11 +64,11 @@ def harness_image(janus: Janus, prompt: str, seed: int) -> np.ndarray:
     rows = torch.stack([ids, ids.clone()])
     rows[1, 1:-1] = janus.pad_token_id
     embeds = janus.model.get_input_embeddings()(rows)
-    generated, past = [], None
+    generated, past, cache_arg = [], None, cache_keyword(core.language_model.forward)  # the harness's past_key_values
     torch.manual_seed(seed)
     for _ in range(janus.recipe["image_tokens"]):
-        out = core.language_model(inputs_embeds=embeds, use_cache=True, past_key_values=past)
-        past = out.past_key_values
+        out = core.language_model(inputs_embeds=embeds, use_cache=True, **{cache_arg: past})
+        past = getattr(out, cache_arg)
         logits = core.generation_head(out.last_hidden_state[:, -1, :])
         guided = logits[1] + janus.cfg_weight * (logits[0] - logits[1])
         token = torch.multinomial(torch.softmax(guided / janus.temperature, dim=-1), num_samples=1)

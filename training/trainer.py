@@ -119,7 +119,10 @@ def _enable_checkpointing(model: torch.nn.Module) -> None:
     dropouts = {name: getattr(config, name, 0.0) for name in ("resid_pdrop", "embd_pdrop", "attention_dropout")}
     if any(dropouts.values()):
         raise TrainingError(f"activation_checkpointing needs a model without dropout, this one has {dropouts}")
-    model.phi.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(model.phi, "activation_checkpointing_enable"):  # transformers >= 5.25 (the old name goes in v6)
+        model.phi.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.phi.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 SHARDED_LAUNCHES = {"ACCELERATE_USE_DEEPSPEED": "DeepSpeed", "ACCELERATE_USE_FSDP": "FSDP",

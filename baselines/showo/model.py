@@ -24,20 +24,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from transformers.models.phi.modeling_phi import PhiModel
+
+from baselines.base import cache_keyword
 
 from .checkpoints import read_state_dict, resolve
 
-
-def _cache_argument() -> str:
-    """transformers renamed `past_key_values` to `cache` in the model forward (5.x); use what is there."""
-    import inspect
-
-    from transformers.models.phi.modeling_phi import PhiModel
-
-    return "cache" if "cache" in inspect.signature(PhiModel.forward).parameters else "past_key_values"
-
-
-CACHE_ARG = _cache_argument()
+CACHE_ARG = cache_keyword(PhiModel.forward)
 
 EMBEDDINGS = "showo.model.embed_tokens.weight"
 VOCAB_KEYS = (EMBEDDINGS, "showo.lm_head.weight", "showo.lm_head.bias")
