@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import typing
 from collections.abc import Callable
@@ -687,8 +688,19 @@ def train_syncr1(
     if result.bundle is None:
         console.print(f"stopped at step {result.last_step} of {result.total_steps}; continue with --resume")
     else:
-        console.print(f"model: {result.bundle}  (evaluate: ubpp evaluate --model syncr1 --checkpoint {result.bundle})",
+        console.print(f"model: {result.bundle}  (evaluate: {_evaluate_command(settings, result.bundle)})",
                       soft_wrap=True, markup=False, highlight=False)
+
+
+def _evaluate_command(settings: Any, bundle: Path) -> str:
+    """The `ubpp evaluate` line for a trained bundle: its benchmark, and only its concepts when it has a subset
+    (the others have no model in it)."""
+    command = f"ubpp evaluate --model syncr1 --checkpoint {shlex.quote(str(bundle))}"
+    if settings.benchmark is not None and Path(settings.benchmark) != DEFAULT_OUT:
+        command += f" --benchmark {shlex.quote(str(settings.benchmark))}"
+    if isinstance(settings.concepts, list):
+        command += f" --concepts {shlex.quote(','.join(settings.concepts))}"
+    return command
 
 
 def _print_settings() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -390,7 +392,11 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
             "--set", "steps=2", *[x for s in FAST for x in ("--set", s)], "--concept", "chelsea", "--concept", "coins"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "mean reward" in result.output and f"--checkpoint {out})" in result.output  # a model per concept
+    assert "mean reward" in result.output
+    hint = re.search(r"\(evaluate: ubpp (evaluate .*)\)", result.output)  # what a user copies: run below
+    printed = shlex.split(hint.group(1)) if hint else []
+    assert printed == ["evaluate", "--model", "syncr1", "--checkpoint", str(out),
+                                                   "--benchmark", str(mini_build), "--concepts", "chelsea,coins"]
     assert f"logged in {out / '<concept>' / 'metrics.jsonl'}" in result.output
     metrics = [json.loads(line) for line in (out / "chelsea" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["loss"] == pytest.approx(metrics[0]["loss_und"] + metrics[0]["loss_gen"])
@@ -405,10 +411,10 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     tracker = runner.invoke(app, ["train", "syncr1", "--preset", "tiny", "--set", "report_to=[mlflowish]",
                                   "--out", str(tmp_path / "y")])
     assert tracker.exit_code == 2 and "not supported" in tracker.output
-    evaluate = ["evaluate", "--model", "syncr1", "--checkpoint", str(out), "--benchmark", str(mini_build),
-                "--tasks", "rec,pure_gen", "--runs-dir", str(tmp_path / "runs"), "--option", "steps=4",
+    # the printed command, its concepts aside
+    evaluate = [*printed[:-2], "--tasks", "rec,pure_gen", "--runs-dir", str(tmp_path / "runs"), "--option", "steps=4",
                 "--option", "max_new_tokens=4", "--option", "model_epoch=2", "--clip-model", "/nonexistent"]
-    evaluated = runner.invoke(app, [*evaluate, "--concepts", "chelsea,coins"])
+    evaluated = runner.invoke(app, [*evaluate, *printed[-2:]])
     assert evaluated.exit_code == 0, evaluated.output
     summary = json.loads(next((tmp_path / "runs").rglob("summary.json")).read_text())
     rec = next(r for r in summary if r["name"] == "rec.weight")
