@@ -92,11 +92,10 @@ def main() -> None:
             held = hold_back(root / "bench", root / "held-back")
             training_build = root / "held-back"
         concepts = sorted(full.concepts) if args.concepts == "all" else args.concepts.split(",")
+        asked = {c: validation_prompts(full, c, *held[c], args.prompts) for c in held if c in concepts}
 
         def measure(trainer: Trainer, concept: str) -> float:
-            if args.probe == "train":
-                return dgs_training.reached(trainer)
-            return reward_on(trainer, validation_prompts(full, concept, *held[concept], args.prompts))
+            return dgs_training.reached(trainer) if args.probe == "train" else reward_on(trainer, asked[concept])
 
         starts: dict[str, float] = {}
         table = []

@@ -395,8 +395,8 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert "mean reward" in result.output
     hint = re.search(r"\(evaluate: ubpp (evaluate .*)\)", result.output)  # what a user copies: run below
     printed = shlex.split(hint.group(1)) if hint else []
-    assert printed == ["evaluate", "--model", "syncr1", "--checkpoint", str(out),
-                                                   "--benchmark", str(mini_build), "--concepts", "chelsea,coins"]
+    assert printed == ["evaluate", "--model", "syncr1", "--checkpoint", str(out), "--benchmark", str(mini_build),
+                       "--concepts", "chelsea,coins"]
     assert f"logged in {out / '<concept>' / 'metrics.jsonl'}" in result.output
     metrics = [json.loads(line) for line in (out / "chelsea" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["loss"] == pytest.approx(metrics[0]["loss_und"] + metrics[0]["loss_gen"])
