@@ -54,7 +54,7 @@ class OpenAIModel:
                                         f"seed sent", "generation": f"{image_model} at {image_size}",
                        "images_per_request": 1}
         self.transport = Transport(base_url, key, Path(cache) if cache else Path.home() / ".cache" / "ubpp" /
-                                   "models.sqlite", timeout, max_retries, backoff, concurrency)
+                                   "models.sqlite", timeout, max_retries, backoff, concurrency, name)
         self._references: dict[str, tuple[Path, ...]] = {}
 
     def personalize(self, concept: Concept, train_images: list[Path]) -> None:

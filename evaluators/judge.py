@@ -6,14 +6,13 @@ public Sync-R1 harness's prompts (`templates/`) with the harness's settings
 metric parses it under its protocol (`text_metrics.judge_score`), so both
 protocols share one cached answer. Replies are cached (`unifybench_pp.openai_transport`)
 keyed by (model, template hash, messages, image sha256), so re-running an
-evaluation pays nothing; after a few items could not connect at all, the
-rest fail at once instead of each waiting through its own backoff.
+evaluation pays nothing; the transport's circuit breaker stops asking a
+judge that does not answer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,6 @@ from unifybench_pp.openai_transport import Transport, Usage, endpoint, image_dat
 from .scorers.unavailable import ScorerUnavailable
 from .scoring_config import DEFAULT_JUDGE_MODEL
 
-UNREACHABLE_AFTER = 3
-"""Items that failed to connect or timed out after all retries before the judge stops asking."""
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 
 JUDGE_TEMPERATURE = 1e-5
@@ -85,12 +82,8 @@ class Judge:
         if not api_key and not base_url:
             raise ScorerUnavailable(f"no judge: set {api_key_env} or pass --judge-base-url for a compatible server")
         self.model = model
-        self.transport = Transport(base_url, api_key, cache_path, timeout, max_retries, backoff, concurrency)
-        # Circuit breaker: once a few items could not connect at all, the rest fail at once instead of
-        # each waiting through its own backoff (an unreachable server is not a transient error).
-        self._unreachable_items = 0
-        self._last_connection_error = ""
-        self._breaker_lock = threading.Lock()
+        self.transport = Transport(base_url, api_key, cache_path, timeout, max_retries, backoff, concurrency,
+                                   name="judge")
 
     @property
     def usage(self) -> Usage:
@@ -135,22 +128,10 @@ class Judge:
             self.usage.count_tokens(response)
             return reply_text(response)
 
-        def refuse() -> str | None:
-            if self._unreachable_items >= UNREACHABLE_AFTER:
-                return f"judge unreachable, not asked ({self._last_connection_error})"
-            return None
-
         # usable: a text; "" is a failure an earlier version cached.
-        answer = self.transport.cached(key, "reply", ask, lambda reply: isinstance(reply, str) and bool(reply), refuse)
+        answer = self.transport.cached(key, "reply", ask, lambda reply: isinstance(reply, str) and bool(reply))
         if answer.value is None:
-            error = answer.error or ""
-            if error.startswith(("APIConnectionError", "APITimeoutError")):  # the server is not answering
-                with self._breaker_lock:
-                    self._unreachable_items += 1
-                    self._last_connection_error = error
-            return JudgeResult(None, error=error, attempts=answer.attempts)
-        if not answer.cached:
-            self._unreachable_items = 0
+            return JudgeResult(None, error=answer.error, attempts=answer.attempts)
         return JudgeResult(answer.value, cached=answer.cached, attempts=answer.attempts)
 
     def run(self, requests: Sequence[JudgeRequest], advance: Callable[[], None] = lambda: None) -> list[JudgeResult]:

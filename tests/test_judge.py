@@ -230,6 +230,30 @@ def test_a_hung_judge_fails_fast_once_timeouts_trip_the_breaker(tmp_path: Path) 
     assert len(server.requests) == 3 and elapsed < 3.0
 
 
+def test_the_breaker_is_the_transports_and_counts_failures_in_a_row(tmp_path: Path) -> None:
+    """The breaker lives in the shared transport (the GPT-4o rows' too): it opens after three items in a row timed
+    out, a success in between starts the count again, and the refusal names who was asked."""
+    from unifybench_pp.openai_transport import Transport
+
+    answers = iter([("sleep", 3.0, "x"), ("sleep", 3.0, "x"), ("ok", "1"), ("sleep", 3.0, "x"), ("sleep", 3.0, "x"),
+                    ("sleep", 3.0, "x")])
+    with ScriptedServer(lambda body, n: next(answers)) as server:
+        transport = Transport(server.base_url, "sk-test", tmp_path / "c.sqlite", timeout=0.3, max_retries=0,
+                              name="gpt-4o-tp")
+
+        def ask(k: int) -> str | None:
+            def request() -> str:
+                return transport.client.chat.completions.create(
+                    model="m", messages=[{"role": "user", "content": str(k)}]).choices[0].message.content
+            answer = transport.cached(f"key {k}", "value", request)
+            return answer.value if answer.value is not None else answer.error
+
+        outcomes = [ask(k) for k in range(8)]
+    assert outcomes[2] == "1" and all(o.startswith("APITimeoutError") for o in outcomes[:2] + outcomes[3:6])
+    assert all(o.startswith("gpt-4o-tp unreachable, not asked (APITimeoutError") for o in outcomes[6:])
+    assert len(server.requests) == 6
+
+
 def test_judge_timeout_and_retries_are_options_with_bounds(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -104,10 +104,14 @@ def test_an_answer_stored_between_the_look_and_the_claim_is_not_paid_for_again(t
 
     transport = Transport("http://127.0.0.1:9/v1", "sk-test", tmp_path / "c.sqlite", timeout=1.0)
     paid = []
+    claim = transport.cache.claim
 
-    def stored_meanwhile() -> None:  # `refuse` runs exactly between the look and the claim
-        transport.cache.put("k", {"reply": "from the other caller"})
+    def stored_meanwhile(key: str, lease: float) -> str | None:  # the other caller finishes just before our claim
+        transport.cache.put(key, {"reply": "from the other caller"})
+        return claim(key, lease)
 
-    answer = transport.cached("k", "reply", lambda: paid.append(1) or "paid", refuse=stored_meanwhile)
+    transport.cache.claim = stored_meanwhile
+    answer = transport.cached("k", "reply", lambda: paid.append(1) or "paid")
+    transport.cache.claim = claim
     assert (answer.value, answer.cached, paid) == ("from the other caller", True, [])
     assert transport.cache.claim("k", lease=60) is not None  # the claim taken for the second look was released

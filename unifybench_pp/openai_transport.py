@@ -8,9 +8,11 @@ connections) are retried with exponential backoff through tenacity, other
 errors are not (retrying cannot help), nor is a refused connection or a host
 name that does not resolve: nothing is listening there, so every later call
 fails at once with that reason instead of each spending its backoff
-(a re-run asks again: failures are not cached); requests, retries, failures and tokens
-are counted for the run's cost report. The key is read from the environment
-and is never written anywhere.
+(a re-run asks again: failures are not cached). A server that is there but
+not answering (connections dropped, timeouts) is retried per item, and once
+`UNREACHABLE_AFTER` items in a row failed that way the rest are not asked
+either. Requests, retries, failures and tokens are counted for the run's cost
+report. The key is read from the environment and is never written anywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+UNREACHABLE_AFTER = 3
+"""Items in a row that could not connect or timed out after all their retries before the rest are not asked."""
 
 GPT4O = "gpt-4o-2024-08-06"
 """The GPT-4o the paper reports (its GPT-4o rows and its judge)."""
@@ -232,16 +237,23 @@ class Transport:
     """A client plus what every paid call needs; callers build the request and parse the answer."""
 
     def __init__(self, base_url: str | None, api_key: str | None, cache_path: Path, timeout: float,
-                 max_retries: int = 5, backoff: float = 1.0, concurrency: int = 8) -> None:
+                 max_retries: int = 5, backoff: float = 1.0, concurrency: int = 8, name: str = "server") -> None:
         from openai import OpenAI
 
         self.max_retries, self.backoff, self.concurrency = max_retries, backoff, concurrency
+        self.name = name
+        """Who is asked, as failure messages name it ("judge", "gpt-4o-tp")."""
         # The longest one call may take with its retries: a claim outliving it belongs to a hung claimant.
         self.lease = timeout * (max_retries + 1) + backoff * 2 ** (max_retries + 1)
         self._secrets = (api_key,)
         self.base_url = base_url or "https://api.openai.com/v1"
         self.down: str | None = None
         """Why nothing is asked any more: set by the first refused connection (see `nothing_listens`)."""
+        # Circuit breaker for a server that is there but not answering: items in a row that failed to connect
+        # or timed out after their retries, and the last such error.
+        self._unreachable_items = 0
+        self._last_unreachable = ""
+        self._breaker_lock = threading.Lock()
         self.usage = Usage()
         self.cache = AnswerCache(cache_path)
         # tenacity counts and backs off; the client's own retries would hide both.
@@ -269,7 +281,7 @@ class Transport:
                                                      and not nothing_listens(exc) and self.down is None),
                             before_sleep=lambda _: self.usage.add(retries=1))
         try:
-            return retrying(attempt), None, attempts
+            result = retrying(attempt)
         except transient + permanent as exc:
             self.usage.add(failed=1)
             error = f"{type(exc).__name__}: {redact(str(exc), self._secrets)[:200]}"
@@ -277,21 +289,36 @@ class Transport:
                 error = (f"{error} (nothing answers at {redact(self.base_url, self._secrets)}: connection refused "
                          "or unknown host; start the server or fix the URL, then run again)")
                 self.down = error
+            elif isinstance(exc, openai.APIConnectionError):  # timeouts too (a subclass): the server is not answering
+                with self._breaker_lock:
+                    self._unreachable_items += 1
+                    self._last_unreachable = error
             return None, error, attempts
+        with self._breaker_lock:
+            self._unreachable_items = 0
+        return result, None, attempts
 
-    def cached(self, key: str, field: str, request: Callable[[], T], usable: Callable[[Any], bool] = bool,
-               refuse: Callable[[], str | None] = lambda: None) -> Answer:
+    def refusal(self) -> str | None:
+        """Why a request is not asked at all: the server was found down, or the breaker is open."""
+        if self.down:
+            return f"not asked: {self.down}"
+        with self._breaker_lock:
+            if self._unreachable_items >= UNREACHABLE_AFTER:
+                return f"{self.name} unreachable, not asked ({self._last_unreachable})"
+        return None
+
+    def cached(self, key: str, field: str, request: Callable[[], T], usable: Callable[[Any], bool] = bool
+               ) -> Answer:
         """The cached `field` of `key` when `usable`, else `request`'s result, stored before it is returned.
 
         Callers sharing the cache file (threads, concurrent runs) ask for one key once: the first claims it,
         the others wait for its answer and take it from the cache; when the claimant fails, the next one asks.
-        `refuse` gives a reason not to ask at all (an open circuit breaker), checked after a cache miss, as is
-        a server found down (nothing listening)."""
+        After a cache miss, a `refusal` (server down, breaker open) is the answer instead of a call."""
         wait = 0.02
         while True:
             if (answer := self._stored(key, field, usable)) is not None:
                 return answer
-            reason = f"not asked: {self.down}" if self.down else refuse()
+            reason = self.refusal()
             if reason is not None:
                 self.usage.add(failed=1)
                 return Answer(None, error=reason)
