@@ -14,10 +14,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+NOT_BENCHES = ("run_all", "__init__", "gpu_check")
+"""This runner, the package, and the GPU check (a device measurement at Show-o's real size, not a ratio)."""
+
+
 def benches() -> list[str]:
-    """Every module in bench/ that runs as a benchmark (has a `main`), except this one."""
+    """Every module in bench/ that runs as a benchmark (has a `main`), except those of NOT_BENCHES."""
     return sorted(p.stem for p in HERE.glob("*.py")
-                  if p.stem not in ("run_all", "__init__") and "\ndef main(" in p.read_text(encoding="utf-8"))
+                  if p.stem not in NOT_BENCHES and "\ndef main(" in p.read_text(encoding="utf-8"))
 
 
 def main() -> None:

@@ -5,13 +5,15 @@ the full 58,498-id vocabulary, a 128-token text prefix, 256 image tokens as at
 256 px and 1024 as at 512 px), same seed, CFG on; the report is the ratio of
 wall times and whether the sampled tokens are identical.
 
-    python -m bench.showo_sampler [--steps 4] [--hidden 256] [--layers 2]
+    python -m bench.showo_sampler [--steps 4] [--hidden 256] [--layers 2] [--device cuda --bf16]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -36,34 +38,69 @@ def prompts(batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch
     return torch.tensor(rows), torch.tensor(uncond)
 
 
+def _timed(run: Callable[[], torch.Tensor], device: torch.device) -> tuple[torch.Tensor, float]:
+    """A run's result and wall time; on a GPU, after its queued kernels finished (they run asynchronously)."""
+    synchronize = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    synchronize()
+    start = time.perf_counter()
+    result = run()
+    synchronize()
+    return result, time.perf_counter() - start
+
+
+def compare(hidden: int, layers: int, steps: int = 4, batch: int = 2, device: str = "cpu", bf16: bool = False,
+            heads: int | None = None, mlp: int | None = None) -> list[dict[str, Any]]:
+    """Our sampler against the official loop on the same random weights at 256 and 1024 image tokens: one row
+    each with both wall times (after an untimed warm-up of both) and whether the sampled tokens are identical."""
+    torch.manual_seed(0)
+    llm = tiny_llm_config(hidden, layers, heads=heads or max(1, hidden // 64))
+    if mlp:
+        llm["intermediate_size"] = mlp
+    config = ShowoConfig(vocab_size=SHOWO_VOCAB.size, codebook_size=8192, llm_config=llm)
+    where = torch.device(device)
+    model = Showo(config).eval().to(where)
+    prefix, uncond = (t.to(where) for t in prompts(batch, torch.Generator().manual_seed(1)))
+    sampler = MaskGitSampler(model, SHOWO_VOCAB)
+    rows = []
+    with torch.autocast(where.type, torch.bfloat16, enabled=bf16):
+        # Untimed warm-up of both (allocator, kernels, first touch of the weights): whichever ran first paid it.
+        sampler.generate(prefix, 256, SamplerConfig(steps=1, guidance_scale=5.0), uncond, _generator(where, 0))
+        official_generate(model, SHOWO_VOCAB, prefix, uncond, 256, 1, 5.0, 1.0, _generator(where, 0))
+        for n_tokens, label in ((256, "256 px"), (1024, "512 px")):
+            ours, our_time = _timed(lambda n=n_tokens: sampler.generate(prefix, n, SamplerConfig(
+                steps=steps, guidance_scale=5.0), uncond, _generator(where, 7))[0], where)
+            theirs, official_time = _timed(lambda n=n_tokens: official_generate(
+                model, SHOWO_VOCAB, prefix, uncond, n, steps, 5.0, 1.0, _generator(where, 7)), where)
+            rows.append({"resolution": label, "image_tokens": n_tokens, "width": hidden, "layers": layers,
+                         "batch": batch, "steps": steps, "device": str(where), "bf16": bf16,
+                         "ours_s": our_time, "official_s": official_time, "speed_up": official_time / our_time,
+                         "identical_tokens": bool(torch.equal(ours, theirs))})
+    return rows
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device).manual_seed(seed)
+
+
+def markdown_row(row: dict[str, Any]) -> str:
+    precision = "bf16" if row["bf16"] else "float32"
+    return (f"| Show-o sampler, {row['resolution']} ({row['image_tokens']} image tokens, 129-token prefix), width "
+            f"{row['width']}, {row['layers']} layers, batch {row['batch']}, {row['steps']} steps, CFG 5, "
+            f"{row['device']} {precision} | ours vs official loop | speed-up x{row['speed_up']:.2f} | "
+            f"identical tokens: {row['identical_tokens']} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--bf16", action="store_true", help="both loops under bf16 autocast")
     args = parser.parse_args()
-    torch.manual_seed(0)
-    config = ShowoConfig(vocab_size=SHOWO_VOCAB.size, codebook_size=8192,
-                         llm_config=tiny_llm_config(args.hidden, args.layers, heads=max(1, args.hidden // 64)))
-    model = Showo(config).eval()
-    prefix, uncond = prompts(args.batch, torch.Generator().manual_seed(1))
-    sampler = MaskGitSampler(model, SHOWO_VOCAB)
-    # Untimed warm-up of both (allocator, thread pools, first touch of the weights): whichever ran first paid it.
-    sampler.generate(prefix, 256, SamplerConfig(steps=1, guidance_scale=5.0), uncond, torch.Generator().manual_seed(0))
-    official_generate(model, SHOWO_VOCAB, prefix, uncond, 256, 1, 5.0, 1.0, torch.Generator().manual_seed(0))
-    for n_tokens, label in ((256, "256 px"), (1024, "512 px")):
-        sampler_config = SamplerConfig(steps=args.steps, guidance_scale=5.0)
-        start = time.perf_counter()
-        ours, _ = sampler.generate(prefix, n_tokens, sampler_config, uncond, torch.Generator().manual_seed(7))
-        our_time = time.perf_counter() - start
-        start = time.perf_counter()
-        theirs = official_generate(model, SHOWO_VOCAB, prefix, uncond, n_tokens, args.steps, 5.0, 1.0,
-                                   torch.Generator().manual_seed(7))
-        official_time = time.perf_counter() - start
-        print(f"| Show-o sampler, {label} ({n_tokens} image tokens, 129-token prefix), width {args.hidden}, "
-              f"{args.layers} layers, batch {args.batch}, {args.steps} steps, CFG 5 | ours vs official loop | "
-              f"speed-up x{official_time / our_time:.2f} | identical tokens: {torch.equal(ours, theirs)} |")
+    for row in compare(args.hidden, args.layers, args.steps, args.batch, args.device, args.bf16):
+        print(markdown_row(row))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ class Arch:
         layer = 4 * (h * h + h) + (h * f + f) + (f * h + h) + 2 * h + 4 * (h // self.heads)
         return 2 * v * h + v + 2 * h + self.layers * layer
 
+    @property
+    def piece_shape(self) -> tuple[int, ...]:
+        """What a loss piece's per-layer and per-position costs depend on (not depth, image length or token ids)."""
+        return self.hidden, self.mlp, self.heads, self.vocab.size, self.vocab.codebook_size
+
     def model(self, layers: int | None = None, image_tokens: int | None = None) -> Showo:
         llm = tiny_llm_config(self.hidden, layers or self.layers, self.heads)
         llm["intermediate_size"] = self.mlp
@@ -137,8 +142,10 @@ one- and two-layer models at Show-o's real width and vocabulary and runs their b
 
 
 def piece_cost(arch: Arch, guidance: float, precision: str) -> PieceCost:
-    """The measured cost when this setting has one, else a probe."""
-    return MEASURED.get((arch, guidance, precision)) or probe(arch, guidance, precision)
+    """The measured cost when an architecture of this piece shape has one at this setting (a local copy of
+    Show-o 512 too), else a probe."""
+    measured = {(a.piece_shape, g, p): cost for (a, g, p), cost in MEASURED.items()}
+    return measured.get((arch.piece_shape, guidance, precision)) or probe(arch, guidance, precision)
 
 
 @dataclass

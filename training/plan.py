@@ -44,6 +44,8 @@ class Plan:
     lines: list[tuple[str, str]] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     """One line per missing input: the setting, what is wrong, and the fix."""
+    peak: float | None = None
+    """The predicted peak per GPU in bytes; None when the architecture is not known here."""
 
 
 def processes_launched() -> int:
@@ -166,7 +168,8 @@ def make_plan(config: TrainConfig, processes: int | None = None) -> Plan:
         prediction.parts["CUDA context + allocator slack (stated)"] = CUDA_OVERHEAD
     for name, value in prediction.parts.items():
         plan.lines.append((f"memory: {name}", f"{value / GB:.2f} GB"))
-    plan.lines.append(("predicted peak per GPU", f"{prediction.total / GB:.1f} GB"))
+    plan.peak = prediction.total
+    plan.lines.append(("predicted peak per GPU", f"{plan.peak / GB:.1f} GB"))
     weights = 4.0 * (arch.parameters if config.trainable == "full" else trained)
     checkpoint = weights + (8.0 * trained if config.save_optimizer else 0.0)
     bundle = 4.0 * arch.parameters + 4.0 * SCORER_PARAMETERS["magvit"]
