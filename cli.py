@@ -669,15 +669,17 @@ def train_syncr1(
     if list_settings:
         _print_settings()
     from training.config import load_config
+
+    # Settings first: a wrong one, and --plan, answer before the trainer's imports (torch, the model: seconds).
+    settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
+    if plan:
+        _print_plan(settings, processes)
     from training.trainer import reward_trend, train
 
     if quiet:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-    settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
-    if plan:
-        _print_plan(settings, processes)
     result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console, wait=wait,
                    say=_say)
     if result.metrics:

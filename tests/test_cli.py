@@ -121,3 +121,14 @@ def test_the_cli_starts_without_loading_torch() -> None:
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).parents[1]).stdout.strip()
     assert loaded == "[]"
+
+
+def test_a_wrong_training_setting_is_refused_before_the_trainer_loads(tmp_path: Path) -> None:
+    """The settings are read before the trainer's imports (torch, transformers' Phi: seconds), so a typo in a
+    setting or a config file is answered at once."""
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom cli import app\n"
+            "result = CliRunner().invoke(app, ['train', 'syncr1', '--set', 'steps=x'])\n"
+            "print(result.exit_code, 'training.trainer' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert done.stdout.split() == ["2", "False"], done.stderr
