@@ -339,7 +339,11 @@ def _shard(value: Optional[str]) -> tuple[int, int]:
     import os
 
     if value is None:  # under `accelerate launch`, one shard per process
-        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        rank, world = os.environ.get("RANK", "0"), os.environ.get("WORLD_SIZE", "1")
+        if not rank.isdigit() or not world.isdigit() or not 0 <= int(rank) < int(world):
+            raise typer.BadParameter(f"the launcher's RANK={rank!r} and WORLD_SIZE={world!r} must be whole numbers "
+                                     f"with 0 <= RANK < WORLD_SIZE; unset them, or pass --shard i/n")
+        return int(rank), int(world)
     index, sep, count = value.partition("/")
     if not sep or not index.isdigit() or not count.isdigit() or not 0 <= int(index) < int(count):
         raise typer.BadParameter(f"--shard expects i/n with 0 <= i < n, got {value!r}")
@@ -389,8 +393,10 @@ def evaluate(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from baselines.base import checked_device
     from evaluators.evaluator import evaluate_model
 
+    checked_device(device)
     bench = load(benchmark)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console)
@@ -513,11 +519,22 @@ def models() -> None:
     console.print("`ubpp doctor` says which of their libraries are installed here.")
 
 
+def _existing_paths(paths: list[Path]) -> list[Path]:
+    """Refuse a path that is not there at all (a typo); a broken link or a loop is there, and the leaderboard
+    skips it with a warning naming the problem."""
+    missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
+    if missing:
+        raise typer.BadParameter(f"no such folder: {', '.join(missing)}")
+    return paths
+
+
 @app.command("leaderboard")
 @keeps("pages written before are whole; re-run to rebuild the site")
 def leaderboard(
     runs: Annotated[list[Path],
-                    typer.Argument(help="Run directories, or folders holding them (searched recursively).")],
+                    typer.Argument(help="Run directories, or folders holding them (searched recursively); each "
+                                        "must exist (a mistyped one is refused, not skipped).",
+                                   callback=_existing_paths)],
     out: Annotated[Path, typer.Option(help="Folder for index.html, per-run pages and the exports.")] = Path("site"),
     benchmark: Annotated[Optional[Path], typer.Option(
         help="The benchmark build the runs used: adds prompts and reference images to the per-sample pages.")] = None,
@@ -551,10 +568,11 @@ def demo(
 
     Minutes on a laptop CPU; re-running reuses what is finished and resumes what is not.
     """
+    from baselines.base import checked_device
     from embedded_demo import run_demo
     from evaluators.scoring_config import ScoringConfig
 
-    result = run_demo(out, console, device, ScoringConfig(device=device), limit=limit)
+    result = run_demo(out, console, checked_device(device), ScoringConfig(device=device), limit=limit)
     table = Table(title="demo stages")
     table.add_column("stage")
     table.add_column("seconds", justify="right")

@@ -88,6 +88,27 @@ def model_dtype(name: str, device: str, adapter: str) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def checked_device(name: str) -> str:
+    """`name` when torch can run a model there on this machine, else ModelError saying why: a typo, a GPU that is
+    not here, a GPU index past the last one (torch would fail later, mid-run, with a traceback)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ModelError(f"--device {name!r} is not a device; e.g. cpu, cuda, cuda:1, mps") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelError(f"--device {name}: no CUDA GPU is visible here; use --device cpu")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ModelError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                         f"numbered from 0")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ModelError(f"--device {name}: Apple's MPS is not available here; use --device cpu")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ModelError(f"--device {name}: models run on cpu, cuda or mps")
+    return name
+
+
 def cache_keyword(forward: Callable[..., object]) -> str:
     """The key-value cache's keyword of a transformers model's `forward`: `cache` since 5.x renamed it (the old
     `past_key_values` warns and goes in 5.40), `past_key_values` before."""

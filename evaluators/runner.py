@@ -163,13 +163,8 @@ def seed_for(model: Model, seed: int, task: str, item: Any) -> int:
     return rule(seed, task, item.concept, item.id) if rule else item_seed(seed, item.id)
 
 
-def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, Any]]:
-    """(task, item) pairs this process predicts: concept-major, each concept's understanding first.
-
-    With `reasoning_input="own"`, a Rea. Gen. / Dense Rea. Gen. item brings
-    the Rea. / Dense Rea. item it draws from, even when that task was not
-    asked for (its prediction is recorded like any other).
-    """
+def check_selection(bench: Benchmark, config: EvalConfig) -> list[str]:
+    """The tasks asked for; EvalSettingsError for an unknown task or concept (before a run folder exists)."""
     tasks = config.tasks or list(TASKS)
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
@@ -177,7 +172,18 @@ def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, 
     if config.concepts:
         missing = [c for c in config.concepts if c not in bench.concepts]
         if missing:
-            raise EvalSettingsError(f"concept(s) {', '.join(missing)} not in {bench.version}")
+            raise EvalSettingsError(f"concept(s) {', '.join(repr(c) for c in missing)} not in {bench.version}")
+    return tasks
+
+
+def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, Any]]:
+    """(task, item) pairs this process predicts: concept-major, each concept's understanding first.
+
+    With `reasoning_input="own"`, a Rea. Gen. / Dense Rea. Gen. item brings
+    the Rea. / Dense Rea. item it draws from, even when that task was not
+    asked for (its prediction is recorded like any other).
+    """
+    tasks = check_selection(bench, config)
     able = [t for t in TASKS if t in tasks and task_capability(t) in model.capabilities]
     chosen: dict[tuple[str, str], Any] = {}
     for task in able:
@@ -414,6 +420,7 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
     """
     if config.reasoning_input == HARNESS_FLOW:
         config = replace(config, reasoning_input=getattr(model, "harness_reasoning_input", "own"))
+    check_selection(bench, config)  # a typo writes no run folder
     run_dir, info = open_run(bench, model, config)
     index, count = config.shard
     with run_lock(run_dir, "run" if count == 1 else f"shard-{index}-of-{count}", config.wait, say):

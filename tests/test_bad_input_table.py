@@ -88,6 +88,17 @@ def evaluate(*options: str) -> Callable[[Path, Path], list[str]]:
                                str(tmp / "runs"), "--judge-cache", str(tmp / "judge.sqlite"), *options]
 
 
+def settings_file(text: str, name: str = "options.yaml") -> Callable[[Path], Path]:
+    def make(tmp: Path) -> Path:
+        (tmp / name).write_text(text)
+        return tmp / name
+    return make
+
+
+def leaderboard_of_a_missing_folder(tmp: Path, bench: Path) -> list[str]:
+    return ["leaderboard", str(tmp / "runz"), "--out", str(tmp / "site")]
+
+
 def symlink_out(root: Path) -> None:
     outside = root.parent / "outside.png"
     outside.write_bytes((root / "concept/test/ada/2.png").read_bytes())
@@ -196,6 +207,19 @@ CASES = [
          "gradient_accumulation_steps: Input should be greater than or equal to 1"),
     Case("training `generation_steps=1`", train("generation_steps=1"), 2,
          "generation_steps: Input should be greater than or equal to 2"),
+    Case("a training `--config` that is not valid YAML", lambda tmp, bench: [
+        "train", "syncr1", "--preset", "tiny", "--config", str(settings_file("steps: [\n")(tmp)),
+        "--out", str(tmp / "t"), "-q"], 2, "not valid YAML (expected the node content"),
+    Case("`--set steps=[1`", train("steps=[1"), 2, "the value is not valid YAML"),
+    Case("an adapter `--config` that does not exist", lambda tmp, bench: evaluate(
+        "--config", str(tmp / "missing.yaml"))(tmp, bench), 2, "cannot read the settings file"),
+    Case("an adapter `--config` TOML file that is not TOML", lambda tmp, bench: evaluate(
+        "--config", str(settings_file("a = [\n", "options.toml")(tmp)))(tmp, bench), 2, "not valid TOML"),
+    Case("`--tasks bogus`", evaluate("--tasks", "bogus"), 2, "unknown task(s) bogus"),
+    Case("`--concepts ast,,chelsea`", evaluate("--concepts", "ast,,chelsea"), 2, "concept(s) '' not in"),
+    Case("`--device bogus`", evaluate("--device", "bogus"), 2, "is not a device"),
+    Case("`--device meta`", evaluate("--device", "meta"), 2, "models run on cpu, cuda or mps"),
+    Case("a leaderboard of a folder that does not exist", leaderboard_of_a_missing_folder, 2, "no such folder"),
 ]
 
 

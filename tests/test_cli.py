@@ -132,3 +132,19 @@ def test_a_wrong_training_setting_is_refused_before_the_trainer_loads(tmp_path: 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert done.stdout.split() == ["2", "False"], done.stderr
+
+
+def test_a_launcher_s_rank_that_cannot_be_a_shard_is_refused(mini_build: Path, tmp_path: Path) -> None:
+    """Without --shard, `ubpp evaluate` takes its shard from the launcher's RANK / WORLD_SIZE: values that are no
+    shard (a word, a zero world, a rank past the last) are one line, never a traceback or an empty 'done' shard."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    for rank, world in (("abc", "2"), ("0", "0"), ("3", "2")):
+        result = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build),
+                                          "--runs-dir", str(tmp_path / "runs")],
+                                    env={"RANK": rank, "WORLD_SIZE": world})
+        message = " ".join(result.output.replace("│", " ").split())
+        assert result.exit_code == 2 and "must be whole numbers with 0 <= RANK < WORLD_SIZE" in message, message
+    assert not (tmp_path / "runs").exists()

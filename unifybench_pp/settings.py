@@ -23,12 +23,26 @@ def read_settings(path: Path) -> dict[str, Any]:
         text = read_regular_text(path)
     except (UnsafePath, NotText) as error:
         raise SettingsError(f"{path}: {error}") from None
-    loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except OSError as error:  # missing, a folder, unreadable: the user's file, not a write of ours
+        raise SettingsError(f"{path}: cannot read the settings file ({error.strerror or error})") from None
+    try:
+        loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+    except (yaml.YAMLError, tomllib.TOMLDecodeError) as error:
+        kind = "TOML" if path.suffix == ".toml" else "YAML"
+        raise SettingsError(f"{path}: not valid {kind} ({_one_line(error)})") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
         raise SettingsError(f"{path}: expected a mapping of settings")
     return loaded
+
+
+def _one_line(error: Exception) -> str:
+    """A parser's complaint on one line: YAML's problem and where (its message spans several lines)."""
+    mark = getattr(error, "problem_mark", None)
+    if getattr(error, "problem", None) and mark is not None:
+        return f"{error.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
 def parse_override(text: str) -> dict[str, Any]:
@@ -38,7 +52,11 @@ def parse_override(text: str) -> dict[str, Any]:
     key = key.strip().replace("-", "_")
     if not sep or not key:
         raise SettingsError(f"override {text!r} is not KEY=VALUE")
-    value: Any = yaml.safe_load(raw) if raw else ""
+    try:
+        value: Any = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError as error:
+        raise SettingsError(f"override {text!r}: the value is not valid YAML ({_one_line(error)}); quote it "
+                            f"to mean a string") from None
     for part in reversed(key.split(".")):
         value = {part: value}
     return value
