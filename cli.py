@@ -424,13 +424,20 @@ def evaluate(
         _require_complete(result.results)
 
 
+def _significance_level(value: float) -> float:
+    if not 0 < value < 1:  # also refuses nan
+        raise typer.BadParameter(f"a significance level is between 0 and 1 (e.g. 0.05), not {value}")
+    return value
+
+
 @app.command("compare")
 @keeps("--out is written only at the end")
 def compare(
     run_a: Annotated[Path, typer.Argument(help="A run directory (holds run.json, scores.jsonl, summary.json).")],
     run_b: Annotated[Path, typer.Argument(help="The run to compare with (same benchmark build and protocol).")],
     out: Annotated[Optional[Path], typer.Option(help="Also write the table: .md (Markdown) or .csv.")] = None,
-    alpha: Annotated[float, typer.Option(help="Significance level for the 'significant' column.")] = 0.05,
+    alpha: Annotated[float, typer.Option(help="Significance level for the 'significant' column, between 0 and 1.",
+                                         callback=_significance_level)] = 0.05,
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
     from evaluators.compare import compare_runs, to_frame

@@ -219,6 +219,8 @@ CASES = [
     Case("`--concepts ast,,chelsea`", evaluate("--concepts", "ast,,chelsea"), 2, "concept(s) '' not in"),
     Case("`--device bogus`", evaluate("--device", "bogus"), 2, "is not a device"),
     Case("`--device meta`", evaluate("--device", "meta"), 2, "models run on cpu, cuda or mps"),
+    Case("`compare --alpha nan`", lambda tmp, bench: ["compare", str(tmp), str(tmp), "--alpha", "nan"], 2,
+         "a significance level is between 0 and 1"),
     Case("a leaderboard of a folder that does not exist", leaderboard_of_a_missing_folder, 2, "no such folder"),
 ]
 
