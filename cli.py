@@ -749,7 +749,7 @@ def _print_plan(settings: Any, processes: int | None) -> None:
     table = Table(title="ubpp train syncr1 --plan", show_header=False)
     for label, value in found.lines:
         table.add_row(label, value)
-    console.print(table)
+    console.print(table, markup=False, highlight=False)  # settings such as [chelsea] are values, not markup
     for problem in found.missing:
         errors.print(f"missing: {problem}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(2 if found.missing else 0)

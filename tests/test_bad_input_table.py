@@ -211,6 +211,7 @@ CASES = [
         "train", "syncr1", "--preset", "tiny", "--config", str(settings_file("steps: [\n")(tmp)),
         "--out", str(tmp / "t"), "-q"], 2, "not valid YAML (expected the node content"),
     Case("`--set steps=[1`", train("steps=[1"), 2, "the value is not valid YAML"),
+    Case("training `concepts=[]`", train("concepts=[]"), 2, "name the concept to train"),
     Case("an adapter `--config` that does not exist", lambda tmp, bench: evaluate(
         "--config", str(tmp / "missing.yaml"))(tmp, bench), 2, "cannot read the settings file"),
     Case("an adapter `--config` TOML file that is not TOML", lambda tmp, bench: evaluate(

@@ -148,3 +148,15 @@ def test_a_launcher_s_rank_that_cannot_be_a_shard_is_refused(mini_build: Path, t
         message = " ".join(result.output.replace("│", " ").split())
         assert result.exit_code == 2 and "must be whole numbers with 0 <= RANK < WORLD_SIZE" in message, message
     assert not (tmp_path / "runs").exists()
+
+
+def test_plan_shows_list_settings_as_written() -> None:
+    """`[chelsea]` is a value, not rich markup: the plan printed every list setting blank."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["train", "syncr1", "--preset", "tiny", "--concept", "chelsea", "--set",
+                                      "lora_targets=[q_proj]", "--plan"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "[chelsea] (default null)" in result.output and "[q_proj] (default [q_proj, k_proj" in result.output

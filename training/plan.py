@@ -74,7 +74,7 @@ def missing_inputs(config: TrainConfig) -> list[str]:
     elif Path(config.benchmark) != Path(MINI_BENCHMARK) and not (Path(config.benchmark) / "manifest.json").is_file():
         problems.append(f"benchmark: {config.benchmark} is not a built UnifyBench++ (no manifest.json); build it with "
                         f"`ubpp build-dataset --source RELEASE --out {config.benchmark}`")
-    if config.concepts is None:
+    if not config.concepts:
         problems.append("concepts: none named; --concept NAME (the authors train one per run) or --set concepts=all")
     if config.concept_init and not Path(config.concept_init).is_dir():
         problems.append(f"concept_init: folder {config.concept_init} not found; pass the UniCTokens/SFT output folder")

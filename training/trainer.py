@@ -102,7 +102,7 @@ def _check_trackers(names: list[str]) -> None:
 
 def _concepts(config: TrainConfig, available: dict[str, Any]) -> list[str]:
     """The concepts this run trains: named ones, or `all`; none named is refused (the authors train one per run)."""
-    if config.concepts is None:
+    if not config.concepts:  # unset, or an empty list: nothing would train
         raise TrainingError(f"name the concept to train, as the authors train one per run: --concept NAME "
                             f"(repeatable: each concept gets its own threshold), or --set concepts=all; "
                             f"the benchmark has {', '.join(sorted(available))}")
