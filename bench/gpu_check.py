@@ -114,8 +114,7 @@ def run_check(out: Path, small: bool = False, steps: int = 2, sampler_steps: int
     config = check_config(out, showo, tokens, steps, list(overrides))
     report: dict[str, Any] = {"arch": {k: v for k, v in asdict(arch).items() if k != "vocab"}}
     report["training"] = train_and_measure(config, out / "run")
-    report["sampler"] = compare(arch.hidden, arch.layers, sampler_steps, batch=1, device=device,
-                                bf16=device == "cuda", heads=arch.heads, mlp=arch.mlp)
+    report["sampler"] = compare(arch, sampler_steps, batch=1, device=device, bf16=device == "cuda")
     (out / "gpu_check.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 

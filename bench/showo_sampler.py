@@ -17,14 +17,9 @@ from typing import Any
 
 import torch
 
-from baselines.showo.model import Showo, ShowoConfig, tiny_llm_config
 from baselines.showo.sampler import MAX_TEXT_LEN, MaskGitSampler, SamplerConfig
-from baselines.showo.vocab import Vocab
 from bench.showo_official_loop import official_generate
-
-# Show-o's id layout: Phi-1.5 text (50,295) + [PAD] + 9 task tokens, 8,192 codes, 1 mask.
-SHOWO_VOCAB = Vocab(text_size=50305, codebook_size=8192, pad=50295, bos=50256, eos=50256,
-                    soi=50296, eoi=50297, t2i=50300, mmu=50301)
+from training.memory import SHOWO_VOCAB, Arch
 
 
 def prompts(batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,17 +43,15 @@ def _timed(run: Callable[[], torch.Tensor], device: torch.device) -> tuple[torch
     return result, time.perf_counter() - start
 
 
-def compare(hidden: int, layers: int, steps: int = 4, batch: int = 2, device: str = "cpu", bf16: bool = False,
-            heads: int | None = None, mlp: int | None = None) -> list[dict[str, Any]]:
-    """Our sampler against the official loop on the same random weights at 256 and 1024 image tokens: one row
-    each with both wall times (after an untimed warm-up of both) and whether the sampled tokens are identical."""
+def compare(arch: Arch, steps: int = 4, batch: int = 2, device: str = "cpu", bf16: bool = False
+            ) -> list[dict[str, Any]]:
+    """Our sampler against the official loop on the same random weights of `arch` at 256 and 1024 image tokens:
+    one row each with both wall times (after an untimed warm-up of both) and whether the sampled tokens are
+    identical."""
     torch.manual_seed(0)
-    llm = tiny_llm_config(hidden, layers, heads=heads or max(1, hidden // 64))
-    if mlp:
-        llm["intermediate_size"] = mlp
-    config = ShowoConfig(vocab_size=SHOWO_VOCAB.size, codebook_size=8192, llm_config=llm)
+    hidden, layers = arch.hidden, arch.layers
     where = torch.device(device)
-    model = Showo(config).eval().to(where)
+    model = arch.model().to(where)
     prefix, uncond = (t.to(where) for t in prompts(batch, torch.Generator().manual_seed(1)))
     sampler = MaskGitSampler(model, SHOWO_VOCAB)
     rows = []
@@ -99,7 +92,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--bf16", action="store_true", help="both loops under bf16 autocast")
     args = parser.parse_args()
-    for row in compare(args.hidden, args.layers, args.steps, args.batch, args.device, args.bf16):
+    arch = Arch(hidden=args.hidden, mlp=4 * args.hidden, layers=args.layers, heads=max(1, args.hidden // 64))
+    for row in compare(arch, args.steps, args.batch, args.device, args.bf16):
         print(markdown_row(row))
 
 
