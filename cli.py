@@ -34,7 +34,8 @@ def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Every command's one error handler. A user error (`UbppError`: bad input, a missing model, a setting out
     of range) is one line, `error: <message>`, with its exit code (2). A write the system refuses (disk full,
     read-only, a file where a folder should be) is one line naming the path, the reason and what is kept
-    (`kept`), exit 1. Anything else is a bug and keeps its traceback."""
+    (`kept`), exit 1. Ctrl-C is one line saying what is kept, exit 130 (the shell's code for SIGINT). Anything
+    else is a bug and keeps its traceback."""
     import functools
 
     def wrap(command: Callable[..., None]) -> Callable[..., None]:
@@ -50,6 +51,9 @@ def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
                 errors.print(f"error: {error.strerror or error}{path}; {kept}", markup=False, highlight=False,
                              soft_wrap=True)
                 raise typer.Exit(1) from None
+            except KeyboardInterrupt:
+                errors.print(f"interrupted; {kept}", markup=False, highlight=False, soft_wrap=True)
+                raise typer.Exit(130) from None
 
         return run
 
@@ -699,7 +703,7 @@ def train_syncr1(
     settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
     if plan:
         _print_plan(settings, processes)
-    from training.trainer import reward_trend, train
+    from training.trainer import main_process, reward_trend, train
 
     if quiet:
         from transformers.utils import logging as transformers_logging
@@ -707,6 +711,8 @@ def train_syncr1(
         transformers_logging.disable_progress_bar()
     result = train(settings, out, resume=resume, stop_after=stop_after, quiet=quiet, console=console, wait=wait,
                    say=_say)
+    if not main_process():  # under a launcher, the first process speaks for the run
+        return
     if result.metrics:
         first, last = reward_trend(result.metrics)
         log = out / ("<concept>" if settings.run_per_concept else "") / "metrics.jsonl"

@@ -34,6 +34,11 @@ class Availability:
     """What to install, download or set to enable it (when missing)."""
 
 
+SCORER_OPTIONS = {"text_sim": "--text-embedder", "dino": "--dinov2", "blip2": "--blip2", "clip": "--clip-model",
+                  "facenet": "--facenet", "judge": "--judge-base-url"}
+"""The `ubpp evaluate` option that names each scorer's model (or server): what a fix tells a user to pass."""
+
+
 def hub_model(scorer: str, spec: str, option: str) -> Availability:
     if Path(spec).exists():
         return Availability(scorer, spec, True, f"local folder {spec}")
@@ -61,7 +66,7 @@ def _clip(spec: str, trusted_file: bool) -> Availability:
         return Availability("clip", spec, False, str(error), "pass --clip-model with a spec whose activation "
                             "matches its weights (default open_clip:ViT-B-32-quickgelu/openai)")
     if source.backend == "transformers":
-        return hub_model("clip", spec, "--clip-model")
+        return hub_model("clip", spec, SCORER_OPTIONS["clip"])
     if source.backend in ("torchscript", "local_dir"):
         found = Path(source.pretrained).exists()
         return Availability("clip", spec, found, f"local {source.pretrained}" if found
@@ -136,10 +141,8 @@ def check(scorer: str, config: ScoringConfig) -> Availability:
         return _facenet(config.facenet)
     if scorer == "judge":
         return _judge(config)
-    specs = {"text_sim": (config.text_embedder, "--text-embedder"), "dino": (config.dinov2, "--dinov2"),
-             "blip2": (config.blip2, "--blip2")}
-    spec, option = specs[scorer]
-    return hub_model(scorer, spec, option)
+    spec = {"text_sim": config.text_embedder, "dino": config.dinov2, "blip2": config.blip2}[scorer]
+    return hub_model(scorer, spec, SCORER_OPTIONS[scorer])
 
 
 def metric_availability(config: ScoringConfig) -> dict[str, Availability]:

@@ -292,3 +292,20 @@ def test_leaderboard_embeds_no_byte_of_files_outside_the_runs(tmp_path: Path) ->
     leaked = thumbnail(outside, marker.name)
     assert leaked and leaked not in published and text_marker not in published
     assert thumbnail(runs / "good", "images/own.png") in published
+
+
+def test_ctrl_c_is_one_line_saying_what_is_kept_and_how_to_go_on(mini_build: Path, tmp_path: Path) -> None:
+    """SIGINT while `ubpp train` waits for its run's lock: exit 130, no traceback, the resume hint."""
+    holder = hold_lock(tmp_path / "run", "train")
+    try:
+        trainer = ubpp("train", "syncr1", "--preset", "tiny", "--concept", "ast", "--set", f"benchmark={mini_build}",
+                       "--out", str(tmp_path / "run"), "--wait", "-q", cwd=tmp_path)
+        said = trainer.stderr.readline()
+        assert "waiting for pid" in said, said
+        trainer.send_signal(signal.SIGINT)
+        code, (_, stderr) = trainer.wait(timeout=60), trainer.communicate()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert code == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip() == "interrupted; checkpoints saved so far are kept; re-run with --resume to continue"

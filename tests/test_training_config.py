@@ -40,12 +40,28 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
     assert config.rewards.weights == {"tier": 1.0}  # weights replace, never merge
     assert config.concepts == ["ast", "cam"] and config.showo == "tiny-mini"
     assert parse_override("a.b.c=1") == {"a": {"b": {"c": 1}}}
+    # YAML reads 1e3 as a string (its floats need a dot); a count written so is the number it names
+    assert load_config(None, None, ["steps=1e3", "save_every=2.5e1"]).steps == 1000
 
 
 @pytest.mark.parametrize(("override", "message"), [
     ("bogus=1", "unknown training setting"), ("dgs.nope=1", "unknown dgs setting"),
     ("group_size=1", "at least 2"), ("trainable=half", "concepts, lora or full"),
-    ("dgs.budget_factor=0.5", "budget_factor"), ("learning_rate=fast", "must be a number"), ("novalue", "KEY=VALUE"),
+    ("dgs.budget_factor=0.5", "dgs.budget_factor must be >= 1, not 0.5"), ("learning_rate=fast", "must be a number"),
+    ("novalue", "KEY=VALUE"),
+    # every value a controller, a budget or a reward mix cannot use is refused here, not after the model loads
+    ("dgs.screen_batch=0", "dgs.screen_batch must be >= 1, not 0"),
+    ("dgs.budget_factor=inf", "dgs.budget_factor must be a finite number, not 'inf'"),
+    ("dgs.initial_threshold=nan", "dgs.initial_threshold must be a finite number, not 'nan'"),
+    ("dgs.eta=nan", "dgs.eta must be a finite number"), ("dgs.target_pass_rate=5", "dgs.target_pass_rate must be < 1"),
+    ("dgs.mu=1", "dgs.mu must be < 1, not 1"), ("dgs.mu=-7", "dgs.mu must be >= 0"), ("dgs.gamma=2", "<= 1"),
+    ("dgs.screening_fraction=1", "dgs.screening_fraction must be < 1"),
+    ("visual_share=1.5", "visual_share must be <= 1"),
+    ("rewards.weights={}", "at least one reward a positive weight, not {}"),
+    ("rewards.weights={tier: 0}", "at least one reward a positive weight"),
+    ("rewards.weights={tier: -1}", "rewards.weights.tier must be >= 0, not -1"),
+    ("rewards.weights={tier: nan}", "rewards.weights.tier must be a finite number"),
+    ("steps=1.5", "steps must be a whole number, not 1.5"), ("steps=1.5e3x", "steps must be a number"),
 ])
 def test_bad_settings_say_what_is_wrong(override: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

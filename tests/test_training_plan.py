@@ -28,6 +28,22 @@ def test_the_paper_preset_plan_names_every_missing_input(tmp_path: Path) -> None
         assert missing in result.output, missing
     assert "predicted peak per GPU" in result.output and "disk per checkpoint" in result.output
     assert not list(tmp_path.iterdir())  # a plan writes nothing
+    assert "--blip2" not in result.output  # evaluate's option: a training user sets rewards.blip2
+
+
+def test_the_plan_checks_what_the_trainer_would_refuse_after_loading(mini_build: Path) -> None:
+    """Concepts the benchmark lacks, trackers, schedules that need more than warm-up and total steps: each a
+    `missing:` line (exit 2), as the run itself refuses them."""
+    result = CliRunner().invoke(app, ["train", "syncr1", "--preset", "tiny", "--plan", "--set",
+                                      f"benchmark={mini_build}", "--concept", "nobody", "--set",
+                                      "report_to=[mlflowish]", "--set", "lr_scheduler=cosine_with_min_lr"])
+    assert result.exit_code == 2
+    for missing in ("missing: concepts: 'nobody' not in", "missing: report_to 'mlflowish' is not supported",
+                    "missing: lr_scheduler 'cosine_with_min_lr' cannot run here (One of min_lr"):
+        assert missing in result.output, missing
+    one = CliRunner().invoke(app, ["train", "syncr1", "--preset", "tiny", "--plan", "--set",
+                                   f"benchmark={mini_build}", "--concept", "ast"])
+    assert one.exit_code == 0 and "24 per concept, 1 run " in one.output
 
 
 def test_the_plan_with_tiny_stand_ins_prints_memory_and_exits_0(mini_build: Path) -> None:
@@ -74,7 +90,7 @@ def test_mixed_precision_no_from_yaml_and_from_set(tmp_path: Path, how: str) -> 
 
 
 @pytest.mark.parametrize(("override", "message"), [
-    ("learning_rate=inf", "finite"), ("save_every=0", "greater than or equal to 1"), ("batch_size=0", "batch_size"),
+    ("learning_rate=inf", "finite"), ("save_every=0", "save_every must be >= 1"), ("batch_size=0", "batch_size"),
     ("gradient_accumulation_steps=0", "gradient_accumulation_steps"), ("generation_steps=1", "generation_steps"),
     ("steps=0", "steps"), ("steps=-1", "steps"), ("beta=-1", "beta"), ("clip_epsilon=-0.2", "clip_epsilon"),
     ("max_grad_norm=-1", "max_grad_norm"), ("guidance_scale=-5", "guidance_scale"), ("warmup_steps=-5", "warmup"),

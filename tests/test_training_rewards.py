@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import unifybench_pp
 from evaluators.scorers.unavailable import ScorerUnavailable
 from training.config import RewardConfig, load_config
 from training.rewards import RewardEnsemble, RewardSample, tier
-from unifybench_pp.errors import UbppError
+from unifybench_pp.errors import SettingsError, UbppError
 
 
 def test_tier_is_one_minus_the_normalized_distance_to_the_truth() -> None:
@@ -85,6 +86,18 @@ from PIL import ImageStat
 def brightness(samples):
     """Mean pixel value of each generated image, in [0, 1]."""
     return [ImageStat.Stat(s.image.convert("L")).mean[0] / 255 for s in samples]
+
+
+def undefined(samples):
+    return [float("nan")] * len(samples)
+
+
+def words(samples):
+    return ["good"] * len(samples)
+
+
+def one(samples):
+    return 0.5
 '''
 
 
@@ -109,6 +122,12 @@ def test_a_users_reward_is_a_function_named_module_colon_function(mini_build: Pa
         RewardEnsemble(RewardConfig(weights={"no_such_module:f": 1.0}))
     with pytest.raises(ValueError, match="module:function"):
         RewardEnsemble(RewardConfig(weights={"nonsense": 1.0}))
+    # what a user's function returns is checked: a NaN would make every advantage of its group NaN
+    for name, says in (("undefined", "not a finite number: [nan, nan]"), ("words", "not ['good', 'good']"),
+                       ("one", "one number per sample, not 0.5")):
+        ensemble = RewardEnsemble(RewardConfig(weights={f"my_rewards:{name}": 1.0}))
+        with pytest.raises(SettingsError, match=re.escape(f"reward 'my_rewards:{name}' ") + ".*" + re.escape(says)):
+            ensemble.compute(f"my_rewards:{name}", samples[:2])
 
 
 def test_the_authors_text_reward_is_their_bleu_distance_rule(mini_build: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,6 +164,18 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     samples = [json.loads(line) for line in (tmp_path / "split" / "samples.jsonl").read_text().splitlines()]
     assert [s["step"] for s in samples] == [1] * 3 + [2] * 3 + [3] * 3
     assert all(set(s["rewards"]) >= {"tier", "colour", "ssim", "face", "total"} for s in samples)
+
+    # A run killed before its first checkpoint leaves its settings and log lines: running it again starts over
+    # and logs each step once, as it was (not 1, 2, 1, ...).
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    shutil.copy(tmp_path / "whole" / "config.yaml", killed)
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        lines = (tmp_path / "whole" / name).read_text().splitlines(keepends=True)
+        (killed / name).write_text("".join(line for line in lines if json.loads(line)["step"] <= 2))
+    again = train(config, killed, stop_after=1, quiet=True)
+    assert [m["loss"] for m in again.metrics] == [whole.metrics[0]["loss"]]
+    assert [json.loads(line)["step"] for line in (killed / "samples.jsonl").read_text().splitlines()] == [1] * 3
 
 
 def test_a_run_per_concept_gives_each_concept_the_model_a_run_of_its_own_would(mini_build: Path,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
 from evaluators.scoring_config import (
@@ -36,9 +36,25 @@ Trainable = Literal["concepts", "lora", "full"]
 Controller = Literal["trend", "unictokens"]
 ImagePositions = Literal["all", "masked"]
 Distribute = Literal["split_group", "group_per_rank"]
-Count = Annotated[int, Field(ge=1)]
+
+
+def _whole_number(value: Any) -> Any:
+    """YAML reads `1e3` as a string (its floats need a dot): a count written so means the whole number it names."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() else value
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Proportion = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+StrictProportion = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
 SETTINGS = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 """pydantic checks every field's type (YAML's `1e-6` string read as the float it means), refuses unknown keys and
 reads each field's docstring as its description: the help `ubpp train syncr1 --settings`, `--plan` and
@@ -47,8 +63,8 @@ docs/config.md show."""
 
 @dataclass(config=SETTINGS)
 class RewardConfig:
-    weights: dict[str, float] = field(default_factory=lambda: {"tier": 0.4, "ber": 0.2, "der": 0.2, "fer": 0.2})
-    """Reward name -> weight; names are listed by `training.rewards.REWARDS`."""
+    weights: dict[str, NonNegative] = field(default_factory=lambda: {"tier": 0.4, "ber": 0.2, "der": 0.2, "fer": 0.2})
+    """Reward name -> weight; names are listed by `training.rewards.REWARDS`. At least one weight is positive."""
     person_only: list[str] = field(default_factory=lambda: ["fer"])
     """Rewards that apply to person concepts only; for pets and objects their weight moves to `fallback`."""
     fallback: str = "der"
@@ -68,6 +84,11 @@ class RewardConfig:
     judge_base_url: str | None = None
     """Its server (default OPENAI_BASE_URL / the OpenAI API; the key from OPENAI_API_KEY, never written)."""
 
+    def __post_init__(self) -> None:
+        if not any(self.weights.values()):
+            raise ValueError("rewards.weights must give at least one reward a positive weight, not "
+                             f"{self.weights or '{}'}")
+
 
 @dataclass(config=SETTINGS)
 class DGSConfig:
@@ -78,25 +99,26 @@ class DGSConfig:
     surrogate: str = "ber"
     """Screening score: a reward name (`ber` as in the paper), or `clip_mix` (0.65 CLIP-I + 0.35 CLIP-T, the authors'
     code)."""
-    screening_fraction: float = 0.2
+    screening_fraction: StrictProportion = 0.2
     """Screen after this share of the denoising steps (t_s = 20% of S)."""
-    budget_factor: float = 2.0
-    """At most budget_factor x group size candidates are screened per group (M_max)."""
-    screen_batch: int = 9
+    budget_factor: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 2.0
+    """At most budget_factor x group size candidates are screened per group (M_max; at least 1: the budget holds
+    the kept group)."""
+    screen_batch: Count = 9
     """Candidates advanced to the screening step together, in memory."""
     controller: Controller = "trend"
     """How τ follows the pass rate: `trend` (the paper: a momentum of the pass-rate error, damped by γ when it
     turns, applied in log space) or `unictokens` (the authors' additive rule)."""
-    initial_threshold: float = 0.5
+    initial_threshold: Finite = 0.5
     """τ at the first step, per concept (the authors: 0.5)."""
-    target_pass_rate: float | None = None
+    target_pass_rate: StrictProportion | None = None
     """p*; default: 0.5 for `trend`, 0.25 for `unictokens` (the authors' value)."""
-    eta: float = 0.12
+    eta: NonNegative = 0.12
     """η: the trend controller's gain (Table 4; also the authors' gain)."""
-    mu: float = 0.8
-    """μ: momentum of the pass-rate error in the trend controller."""
-    gamma: float = 0.25
-    """γ: the gain's damping when the error turns against the momentum."""
+    mu: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.8
+    """μ: momentum of the pass-rate error in the trend controller (below 1: at 1 the momentum never moves)."""
+    gamma: Proportion = 0.25
+    """γ: the gain's damping when the error turns against the momentum (0 stops, 1 does not damp)."""
 
 
 @dataclass(config=SETTINGS)
@@ -186,7 +208,7 @@ class TrainConfig:
     reasoning_top_k: Count | None = 5
     """Reasoning is sampled from the k most likely tokens, as the authors (`mmu_generate(top_k=5)`); the policy
     ratio is over the full tempered distribution, the same for π_θ and π_old."""
-    visual_share: float = 0.5
+    visual_share: Proportion = 0.5
     """Share of prompts taking Visual Instruct Reasoning (the rest Textual Attribute Reasoning): 1:1 in the paper."""
     trainable: Trainable = "full"
     """`full` (the whole Show-o, as the authors), `concepts` (the concept tokens' rows) or `lora` (+ concept rows)."""
@@ -230,15 +252,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.group_size < 2:
             raise ValueError("group_size must be at least 2 (advantages are centred on the group mean)")
-        if not 0 <= self.visual_share <= 1:
-            raise ValueError("visual_share must lie in [0, 1]")
         if self.dgs.controller == "trend" and self.dgs.initial_threshold <= 0:
             raise ValueError("dgs.initial_threshold must be positive for the trend controller (it scales τ); "
                              "use dgs.controller=unictokens for a surrogate scoring at or below 0")
-        if self.dgs.budget_factor < 1:
-            raise ValueError("dgs.budget_factor must be at least 1 (the budget holds the kept group)")
-        if not 0 < self.dgs.screening_fraction < 1:
-            raise ValueError("dgs.screening_fraction must lie strictly between 0 and 1")
 
     @property
     def screening_step(self) -> int:
@@ -299,7 +315,9 @@ ignore. docs/training.md lists the differences."""
 
 PRESETS = {"tiny": TINY_PRESET, "paper": {}, "authors": AUTHORS_PRESET}
 
-CONSTRAINED_TYPES = {"Count": "integer >= 1", "NonNegative": "finite number >= 0", "Positive": "finite number > 0"}
+CONSTRAINED_TYPES = {"Count": "integer >= 1", "NonNegative": "finite number >= 0", "Positive": "finite number > 0",
+                     "Finite": "finite number", "Proportion": "finite number in [0, 1]",
+                     "StrictProportion": "finite number in (0, 1)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,6 +380,11 @@ def settings_markdown() -> str:
         "| setting | type | default | what it does |", "|---|---|---|---|", *rows, ""])
 
 
+BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="), "less_than": ("lt", "<"),
+          "less_than_equal": ("le", "<=")}
+"""pydantic's bound errors: the key of the bound in the error's context, and how a settings line says it."""
+
+
 def _message(error: ValidationError) -> str:
     """pydantic's report as one line per setting, in the words of the settings file."""
     problems: dict[str, list[dict[str, Any]]] = {}
@@ -384,6 +407,11 @@ def _message(error: ValidationError) -> str:
             lines.append(f"{setting} must be a whole number, not {problem['input']!r}")
         elif problem["type"] in ("float_parsing", "int_parsing", "float_type", "int_type"):
             lines.append(f"{setting} must be a number, not {problem['input']!r}")
+        elif problem["type"] == "finite_number":
+            lines.append(f"{setting} must be a finite number, not {problem['input']!r}")
+        elif problem["type"] in BOUNDS:
+            key, relation = BOUNDS[problem["type"]]
+            lines.append(f"{setting} must be {relation} {problem['ctx'][key]:g}, not {problem['input']!r}")
         else:
             lines.append(f"{setting}: {problem['msg']}")
     return "; ".join(lines)

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluators.availability import check, hub_model
+from evaluators.availability import SCORER_OPTIONS, check, hub_model
+from unifybench_pp import load
 
 from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
@@ -24,9 +26,20 @@ from .pretrain_tiny import TINY_BASE
 from .rewards import reward, scoring_config
 
 REWARD_MODEL_SETTINGS = {"blip2": "blip2", "dino": "dinov2", "facenet": "facenet", "clip": "clip",
-                         "text_sim": "text_embedder"}
+                         "text_sim": "text_embedder", "judge": "judge_base_url"}
 """The `rewards.*` setting that names each scorer's model (the availability check words its fix as evaluate's
-option)."""
+option, `SCORER_OPTIONS`; the plan words it as this setting)."""
+
+
+def training_fix(scorer: str, fix: str) -> str:
+    """An availability fix in a training user's words: evaluate's `--blip2 PATH` becomes `--set rewards.blip2=PATH`."""
+    if scorer not in REWARD_MODEL_SETTINGS:
+        return fix
+    setting = f"--set rewards.{REWARD_MODEL_SETTINGS[scorer]}="
+    return re.sub(rf"{re.escape(SCORER_OPTIONS[scorer])}(?: ([A-Z]+\b|vggface2))?",
+                  lambda found: setting + (found.group(1) or "..."), fix)
+
+
 KNOWN_BASES = {"showlab/show-o-512x512": SHOWO_512, "showlab/show-o": Arch(image_tokens=256)}
 """Show-o releases whose architecture the plan knows without their config file."""
 
@@ -53,6 +66,52 @@ def processes_launched() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
+"""`report_to` trackers and the packages any of which accelerate logs to them with."""
+
+
+def tracker_problems(names: list[str]) -> list[str]:
+    """accelerate only warns when a tracker is missing; a run that was asked to log there should not start."""
+    import importlib.util
+
+    problems = []
+    for name in names:
+        if name not in TRACKER_PACKAGES:
+            problems.append(f"report_to {name!r} is not supported; choose from {', '.join(TRACKER_PACKAGES)}")
+        elif not any(importlib.util.find_spec(package) for package in TRACKER_PACKAGES[name]):
+            problems.append(f"report_to {name} needs its package: pip install {TRACKER_PACKAGES[name][0]}")
+    return problems
+
+
+def _scheduler_error(name: str) -> str | None:
+    """Why transformers' schedule `name` cannot run as the trainer runs it (built from the warm-up and total steps
+    alone, stepped without a metric), tried on a one-weight optimizer; None if it can."""
+    import torch
+    from transformers import get_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    try:
+        schedule = get_scheduler(name, optimizer, num_warmup_steps=1, num_training_steps=2)
+        optimizer.step()
+        schedule.step()
+    except (TypeError, ValueError) as error:
+        return str(error).split("\n")[0]
+    return None
+
+
+def scheduler_problems(name: str) -> list[str]:
+    """`lr_scheduler` must be a transformers schedule that runs on these settings alone (else the run fails after
+    the model loads, or at step 1)."""
+    from transformers import SchedulerType
+
+    if name in {kind.value for kind in SchedulerType} and _scheduler_error(name) is None:
+        return []
+    usable = [kind.value for kind in SchedulerType if _scheduler_error(kind.value) is None]
+    why = f"cannot run here ({_scheduler_error(name)})" if name in {kind.value for kind in SchedulerType} else \
+        "is not a transformers scheduler"
+    return [f"lr_scheduler {name!r} {why}; choose from {', '.join(usable)}"]
+
+
 def missing_weights(config: TrainConfig) -> list[str]:
     """The Show-o and MAGVIT weights the settings name, where they are not here: setting, problem, fix."""
     if config.showo in ("tiny", TINY_PRETRAINED):
@@ -76,9 +135,15 @@ def missing_inputs(config: TrainConfig) -> list[str]:
                         f"`ubpp build-dataset --source RELEASE --out {config.benchmark}`")
     if not config.concepts:
         problems.append("concepts: none named; --concept NAME (the authors train one per run) or --set concepts=all")
+    elif config.concepts != "all" and config.benchmark and (Path(config.benchmark) / "manifest.json").is_file():
+        available = load(Path(config.benchmark)).concepts
+        unknown = [name for name in config.concepts if name not in available]
+        if unknown:
+            problems.append(f"concepts: {', '.join(map(repr, unknown))} not in {config.benchmark}; it has "
+                            f"{', '.join(sorted(available))}")
     if config.concept_init and not Path(config.concept_init).is_dir():
         problems.append(f"concept_init: folder {config.concept_init} not found; pass the UniCTokens/SFT output folder")
-    problems += missing_weights(config)
+    problems += missing_weights(config) + tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler)
     scoring = scoring_config(config.rewards)
     for name in dict.fromkeys([*config.rewards.weights, *([config.dgs.surrogate] if config.dgs.enabled else [])]):
         try:
@@ -90,9 +155,8 @@ def missing_inputs(config: TrainConfig) -> list[str]:
             continue
         found = check(needs, scoring)
         if not found.available:
-            setting = REWARD_MODEL_SETTINGS.get(found.scorer)
-            where = f" (for training: --set rewards.{setting}=...)" if setting else ""
-            problems.append(f"reward {name} ({found.scorer} {found.model}): {found.detail}; {found.enable}{where}")
+            problems.append(f"reward {name} ({found.scorer} {found.model}): {found.detail}; "
+                            f"{training_fix(found.scorer, found.enable)}")
     return problems
 
 
@@ -132,7 +196,7 @@ def make_plan(config: TrainConfig, processes: int | None = None) -> Plan:
     concepts = len(config.concepts) if isinstance(config.concepts, list) else None
     runs = (concepts or 1) if config.run_per_concept else 1
     per_concept = "" if not config.run_per_concept else \
-        f" per concept, {concepts} runs" if concepts else " per concept, a run per concept"
+        f" per concept, {concepts} run{'s' * (concepts != 1)}" if concepts else " per concept, a run per concept"
     source = "--processes" if told else "WORLD_SIZE" if "WORLD_SIZE" in os.environ else \
         "one: pass --processes N for a launch of N"
     plan.lines += [

@@ -13,6 +13,7 @@ the trainer logs each one.
 from __future__ import annotations
 
 import importlib
+import math
 import re
 import tempfile
 from collections.abc import Callable
@@ -226,9 +227,17 @@ class RewardEnsemble:
         return weights
 
     def compute(self, name: str, samples: list[RewardSample]) -> list[float]:
-        values = [float(v) for v in (self.rewards.get(name) or reward(name)).compute(self.scorers, samples)]
+        """One finite float per sample, or a one-line error naming the reward: a NaN would silently turn every
+        advantage of the group into NaN, and a user's function may return anything."""
+        returned = (self.rewards.get(name) or reward(name)).compute(self.scorers, samples)
+        try:
+            values = [float(v) for v in returned]
+        except (TypeError, ValueError):
+            raise SettingsError(f"reward {name!r} must return one number per sample, not {returned!r:.200}") from None
         if len(values) != len(samples):
             raise SettingsError(f"reward {name!r} returned {len(values)} values for {len(samples)} samples")
+        if not all(math.isfinite(v) for v in values):
+            raise SettingsError(f"reward {name!r} returned a value that is not a finite number: {values!r:.200}")
         return values
 
     def score(self, samples: list[RewardSample]) -> list[dict[str, float | None]]:

@@ -46,7 +46,7 @@ from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
-from .plan import missing_weights
+from .plan import missing_weights, scheduler_problems, tracker_problems
 from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine, Share
@@ -81,32 +81,44 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def _truncate_log(path: Path, last_step: int) -> None:
-    """Drop lines of steps after the checkpoint we resume from (they will be redone)."""
+    """Drop lines of steps after `last_step`, the checkpoint we start from (0 without one): they will be redone."""
     write_jsonl(path, [row for row in _read_log(path) if row["step"] <= last_step])
 
 
 TRAINABLE_FILE = "trainable.safetensors"
-TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",)}
 
 
-def _check_trackers(names: list[str]) -> None:
-    """accelerate only warns when a tracker is missing; a run that was asked to log there should not start."""
-    import importlib.util
+def preflight(config: TrainConfig) -> None:
+    """What the settings alone cannot tell (the launch, installed packages, the machine) checked before anything
+    is written or loaded: a run that would stop or silently train something else is refused in one line."""
+    refuse_sharded_launch()
+    refuse_single_process_cpu_launch()
+    problems = tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler)
+    if problems:
+        raise TrainingError("; ".join(problems))
+    if config.mixed_precision == "fp16" and _on_cpu(config):
+        raise TrainingError("mixed_precision=fp16 needs a GPU (on a CPU it would silently run in float32); "
+                            "use mixed_precision=bf16 or no on a CPU")
 
-    for name in names:
-        if name not in TRACKER_PACKAGES:
-            raise TrainingError(f"report_to {name!r} is not supported; choose from {', '.join(TRACKER_PACKAGES)}")
-        if not any(importlib.util.find_spec(package) for package in TRACKER_PACKAGES[name]):
-            raise TrainingError(f"report_to {name} needs its package: pip install {TRACKER_PACKAGES[name][0]}")
+
+def _on_cpu(config: TrainConfig) -> bool:
+    return config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
 
 
 def _concepts(config: TrainConfig, available: dict[str, Any]) -> list[str]:
-    """The concepts this run trains: named ones, or `all`; none named is refused (the authors train one per run)."""
+    """The concepts this run trains: named ones, or `all`; none named, or one the benchmark lacks, is refused (the
+    authors train one per run)."""
     if not config.concepts:  # unset, or an empty list: nothing would train
         raise TrainingError(f"name the concept to train, as the authors train one per run: --concept NAME "
                             f"(repeatable: each concept gets its own threshold), or --set concepts=all; "
                             f"the benchmark has {', '.join(sorted(available))}")
-    return sorted(available) if config.concepts == "all" else list(config.concepts)
+    if config.concepts == "all":
+        return sorted(available)
+    unknown = [name for name in config.concepts if name not in available]
+    if unknown:
+        raise TrainingError(f"concept(s) {', '.join(map(repr, unknown))} not in the benchmark's train split; it has "
+                            f"{', '.join(sorted(available))}")
+    return list(config.concepts)
 
 
 def _enable_checkpointing(model: torch.nn.Module) -> None:
@@ -171,14 +183,12 @@ class Trainer:
         from accelerate import Accelerator
         from transformers import get_scheduler
 
-        refuse_sharded_launch()
-        refuse_single_process_cpu_launch()
-        _check_trackers(config.report_to)
+        preflight(config)
         self.config, self.out, self.quiet = config, out, quiet
         self.console = console or Console(stderr=True)
         out.mkdir(parents=True, exist_ok=True)
         self.start_checkpoint = self._check_resume(resume)
-        cpu = config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
+        cpu = _on_cpu(config)
         precision = ("no" if cpu else "bf16") if config.mixed_precision == "auto" else config.mixed_precision
         try:
             # the scheduler is stepped once per optimizer step: accelerate would step it once per process
@@ -191,6 +201,8 @@ class Trainer:
             self.showo, self.magvit = base_folders(config, out)
         self.schedule = PromptSchedule(self.bench, _concepts(config, self.bench.concepts), config.seed,
                                        config.visual_share)
+        if self.accelerator.is_main_process:
+            save_config(config, out / "config.yaml")
         missing = missing_weights(config)
         if missing:
             raise TrainingError("; ".join(missing))
@@ -228,6 +240,10 @@ class Trainer:
         self.step = 0
         if self.start_checkpoint is not None:
             self._load(self.start_checkpoint)
+        if self.accelerator.is_main_process:  # lines of steps after the checkpoint (or of a run that never saved one)
+            for name in ("metrics.jsonl", "samples.jsonl"):  # are redone: drop them
+                if (self.out / name).is_file():
+                    _truncate_log(self.out / name, self.step)
         if config.report_to:
             self.accelerator.init_trackers("syncr1", config={k: v for k, v in config.to_dict().items()
                                                             if isinstance(v, (int, float, str, bool))})
@@ -269,7 +285,6 @@ class Trainer:
                 changed = sorted(k for k, v in self.config.to_dict().items() if before.to_dict()[k] != v)
                 raise TrainingError(f"cannot resume {self.out}: settings differ from its config.yaml "
                                     f"({', '.join(changed)})")
-        save_config(self.config, saved)
         return checkpoints[-1] if resume and checkpoints else None
 
     @contextmanager
@@ -290,10 +305,6 @@ class Trainer:
         self.step = state["step"]
         for concept, controller in self.controllers.items():
             controller.load_state_dict(state["controllers"][concept])
-        if self.accelerator.is_main_process:
-            for name in ("metrics.jsonl", "samples.jsonl"):
-                if (self.out / name).is_file():
-                    _truncate_log(self.out / name, self.step)
 
     def _trainable(self) -> dict[str, torch.nn.Parameter]:
         """What a checkpoint holds outside `full` mode: the LoRA adapters and the concept rows (not whole tensors)."""
@@ -594,13 +605,13 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
     def one(config: TrainConfig, out: Path, stop_after: int | None) -> TrainResult:
         return (resume and _finished(config, out)) or Trainer(config, out, resume, quiet, console).run(stop_after)
 
+    preflight(config)
+    concepts = _concepts(config, training_benchmark(config.benchmark, console or Console(stderr=True),
+                                                    quiet).concepts) if config.run_per_concept else []
     # One run per output folder; under `accelerate launch` the main process (RANK 0) holds it for all ranks.
-    with run_lock(out, "train", wait, say) if os.environ.get("RANK", "0") == "0" else nullcontext():
+    with run_lock(out, "train", wait, say) if main_process() else nullcontext():
         if not config.run_per_concept:
             return one(config, out, stop_after)
-        refuse_sharded_launch()  # before the benchmark is built or read
-        concepts = _concepts(config, training_benchmark(config.benchmark, console or Console(stderr=True),
-                                                        quiet).concepts)
         runs: list[TrainResult] = []
         for concept in concepts:
             left = None if stop_after is None else stop_after - sum(r.ran for r in runs)
@@ -612,6 +623,12 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
         return TrainResult(out, out if finished else None, sum(r.last_step for r in runs),
                            config.steps * len(concepts), [row for r in runs for row in r.metrics],
                            sum(r.ran for r in runs))
+
+
+def main_process() -> bool:
+    """Whether this is the launch's first process (`accelerate launch` / torchrun set RANK), before accelerate
+    is set up: the one that holds the run's lock and speaks for the run."""
+    return os.environ.get("RANK", "0") == "0"
 
 
 def reward_trend(metrics: list[dict[str, Any]]) -> tuple[float, float]:
