@@ -313,8 +313,11 @@ def score_predictions(
 
     Image outputs must be files inside the predictions file's folder; an unusable one stops with exit code 2.
     """
+    from baselines.base import checked_device
     from evaluators.evaluator import score_file
 
+    if device is not None:
+        checked_device(device)
     bench = load(benchmark)
     with console.status("scoring..."):
         scored = score_file(bench, predictions, scoring=scoring, out=out, run_dir=run_dir, model=model,
@@ -412,8 +415,8 @@ def evaluate(
     with progress:
         result = evaluate_model(
             bench, model, checkpoint=checkpoint, options=_adapter_options(config, option), scoring=scoring,
-            device=device, on_task=on_task, say=_say, tasks=tasks.split(",") if tasks else None,
-            concepts=concepts.split(",") if concepts else None, limit=limit, seed=seed, batch_size=batch_size,
+            device=device, on_task=on_task, say=_say, tasks=None if tasks is None else tasks.split(","),
+            concepts=None if concepts is None else concepts.split(","), limit=limit, seed=seed, batch_size=batch_size,
             runs_dir=runs_dir, shard=_shard(shard), reasoning_input=reasoning_input, compared_with=compared_with,
             samples=samples, wait=wait)
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")

@@ -8,6 +8,7 @@ needs is in it.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,3 +118,18 @@ def cache_keyword(forward: Callable[..., object]) -> str:
 
 class ModelError(UbppError):
     """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""
+
+
+def checked_number(adapter: str, option: str, value: object, *, whole: bool = False, least: float = 0.0) -> float:
+    """An `--option` value as the number it must be (a whole one where `whole`, finite, at least `least`): a
+    sampler given `steps=abc` or `steps=0` would otherwise fail mid-run, after writing part of it."""
+    kind = "a whole number" if whole else "a number"
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or (whole and not number.is_integer()) \
+            or number < least:
+        raise ModelError(f"{adapter}: {option} must be {kind} >= {least:g}, not {value!r}")
+    return int(number) if whole else number
+

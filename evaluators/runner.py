@@ -25,7 +25,9 @@ Sharding: `--shard i/n`, or the RANK / WORLD_SIZE that `accelerate launch`
 sets, keeps every n-th concept (so both stages of a concept stay in one
 process); each shard appends to its own file under its own lock and marks
 itself done; the last shard to finish takes the run's lock, merges the files
-and scores, so the summary equals a single-process run's.
+and scores, so the summary equals a single-process run's. Items another
+launch of the run finished (unsharded, or with another shard count) are
+taken over, not predicted again.
 
 Generated images that cannot be scored (a file corrupted after the run wrote
 it) are failed items with their reason, never a crash or a silent 0.
@@ -165,15 +167,28 @@ def seed_for(model: Model, seed: int, task: str, item: Any) -> int:
 
 def check_selection(bench: Benchmark, config: EvalConfig) -> list[str]:
     """The tasks asked for; EvalSettingsError for an unknown task or concept (before a run folder exists)."""
-    tasks = config.tasks or list(TASKS)
+    tasks = list(TASKS) if config.tasks is None else config.tasks
     unknown = [t for t in tasks if t not in TASKS]
-    if unknown:
-        raise EvalSettingsError(f"unknown task(s) {', '.join(unknown)}; tasks are {', '.join(TASKS)}")
+    if unknown or not tasks:
+        named = ", ".join(map(repr, unknown or [""]))
+        raise EvalSettingsError(f"unknown task(s) {named}; tasks are {', '.join(TASKS)}")
     if config.concepts:
         missing = [c for c in config.concepts if c not in bench.concepts]
         if missing:
             raise EvalSettingsError(f"concept(s) {', '.join(repr(c) for c in missing)} not in {bench.version}")
     return tasks
+
+
+def check_capabilities(model: Model, config: EvalConfig) -> None:
+    """Tasks named in `tasks` that the model cannot do are refused (by default, all tasks, they are left out): a run
+    asked for `pure_gen` of a model that only answers would otherwise do nothing and report success."""
+    if config.tasks is None:
+        return
+    unable = [t for t in config.tasks if task_capability(t) not in model.capabilities]
+    if unable:
+        can = " and ".join(sorted(model.capabilities))
+        raise EvalSettingsError(f"{config.model} cannot do {', '.join(unable)} (it can {can}); leave "
+                                f"{'it' if len(unable) == 1 else 'them'} out of --tasks")
 
 
 def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, Any]]:
@@ -257,6 +272,39 @@ class PredictionLog:
             self.done[(record["task"], record["id"])] = record
 
 
+def finished_elsewhere(run_dir: Path, own: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """Records in the run's other prediction files (the one-process file, shard files of any shard count).
+
+    Outputs depend on the item alone (per-item seeds), so an item another launch of this run finished is done for
+    this one too: a sharded run after an unsharded one, or the reverse, predicts nothing twice. Another process
+    may be appending to those files, so they are only read, never repaired: bad lines and a last line without its
+    newline are passed over, and a generation record counts only while its image is there."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for path in [run_dir / "predictions.jsonl", *sorted(run_dir.glob("predictions.shard-*-of-*.jsonl"))]:
+        if path == own:
+            continue
+        try:
+            raw = read_regular(path)
+        except (FileNotFoundError, UnsafePath):
+            continue
+        for line in raw.split(b"\n")[:-1]:
+            record = PredictionLog._parse(line)
+            try:
+                record = prediction_record(record, str(path)) if record is not None else None
+            except RunError:
+                continue
+            if record is not None and (record["task"] not in GENERATION_TASKS or _image_here(run_dir, record)):
+                found.setdefault((record["task"], record["id"]), record)
+    return found
+
+
+def _image_here(run_dir: Path, record: dict[str, Any]) -> bool:
+    try:
+        return inside(run_dir, record["output"]).is_file()
+    except UnsafePath:
+        return False
+
+
 def generation_prompt(item: Any, task: str, model: Model, config: EvalConfig, log: PredictionLog
                       ) -> tuple[str, str]:
     """(prompt, where it came from) for a generation item; two-stage items per `config.reasoning_input`."""
@@ -313,6 +361,10 @@ def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, l
                                                                                                                 int]:
     """Predict every planned item not already in the log; returns (predicted, skipped)."""
     pairs = plan(bench, model, config)
+    if any((task, item.id) not in log.done for task, item in pairs):
+        elsewhere = finished_elsewhere(run_dir, log.path)
+        log.append([elsewhere[key] for key in ((task, item.id) for task, item in pairs)
+                    if key in elsewhere and key not in log.done])
     predicted = skipped = 0
     advances = {}
     for task in dict.fromkeys(t for t, _ in pairs):
@@ -421,6 +473,7 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
     if config.reasoning_input == HARNESS_FLOW:
         config = replace(config, reasoning_input=getattr(model, "harness_reasoning_input", "own"))
     check_selection(bench, config)  # a typo writes no run folder
+    check_capabilities(model, config)
     run_dir, info = open_run(bench, model, config)
     index, count = config.shard
     with run_lock(run_dir, "run" if count == 1 else f"shard-{index}-of-{count}", config.wait, say):

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bench.release_fixture import CONCEPTS, write_release
 from cli import app
+from training.pretrain_tiny import TINY_BASE
 from unifybench_pp.markdown import markdown_text
 
 DOC = Path(__file__).parents[1] / "docs" / "bad-input.md"
@@ -228,10 +229,19 @@ CASES = [
         "--config", str(tmp / "missing.yaml"))(tmp, bench), 2, "cannot read the settings file"),
     Case("an adapter `--config` TOML file that is not TOML", lambda tmp, bench: evaluate(
         "--config", str(settings_file("a = [\n", "options.toml")(tmp)))(tmp, bench), 2, "not valid TOML"),
-    Case("`--tasks bogus`", evaluate("--tasks", "bogus"), 2, "unknown task(s) bogus"),
+    Case("`--tasks bogus`", evaluate("--tasks", "bogus"), 2, "unknown task(s) 'bogus'"),
+    Case("`--tasks ''`", evaluate("--tasks", ""), 2, "unknown task(s) ''"),
+    Case("`--tasks pure_gen` for a model that only answers", evaluate("--tasks", "pure_gen"), 2,
+         "always-yes cannot do pure_gen (it can understand)"),
     Case("`--concepts ast,,chelsea`", evaluate("--concepts", "ast,,chelsea"), 2, "concept(s) '' not in"),
+    Case("Show-o `--option steps=abc`", lambda tmp, bench: [
+        "evaluate", "--model", "showo-tp", "--checkpoint", str(TINY_BASE.showo), "--option",
+        f"magvit={TINY_BASE.magvit}", "--option", "steps=abc", "--benchmark", str(bench), "--runs-dir",
+        str(tmp / "runs")], 2, "showo-tp: steps must be a whole number >= 1, not 'abc'"),
     Case("`--device bogus`", evaluate("--device", "bogus"), 2, "is not a device"),
     Case("`--device meta`", evaluate("--device", "meta"), 2, "models run on cpu, cuda or mps"),
+    Case("`score --device bogus`", lambda tmp, bench: ["score", str(bench), str(tmp / "predictions.jsonl"),
+                                                       "--device", "bogus"], 2, "is not a device"),
     Case("`compare --alpha nan`", lambda tmp, bench: ["compare", str(tmp), str(tmp), "--alpha", "nan"], 2,
          "a significance level is between 0 and 1"),
     Case("a leaderboard of a folder that does not exist", leaderboard_of_a_missing_folder, 2, "no such folder"),

@@ -181,7 +181,7 @@ def test_user_errors_exit_2(mini_build: Path, tiny_bundle: Path, tmp_path: Path)
         (["--model", "unictokens", "--checkpoint", str(tiny_bundle), "--option", "concepts=" + str(tmp_path)],
          "concept weights for ast not found"),
         (["--model", "always-yes", "--option", "color=red"], "always-yes takes no options"),
-        (["--model", "always-yes", "--tasks", "rec,poetry"], "unknown task(s) poetry"),
+        (["--model", "always-yes", "--tasks", "rec,poetry"], "unknown task(s) 'poetry'"),
         (["--model", "always-yes", "--samples", "0"], "Invalid value for '--samples'"),
         (["--model", "always-yes", "--judge-repeats", "0"], "Invalid value for '--judge-repeats'"),
         (["--model", "always-yes", "--limit", "-1"], "Invalid value for '--limit'"),  # dropped each task's last item
@@ -331,7 +331,34 @@ def test_explicit_and_implicit_reasoning_inputs_are_recorded_and_kept_apart(mini
 def test_a_model_that_cannot_understand_draws_from_the_implicit_prompt(mini_build: Path, tmp_path: Path) -> None:
     bench = unifybench_pp.load(mini_build)
     model = EchoPainter(capabilities=("generate",))
-    result = run_evaluation(bench, model, EvalConfig("painter", runs_dir=tmp_path, tasks=["rea_gen", "rea"],
+    result = run_evaluation(bench, model, EvalConfig("painter", runs_dir=tmp_path, tasks=["rea_gen"],
                                                      concepts=["rocket"]))
     assert dict(model.generated) == {i.id: i.implicit_prompt for i in bench.items("rea_gen", ["rocket"])}
     assert {r["task"] for r in records(result.run_dir)} == {"rea_gen"}
+
+
+def test_sharded_and_unsharded_launches_of_a_run_predict_nothing_twice(mini_build: Path, tmp_path: Path) -> None:
+    """Per-item seeds make an output independent of its shard, so whichever launch finished an item, the others
+    take it over: shard 0 of 2 first, then one process; one process first, then a shard; a generation record whose
+    image is gone is predicted again."""
+    bench = unifybench_pp.load(mini_build)
+    scoring = ScoringConfig(clip="/nonexistent", judge_cache=tmp_path / "judge.sqlite")
+    text = lambda **kw: EvalConfig("always-yes", runs_dir=tmp_path, scoring=scoring, tasks=["rec"], **kw)  # noqa: E731
+    concepts = sorted(bench.concepts)
+    first_shard = sum(1 for item in bench.tasks["rec"] if concepts.index(item.concept) % 2 == 0)
+    shard = run_evaluation(bench, create("always-yes"), text(shard=(0, 2)))
+    assert shard.results is None and shard.predicted == first_shard
+    whole = run_evaluation(bench, create("always-yes"), text())
+    assert (whole.skipped, whole.predicted) == (first_shard, len(bench.tasks["rec"]) - first_shard)
+    assert whole.run_dir == shard.run_dir and whole.results is not None
+
+    images = lambda **kw: EvalConfig("real-images", runs_dir=tmp_path, scoring=scoring,  # noqa: E731
+                                     tasks=["pure_gen"], **kw)
+    alone = run_evaluation(bench, create("real-images"), images())
+    second = [item for item in bench.tasks["pure_gen"] if concepts.index(item.concept) % 2 == 1]
+    (alone.run_dir / image_name(second[0].id)).unlink()
+    later = run_evaluation(bench, create("real-images"), images(shard=(1, 2)))
+    assert (later.skipped, later.predicted) == (len(second) - 1, 1)
+    shard_file = alone.run_dir / "predictions.shard-1-of-2.jsonl"
+    assert sorted(json.loads(line)["id"] for line in shard_file.read_text().splitlines()) == \
+        sorted(item.id for item in second)

@@ -62,7 +62,7 @@ from unifybench_pp.paths import path_component
 from unifybench_pp.prompts import name_substituted
 from unifybench_pp.schema import Concept
 
-from ..base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
+from ..base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb
 from ..harness_seeds import request_seed
 from .bundle import ShowoBundle
 from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
@@ -101,6 +101,10 @@ class ShowoAdapter:
             if value not in get_args(allowed):
                 raise ModelError(f"{name}: {option} must be one of {', '.join(get_args(allowed))}, not {value!r}")
         self.flip, self.latent_text, self.pure_gen_names = flip, latent_text, pure_gen_names
+        steps = checked_number(name, "steps", steps, whole=True, least=1)
+        guidance_scale = checked_number(name, "guidance_scale", guidance_scale)
+        temperature = checked_number(name, "temperature", temperature)
+        max_new_tokens = checked_number(name, "max_new_tokens", max_new_tokens, whole=True, least=1)
         self.concepts_option = Path(concepts) if concepts else None
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
         own_models = ShowoBundle.per_concept(Path(checkpoint))
