@@ -234,7 +234,7 @@ def _print_results(title: str, results: list, judge_usage: Optional[dict], scori
             table.add_row(result.name, f"n/c [{mark}]", "", "", "")
         else:
             low, high = result.ci95
-            table.add_row(result.name, result.shown(), f"[{low:.3f}, {high:.3f}]",
+            table.add_row(result.name, result.shown(), f"[{low:.4f}, {high:.4f}]",  # the value's digits
                           f"{result.n} ({result.n_concepts})" + (f", {result.failed} failed" if result.failed else "")
                           + (f", {result.unparseable} unparseable" if result.unparseable else ""),
                           result.model or "")
@@ -389,6 +389,12 @@ def evaluate(
     samples: Annotated[int, typer.Option(
         min=1, help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
              "sampling's variance from the concepts' and the judge's.")] = 1,
+    name: Annotated[Optional[str], typer.Option(
+        help="The row's name on the leaderboard (default: the adapter's, e.g. Sync-R1); the run folder keeps the "
+             "adapter's name.")] = None,
+    model_size: Annotated[Optional[str], typer.Option(
+        help="The size the row shows, e.g. 1.3B (default: the adapter's: the released model's, or what it counts in "
+             "the checkpoint). Set it for a checkpoint of another size, such as the tiny demo models.")] = None,
     wait: WaitOpt = False,
     require_complete: RequireCompleteOpt = False,
     scoring=None,
@@ -418,7 +424,8 @@ def evaluate(
             device=device, on_task=on_task, say=_say, tasks=None if tasks is None else tasks.split(","),
             concepts=None if concepts is None else concepts.split(","), limit=limit, seed=seed, batch_size=batch_size,
             runs_dir=runs_dir, shard=_shard(shard), reasoning_input=reasoning_input, compared_with=compared_with,
-            samples=samples, wait=wait)
+            samples=samples, wait=wait, **({"display_name": name} if name else {}),
+            **({"model_size": model_size} if model_size else {}))
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
     if result.results is None:
         console.print("this shard is done; the last shard to finish scores the merged predictions")
@@ -442,14 +449,19 @@ def _significance_level(value: float) -> float:
 def compare(
     run_a: Annotated[Path, typer.Argument(help="A run directory (holds run.json, scores.jsonl, summary.json).")],
     run_b: Annotated[Path, typer.Argument(help="The run to compare with (same benchmark build and protocol).")],
-    out: Annotated[Optional[Path], typer.Option(help="Also write the table: .md (Markdown) or .csv.")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        help="Also write the table, in the format its extension names: .md (Markdown), .csv or .tex (LaTeX); "
+             "any other extension is refused.")] = None,
     alpha: Annotated[float, typer.Option(help="Significance level for the 'significant' column, between 0 and 1.",
                                          callback=_significance_level)] = 0.05,
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
     from evaluators.compare import compare_runs, to_frame
     from evaluators.rundir import read_run
+    from leaderboard.exports import check_frame_out, write_frame
 
+    if out:
+        check_frame_out(out)  # before any work: an unknown extension is refused, nothing written
     a, b = read_run(run_a), read_run(run_b)
     differences = compare_runs(a, b)
     table = Table(title=f"{a.info.model} (A) vs {b.info.model} (B) on {a.info.benchmark_version} ({a.info.protocol})")
@@ -459,14 +471,15 @@ def compare(
         if d.difference is None:
             table.add_row(d.metric, "", "", "", "", "", d.reason)
             continue
-        ci = f"[{d.ci95[0]:+.3f}, {d.ci95[1]:+.3f}]" if d.ci95 else d.reason
+        ci = f"[{d.ci95[0]:+.4f}, {d.ci95[1]:+.4f}]" if d.ci95 else d.reason  # the digits of A, B and A - B
         p = "" if d.p_value is None else f"{d.p_value:.3f}" + (" *" if d.significant(alpha) else "")
         table.add_row(d.metric, d.shown("a"), d.shown("b"), f"{d.difference:+.4f}", ci, p, f"{d.concepts} ({d.items})")
     console.print(table)
     console.print(f"* p < {alpha} (sign-flip permutation test over concepts; intervals resample concepts)")
     if out:
-        frame = to_frame(differences, a.info.model, b.info.model, alpha)
-        out.write_text(frame.to_csv(index=False) if out.suffix == ".csv" else frame.to_markdown(index=False) + "\n")
+        names = ((a.info.model, b.info.model) if a.info.model != b.info.model
+                 else (f"{a.info.model} (A)", f"{b.info.model} (B)"))  # one model's two runs: two columns
+        write_frame(to_frame(differences, *names, alpha), out, table.title)
         console.print(f"written to {out}")
 
 
@@ -543,13 +556,15 @@ def _existing_paths(paths: list[Path]) -> list[Path]:
 
 
 @app.command("leaderboard")
-@keeps("pages written before are whole; re-run to rebuild the site")
+@keeps("--out is unchanged: the site replaces it only once complete")
 def leaderboard(
     runs: Annotated[list[Path],
                     typer.Argument(help="Run directories, or folders holding them (searched recursively); each "
                                         "must exist (a mistyped one is refused, not skipped).",
                                    callback=_existing_paths)],
-    out: Annotated[Path, typer.Option(help="Folder for index.html, per-run pages and the exports.")] = Path("site"),
+    out: Annotated[Path, typer.Option(
+        help="Folder for index.html, per-run pages and the exports; a site ubpp wrote there before is replaced, "
+             "any other non-empty folder is refused.")] = Path("site"),
     benchmark: Annotated[Optional[Path], typer.Option(
         help="The benchmark build the runs used: adds prompts and reference images to the per-sample pages.")] = None,
     reported: Annotated[bool, typer.Option(
@@ -557,14 +572,15 @@ def leaderboard(
         = True,
     baseline: Annotated[Optional[str], typer.Option(
         help="Model name of the measured row every other measured row is tested against (paired, per column; "
-             "significant differences get an arrow). Default: each run's recorded starting point.")] = None,
+             "significant differences get an arrow); a name no run has is refused. Default: each run's recorded "
+             "starting point.")] = None,
 ) -> None:
     """Build the static leaderboard: one self-contained HTML page, per-run sample browsers, Markdown/CSV/LaTeX."""
     from leaderboard.page import build_site
 
     site = build_site(runs, out, benchmark, include_reported=reported, baseline=baseline)
     for path, reason in site.skipped:
-        errors.print(f"warning: skipped {path}: {reason}", markup=False, highlight=False)
+        errors.print(f"warning: skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"{len(site.runs)} runs, {len(site.tables)} tables; open {(out / 'index.html').resolve().as_uri()}")
 
 

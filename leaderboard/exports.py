@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from unifybench_pp.errors import UbppError
+from unifybench_pp.files import atomic_write
 from unifybench_pp.markdown import markdown_text
 
 from .tables import Cell, Table, format_cell
@@ -31,8 +33,16 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv_safe(value: object) -> object:
-    """Text that would start a formula gets a leading ' (OWASP's advice); numbers, negative ones too, stay numbers."""
-    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+    """Text that would start a formula gets a leading ' (OWASP's advice); numbers, negative ones too, stay numbers,
+    and so does a lone "-" (a missing cell, or a size not reported): with nothing after it there is no formula."""
+    if isinstance(value, str) and len(value) > 1 and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
+
+
+def _csv_key(key: object) -> object:
+    """An index or column label made safe, part by part when it is a tuple (a MultiIndex)."""
+    return tuple(_csv_safe(part) for part in key) if isinstance(key, tuple) else _csv_safe(key)
 
 
 def _markdown_safe(value: object) -> object:
@@ -41,7 +51,7 @@ def _markdown_safe(value: object) -> object:
 
 def to_csv(table: Table) -> str:
     frame = _frame(table, None)
-    frame.index = frame.index.map(lambda key: tuple(_csv_safe(k) for k in key))
+    frame.index = frame.index.map(_csv_key)
     return frame.map(_csv_safe).to_csv()
 
 
@@ -66,6 +76,46 @@ def to_latex(table: Table) -> str:
     frame.columns = frame.columns.map(lambda key: tuple(_latex_escape(str(k)) for k in key))
     return frame.style.to_latex(hrules=True, multicol_align="c", caption=_latex_escape(table.title),
                                 column_format="llll" + "r" * len(table.columns))
+
+
+class ExportError(UbppError):
+    """An output file whose format cannot be told from its extension; nothing was written."""
+
+
+FRAME_FORMATS = (".md", ".csv", ".tex")
+"""What a table file's extension says it holds: Markdown, CSV, LaTeX (booktabs), as the leaderboard exports."""
+
+
+def check_frame_out(out: Path) -> None:
+    """ExportError unless `out`'s extension names one of FRAME_FORMATS (checked before any work is done)."""
+    if out.suffix.lower() not in FRAME_FORMATS:
+        raise ExportError(f"{out}: unknown table format {out.suffix or '(no extension)'!r} (fix: end the file name "
+                          f"with {', '.join(FRAME_FORMATS)})")
+
+
+def frame_text(frame: pd.DataFrame, suffix: str, title: str = "") -> str:
+    """A plain table (one row per record, no index) as the format `suffix` names, with the same protection as the
+    leaderboard's exports: no formulas in CSV, no markup in Markdown, escaped LaTeX."""
+    suffix = suffix.lower()
+    frame = frame.copy()
+    if suffix == ".csv":
+        frame.columns = frame.columns.map(_csv_key)
+        return frame.map(_csv_safe).to_csv(index=False)
+    if suffix == ".md":
+        frame.columns = frame.columns.map(lambda key: _markdown_safe(str(key)))
+        return frame.map(_markdown_safe).to_markdown(index=False) + "\n"
+    if suffix == ".tex":
+        frame.columns = frame.columns.map(lambda key: _latex_escape(str(key)))
+        frame = frame.map(lambda value: _latex_escape(value) if isinstance(value, str) else value)
+        return frame.style.hide(axis="index").format(precision=4).to_latex(
+            hrules=True, caption=_latex_escape(title) if title else None)
+    raise ExportError(f"unknown table format {suffix!r} (fix: use one of {', '.join(FRAME_FORMATS)})")
+
+
+def write_frame(frame: pd.DataFrame, out: Path, title: str = "") -> None:
+    """`frame` written to `out` in the format its extension names (check_frame_out), atomically."""
+    check_frame_out(out)
+    atomic_write(out, frame_text(frame, out.suffix, title))
 
 
 def write_exports(tables: list[Table], out: Path) -> list[Path]:

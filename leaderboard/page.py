@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import io
+import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +22,11 @@ from markupsafe import Markup
 from evaluators.metrics import METRICS
 from evaluators.rundir import Run, RunError, find_runs, read_run
 from unifybench_pp import Benchmark, SourceError, load
+from unifybench_pp.errors import UbppError
+from unifybench_pp.files import MARKER, NotOurs, check_replaceable, staged_directory
 from unifybench_pp.images import BadImage, decoded
-from unifybench_pp.paths import UnsafePath, inside
+from unifybench_pp.jsonio import loads, parse_jsonl
+from unifybench_pp.paths import UnsafePath, inside, read_regular_text
 from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES
 
 from .charts import radar, task_bars
@@ -44,6 +49,39 @@ class Site:
     """run id -> its browser page, relative to `out`."""
 
 
+class SiteError(UbppError):
+    """An --out or --baseline the leaderboard cannot use; nothing was written."""
+
+
+RUN_FILES = ("run.json", "predictions.jsonl", "scores.jsonl", "summary.json")
+"""What a run directory must hold to be published (a run missing one is skipped with a warning)."""
+
+SITE_ENTRY = re.compile(r"index\.html|runs|runs/[^/]+\.html|[^/]+\.(md|csv|tex)")
+"""Every entry a leaderboard site holds: an --out sealed by ubpp holding anything else (a benchmark build, a
+model bundle) is not a site to replace."""
+
+_OUT_FIX = "choose a new or empty --out, or move what is there elsewhere yourself"
+
+
+def check_out(out: Path) -> None:
+    """SiteError unless `out` is absent, empty, or a site an earlier `ubpp leaderboard` wrote and nobody added to.
+
+    The same rule and marker (`unifybench_pp.files.MARKER`) as `build-dataset --out`: a folder ubpp cannot prove
+    it wrote, such as a user's own index.html, is never overwritten.
+    """
+    try:
+        check_replaceable(out)
+    except NotOurs as error:
+        raise SiteError(f"{error.path}: not a leaderboard site to replace: it {error.problem} (fix: {_OUT_FIX})"
+                        ) from None
+    if (out / MARKER).is_file():  # check_replaceable has validated it
+        entries = json.loads((out / MARKER).read_text(encoding="utf-8"))["entries"]
+        other = [entry for entry in entries if not SITE_ENTRY.fullmatch(entry)]
+        if other:
+            raise SiteError(f"{out}: not a leaderboard site to replace: ubpp wrote it as something else (it holds "
+                            f"{other[0]}) (fix: {_OUT_FIX})")
+
+
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
 
@@ -64,11 +102,57 @@ def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _not_numeric(record: dict[str, Any]) -> str | None:
+    """What in one summary.json record is not a number where the tables need one (None when all are)."""
+    checks = [("value", record.get("value"), True)]
+    checks += [(name, record[name], False) for name in ("n", "n_concepts", "failed", "unparseable") if name in record]
+    ci95 = record.get("ci95")
+    if ci95 is not None and not (isinstance(ci95, list) and len(ci95) == 2):
+        return f"ci95 {ci95!r} is not a pair of numbers"
+    checks += [("ci95", bound, False) for bound in ci95 or []]
+    per_concept = record.get("per_concept") or {}
+    checks += [(f"per_concept {name!r}", value, False)
+               for name, value in (per_concept.items() if isinstance(per_concept, dict) else [])]
+    for name, value, optional in checks:
+        if not (_is_number(value) or (optional and value is None)):
+            return f"{name} {value!r} is not a number"
+    return None
+
+
+def check_run(run: Run) -> None:
+    """RunError naming the file and the problem when a run read by `read_run` is not fit to publish: a required
+    file is missing (read_run takes a missing scores or predictions file as empty), or summary.json / scores.jsonl
+    hold a number as text (read_run converts "0.5" to 0.5, and the page would show it as measured)."""
+    for name in RUN_FILES:
+        path = run.path / name
+        if not (path.exists() or path.is_symlink()):
+            raise RunError(f"{path}: missing")
+    where = run.path / "summary.json"
+    names = set()
+    for number, record in enumerate(loads(read_regular_text(inside(run.path, "summary.json")))):
+        problem = _not_numeric(record)
+        if problem:
+            raise RunError(f"{where}: record {number} ({record.get('name')}): {problem}")
+        if record["name"] in names:
+            raise RunError(f"{where}: record {number}: {record['name']} appears twice")
+        names.add(record["name"])
+    for number, line in parse_jsonl(read_regular_text(inside(run.path, "scores.jsonl"))):
+        if not (_is_number(line["score"]) or line["score"] is None):
+            raise RunError(f"{run.path / 'scores.jsonl'}: line {number}: score {line['score']!r} is not a number")
+
+
 def load_runs(roots: list[Path]) -> tuple[list[Run], list[tuple[str, str]]]:
+    """Every readable run under `roots`, and (path, reason) for each one skipped."""
     runs, skipped = [], []
     for path in find_runs(roots):
         try:
-            runs.append(read_run(path))
+            run = read_run(path)
+            check_run(run)
+            runs.append(run)
         except (RunError, OSError, ValueError) as error:
             skipped.append((str(path), str(error)))
     return runs, skipped
@@ -113,11 +197,19 @@ def _item_rows(run: Run, bench: Benchmark | None) -> list[dict[str, Any]]:
 
 def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, include_reported: bool = True,
                baseline: str | None = None) -> Site:
-    """Read the runs (skipping broken ones), build tables, charts, pages and exports under `out`.
+    """Read the runs (skipping broken ones), build tables, charts, pages and exports, then put them in `out`.
 
-    `baseline`: the measured row every other is tested against (default: each run's recorded starting point).
+    `out` must be absent, empty or a site written here before (check_out): it is filled in a hidden sibling
+    and swapped in whole, as `build-dataset --out` is. `baseline`: the measured row every other is tested
+    against (default: each run's recorded starting point); one that names no run read is refused.
     """
+    out = Path(os.path.abspath(out))
+    check_out(out)
     runs, skipped = load_runs(roots)
+    models = sorted({run.info.model for run in runs})
+    if baseline is not None and baseline not in models:
+        raise SiteError(f"--baseline {baseline!r} names no run read (models: {', '.join(models) or 'none'}) "
+                        f"(fix: give one of those model names, or drop --baseline)")
     bench = None
     if benchmark is not None:
         try:
@@ -126,21 +218,30 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
             skipped.append((str(benchmark), f"benchmark not loaded: {error}"))
     tables = build_tables(runs, include_reported, baseline)
     site = Site(out, tables, runs, skipped)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    for run in runs:
+    try:
+        with staged_directory(out) as staging:
+            _write_site(site, staging, bench, include_reported)
+    except NotOurs as error:  # something was put in `out` while the site was built
+        raise SiteError(f"{error.path}: not a leaderboard site to replace: it {error.problem} (fix: {_OUT_FIX})"
+                        ) from None
+    return site
+
+
+def _write_site(site: Site, folder: Path, bench: Benchmark | None, include_reported: bool) -> None:
+    (folder / "runs").mkdir()
+    for run in site.runs:
         page = f"runs/{slug(run.id)}.html"
         site.pages[run.id] = page
         rows = _item_rows(run, bench if bench and bench.version == run.info.benchmark_version else None)
         html = _ENV.get_template("run.html.j2").render(
             run=run, rows=rows, metrics=METRICS, tasks=sorted({r["task"] for r in rows}),
             concepts=sorted({r["concept"] for r in rows}), bench_loaded=bench is not None)
-        (out / page).write_text(html, encoding="utf-8")
+        (folder / page).write_text(html, encoding="utf-8")
     charts = []
-    for table in tables:
+    for table in site.tables:
         if table.key.startswith("table1"):
             shown = [r for r in table.rows if r.source == "measured"] or table.rows[-4:]
             charts.append((Markup(task_bars(table, shown)), Markup(radar(table, shown))))
     index = _ENV.get_template("index.html.j2").render(site=site, charts=charts, include_reported=include_reported)
-    (out / "index.html").write_text(index, encoding="utf-8")
-    write_exports(tables, out)
-    return site
+    (folder / "index.html").write_text(index, encoding="utf-8")
+    write_exports(site.tables, folder)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -219,12 +220,61 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
                                                              target.run.results.get(column.key), column.key)
 
 
+def build_suffixes(builds: list[str]) -> dict[str, str]:
+    """Each benchmark build's part of a table key ("" when there is only one): its version, made safe for a file
+    name and an HTML id, and distinct."""
+    if len(builds) <= 1:
+        return {build: "" for build in builds}
+    suffixes: dict[str, str] = {}
+    for build in builds:
+        suffix = "@" + (re.sub(r"[^A-Za-z0-9._-]+", "-", build).strip("-")[:80] or "build")
+        while suffix in suffixes.values():
+            suffix += "-"
+        suffixes[build] = suffix
+    return suffixes
+
+
+def _titled(title: str, notes: list[str], builds: list[str]) -> str:
+    """The title with the setting's notes and the benchmark build(s) its measured rows were scored on."""
+    if builds:
+        notes = [*notes, ("build " if len(builds) == 1 else "builds ") + ", ".join(builds)]
+    return title + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _by_build(runs: list[Run]) -> dict[str, list[Run]]:
+    """The runs grouped by the benchmark build (version) they were scored on, in version order."""
+    groups: dict[str, list[Run]] = {}
+    for run in sorted(runs, key=lambda r: r.info.benchmark_version):
+        groups.setdefault(run.info.benchmark_version, []).append(run)
+    return groups
+
+
+def _table5_groups(runs: list[Run]) -> list[list[Run]]:
+    """Table 5's runs split so that each table holds one build per benchmark (a column's numbers all come from
+    one build): the k-th build of each benchmark, in version order, goes in the k-th table."""
+    versions: dict[tuple[str, ...], list[str]] = {}
+    for run in runs:
+        builds = versions.setdefault(tuple(sorted(run_formats(run))), [])
+        if run.info.benchmark_version not in builds:
+            builds.append(run.info.benchmark_version)
+    for builds in versions.values():
+        builds.sort()
+    groups: list[list[Run]] = [[] for _ in range(max((len(b) for b in versions.values()), default=1))]
+    for run in runs:
+        groups[versions[tuple(sorted(run_formats(run)))].index(run.info.benchmark_version)].append(run)
+    return groups
+
+
 def build_tables(runs: list[Run], include_reported: bool = True, baseline: str | None = None) -> list[Table]:
-    """Table 1 per (protocol, reasoning input) among the runs, then Table 5.
+    """Table 1 per (protocol, reasoning input, benchmark build) among the runs, then Table 5.
 
     The paper's reported rows join the harness's setting (`syncr1`, the
     model's own reasoning); other protocols and reasoning-input ablations get
-    tables of their own, so their numbers never sit beside the paper's.
+    tables of their own, so their numbers never sit beside the paper's. Runs
+    scored on different benchmark builds (the release split and a
+    `build-dataset --seed` draw: different held-out items) get a table each,
+    the build named in its title and key, so numbers are ranked and compared
+    only against numbers on the same items.
     """
     reported = load_reported()["tables"] if include_reported else {}
     columns = table1_columns()
@@ -232,47 +282,53 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
     settings = sorted({(run.info.protocol, run.info.reasoning_input) for run in runs}
                       | ({paper} if include_reported else set()))
     tables = []
-    table1_runs = [run for run in runs if "unifybench" in run_formats(run)]
     for protocol, reasoning in settings:
-        rows = [_measured_row([run], columns) for run in table1_runs
-                if (run.info.protocol, run.info.reasoning_input) == (protocol, reasoning)]
-        if (protocol, reasoning) == paper and "table1" in reported:
-            rows = _reported_rows(reported["table1"], "table1") + rows
-        rows = _ordered(rows)
-        rank_cells(rows, columns)
-        mark_comparisons(rows, columns, baseline)
+        measured = [run for run in runs if (run.info.protocol, run.info.reasoning_input) == (protocol, reasoning)]
         notes = ([f"{protocol} protocol"] if protocol != "syncr1" else []) + \
                 ([f"{reasoning} reasoning input"] if reasoning != "own" else [])
-        title = "Table 1: UnifyBench and UnifyBench++" + (f" ({', '.join(notes)})" if notes else "")
         key = "table1-" + protocol + ("" if reasoning == "own" else f"-{reasoning}")
-        tables.append(Table(key, title, columns, rows, protocol))
-        measured = [run for run in runs if (run.info.protocol, run.info.reasoning_input) == (protocol, reasoning)]
-        extra = supplementary_columns(measured)
-        if extra:  # measured rows only: the paper reports none of these
-            rows = _ordered([_measured_row([run], extra) for run in measured])
+        table1_builds = _by_build([run for run in measured if "unifybench" in run_formats(run)]) or {"": []}
+        suffixes = build_suffixes(list(table1_builds))
+        for build, build_runs in table1_builds.items():
+            rows = [_measured_row([run], columns) for run in build_runs]
+            if (protocol, reasoning) == paper and "table1" in reported:
+                rows = _reported_rows(reported["table1"], "table1") + rows
+            rows = _ordered(rows)
+            rank_cells(rows, columns)
+            mark_comparisons(rows, columns, baseline)
+            tables.append(Table(key + suffixes[build], _titled("Table 1: UnifyBench and UnifyBench++", notes,
+                                                                [build] if build else []), columns, rows, protocol))
+        extra_builds = {build: (group, extra) for build, group in _by_build(measured).items()
+                        if (extra := supplementary_columns(group))}
+        suffixes = build_suffixes(list(extra_builds))
+        for build, (group, extra) in extra_builds.items():  # measured rows only: the paper reports none of these
+            rows = _ordered([_measured_row([run], extra) for run in group])
             rank_cells(rows, extra)
             mark_comparisons(rows, extra, baseline)
-            tables.append(Table(key.replace("table1", "supplementary", 1),
-                                "Supplementary metrics: reward experts and offline stand-ins, measured rows only"
-                                + (f" ({', '.join(notes)})" if notes else ""), extra, rows, protocol))
+            tables.append(Table(key.replace("table1", "supplementary", 1) + suffixes[build],
+                                _titled("Supplementary metrics: reward experts and offline stand-ins, measured rows "
+                                        "only", notes, [build]), extra, rows, protocol))
     for key, t5_columns in TABLE5_COLUMNS.items():
         t5_runs = [run for run in runs if any(c.key in run.results and task_capability(METRICS[c.key].task)
                                               in run.info.capabilities for c in t5_columns)]
         for protocol in sorted({run.info.protocol for run in t5_runs} | ({"syncr1"} if key in reported else set())):
-            by_model: dict[str, list[Run]] = {}
-            for run in (r for r in t5_runs if r.info.protocol == protocol):
-                by_model.setdefault(run.info.model, []).append(run)
-            rows = [_measured_row(model_runs, t5_columns) for model_runs in by_model.values()]
-            if protocol == "syncr1" and key in reported:
-                rows = _reported_rows(reported[key], key) + rows
-            rows = _ordered(rows)
-            rank_cells(rows, t5_columns)
-            title = reported[key]["title"] if key in reported else key
-            if rows and any(r.source == "measured" for r in rows):
-                title = title.replace(" (reported)", "")
-            suffix = "" if protocol == "syncr1" else f"-{protocol}"
-            tables.append(Table(key + suffix, title + (f" ({protocol} protocol)" if suffix else ""), t5_columns,
-                                rows, protocol))
+            groups = _table5_groups([r for r in t5_runs if r.info.protocol == protocol])
+            for number, group in enumerate(groups, start=1):
+                by_model: dict[str, list[Run]] = {}
+                for run in group:
+                    by_model.setdefault(run.info.model, []).append(run)
+                rows = [_measured_row(model_runs, t5_columns) for model_runs in by_model.values()]
+                if protocol == "syncr1" and key in reported:
+                    rows = _reported_rows(reported[key], key) + rows
+                rows = _ordered(rows)
+                rank_cells(rows, t5_columns)
+                title = reported[key]["title"] if key in reported else key
+                if rows and any(r.source == "measured" for r in rows):
+                    title = title.replace(" (reported)", "")
+                suffix = ("" if protocol == "syncr1" else f"-{protocol}") + (f"@{number}" if len(groups) > 1 else "")
+                tables.append(Table(key + suffix, _titled(title, [f"{protocol} protocol"] if protocol != "syncr1"
+                                                          else [], sorted({r.info.benchmark_version for r in group})),
+                                    t5_columns, rows, protocol))
     return tables
 
 

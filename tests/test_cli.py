@@ -160,3 +160,20 @@ def test_plan_shows_list_settings_as_written() -> None:
                                       "lora_targets=[q_proj]", "--plan"], env={"COLUMNS": "250"})
     assert result.exit_code == 0, result.output
     assert "[chelsea] (default null)" in result.output and "[q_proj] (default [q_proj, k_proj" in result.output
+
+
+def test_evaluate_names_the_row_and_its_size_as_told(mini_build: Path, tmp_path: Path) -> None:
+    """A checkpoint of another size than the adapter's release (the demo's tiny Show-o) is labelled as the user says,
+    in run.json and so on the leaderboard; the run folder keeps the adapter's name."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--runs-dir",
+                                      str(tmp_path), "--tasks", "rec", "--name", "Yes (tiny)", "--model-size", "7M"])
+    assert result.exit_code == 0, result.output
+    [run] = list(tmp_path.glob("always-yes/*/*/run.json"))
+    info = json.loads(run.read_text())
+    assert (info["model"], info["model_size"], info["adapter"]) == ("Yes (tiny)", "7M", "always-yes")

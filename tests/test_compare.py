@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -17,6 +19,8 @@ from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
 from evaluators.scoring_config import ScoringConfig
+
+from .cli_runner import ubpp
 
 
 def result(name: str, per_item: dict[str, float], details: dict | None = None, protocol: str = "syncr1"
@@ -144,3 +148,36 @@ def test_compare_lists_only_the_metrics_of_the_runs_benchmark(two_runs: tuple[Pa
     names = [d.metric for d in compare_runs(a, b)]
     assert names and all(METRICS[n].benchmark == "unifybench" for n in names)
     assert set(names) == set(a.results) | set(b.results)
+
+
+def test_compare_out_format_follows_the_extension(two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    yes, echo, _ = two_runs
+    expected = {d.metric: d for d in compare_runs(read_run(echo), read_run(yes))}
+    done = ubpp("compare", str(echo), str(yes), "--out", "c.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(tmp_path / "c.csv")
+    assert list(frame.columns[:3]) == ["metric", "text-echo", "always-yes"]
+    rec = frame.set_index("metric").loc["rec.weight"]
+    assert rec["difference"] == pytest.approx(expected["rec.weight"].difference)
+    assert ubpp("compare", str(echo), str(yes), "--out", "c.tex", cwd=tmp_path).returncode == 0
+    latex = (tmp_path / "c.tex").read_text()
+    assert r"\toprule" in latex and r"\bottomrule" in latex and "rec.weight" in latex
+    assert ubpp("compare", str(echo), str(yes), "--out", "c.md", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "c.md").read_text().startswith("| metric")
+    for name in ("x.txt", "noextension"):
+        refused = ubpp("compare", str(echo), str(yes), "--out", name, cwd=tmp_path)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert "unknown table format" in refused.stderr and not (tmp_path / name).exists()
+    # Two runs of one model: A and B stay two columns (not one name, the second overwriting the first).
+    assert ubpp("compare", str(yes), str(yes), "--out", "same.csv", cwd=tmp_path).returncode == 0
+    assert list(pd.read_csv(tmp_path / "same.csv").columns[1:3]) == ["always-yes (A)", "always-yes (B)"]
+
+
+def test_compare_prints_intervals_with_the_digits_of_their_values(two_runs: tuple[Path, Path, Path],
+                                                                   tmp_path: Path) -> None:
+    yes, echo, _ = two_runs
+    done = ubpp("compare", str(echo), str(yes), cwd=tmp_path, env={"COLUMNS": "250"})
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if " rec.weight " in line]
+    a, b, difference, low, high = re.findall(r"[+-]?\d+\.\d+", line)[:5]  # then p, shown to 3 digits
+    assert {len(n.split(".")[1]) for n in (a, b, difference, low, high)} == {4}

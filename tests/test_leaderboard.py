@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,9 +14,10 @@ import pytest
 
 from evaluators.rundir import read_run
 from leaderboard.exports import to_csv, to_latex, to_markdown
-from leaderboard.page import build_site
+from leaderboard.page import build_site, load_runs
 from leaderboard.tables import build_tables, load_reported
 
+from .cli_runner import ubpp
 from .run_fixtures import INJECTED, make_run
 
 SEEDS = Path(__file__).parents[2] / "shared" / "seeds"  # the paper, beside the clone as CI lays it out
@@ -143,12 +145,18 @@ def test_exports_neutralise_formulas_and_markup_in_names(tmp_path: Path) -> None
     HTML or split a table cell; numbers (negative ones too) stay numbers."""
     make_run(tmp_path / "runs", "=HYPERLINK(\"http://x\")", {"rec.weight": 0.5}, ["understand"])
     make_run(tmp_path / "runs", "a|b<img src=x onerror=alert(1)>", {"rec.weight": 0.25}, ["understand"])
+    make_run(tmp_path / "runs", "-2+3", {"rec.weight": 0.125}, ["understand"])
     build_site([tmp_path / "runs"], tmp_path / "site")
     csv_text = (tmp_path / "site" / "table1-syncr1.csv").read_text()
     rows = list(csv.reader(io.StringIO(csv_text)))
-    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
-    assert any(cell == "'=HYPERLINK(\"http://x\")" for row in rows for cell in row)
+    cells = [cell for row in rows for cell in row]
+    assert not any(cell.startswith(("=", "+", "@")) or (cell.startswith("-") and cell != "-") for cell in cells)
+    assert "'=HYPERLINK(\"http://x\")" in cells and "'-2+3" in cells
     assert any(cell == "0.5" for row in rows for cell in row)
+    # A missing cell ("-": the model cannot generate) is no formula: written as is, not as '-.
+    [measured] = [row for row in rows if row[1] == "-2+3" or row[1] == "'-2+3"]
+    assert measured[4:] == ["0.125", "n/c", "n/c", "n/c", "n/c", "n/c", "n/c"] + ["-"] * 8
+    assert "'-" not in cells
     markdown = (tmp_path / "site" / "table1-syncr1.md").read_text()
     assert "<img" not in markdown and "a\\|b&lt;img src=x onerror=alert(1)&gt;" in markdown
 
@@ -161,3 +169,133 @@ def test_runs_of_one_model_get_a_page_each(tmp_path: Path) -> None:
     assert len(site.runs) == 3 and len(set(site.pages.values())) == 3
     assert len(list((tmp_path / "site" / "runs").glob("*.html"))) == 3
     assert {str(p) for p in paths} == {str(r.path) for r in site.runs}
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (hidden ones too) and its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_is_replaced_only_when_an_earlier_leaderboard_wrote_it(tmp_path: Path, mini_build: Path) -> None:
+    """A user's own index.html in --out is never overwritten; an earlier site there is replaced; a folder ubpp
+    sealed as something else (a benchmark build) is not a site either."""
+    make_run(tmp_path / "runs", "First", {"rec.weight": 0.5}, ["understand"])
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "index.html").write_text("<p>my own page</p>")
+    (mine / "notes.md").write_text("mine too")
+    before = _tree(mine)
+    refused = ubpp("leaderboard", "runs", "--out", "mine", cwd=tmp_path)
+    assert refused.returncode == 2, refused.stderr
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "mine" in line and "not written by ubpp" in line
+    assert _tree(mine) == before  # nothing written, nothing removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "runs"]  # no staging folder left beside it
+
+    assert ubpp("leaderboard", "runs", "--out", "site", cwd=tmp_path).returncode == 0
+    make_run(tmp_path / "runs", "Second", {"rec.weight": 0.25}, ["understand"])
+    again = ubpp("leaderboard", "runs", "--out", "site", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # its own earlier output: replaced
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "First" in page and "Second" in page
+    assert len(list((tmp_path / "site" / "runs").glob("*.html"))) == 2
+
+    (tmp_path / "site" / "my-notes.txt").write_text("added by the user")
+    before = _tree(tmp_path / "site")
+    added = ubpp("leaderboard", "runs", "--out", "site", cwd=tmp_path)
+    assert added.returncode == 2 and "my-notes.txt" in added.stderr and len(added.stderr.strip().splitlines()) == 1
+    assert _tree(tmp_path / "site") == before
+
+    build = tmp_path / "bench"
+    shutil.copytree(mini_build, build)  # sealed by build-dataset: ubpp's, but not a leaderboard
+    before = _tree(build)
+    other = ubpp("leaderboard", "runs", "--out", str(build), cwd=tmp_path)
+    assert other.returncode == 2 and "not a leaderboard site" in other.stderr, other.stderr
+    assert _tree(build) == before
+
+
+def _rewrite(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_runs_missing_files_or_holding_numbers_as_text_are_skipped_with_one_line_each(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs, "Good", {"rec.weight": 0.5}, ["understand"])
+    broken = {
+        "NoScores": lambda run: (run / "scores.jsonl").unlink(),
+        "NoPredictions": lambda run: (run / "predictions.jsonl").unlink(),
+        "TextValue": lambda run: _rewrite(run / "summary.json", '"value": 0.75', '"value": "0.75"'),
+        "TextInterval": lambda run: _rewrite(run / "summary.json", "0.74,", '"0.74",'),
+        "TextScore": lambda run: _rewrite(run / "scores.jsonl", '"score":0.75', '"score":"0.75"'),
+        "TwoRecords": lambda run: (run / "summary.json").write_text(
+            json.dumps(json.loads((run / "summary.json").read_text()) * 2)),
+    }
+    paths = {}
+    for model, damage in broken.items():
+        paths[model] = make_run(runs, model, {"rec.weight": 0.75}, ["understand"])
+        damage(paths[model])
+    result = ubpp("leaderboard", "runs", "--out", "site", "--no-reported", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warnings = result.stderr.strip().splitlines()
+    assert len(warnings) == len(broken) and all(w.startswith("warning: skipped ") for w in warnings), warnings
+    reasons = {model: next(w for w in warnings if w.startswith(f"warning: skipped {path.relative_to(tmp_path)}: "))
+               for model, path in paths.items()}
+    assert "scores.jsonl: missing" in reasons["NoScores"]
+    assert "predictions.jsonl: missing" in reasons["NoPredictions"]
+    assert "value '0.75' is not a number" in reasons["TextValue"]
+    assert "ci95 '0.74' is not a number" in reasons["TextInterval"]
+    assert "line 1: score '0.75' is not a number" in reasons["TextScore"]
+    assert "rec.weight appears twice" in reasons["TwoRecords"]
+    csv_text = (tmp_path / "site" / "table1-syncr1.csv").read_text()
+    assert [row[1] for row in csv.reader(io.StringIO(csv_text))][4:] == ["Good"]  # the only row published
+
+
+def _on_build(path: Path, version: str) -> Path:
+    """The run recorded as scored on another benchmark build (as `build-dataset --seed 3` makes one)."""
+    _rewrite(path / "run.json", '"benchmark_version": "bench-v1"', f'"benchmark_version": "{version}"')
+    return path
+
+
+def test_runs_on_different_benchmark_builds_get_a_table_each(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    make_run(runs / "release", "OnRelease", {"rec.weight": 0.5}, ["understand"])
+    make_run(runs / "release", "AlsoOnRelease", {"rec.weight": 0.25}, ["understand"])
+    _on_build(make_run(runs / "seed3", "OnSeed3", {"rec.weight": 0.99}, ["understand"]), "bench-v2 seed3")
+    site = build_site([runs], tmp_path / "site")
+    tables = {t.key: t for t in site.tables}
+    release, seeded = tables["table1-syncr1@bench-v1"], tables["table1-syncr1@bench-v2-seed3"]
+    assert sorted(r.method for r in release.rows if r.source == "measured") == ["AlsoOnRelease", "OnRelease"]
+    assert [r.method for r in seeded.rows if r.source == "measured"] == ["OnSeed3"]
+    assert "build bench-v1" in release.title and "build bench-v2 seed3" in seeded.title
+    # Ranked only against numbers on the same items: 0.99 on the other build does not demote OnRelease.
+    assert {r.method: r for r in release.rows}["OnRelease"].cells["rec.weight"].rank["measured"] == 1
+    assert "table1-syncr1" not in tables
+    for key, title in (("table1-syncr1@bench-v1", release.title), ("table1-syncr1@bench-v2-seed3", seeded.title)):
+        assert (tmp_path / "site" / f"{key}.md").read_text().startswith(f"**{title}**")
+        assert title in (tmp_path / "site" / f"{key}.tex").read_text()  # the caption
+        assert (tmp_path / "site" / f"{key}.csv").is_file()
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert f"<h2>{release.title}</h2>" in page and f"<h2>{seeded.title}</h2>" in page
+
+    single = build_site([runs / "release"], tmp_path / "single")
+    [table1] = [t for t in single.tables if t.key.startswith("table1")]
+    assert table1.key == "table1-syncr1" and "build bench-v1" in table1.title
+
+    _on_build(make_run(runs / "t5a", "Yo1", {"yollava.qa.acc": 0.5}, ["understand"]), "yollava-a")
+    _on_build(make_run(runs / "t5b", "Yo2", {"yollava.qa.acc": 0.75}, ["understand"]), "yollava-b")
+    tables = {t.key: t for t in build_tables(load_runs([runs / "t5a", runs / "t5b"])[0], include_reported=False)}
+    assert [r.method for r in tables["table5_understanding@1"].rows] == ["Yo1"]
+    assert [r.method for r in tables["table5_understanding@2"].rows] == ["Yo2"]
+    assert "build yollava-b" in tables["table5_understanding@2"].title
+
+
+def test_baseline_that_names_no_run_is_refused(tmp_path: Path) -> None:
+    make_run(tmp_path / "runs", "A", {"rec.weight": 0.5}, ["understand"])
+    result = ubpp("leaderboard", "runs", "--out", "site", "--baseline", "nosuch", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert "--baseline 'nosuch' names no run read (models: A)" in line
+    assert not (tmp_path / "site").exists()
+    assert ubpp("leaderboard", "runs", "--out", "site", "--baseline", "A", cwd=tmp_path).returncode == 0
