@@ -277,7 +277,7 @@ def test_every_bad_input_is_one_line_with_its_exit_code_and_the_docs_say_so(mini
         tmp.mkdir()
         args = case.make(tmp, mini_build)
         before = sorted(p.relative_to(tmp) for p in tmp.rglob("*"))
-        result = CliRunner().invoke(app, args, prog_name="ubpp")
+        result = CliRunner().invoke(app, args, prog_name="ubpp", env={"COLUMNS": "2000"})  # no wrap: paths vary
         assert isinstance(result.exception, SystemExit), (case.what, result.exception)  # not a crash
         assert TRACEBACK not in result.stderr, (case.what, result.stderr)
         assert result.exit_code == case.code, (case.what, result.exit_code, result.stderr)

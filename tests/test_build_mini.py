@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import unifybench_pp
@@ -33,6 +34,24 @@ def test_same_inputs_and_seed_give_identical_bytes(tmp_path: Path, mini_build: P
     assert file_hashes(mini_build) == first
     assert len(first) > 40
     assert [p.name for p in tmp_path.iterdir()] == ["again"], "temporary folders left behind"
+
+
+def test_the_bundled_release_has_one_version_however_it_is_named(tmp_path: Path, mini_build: Path) -> None:
+    """`ubpp build-dataset` (the default) and `--source <the bundled folder>` (as a copy's path, too) build the same
+    files: one version, so their runs compare; another release under the same layout keeps `unifybench_pp`."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    default = CliRunner().invoke(app, ["build-dataset", "--out", str(tmp_path / "default"), "--quiet"])
+    assert default.exit_code == 0, default.output
+    version = unifybench_pp.load(tmp_path / "default").version
+    assert version == unifybench_pp.load(mini_build).version and version.startswith("unifybench_pp-mini-")
+    (tmp_path / "link").symlink_to(MINI_SOURCE)
+    assert unifybench_pp.build(tmp_path / "link", tmp_path / "linked", quiet=True).manifest["version"] == version
+    shutil.copytree(MINI_SOURCE, tmp_path / "copy")
+    copied = unifybench_pp.build(tmp_path / "copy", tmp_path / "copied", quiet=True).manifest["version"]
+    assert copied.startswith("unifybench_pp-2.") and copied.split("-")[-1] == version.split("-")[-1]
 
 
 def test_seed_changes_split_and_both_pass_leakage(tmp_path: Path, mini_build: Path) -> None:

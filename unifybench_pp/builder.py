@@ -103,10 +103,12 @@ def build(
 
     `format` names the release layout: `unifybench` (the authors' UnifyBench++ release) or one of Table 5's
     benchmarks (`dreambench`, `yollava`, `mcllava`), whose readers form the items as their own code does.
-    `name` (default: `unifybench_pp`, or the format's name) starts the version string.
+    `name` (default: `unifybench_pp`, `unifybench_pp-mini` for the bundled mini release however it is named,
+    or the format's name) starts the version string: one set of files gets one version, so its runs compare.
     """
     check_format(format)
-    name = name or ("unifybench_pp" if format == "unifybench" else format)
+    bundled = format == "unifybench" and source.resolve() == MINI_SOURCE.resolve()
+    name = name or (MINI_NAME if bundled else "unifybench_pp" if format == "unifybench" else format)
     try:
         path_component(name, "--name")  # it starts the version, which names run directories
     except UnsafePath as error:
