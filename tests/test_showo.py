@@ -472,3 +472,19 @@ def test_the_authors_sync_r1_weights_load_one_concept_at_a_time(tmp_path: Path) 
     shutil.copytree(tmp_path / "base", tmp_path / "per_concept" / "bo", dirs_exist_ok=True)
     with pytest.raises(ModelError, match="needs the base they were trained from"):
         syncr1(str(tmp_path / "per_concept"), rl_weights=str(root), model_epoch=10)
+
+
+def test_an_image_is_the_same_pixels_whatever_its_batch() -> None:
+    """Per-prompt seeds make the codes batch-independent; the decoder's rounding differs with the batch (~1e-6),
+    which once flipped one 8-bit level of one pixel of the tiny base's first image: images are decoded one by one."""
+    from baselines.showo.pipeline import ShowoPipeline
+    from training.pretrain_tiny import ASSET
+
+    pipe = ShowoPipeline.from_pretrained(ASSET / "showo", ASSET / "magvit")
+    prompts, seeds, config = [f"A photo of a dog number {k}." for k in range(8)], list(range(100, 108)), \
+        SamplerConfig(steps=8)
+    with torch.inference_mode():
+        together = pipe.generate(prompts, seed=seeds, config=config)
+        alone = [pipe.generate([p], seed=[s], config=config)[0] for p, s in zip(prompts, seeds)]
+    for a, b in zip(alone, together):
+        assert np.array_equal(np.asarray(a), np.asarray(b))

@@ -61,6 +61,7 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
     ("rewards.weights={tier: 0}", "at least one reward a positive weight"),
     ("rewards.weights={tier: -1}", "rewards.weights.tier must be >= 0, not -1"),
     ("rewards.weights={tier: nan}", "rewards.weights.tier must be a finite number"),
+    ("rewards.weights.tier=1", "rewards.weights is set whole"),
     ("steps=1.5", "steps must be a whole number, not 1.5"), ("steps=1.5e3x", "steps must be a number"),
 ])
 def test_bad_settings_say_what_is_wrong(override: str, message: str) -> None:

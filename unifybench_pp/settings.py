@@ -75,8 +75,17 @@ def merge(base: dict[str, Any], update: dict[str, Any], whole: frozenset[str] = 
 
 def layered(base: dict[str, Any], path: Path | None = None, overrides: list[str] = (),
             whole: frozenset[str] = frozenset()) -> dict[str, Any]:
-    """`base`, then the file, then each override in order (see `merge` for `whole`)."""
+    """`base`, then the file, then each override in order (see `merge` for `whole`). An override of one entry
+    inside a `whole` mapping is refused: it would replace the whole mapping with that entry alone."""
     data = merge(base, read_settings(path), whole) if path is not None else dict(base)
     for text in overrides:
+        key = text.partition("=")[0].strip().replace("-", "_")
+        parts = key.split(".")
+        into = next((k for k, part in enumerate(parts[:-1]) if part in whole), None)
+        if into is not None:
+            mapping = ".".join(parts[: into + 1])
+            raise SettingsError(f"override {text!r}: {mapping} is set whole (it replaces, never merges), so one "
+                                f"entry cannot be set alone; give all of it: {mapping}={{{parts[into + 1]}: ..., "
+                                f"...}}")
         data = merge(data, parse_override(text), whole)
     return data

@@ -173,7 +173,9 @@ class ShowoPipeline:
 
     @torch.inference_mode()
     def decode_images(self, codes: torch.Tensor) -> list[Image.Image]:
-        return [Image.fromarray(p) for p in to_pixels(self.magvit.decode(codes), self.pixels)]
+        """One image at a time: the decoder's float rounding differs with the batch (~1e-6), which flipped an 8-bit
+        level of a pixel now and then, so an image depended on its batch though its codes did not."""
+        return [Image.fromarray(to_pixels(self.magvit.decode(row[None]), self.pixels)[0]) for row in codes]
 
     def concept_ids(self, identifiers: bool = True) -> list[int]:
         """Token ids of every loaded concept: identifiers and latent tokens, or the latent tokens alone."""
