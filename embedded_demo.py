@@ -31,7 +31,7 @@ from baselines.showo.bundle import ShowoBundle
 from evaluators.evaluator import evaluate_model
 from evaluators.runner import EvalResult
 from evaluators.scoring_config import ScoringConfig
-from leaderboard.page import build_site
+from leaderboard.page import build_site, check_out
 from training.config import TINY_PRESET, load_config
 from training.data import ensure_mini
 from training.pretrain_tiny import ASSET, TINY_BASE
@@ -70,6 +70,7 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
     a measurement)."""
     seconds: dict[str, float] = {}
     bench_dir, sft_dir, train_dir, runs_dir = out / "bench", out / "sft", out / "train", out / "runs"
+    check_out(out / "site")  # a site the last stage may not replace is said now, not after minutes of training
 
     done = _stage(seconds, "1/5 build the mini benchmark", console)
     if (bench_dir / "manifest.json").is_file():

@@ -120,7 +120,8 @@ class ModelError(UbppError):
     """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""
 
 
-def checked_number(adapter: str, option: str, value: object, *, whole: bool = False, least: float = 0.0) -> float:
+def checked_number(adapter: str, option: str, value: object, *, whole: bool = False, least: float = 0.0
+                   ) -> float:
     """An `--option` value as the number it must be (a whole one where `whole`, finite, at least `least`): a
     sampler given `steps=abc` or `steps=0` would otherwise fail mid-run, after writing part of it."""
     kind = "a whole number" if whole else "a number"
@@ -131,5 +132,7 @@ def checked_number(adapter: str, option: str, value: object, *, whole: bool = Fa
     if isinstance(value, bool) or not math.isfinite(number) or (whole and not number.is_integer()) \
             or number < least:
         raise ModelError(f"{adapter}: {option} must be {kind} >= {least:g}, not {value!r}")
-    return int(number) if whole else number
+    if whole:
+        return int(number)
+    return value if isinstance(value, (int, float)) else number  # as given: 5 and 5.0 hash apart in run folders
 

@@ -22,7 +22,7 @@ from unifybench_pp.runlock import run_lock
 
 from .metrics import MetricResult
 from .rundir import scored_run_info, write_run
-from .runner import HARNESS_FLOW, EvalConfig, EvalResult, run_evaluation
+from .runner import HARNESS_FLOW, EvalConfig, EvalResult, check_capabilities, check_selection, run_evaluation
 from .scoring import OutputError, Scorers, check_settings, read_predictions, score
 from .scoring_config import ScoringConfig
 
@@ -44,6 +44,9 @@ def evaluate_model(bench: Benchmark, model: str, *, checkpoint: str | None = Non
                "display_name": spec.display_name or model} if spec else {"display_name": model}
     config = EvalConfig(model=model, checkpoint=checkpoint, options=chosen, device=device, scoring=scoring,
                         **{"reasoning_input": HARNESS_FLOW, **implied, **settings})  # checked before weights load
+    if spec:  # an unknown task, or one the model cannot do, is refused before its weights load
+        check_selection(bench, config)
+        check_capabilities(spec.capabilities, config)
     built = create(model, checkpoint, device, **chosen)
     if config.model_size == "-" and getattr(built, "size", None):  # the adapter knows its checkpoint's
         config = replace(config, model_size=built.size)

@@ -39,7 +39,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -179,14 +179,14 @@ def check_selection(bench: Benchmark, config: EvalConfig) -> list[str]:
     return tasks
 
 
-def check_capabilities(model: Model, config: EvalConfig) -> None:
+def check_capabilities(capabilities: Collection[str], config: EvalConfig) -> None:
     """Tasks named in `tasks` that the model cannot do are refused (by default, all tasks, they are left out): a run
     asked for `pure_gen` of a model that only answers would otherwise do nothing and report success."""
     if config.tasks is None:
         return
-    unable = [t for t in config.tasks if task_capability(t) not in model.capabilities]
+    unable = [t for t in config.tasks if task_capability(t) not in capabilities]
     if unable:
-        can = " and ".join(sorted(model.capabilities))
+        can = " and ".join(sorted(capabilities))
         raise EvalSettingsError(f"{config.model} cannot do {', '.join(unable)} (it can {can}); leave "
                                 f"{'it' if len(unable) == 1 else 'them'} out of --tasks")
 
@@ -473,7 +473,7 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
     if config.reasoning_input == HARNESS_FLOW:
         config = replace(config, reasoning_input=getattr(model, "harness_reasoning_input", "own"))
     check_selection(bench, config)  # a typo writes no run folder
-    check_capabilities(model, config)
+    check_capabilities(model.capabilities, config)
     run_dir, info = open_run(bench, model, config)
     index, count = config.shard
     with run_lock(run_dir, "run" if count == 1 else f"shard-{index}-of-{count}", config.wait, say):

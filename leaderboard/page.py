@@ -60,6 +60,9 @@ SITE_ENTRY = re.compile(r"index\.html|runs|runs/[^/]+\.html|[^/]+\.(md|csv|tex)"
 """Every entry a leaderboard site holds: an --out sealed by ubpp holding anything else (a benchmark build, a
 model bundle) is not a site to replace."""
 
+SITE_KIND = "leaderboard site"
+"""What a site's marker says it is (`unifybench_pp.files`): `--out` replaces only a site."""
+
 _OUT_FIX = "choose a new or empty --out, or move what is there elsewhere yourself"
 
 
@@ -70,7 +73,7 @@ def check_out(out: Path) -> None:
     it wrote, such as a user's own index.html, is never overwritten.
     """
     try:
-        check_replaceable(out)
+        check_replaceable(out, SITE_KIND)
     except NotOurs as error:
         raise SiteError(f"{error.path}: not a leaderboard site to replace: it {error.problem} (fix: {_OUT_FIX})"
                         ) from None
@@ -219,7 +222,7 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
     tables = build_tables(runs, include_reported, baseline)
     site = Site(out, tables, runs, skipped)
     try:
-        with staged_directory(out) as staging:
+        with staged_directory(out, SITE_KIND) as staging:
             _write_site(site, staging, bench, include_reported)
     except NotOurs as error:  # something was put in `out` while the site was built
         raise SiteError(f"{error.path}: not a leaderboard site to replace: it {error.problem} (fix: {_OUT_FIX})"

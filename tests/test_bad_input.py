@@ -259,7 +259,8 @@ def test_a_file_or_folder_the_user_cannot_read_is_one_line(unreadable: str) -> N
 
 
 @pytest.mark.parametrize(("value", "whole", "least", "expected"), [
-    (3, True, 1, 3), ("4", True, 1, 4), (4.0, True, 1, 4), (0.5, False, 0, 0.5), ("1e-1", False, 0, 0.1),
+    (3, True, 1, 3), (5, False, 0, 5), ("4", True, 1, 4), (4.0, True, 1, 4), (0.5, False, 0, 0.5),
+    ("1e-1", False, 0, 0.1),
     (0, True, 1, None), (1.5, True, 1, None), ("abc", False, 0, None), (-1, False, 0, None), (float("nan"), False, 0,
     None), ("inf", False, 0, None), (True, True, 1, None), (None, False, 0, None),
 ])
@@ -272,4 +273,4 @@ def test_adapter_numbers_are_checked_before_a_run_starts(value: object, whole: b
             checked_number("x", "n", value, whole=whole, least=least)
     else:
         got = checked_number("x", "n", value, whole=whole, least=least)
-        assert got == pytest.approx(expected) and isinstance(got, int) == whole
+        assert got == pytest.approx(expected) and isinstance(got, int) == (whole or isinstance(value, int))

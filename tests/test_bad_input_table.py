@@ -212,7 +212,7 @@ CASES = [
          "dgs.budget_factor must be a finite number, not 'inf'"),
     Case("training `dgs.mu=-7`", train("dgs.mu=-7"), 2, "dgs.mu must be >= 0, not -7"),
     Case("training `rewards.weights={}`", train("rewards.weights={}"), 2,
-         "rewards.weights must give at least one reward a positive weight, not {}"),
+         "rewards.weights must give at least one reward a weight other than 0, not {}"),
     Case("training `lr_scheduler=nosuch`", train("lr_scheduler=nosuch"), 2,
          "lr_scheduler 'nosuch' is not a transformers scheduler; choose from linear, cosine"),
     Case("training `mixed_precision=fp16` on a CPU", lambda tmp, bench: [

@@ -94,13 +94,13 @@ def test_an_empty_folder_is_filled_and_a_file_is_refused(release: Path, tmp_path
 
 def test_a_forged_marker_that_hides_a_users_file_is_not_enough(tmp_path: Path) -> None:
     target = tmp_path / "model"
-    with staged_directory(target) as staging:
+    with staged_directory(target, "model bundle") as staging:
         (staging / "weights.bin").write_bytes(b"w")
     (target / "user.txt").write_text("mine")
     staging = tmp_path / "new"
     staging.mkdir()
     with pytest.raises(NotOurs, match="holds user.txt, which ubpp did not write"):
-        replace_directory(staging, target)
+        replace_directory(staging, target, "model bundle")
     assert (target / "user.txt").read_text() == "mine" and (target / "weights.bin").exists()
 
 
@@ -114,23 +114,43 @@ def test_replace_directory_protects_checkpoints_and_bundles_too(tmp_path: Path) 
     staging.mkdir()
     (staging / "optimizer.bin").write_bytes(b"ours")
     with pytest.raises(NotOurs, match="was not written by ubpp"):
-        replace_directory(staging, target)
+        replace_directory(staging, target, "checkpoint")
     assert (target / "optimizer.bin").read_bytes() == b"someone else's"
     shutil.rmtree(target)
-    replace_directory(staging, target)
+    replace_directory(staging, target, "checkpoint")
     again = tmp_path / "again"
     again.mkdir()
     (again / "optimizer.bin").write_bytes(b"newer")
-    replace_directory(again, target)
+    replace_directory(again, target, "checkpoint")
     assert (target / "optimizer.bin").read_bytes() == b"newer"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["step-000010"]
+
+
+def test_a_folder_ubpp_wrote_as_one_kind_is_not_replaced_as_another(mini_build: Path, tmp_path: Path) -> None:
+    """A published leaderboard given to `build-dataset --out` (or a build given to `leaderboard --out`) is
+    refused, nothing changed: each writer replaces only what its own kind of marker seals."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    site = tmp_path / "site"
+    (tmp_path / "runs").mkdir()
+    built = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(site)])
+    assert built.exit_code == 0, built.output
+    before = sorted(p.relative_to(site) for p in site.rglob("*"))
+    rebuilt = CliRunner().invoke(app, ["build-dataset", "--out", str(site), "--quiet"])
+    assert rebuilt.exit_code == 2 and "is a leaderboard site that ubpp wrote, not a benchmark build" in rebuilt.output
+    assert sorted(p.relative_to(site) for p in site.rglob("*")) == before
+    shutil.copytree(mini_build, tmp_path / "build")
+    published = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "build")])
+    assert published.exit_code == 2 and (tmp_path / "build" / "manifest.json").is_file()
 
 
 KILLED_WRITER = textwrap.dedent("""
     import os, sys
     from pathlib import Path
     from unifybench_pp.files import staged_directory
-    with staged_directory(Path(sys.argv[1])) as staging:
+    with staged_directory(Path(sys.argv[1]), "benchmark build") as staging:
         (staging / "half.bin").write_bytes(b"x" * 1000)
         os.kill(os.getpid(), 9)
 """)

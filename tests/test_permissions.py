@@ -50,6 +50,7 @@ def test_a_scored_run_and_a_replaced_folder_are_readable_by_others(umask, mini_b
                                       "--judge-cache", str(tmp_path / "j.sqlite")])
     assert result.exit_code == 0, result.output
     assert modes(tmp_path / "run") == {("dir", 0o755), ("file", 0o644)}
-    with staged_directory(tmp_path / "model") as staging:  # model bundles and checkpoints are written so
+    # model bundles and checkpoints are written so
+    with staged_directory(tmp_path / "model", "model bundle") as staging:
         atomic_write(staging / "concepts" / "bo.safetensors", b"rows")
     assert modes(tmp_path / "model") == {("dir", 0o755), ("file", 0o644)}

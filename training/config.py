@@ -63,8 +63,9 @@ docs/config.md show."""
 
 @dataclass(config=SETTINGS)
 class RewardConfig:
-    weights: dict[str, NonNegative] = field(default_factory=lambda: {"tier": 0.4, "ber": 0.2, "der": 0.2, "fer": 0.2})
-    """Reward name -> weight; names are listed by `training.rewards.REWARDS`. At least one weight is positive."""
+    weights: dict[str, Finite] = field(default_factory=lambda: {"tier": 0.4, "ber": 0.2, "der": 0.2, "fer": 0.2})
+    """Reward name -> weight; names are listed by `training.rewards.REWARDS`. Set whole (one mix replaces another);
+    at least one weight is not 0, and a negative one makes its reward a penalty."""
     person_only: list[str] = field(default_factory=lambda: ["fer"])
     """Rewards that apply to person concepts only; for pets and objects their weight moves to `fallback`."""
     fallback: str = "der"
@@ -86,7 +87,7 @@ class RewardConfig:
 
     def __post_init__(self) -> None:
         if not any(self.weights.values()):
-            raise ValueError("rewards.weights must give at least one reward a positive weight, not "
+            raise ValueError(f"rewards.weights must give at least one reward a weight other than 0, not "
                              f"{self.weights or '{}'}")
 
 

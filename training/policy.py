@@ -44,7 +44,7 @@ def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
         return config.showo, config.magvit
     base = ShowoBundle(out / "base")
     if not (base.showo / "config.json").is_file():
-        with staged_directory(base.root) as staging:
+        with staged_directory(base.root, "tiny random Show-o base") as staging:
             build_tiny_checkpoint(staging, seed=config.seed)
     return str(base.showo), str(base.magvit)
 
@@ -219,7 +219,7 @@ def export_bundle(pipe: ShowoPipeline, showo: str, magvit: str, out: Path, train
     from safetensors.torch import save_file
 
     base = resolve(showo)
-    with staged_directory(out) as staging:
+    with staged_directory(out, "model bundle") as staging:
         bundle = ShowoBundle(staging)
         if trainable == "concepts":
             shutil.copytree(base, bundle.showo)  # the base weights did not change

@@ -133,7 +133,7 @@ def pretrain(out: Path, config: PretrainConfig = PretrainConfig(), bench_dir: Pa
     """Build the asset into `out` (replaced atomically); returns what `training.json` records."""
     torch.set_num_threads(config.threads)
     started = time.perf_counter()
-    with staged_directory(out) as staging, tempfile.TemporaryDirectory() as scratch:
+    with staged_directory(out, "tiny pretrained Show-o base") as staging, tempfile.TemporaryDirectory() as scratch:
         bench = load(ensure_mini(bench_dir or Path(scratch) / "mini", quiet=True))
         views = training_views(bench)
         tokenizer = build_tiny_tokenizer(None, text_corpus(views), config.vocab_size)

@@ -345,7 +345,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             state = {"step": self.step, "controllers": {c: k.state_dict() for c, k in self.controllers.items()}}
             write_json(staging / "trainer_state.json", state)
-            replace_directory(staging, target)
+            replace_directory(staging, target, "checkpoint")
             for old in _checkpoints(self.out)[: -self.config.keep_checkpoints]:
                 shutil.rmtree(old)
         self.accelerator.wait_for_everyone()

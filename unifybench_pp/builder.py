@@ -62,10 +62,14 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+BUILD_KIND = "benchmark build"
+"""What a build's marker says it is: `--out` replaces only a build (never a leaderboard site or a model ubpp wrote)."""
+
+
 def _check_output(out: Path) -> None:
     """Refuse an `out` that is not a build of ours to replace (a marker we wrote, not any manifest.json)."""
     try:
-        check_replaceable(out)
+        check_replaceable(out, BUILD_KIND)
     except NotOurs as error:
         raise _not_a_build(error) from None
 
@@ -155,7 +159,7 @@ def build(
 def _write(out: Path, manifest: dict, store: ImageStore, concepts: list[Concept], extra_info: list[ExtraInfo],
            tasks: dict[str, list[TaskItem]], progress: Progress) -> None:
     try:
-        with staged_directory(out) as tmp:
+        with staged_directory(out, BUILD_KIND) as tmp:
             writing = progress.add_task("Writing images", total=len(store.stored()))
             store.write(tmp, lambda: progress.advance(writing))
             _write_records(tmp, concepts, extra_info, tasks)

@@ -101,9 +101,9 @@ def _entries(folder: Path) -> list[str]:
     return sorted(name for name in found if name != MARKER)
 
 
-def _write_marker(folder: Path, state: str, entries: list[str]) -> None:
-    atomic_write(folder / MARKER, json.dumps({"written_by": _WRITER, "state": state, "entries": entries},
-                                             indent=1, sort_keys=True) + "\n")
+def _write_marker(folder: Path, state: str, entries: list[str], kind: str) -> None:
+    atomic_write(folder / MARKER, json.dumps({"written_by": _WRITER, "state": state, "entries": entries,
+                                              "kind": kind}, indent=1, sort_keys=True) + "\n")
 
 
 def _marker(folder: Path) -> dict | None:
@@ -116,16 +116,18 @@ def _marker(folder: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     if not (isinstance(marker, dict) and marker.get("written_by") == _WRITER and marker.get("state") in _STATES
-            and isinstance(marker.get("entries"), list)):
+            and isinstance(marker.get("entries"), list) and isinstance(marker.get("kind", ""), str)):
         return None
     return marker
 
 
-def check_replaceable(target: Path) -> None:
-    """NotOurs unless `target` is absent, an empty folder, or a folder we sealed that holds only what we wrote.
+def check_replaceable(target: Path, kind: str) -> None:
+    """NotOurs unless `target` is absent, an empty folder, or a `kind` folder we sealed that holds only what we
+    wrote.
 
     Entries we wrote and someone removed are fine; one entry we did not write (a user's file added to a
-    build) is enough to refuse, and the message names it.
+    build) is enough to refuse, and the message names it. A folder we wrote as another kind (a published
+    leaderboard given to `build-dataset --out`) is refused too; markers older than kinds name none.
     """
     if target == target.parent:
         raise NotOurs(target, "is the root of the file system")
@@ -145,6 +147,8 @@ def check_replaceable(target: Path) -> None:
     if marker is None:
         raise NotOurs(target, f"holds {present[0] if present else MARKER} and was not written by ubpp (no valid "
                               f"{MARKER}; outputs of ubpp versions before it was added have none either)")
+    if marker.get("kind", kind) != kind:
+        raise NotOurs(target, f"is a {marker['kind']} that ubpp wrote, not a {kind}")
     unknown = sorted(set(present) - set(marker["entries"]))
     if unknown:
         more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
@@ -209,27 +213,27 @@ def remove_leftovers(target: Path) -> list[Path]:
     return removed
 
 
-def seal(folder: Path) -> None:
-    """Mark `folder` as written by us, listing every entry it holds now."""
-    _write_marker(folder, "complete", _entries(folder))
+def seal(folder: Path, kind: str) -> None:
+    """Mark `folder` as a `kind` written by us, listing every entry it holds now."""
+    _write_marker(folder, "complete", _entries(folder), kind)
 
 
-def replace_directory(staging: Path, target: Path) -> None:
+def replace_directory(staging: Path, target: Path, kind: str) -> None:
     """Seal the finished folder `staging` and put it in `target`'s place.
 
     `target` must be ours (check_replaceable); it is renamed to a hidden `.<name>.old-*` sibling first and
     removed only once the new folder is in place; if that fails, it is put back.
     """
-    seal(staging)
+    seal(staging, kind)
     while True:
-        check_replaceable(target)
+        check_replaceable(target, kind)
         if not target.exists():
             os.replace(staging, target)
             return
         with _held(target) as mine:
             if not mine:  # another writer replaced it while we waited: check the new one
                 continue
-            check_replaceable(target)
+            check_replaceable(target, kind)
             old = _new_name(target.parent, f".{target.name}.old-")
             os.replace(target, old)
             try:
@@ -245,21 +249,21 @@ def replace_directory(staging: Path, target: Path) -> None:
 
 
 @contextmanager
-def staged_directory(target: Path) -> Iterator[Path]:
+def staged_directory(target: Path, kind: str) -> Iterator[Path]:
     """An empty sibling folder to fill; it becomes `target` when the block ends, and is removed if it fails.
 
     Refused (NotOurs) before the block runs when `target` is not ours to replace; leftovers of killed
     writers of `target` are removed first.
     """
-    check_replaceable(target)
+    check_replaceable(target, kind)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_leftovers(target)
     staging = _new_folder(target.parent, f".{target.name}.tmp-")
     with _held(staging):
-        _write_marker(staging, "staging", [])
+        _write_marker(staging, "staging", [], kind)
         try:
             yield staging
-            replace_directory(staging, target)
+            replace_directory(staging, target, kind)
         except BaseException:
             if staging.exists():
                 _remove_ours(staging)
