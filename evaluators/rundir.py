@@ -18,6 +18,7 @@ directory (unifybench_pp.paths), because runs may come from untrusted submitters
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -192,13 +193,15 @@ class _ScoreLine(TypedDict):
 
 
 def _validated(adapter: TypeAdapter, value: Any, where: str) -> Any:
-    """`value` checked against `adapter`'s type; a mismatch is a RunError naming `where` and the first problem."""
+    """`value` checked against `adapter`'s type, strictly as JSON (a number written as text, "0.5", is refused, not
+    read as 0.5); a mismatch is a RunError naming `where` and the first problem."""
     try:
-        return adapter.validate_python(value)
+        return adapter.validate_json(json.dumps(value), strict=True)
     except ValidationError as error:
         first = error.errors()[0]
         place = ".".join(str(part) for part in first["loc"])
-        raise RunError(f"{where}: {place + ': ' if place else ''}{first['msg']}") from None
+        got = f", not {first['input']!r}" if not isinstance(first["input"], (dict, list)) else ""
+        raise RunError(f"{where}: {place + ': ' if place else ''}{first['msg']}{got}") from None
     except RunError as error:
         raise RunError(f"{where}: {error}") from None
 
@@ -264,6 +267,8 @@ def read_run(path: Path) -> Run:
         result = _validated(_METRIC_RESULT, record, f"{path / 'summary.json'}: record {number}")
         if result.name not in METRICS:
             raise RunError(f"{path / 'summary.json'}: unknown metric {result.name!r}")
+        if result.name in results:
+            raise RunError(f"{path / 'summary.json'}: record {number}: {result.name} appears twice")
         results[result.name] = result
     for line in _load_jsonl(path, "scores.jsonl", _SCORE):
         result = results.get(line["metric"])

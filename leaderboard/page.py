@@ -25,8 +25,7 @@ from unifybench_pp import Benchmark, SourceError, load
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import MARKER, NotOurs, check_replaceable, staged_directory
 from unifybench_pp.images import BadImage, decoded
-from unifybench_pp.jsonio import loads, parse_jsonl
-from unifybench_pp.paths import UnsafePath, inside, read_regular_text
+from unifybench_pp.paths import UnsafePath, inside
 from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES
 
 from .charts import radar, task_bars
@@ -105,47 +104,13 @@ def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _not_numeric(record: dict[str, Any]) -> str | None:
-    """What in one summary.json record is not a number where the tables need one (None when all are)."""
-    checks = [("value", record.get("value"), True)]
-    checks += [(name, record[name], False) for name in ("n", "n_concepts", "failed", "unparseable") if name in record]
-    ci95 = record.get("ci95")
-    if ci95 is not None and not (isinstance(ci95, list) and len(ci95) == 2):
-        return f"ci95 {ci95!r} is not a pair of numbers"
-    checks += [("ci95", bound, False) for bound in ci95 or []]
-    per_concept = record.get("per_concept") or {}
-    checks += [(f"per_concept {name!r}", value, False)
-               for name, value in (per_concept.items() if isinstance(per_concept, dict) else [])]
-    for name, value, optional in checks:
-        if not (_is_number(value) or (optional and value is None)):
-            return f"{name} {value!r} is not a number"
-    return None
-
-
 def check_run(run: Run) -> None:
-    """RunError naming the file and the problem when a run read by `read_run` is not fit to publish: a required
-    file is missing (read_run takes a missing scores or predictions file as empty), or summary.json / scores.jsonl
-    hold a number as text (read_run converts "0.5" to 0.5, and the page would show it as measured)."""
+    """RunError naming the file when a run read by `read_run` is not fit to publish: `read_run` takes a missing
+    scores or predictions file as empty (a run still predicting), and the page would show it as measured."""
     for name in RUN_FILES:
         path = run.path / name
         if not (path.exists() or path.is_symlink()):
             raise RunError(f"{path}: missing")
-    where = run.path / "summary.json"
-    names = set()
-    for number, record in enumerate(loads(read_regular_text(inside(run.path, "summary.json")))):
-        problem = _not_numeric(record)
-        if problem:
-            raise RunError(f"{where}: record {number} ({record.get('name')}): {problem}")
-        if record["name"] in names:
-            raise RunError(f"{where}: record {number}: {record['name']} appears twice")
-        names.add(record["name"])
-    for number, line in parse_jsonl(read_regular_text(inside(run.path, "scores.jsonl"))):
-        if not (_is_number(line["score"]) or line["score"] is None):
-            raise RunError(f"{run.path / 'scores.jsonl'}: line {number}: score {line['score']!r} is not a number")
 
 
 def load_runs(roots: list[Path]) -> tuple[list[Run], list[tuple[str, str]]]:

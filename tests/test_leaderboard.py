@@ -244,9 +244,9 @@ def test_runs_missing_files_or_holding_numbers_as_text_are_skipped_with_one_line
                for model, path in paths.items()}
     assert "scores.jsonl: missing" in reasons["NoScores"]
     assert "predictions.jsonl: missing" in reasons["NoPredictions"]
-    assert "value '0.75' is not a number" in reasons["TextValue"]
-    assert "ci95 '0.74' is not a number" in reasons["TextInterval"]
-    assert "line 1: score '0.75' is not a number" in reasons["TextScore"]
+    assert "summary.json: record 0: value: Input should be a valid number, not '0.75'" in reasons["TextValue"]
+    assert "summary.json: record 0: ci95.0: Input should be a valid number, not '0.74'" in reasons["TextInterval"]
+    assert "scores.jsonl: line 1: score: Input should be a valid number, not '0.75'" in reasons["TextScore"]
     assert "rec.weight appears twice" in reasons["TwoRecords"]
     csv_text = (tmp_path / "site" / "table1-syncr1.csv").read_text()
     assert [row[1] for row in csv.reader(io.StringIO(csv_text))][4:] == ["Good"]  # the only row published
