@@ -40,7 +40,7 @@ from PIL import Image
 from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb
 from .harness_inputs import conditioning_text, shown_image, source_prompt
 from .harness_seeds import request_seed, stable_seed
 
@@ -78,11 +78,18 @@ class BagelSampling:
         for name, value in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        adapter = f"bagel-{self.mode}"
+        for name in ("cfg_text_scale", "cfg_img_scale", "cfg_interval_start", "cfg_renorm_min", "timestep_shift",
+                     "text_temperature"):
+            object.__setattr__(self, name, checked_number(adapter, name, getattr(self, name)))
+        for name, least in (("num_timesteps", 1), ("height", 16), ("width", 16), ("max_new_tokens", 1)):
+            object.__setattr__(self, name, checked_number(adapter, name, getattr(self, name), whole=True,
+                                                          least=least))
         if self.cfg_renorm_type not in RENORM_TYPES:
             raise ModelError(f"bagel cfg_renorm_type must be one of {', '.join(RENORM_TYPES)}, "
                              f"got {self.cfg_renorm_type!r}")
-        if self.height % 16 or self.width % 16 or self.num_timesteps < 1:
-            raise ModelError("bagel height and width must be multiples of 16 and num_timesteps at least 1")
+        if self.height % 16 or self.width % 16:
+            raise ModelError(f"{adapter}: height and width must be multiples of 16, not {self.height} x {self.width}")
 
     def generation_kwargs(self) -> dict[str, Any]:
         return {"think": self.think, "understanding_output": False, "image_shapes": (self.height, self.width),

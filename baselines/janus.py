@@ -43,7 +43,7 @@ from PIL import Image
 from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, cache_keyword, model_dtype, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, cache_keyword, checked_number, model_dtype, open_rgb
 from .harness_inputs import conditioning_text, joined, shown_image, source_prompt
 from .harness_seeds import request_seed, stable_seed
 
@@ -90,9 +90,12 @@ class Janus:
         if answers not in ("harness", "whole"):
             raise ModelError(f"janus answers must be harness or whole, got {answers!r}")
         self.answers = answers
-        if prompt_batch < 1:
-            raise ModelError(f"janus prompt_batch must be at least 1, got {prompt_batch}")
-        self.prompt_batch = prompt_batch
+        cfg_weight = checked_number("janus", "cfg_weight", cfg_weight)
+        temperature = checked_number("janus", "temperature", temperature)
+        max_new_tokens = checked_number("janus", "max_new_tokens", max_new_tokens, whole=True, least=1)
+        caption_max_new_tokens = checked_number("janus", "caption_max_new_tokens", caption_max_new_tokens, whole=True,
+                                                least=1)
+        self.prompt_batch = checked_number("janus", "prompt_batch", prompt_batch, whole=True, least=1)
         if not checkpoint:
             raise ModelError("weights for janus not found: pass --checkpoint PATH or a hub id of a transformers "
                              "Janus checkpoint (e.g. deepseek-community/Janus-Pro-1B)")

@@ -274,3 +274,21 @@ def test_adapter_numbers_are_checked_before_a_run_starts(value: object, whole: b
     else:
         got = checked_number("x", "n", value, whole=whole, least=least)
         assert got == pytest.approx(expected) and isinstance(got, int) == (whole or isinstance(value, int))
+
+
+def test_janus_and_bagel_numbers_are_checked_too() -> None:
+    from baselines.bagel import BagelSampling
+    from baselines.base import ModelError
+    from baselines.registry import create
+
+    with pytest.raises(ModelError, match="janus: temperature must be a number >= 0, not -1"):
+        create("janus-tp", None, temperature=-1)
+    with pytest.raises(ModelError, match="janus: prompt_batch must be a whole number >= 1, not 0"):
+        create("janus-tp", None, prompt_batch=0)
+    with pytest.raises(ModelError, match="bagel-tp: num_timesteps must be a whole number >= 1, not 0"):
+        BagelSampling("tp", num_timesteps=0)
+    with pytest.raises(ModelError, match="bagel-ip: cfg_text_scale must be a number >= 0, not 'abc'"):
+        BagelSampling("ip", cfg_text_scale="abc")
+    with pytest.raises(ModelError, match="multiples of 16, not 1000 x 1024"):
+        BagelSampling("tp", height=1000)
+    assert BagelSampling("tp", num_timesteps="25").num_timesteps == 25
