@@ -17,7 +17,7 @@ from PIL import Image
 
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number
 
 
 def _load_pipeline(path: str, device: str, dtype: torch.dtype | None) -> Any:
@@ -47,6 +47,10 @@ class DiffusersT2I:
             raise ModelError("weights for diffusers-t2i not found: pass --checkpoint PATH or a hub id "
                              "(the base pipeline the embeddings were trained on)")
         self.name = "diffusers-t2i"
+        steps = checked_number(self.name, "steps", steps, whole=True, least=1)
+        guidance_scale = checked_number(self.name, "guidance_scale", guidance_scale)
+        height, width = (None if value is None else checked_number(self.name, name, value, whole=True, least=8)
+                         for name, value in (("height", height), ("width", width)))
         self.device, self.dtype = device, getattr(torch, dtype) if dtype else None
         self.dreambooth, self.textual_inversion = dreambooth or {}, textual_inversion or {}
         self.identifier = identifier

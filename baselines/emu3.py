@@ -26,7 +26,7 @@ from PIL import Image
 from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, model_dtype
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, model_dtype
 from .harness_inputs import shown_image, source_prompt
 
 CHAT, GEN = "BAAI/Emu3-Chat-hf", "BAAI/Emu3-Gen-hf"
@@ -64,6 +64,11 @@ class Emu3:
         except ImportError:
             raise ModelError("emu3 needs transformers 4.48 or newer: pip install 'unifybench-pp[emu3]'") from None
         self.name = "emu3-tp"
+        max_new_tokens = checked_number(self.name, "max_new_tokens", max_new_tokens, whole=True, least=1)
+        cfg = checked_number(self.name, "cfg", cfg)
+        top_k = checked_number(self.name, "top_k", top_k, whole=True, least=1)
+        temperature = checked_number(self.name, "temperature", temperature)
+        image_area = checked_number(self.name, "image_area", image_area, whole=True, least=1)
         precision = model_dtype(dtype, device, self.name)
         self.chat_processor, self.chat = _load(chat, precision, device, "Chat")
         self.gen_processor, self.gen = _load(gen, precision, device, "Gen")

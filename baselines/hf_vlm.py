@@ -16,7 +16,7 @@ from PIL import Image
 from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb
 
 
 class HFVisionLanguageModel:
@@ -32,6 +32,8 @@ class HFVisionLanguageModel:
         if mode not in ("tp", "ip"):
             raise ModelError(f"hf-vlm mode must be tp or ip, got {mode!r}")
         self.name = f"hf-vlm-{mode}"
+        max_new_tokens = checked_number(self.name, "max_new_tokens", max_new_tokens, whole=True, least=1)
+        ip_images = checked_number(self.name, "ip_images", ip_images, whole=True, least=1)
         try:
             self.processor = AutoProcessor.from_pretrained(checkpoint)
             self.model = AutoModelForImageTextToText.from_pretrained(

@@ -24,7 +24,7 @@ from PIL import Image
 
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb
 
 IMAGE_TAG = "<img><|image_1|></img>"
 
@@ -45,6 +45,12 @@ class OmniGen:
             from diffusers import OmniGenPipeline
         except ImportError:
             raise ModelError("omnigen-ip needs diffusers 0.33 or newer: pip install 'unifybench-pp[omnigen]'") from None
+        steps = checked_number("omnigen-ip", "steps", steps, whole=True, least=1)
+        guidance_scale = checked_number("omnigen-ip", "guidance_scale", guidance_scale)
+        img_guidance_scale = checked_number("omnigen-ip", "img_guidance_scale", img_guidance_scale)
+        height, width, max_input_image_size = (checked_number("omnigen-ip", name, value, whole=True, least=16)
+                                               for name, value in (("height", height), ("width", width),
+                                                                   ("max_input_image_size", max_input_image_size)))
         if not checkpoint:
             raise ModelError("weights for omnigen-ip not found: pass --checkpoint PATH or a hub id "
                              "(e.g. Shitao/OmniGen-v1-diffusers)")

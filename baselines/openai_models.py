@@ -33,7 +33,7 @@ from unifybench_pp.openai_transport import (
 from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number
 
 
 class OpenAIModel:
@@ -43,6 +43,11 @@ class OpenAIModel:
                  image_model: str = "gpt-image-1", image_size: str = "1024x1024", max_tokens: int = 300,
                  cache: str | None = None, concurrency: int = 4, max_retries: int = 5, backoff: float = 1.0,
                  timeout: float = 120.0) -> None:
+        max_tokens = checked_number(name, "max_tokens", max_tokens, whole=True, least=1)
+        concurrency = checked_number(name, "concurrency", concurrency, whole=True, least=1)
+        max_retries = checked_number(name, "max_retries", max_retries, whole=True)
+        backoff = checked_number(name, "backoff", backoff)
+        timeout = checked_number(name, "timeout", timeout, least=1e-3)
         base_url, key = endpoint(base_url)
         if not key and not base_url:
             raise ModelError(f"{name} needs an API: set OPENAI_API_KEY, or --option base_url=URL for a compatible "

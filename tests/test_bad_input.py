@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -292,3 +293,21 @@ def test_janus_and_bagel_numbers_are_checked_too() -> None:
     with pytest.raises(ModelError, match="multiples of 16, not 1000 x 1024"):
         BagelSampling("tp", height=1000)
     assert BagelSampling("tp", num_timesteps="25").num_timesteps == 25
+
+
+
+@pytest.mark.parametrize(("model", "extra", "option", "says"), [
+    ("emu3-tp", {"gen": "x"}, {"top_k": 0}, "emu3-tp: top_k must be a whole number >= 1, not 0"),
+    ("omnigen-ip", {}, {"steps": "many"}, "omnigen-ip: steps must be a whole number >= 1, not 'many'"),
+    ("diffusers-t2i", {"dreambooth": {"a": "x"}}, {"guidance_scale": -7.5},
+     "diffusers-t2i: guidance_scale must be a number >= 0, not -7.5"),
+    ("hf-vlm", {}, {"max_new_tokens": 1.5}, "hf-vlm-tp: max_new_tokens must be a whole number >= 1, not 1.5"),
+    ("gpt-4o-tp", {}, {"concurrency": 0}, "gpt-4o-tp: concurrency must be a whole number >= 1, not 0"),
+])
+def test_every_adapter_checks_its_numbers_before_loading(model: str, extra: dict, option: dict, says: str) -> None:
+    """A checkpoint that does not exist: the number is refused first, so nothing is loaded or downloaded."""
+    from baselines.base import ModelError
+    from baselines.registry import create
+
+    with pytest.raises(ModelError, match=re.escape(says)):
+        create(model, "/nonexistent", **extra, **option)
