@@ -427,6 +427,9 @@ def evaluate(
             samples=samples, wait=wait, **({"display_name": name} if name else {}),
             **({"model_size": model_size} if model_size else {}))
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
+    if result.predicted == result.skipped == 0:
+        _say(f"no item to predict: the tasks and concepts asked for hold none in {bench.version}"
+             + (" for this shard (more shards than concepts?)" if _shard(shard)[1] > 1 else ""))
     if result.results is None:
         console.print("this shard is done; the last shard to finish scores the merged predictions")
         return

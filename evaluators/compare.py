@@ -143,17 +143,19 @@ def compare_runs(a: Run, b: Run) -> list[PairedDifference]:
 
 
 def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alpha: float = 0.05) -> "pd.DataFrame":
-    """One row per metric with a difference, for Markdown / CSV output."""
+    """One row per metric, for Markdown / CSV / LaTeX output: its difference, or (numbers empty) why there is none,
+    as the terminal table shows it."""
     import pandas as pd
 
     rows = []
     for d in differences:
         if d.difference is None:
+            rows.append({"metric": d.metric, "reason": d.reason})
             continue
-        rows.append({"metric": d.metric, name_a: d.a, name_b: d.b, "difference": d.difference,
+        rows.append({"metric": d.metric, "reason": "", name_a: d.a, name_b: d.b, "difference": d.difference,
                      "ci95_low": d.ci95[0] if d.ci95 else None, "ci95_high": d.ci95[1] if d.ci95 else None,
                      "p_value": d.p_value, "p_ttest": d.p_ttest, "significant": d.significant(alpha),
                      "concepts": d.concepts, "items": d.items,
                      f"{name_a} coverage": d.coverage_a or "complete",
                      f"{name_b} coverage": d.coverage_b or "complete"})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype(object).where(lambda frame: frame.notna(), "")

@@ -87,10 +87,16 @@ FRAME_FORMATS = (".md", ".csv", ".tex")
 
 
 def check_frame_out(out: Path) -> None:
-    """ExportError unless `out`'s extension names one of FRAME_FORMATS (checked before any work is done)."""
+    """ExportError unless `out`'s extension names one of FRAME_FORMATS and `out` can be a file (not a folder, not
+    under a file): checked before any work is done."""
     if out.suffix.lower() not in FRAME_FORMATS:
         raise ExportError(f"{out}: unknown table format {out.suffix or '(no extension)'!r} (fix: end the file name "
                           f"with {', '.join(FRAME_FORMATS)})")
+    if out.is_dir():
+        raise ExportError(f"{out}: is a folder (fix: name a file inside it, e.g. {out / ('compare' + out.suffix)})")
+    above = next(parent for parent in out.absolute().parents if parent.exists())
+    if not above.is_dir():
+        raise ExportError(f"{out}: cannot be written: {above} is a file, not a folder (fix: choose another --out)")
 
 
 def frame_text(frame: pd.DataFrame, suffix: str, title: str = "") -> str:

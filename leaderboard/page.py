@@ -106,11 +106,15 @@ def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
 
 def check_run(run: Run) -> None:
     """RunError naming the file when a run read by `read_run` is not fit to publish: `read_run` takes a missing
-    scores or predictions file as empty (a run still predicting), and the page would show it as measured."""
+    scores or predictions file as empty, and an empty summary as a run (one still predicting, or stopped before
+    scoring); the page would show it as measured."""
     for name in RUN_FILES:
         path = run.path / name
         if not (path.exists() or path.is_symlink()):
             raise RunError(f"{path}: missing")
+    if not run.results:
+        raise RunError(f"{run.path / 'summary.json'}: no metric scored yet (the run stopped before scoring, or its "
+                       f"other shards have not finished; re-run its evaluate command)")
 
 
 def load_runs(roots: list[Path]) -> tuple[list[Run], list[tuple[str, str]]]:

@@ -177,3 +177,14 @@ def test_evaluate_names_the_row_and_its_size_as_told(mini_build: Path, tmp_path:
     [run] = list(tmp_path.glob("always-yes/*/*/run.json"))
     info = json.loads(run.read_text())
     assert (info["model"], info["model_size"], info["adapter"]) == ("Yes (tiny)", "7M", "always-yes")
+
+
+def test_an_evaluation_with_nothing_to_predict_says_so(mini_build: Path, tmp_path: Path) -> None:
+    """UnifyBench++ builds hold no multiple-choice items: exit 0 (a launcher's extra shard is normal), with a note."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build),
+                                      "--runs-dir", str(tmp_path), "--tasks", "qa_choice"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0 and "note: no item to predict" in result.output, result.output

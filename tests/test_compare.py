@@ -115,7 +115,7 @@ def test_compare_cli_writes_markdown_and_refuses_with_exit_2(two_runs: tuple[Pat
                           env={"COLUMNS": "200", "PATH": ""})
     assert done.returncode == 0, done.stderr
     table = (tmp_path / "c.md").read_text()
-    assert table.startswith("| metric") and "| rec.weight |" in table and "text-echo" in table
+    assert table.startswith("| metric") and re.search(r"\| rec\.weight +\|", table) and "text-echo" in table
     refused = subprocess.run([sys.executable, "-m", "cli", "compare", str(yes), str(strict)], capture_output=True,
                              text=True, cwd=Path(__file__).parents[1])
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
@@ -156,9 +156,12 @@ def test_compare_out_format_follows_the_extension(two_runs: tuple[Path, Path, Pa
     done = ubpp("compare", str(echo), str(yes), "--out", "c.csv", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     frame = pd.read_csv(tmp_path / "c.csv")
-    assert list(frame.columns[:3]) == ["metric", "text-echo", "always-yes"]
-    rec = frame.set_index("metric").loc["rec.weight"]
-    assert rec["difference"] == pytest.approx(expected["rec.weight"].difference)
+    assert list(frame.columns[:4]) == ["metric", "reason", "text-echo", "always-yes"]
+    rows = frame.set_index("metric")
+    assert rows.loc["rec.weight", "difference"] == pytest.approx(expected["rec.weight"].difference)
+    # a metric without a difference is a row with its reason, as the terminal shows it
+    assert {m: rows.loc[m, "reason"] for m, d in expected.items() if d.difference is None} == \
+        {m: d.reason for m, d in expected.items() if d.difference is None} != {}
     assert ubpp("compare", str(echo), str(yes), "--out", "c.tex", cwd=tmp_path).returncode == 0
     latex = (tmp_path / "c.tex").read_text()
     assert r"\toprule" in latex and r"\bottomrule" in latex and "rec.weight" in latex
@@ -168,9 +171,14 @@ def test_compare_out_format_follows_the_extension(two_runs: tuple[Path, Path, Pa
         refused = ubpp("compare", str(echo), str(yes), "--out", name, cwd=tmp_path)
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
         assert "unknown table format" in refused.stderr and not (tmp_path / name).exists()
+    (tmp_path / "folder.md").mkdir()
+    (tmp_path / "file").write_text("x")
+    for name, says in (("folder.md", "is a folder"), ("file/c.md", "is a file, not a folder")):
+        refused = ubpp("compare", str(echo), str(yes), "--out", name, cwd=tmp_path)
+        assert refused.returncode == 2 and says in refused.stderr, refused.stderr
     # Two runs of one model: A and B stay two columns (not one name, the second overwriting the first).
     assert ubpp("compare", str(yes), str(yes), "--out", "same.csv", cwd=tmp_path).returncode == 0
-    assert list(pd.read_csv(tmp_path / "same.csv").columns[1:3]) == ["always-yes (A)", "always-yes (B)"]
+    assert list(pd.read_csv(tmp_path / "same.csv").columns[2:4]) == ["always-yes (A)", "always-yes (B)"]
 
 
 def test_compare_prints_intervals_with_the_digits_of_their_values(two_runs: tuple[Path, Path, Path],

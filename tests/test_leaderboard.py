@@ -231,6 +231,7 @@ def test_runs_missing_files_or_holding_numbers_as_text_are_skipped_with_one_line
         "TextScore": lambda run: _rewrite(run / "scores.jsonl", '"score":0.75', '"score":"0.75"'),
         "TwoRecords": lambda run: (run / "summary.json").write_text(
             json.dumps(json.loads((run / "summary.json").read_text()) * 2)),
+        "Unscored": lambda run: (run / "summary.json").write_text("[]"),  # stopped before scoring (Ctrl-C)
     }
     paths = {}
     for model, damage in broken.items():
@@ -248,6 +249,7 @@ def test_runs_missing_files_or_holding_numbers_as_text_are_skipped_with_one_line
     assert "summary.json: record 0: ci95.0: Input should be a valid number, not '0.74'" in reasons["TextInterval"]
     assert "scores.jsonl: line 1: score: Input should be a valid number, not '0.75'" in reasons["TextScore"]
     assert "rec.weight appears twice" in reasons["TwoRecords"]
+    assert "summary.json: no metric scored yet" in reasons["Unscored"]
     csv_text = (tmp_path / "site" / "table1-syncr1.csv").read_text()
     assert [row[1] for row in csv.reader(io.StringIO(csv_text))][4:] == ["Good"]  # the only row published
 

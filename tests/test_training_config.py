@@ -42,6 +42,8 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
     assert parse_override("a.b.c=1") == {"a": {"b": {"c": 1}}}
     # YAML reads 1e3 as a string (its floats need a dot); a count written so is the number it names
     assert load_config(None, None, ["steps=1e3", "save_every=2.5e1"]).steps == 1000
+    assert load_config(None, None, ["warmup_steps=1e3", "seed=1e2"]).warmup_steps == 1000  # every whole number
+    assert load_config(None, None, ["report_to=wandb"]).report_to == ["wandb"]  # one tracker is a list of one
     # a negative weight is a penalty (the policy-climbs test trains one)
     assert load_config(None, None, ["rewards.weights={tier: 1, der: -0.5}"]).rewards.weights["der"] == -0.5
 
@@ -63,6 +65,7 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
     ("rewards.weights={tier: 0}", "at least one reward a weight other than 0"),
     ("rewards.weights={tier: nan}", "rewards.weights.tier must be a finite number"),
     ("rewards.weights.tier=1", "rewards.weights is set whole"),
+    ("concepts=[ast, cam, ast]", "concepts names 'ast' more than once"),
     ("steps=1.5", "steps must be a whole number, not 1.5"), ("steps=1.5e3x", "steps must be a number"),
 ])
 def test_bad_settings_say_what_is_wrong(override: str, message: str) -> None:

@@ -41,6 +41,10 @@ def test_the_plan_checks_what_the_trainer_would_refuse_after_loading(mini_build:
     for missing in ("missing: concepts: 'nobody' not in", "missing: report_to 'mlflowish' is not supported",
                     "missing: lr_scheduler 'cosine_with_min_lr' cannot run here (One of min_lr"):
         assert missing in result.output, missing
+    with pytest.MonkeyPatch.context() as patch:  # the tiny preset's default folder, not built: the bundled release
+        patch.chdir(mini_build.parent)
+        missing = make_plan(load_config(None, "tiny", ["concepts=[nope]"])).missing
+    assert any(line.startswith("concepts: 'nope' not in") and "ast, cam" in line for line in missing), missing
     one = CliRunner().invoke(app, ["train", "syncr1", "--preset", "tiny", "--plan", "--set",
                                    f"benchmark={mini_build}", "--concept", "ast"])
     assert one.exit_code == 0 and "24 per concept, 1 run " in one.output

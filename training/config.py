@@ -49,10 +49,16 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
-Count = Annotated[int, BeforeValidator(_whole_number), Field(ge=1)]
+Whole = Annotated[int, BeforeValidator(_whole_number)]
+Count = Annotated[Whole, Field(ge=1)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _listed(value: Any) -> Any:
+    """`report_to=wandb` means the one-item list `[wandb]`."""
+    return [value] if isinstance(value, str) else value
 Proportion = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 StrictProportion = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
 SETTINGS = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -138,7 +144,7 @@ class TrainConfig:
     concepts without one start from the mean text embedding."""
     concept_run_name: str | None = None
     """UniCTokens' run folder inside `concept_init/<c>/` (their `saves/<c>/<run>/`), if any."""
-    concept_epoch: int | None = None
+    concept_epoch: Whole | None = None
     """UniCTokens' epoch to start from (default: the highest found)."""
     concepts: list[str] | Literal["all"] | None = None
     """Concept ids to train, each with its own DGS threshold, or `all`. Unset is refused: the authors train one
@@ -147,12 +153,12 @@ class TrainConfig:
     """Train each concept in a run of its own, `steps` long, under OUT/<concept>/: one model per concept, as the
     authors train and evaluate (their `rl_weight_root/<concept>/`); `ubpp evaluate --model syncr1 --checkpoint OUT`
     loads each concept's. false: one run, one model, `steps` shared by every concept."""
-    seed: int = 0
+    seed: Whole = 0
     """Seeds the prompt schedule and every candidate's text and image generators (a trajectory depends on
     (seed, step, candidate) only, so resume and any process count repeat it)."""
     steps: Count = 100
     """Optimizer steps (per concept with `run_per_concept`); the learning-rate schedule spans them."""
-    group_size: int = 9
+    group_size: Whole = 9
     """G: trajectories per prompt; advantages are centred on their mean."""
     batch_size: Count = 1
     """Prompts per optimizer step (each gets its own group)."""
@@ -169,7 +175,7 @@ class TrainConfig:
     lr_scheduler: str = "cosine"
     """Any `transformers.get_scheduler` name (the authors: cosine with warm-up); stepped once per optimizer step,
     whatever the number of processes."""
-    warmup_steps: Annotated[int, Field(ge=0)] = 10
+    warmup_steps: Annotated[Whole, Field(ge=0)] = 10
     """Linear warm-up of the learning rate, in optimizer steps."""
     weight_decay: NonNegative = 1e-3
     """AdamW's (the authors': 1e-3); outside `full` mode it decays the concept rows and adapters only."""
@@ -198,7 +204,7 @@ class TrainConfig:
     computed once, as in PPO."""
     guidance_scale: NonNegative = 5.0
     """Classifier-free guidance of the image rollouts (Table 4: 5)."""
-    generation_steps: Annotated[int, Field(ge=2)] = 50
+    generation_steps: Annotated[Whole, Field(ge=2)] = 50
     """S: MaskGIT denoising steps per image (DGS screens after a share of them, so at least 2)."""
     generation_temperature: NonNegative = 1.0
     """Temperature of MaskGIT's token sampling in the image rollouts."""
@@ -237,12 +243,22 @@ class TrainConfig:
     save_optimizer: bool = True
     """Checkpoints hold AdamW's state (2x the trainable weights), so --resume continues exactly; false saves the
     weights, scheduler and RNG only (a resume then restarts AdamW's moments)."""
-    report_to: list[str] = field(default_factory=list)
+    report_to: Annotated[list[str], BeforeValidator(_listed)] = field(default_factory=list)
     """Extra trackers through accelerate: `tensorboard`, `wandb` (if installed)."""
     rewards: RewardConfig = field(default_factory=RewardConfig)
     """The reward ensemble (`rewards.weights`, the models each reward uses)."""
     dgs: DGSConfig = field(default_factory=DGSConfig)
     """Dynamic Group Scaling."""
+
+    @field_validator("concepts")
+    @classmethod
+    def _each_once(cls, value: Any) -> Any:
+        """A concept named twice would be trained twice (twice the steps, or two runs writing one folder)."""
+        if isinstance(value, list):
+            twice = sorted({name for name in value if value.count(name) > 1})
+            if twice:
+                raise ValueError(f"concepts names {', '.join(map(repr, twice))} more than once")
+        return value
 
     @field_validator("mixed_precision", mode="before")
     @classmethod
@@ -316,7 +332,8 @@ ignore. docs/training.md lists the differences."""
 
 PRESETS = {"tiny": TINY_PRESET, "paper": {}, "authors": AUTHORS_PRESET}
 
-CONSTRAINED_TYPES = {"Count": "integer >= 1", "NonNegative": "finite number >= 0", "Positive": "finite number > 0",
+CONSTRAINED_TYPES = {"Whole": "integer (`1e3` reads as 1000)",
+                     "Count": "integer >= 1", "NonNegative": "finite number >= 0", "Positive": "finite number > 0",
                      "Finite": "finite number", "Proportion": "finite number in [0, 1]",
                      "StrictProportion": "finite number in (0, 1)"}
 

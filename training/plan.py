@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evaluators.availability import SCORER_OPTIONS, check, hub_model
-from unifybench_pp import load
+from unifybench_pp import MINI_SOURCE, load
+from unifybench_pp.sources.release import read_release
 
 from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
@@ -125,6 +126,16 @@ def missing_weights(config: TrainConfig) -> list[str]:
     return problems
 
 
+def _concepts_in(benchmark: str | None) -> set[str] | None:
+    """The concepts a run on `benchmark` can train: a build's, or the bundled mini release's where the tiny
+    preset's default folder is not built yet (the run builds it); None when there is nothing to read."""
+    if benchmark and (Path(benchmark) / "manifest.json").is_file():
+        return set(load(Path(benchmark)).concepts)
+    if benchmark and Path(benchmark) == Path(MINI_BENCHMARK):
+        return {concept.name for concept in read_release(MINI_SOURCE).concepts}
+    return None
+
+
 def missing_inputs(config: TrainConfig) -> list[str]:
     """Everything a run needs that is not here, one line each (nothing is loaded)."""
     problems = []
@@ -135,8 +146,7 @@ def missing_inputs(config: TrainConfig) -> list[str]:
                         f"`ubpp build-dataset --source RELEASE --out {config.benchmark}`")
     if not config.concepts:
         problems.append("concepts: none named; --concept NAME (the authors train one per run) or --set concepts=all")
-    elif config.concepts != "all" and config.benchmark and (Path(config.benchmark) / "manifest.json").is_file():
-        available = load(Path(config.benchmark)).concepts
+    elif config.concepts != "all" and (available := _concepts_in(config.benchmark)) is not None:
         unknown = [name for name in config.concepts if name not in available]
         if unknown:
             problems.append(f"concepts: {', '.join(map(repr, unknown))} not in {config.benchmark}; it has "
