@@ -418,18 +418,19 @@ def evaluate(
         handle = progress.add_task(TASK_TITLES[task], total=total)
         return lambda n: progress.advance(handle, n)
 
+    shard_of = _shard(shard)
     with progress:
         result = evaluate_model(
             bench, model, checkpoint=checkpoint, options=_adapter_options(config, option), scoring=scoring,
             device=device, on_task=on_task, say=_say, tasks=None if tasks is None else tasks.split(","),
             concepts=None if concepts is None else concepts.split(","), limit=limit, seed=seed, batch_size=batch_size,
-            runs_dir=runs_dir, shard=_shard(shard), reasoning_input=reasoning_input, compared_with=compared_with,
+            runs_dir=runs_dir, shard=shard_of, reasoning_input=reasoning_input, compared_with=compared_with,
             samples=samples, wait=wait, **({"display_name": name} if name else {}),
             **({"model_size": model_size} if model_size else {}))
     console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
     if result.predicted == result.skipped == 0:
         _say(f"no item to predict: the tasks and concepts asked for hold none in {bench.version}"
-             + (" for this shard (more shards than concepts?)" if _shard(shard)[1] > 1 else ""))
+             + (" for this shard (more shards than concepts?)" if shard_of[1] > 1 else ""))
     if result.results is None:
         console.print("this shard is done; the last shard to finish scores the merged predictions")
         return

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,14 +22,14 @@ from evaluators.metrics import METRICS
 from evaluators.rundir import Run, RunError, find_runs, read_run
 from unifybench_pp import Benchmark, SourceError, load
 from unifybench_pp.errors import UbppError
-from unifybench_pp.files import MARKER, NotOurs, check_replaceable, staged_directory
+from unifybench_pp.files import NotOurs, check_replaceable, sealed_entries, staged_directory
 from unifybench_pp.images import BadImage, decoded
 from unifybench_pp.paths import UnsafePath, inside
 from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES
 
 from .charts import radar, task_bars
 from .exports import write_exports
-from .tables import Table, build_tables, format_cell
+from .tables import Table, build_tables, format_cell, slug
 
 _ENV = Environment(loader=PackageLoader("leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"]),
                    trim_blocks=True, lstrip_blocks=True)
@@ -68,7 +67,7 @@ _OUT_FIX = "choose a new or empty --out, or move what is there elsewhere yoursel
 def check_out(out: Path) -> None:
     """SiteError unless `out` is absent, empty, or a site an earlier `ubpp leaderboard` wrote and nobody added to.
 
-    The same rule and marker (`unifybench_pp.files.MARKER`) as `build-dataset --out`: a folder ubpp cannot prove
+    The same rule and marker (`unifybench_pp.files`) as `build-dataset --out`: a folder ubpp cannot prove
     it wrote, such as a user's own index.html, is never overwritten.
     """
     try:
@@ -76,16 +75,12 @@ def check_out(out: Path) -> None:
     except NotOurs as error:
         raise SiteError(f"{error.path}: not a leaderboard site to replace: it {error.problem} (fix: {_OUT_FIX})"
                         ) from None
-    if (out / MARKER).is_file():  # check_replaceable has validated it
-        entries = json.loads((out / MARKER).read_text(encoding="utf-8"))["entries"]
+    entries = sealed_entries(out)
+    if entries is not None:  # markers older than kinds: what they list must look like a site
         other = [entry for entry in entries if not SITE_ENTRY.fullmatch(entry)]
         if other:
             raise SiteError(f"{out}: not a leaderboard site to replace: ubpp wrote it as something else (it holds "
                             f"{other[0]}) (fix: {_OUT_FIX})")
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
 
 
 def thumbnail(root: Path, name: str, size: int = 160) -> str | None:

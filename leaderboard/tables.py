@@ -220,6 +220,11 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
                                                              target.run.results.get(column.key), column.key)
 
 
+def slug(text: str, empty: str = "run") -> str:
+    """`text` made safe for a file name and an HTML id (`empty` when nothing is left)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or empty
+
+
 def build_suffixes(builds: list[str]) -> dict[str, str]:
     """Each benchmark build's part of a table key ("" when there is only one): its version, made safe for a file
     name and an HTML id, and distinct."""
@@ -227,7 +232,7 @@ def build_suffixes(builds: list[str]) -> dict[str, str]:
         return {build: "" for build in builds}
     suffixes: dict[str, str] = {}
     for build in builds:
-        suffix = "@" + (re.sub(r"[^A-Za-z0-9._-]+", "-", build).strip("-")[:80] or "build")
+        suffix = "@" + slug(build, "build")
         while suffix in suffixes.values():
             suffix += "-"
         suffixes[build] = suffix

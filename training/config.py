@@ -49,16 +49,16 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+def _listed(value: Any) -> Any:
+    """`report_to=wandb` means the one-item list `[wandb]`."""
+    return [value] if isinstance(value, str) else value
+
+
 Whole = Annotated[int, BeforeValidator(_whole_number)]
 Count = Annotated[Whole, Field(ge=1)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-
-
-def _listed(value: Any) -> Any:
-    """`report_to=wandb` means the one-item list `[wandb]`."""
-    return [value] if isinstance(value, str) else value
 Proportion = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 StrictProportion = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
 SETTINGS = ConfigDict(extra="forbid", use_attribute_docstrings=True)

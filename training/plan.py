@@ -105,11 +105,12 @@ def scheduler_problems(name: str) -> list[str]:
     the model loads, or at step 1)."""
     from transformers import SchedulerType
 
-    if name in {kind.value for kind in SchedulerType} and _scheduler_error(name) is None:
+    names = [kind.value for kind in SchedulerType]
+    error = _scheduler_error(name) if name in names else None
+    if name in names and error is None:
         return []
-    usable = [kind.value for kind in SchedulerType if _scheduler_error(kind.value) is None]
-    why = f"cannot run here ({_scheduler_error(name)})" if name in {kind.value for kind in SchedulerType} else \
-        "is not a transformers scheduler"
+    why = f"cannot run here ({error})" if name in names else "is not a transformers scheduler"
+    usable = [other for other in names if other != name and _scheduler_error(other) is None]
     return [f"lr_scheduler {name!r} {why}; choose from {', '.join(usable)}"]
 
 

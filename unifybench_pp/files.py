@@ -121,6 +121,12 @@ def _marker(folder: Path) -> dict | None:
     return marker
 
 
+def sealed_entries(folder: Path) -> list[str] | None:
+    """The entries our marker in `folder` lists, or None when it holds no valid marker of ours."""
+    marker = _marker(folder)
+    return None if marker is None else marker["entries"]
+
+
 def check_replaceable(target: Path, kind: str) -> None:
     """NotOurs unless `target` is absent, an empty folder, or a `kind` folder we sealed that holds only what we
     wrote.

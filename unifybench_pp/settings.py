@@ -45,11 +45,16 @@ def _one_line(error: Exception) -> str:
     return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
+def _override_key(text: str) -> str:
+    """The dotted key of a KEY=VALUE override, dashes read as _."""
+    return text.partition("=")[0].strip().replace("-", "_")
+
+
 def parse_override(text: str) -> dict[str, Any]:
     """`dgs.enabled=false` -> {"dgs": {"enabled": False}}; values are YAML scalars or lists, dashes in keys read
     as _."""
-    key, sep, raw = text.partition("=")
-    key = key.strip().replace("-", "_")
+    _, sep, raw = text.partition("=")
+    key = _override_key(text)
     if not sep or not key:
         raise SettingsError(f"override {text!r} is not KEY=VALUE")
     try:
@@ -79,8 +84,7 @@ def layered(base: dict[str, Any], path: Path | None = None, overrides: list[str]
     inside a `whole` mapping is refused: it would replace the whole mapping with that entry alone."""
     data = merge(base, read_settings(path), whole) if path is not None else dict(base)
     for text in overrides:
-        key = text.partition("=")[0].strip().replace("-", "_")
-        parts = key.split(".")
+        parts = _override_key(text).split(".")
         into = next((k for k, part in enumerate(parts[:-1]) if part in whole), None)
         if into is not None:
             mapping = ".".join(parts[: into + 1])
