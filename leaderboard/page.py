@@ -173,6 +173,8 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
     out = Path(os.path.abspath(out))
     check_out(out)
     runs, skipped = load_runs(roots)
+    if not runs:  # an empty table would replace the published one
+        raise SiteError(_nothing_to_publish(roots, out, skipped))
     models = sorted({run.info.model for run in runs})
     if baseline is not None and baseline not in models:
         raise SiteError(f"--baseline {baseline!r} names no run read (models: {', '.join(models) or 'none'}) "
@@ -192,6 +194,17 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
         raise SiteError(f"{error.path}: not a leaderboard site to replace: it {error.problem} (fix: {_OUT_FIX})"
                         ) from None
     return site
+
+
+def _nothing_to_publish(roots: list[Path], out: Path, skipped: list[tuple[str, str]]) -> str:
+    searched = ", ".join(str(root) for root in roots)
+    if not skipped:
+        return (f"no run found under {searched}: a run folder holds run.json; {out} is left as it was (fix: give "
+                f"the folder `ubpp evaluate` wrote to, its --runs-dir, runs/ by default)")
+    shown = "; ".join(f"{path}: {reason}" for path, reason in skipped[:3])
+    more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return (f"no run to publish: the {len(skipped)} found under {searched} were all skipped ({shown}{more}); "
+            f"{out} is left as it was")
 
 
 def _write_site(site: Site, folder: Path, bench: Benchmark | None, include_reported: bool) -> None:

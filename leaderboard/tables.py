@@ -206,18 +206,46 @@ def _ordered(rows: list[Row]) -> list[Row]:
 def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | None = None) -> None:
     """Give each measured row's cells their paired difference to its compared row (same table only).
 
-    The compared row is `baseline` when given, else the one the run records
-    (its untrained starting point); rows without one stay unmarked.
+    The compared row is the run whose model name is `baseline` when given, else the one the run records
+    (its untrained starting point); rows without one, or whose name several runs in the table share, stay
+    unmarked (the latter with a note).
     """
-    measured = {r.method: r for r in rows if r.source == "measured" and r.run is not None}
-    for row in measured.values():
-        target = measured.get(baseline or row.run.info.compared_with)
-        if target is None or target is row:
+    measured = [r for r in rows if r.source == "measured" and r.run is not None]
+    for row in measured:
+        name = baseline or row.run.info.compared_with
+        targets = [r for r in measured if r.run.info.model == name]
+        if len(targets) > 1:
+            row.note = _joined(row.note, f"not compared: {len(targets)} runs in this table are named {name}")
             continue
-        row.compared_with = target.method
+        if not targets or targets[0] is row:
+            continue
+        row.compared_with = targets[0].method
         for column in columns:
             row.cells[column.key].versus = paired_difference(row.run.results.get(column.key),
-                                                             target.run.results.get(column.key), column.key)
+                                                             targets[0].run.results.get(column.key), column.key)
+
+
+def distinct_names(rows: list[Row]) -> None:
+    """Label measured rows that share a model name (two checkpoints evaluated without `--name`) with their run
+    folder's name (its whole path where those names are alike too), so no table or export holds two rows that read
+    the same."""
+    shared: dict[str, list[Row]] = {}
+    for row in rows:
+        if row.source == "measured" and row.run is not None:
+            shared.setdefault(row.method, []).append(row)
+    for name, group in shared.items():
+        if len(group) < 2:
+            continue
+        folders = [row.run.path.name for row in group]
+        for row, folder in zip(group, folders):
+            label = folder if folders.count(folder) == 1 else str(row.run.path)
+            row.note = _joined(row.note, f"{len(group)} runs are named {name}: labelled by run folder (evaluate "
+                                         f"--name gives a run its own name)")
+            row.method = f"{name} (run {label})"
+
+
+def _joined(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
 
 
 def slug(text: str, empty: str = "run") -> str:
@@ -299,6 +327,7 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
             if (protocol, reasoning) == paper and "table1" in reported:
                 rows = _reported_rows(reported["table1"], "table1") + rows
             rows = _ordered(rows)
+            distinct_names(rows)
             rank_cells(rows, columns)
             mark_comparisons(rows, columns, baseline)
             tables.append(Table(key + suffixes[build], _titled("Table 1: UnifyBench and UnifyBench++", notes,
@@ -308,6 +337,7 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
         suffixes = build_suffixes(list(extra_builds))
         for build, (group, extra) in extra_builds.items():  # measured rows only: the paper reports none of these
             rows = _ordered([_measured_row([run], extra) for run in group])
+            distinct_names(rows)
             rank_cells(rows, extra)
             mark_comparisons(rows, extra, baseline)
             tables.append(Table(key.replace("table1", "supplementary", 1) + suffixes[build],
@@ -319,13 +349,11 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
         for protocol in sorted({run.info.protocol for run in t5_runs} | ({"syncr1"} if key in reported else set())):
             groups = _table5_groups([r for r in t5_runs if r.info.protocol == protocol])
             for number, group in enumerate(groups, start=1):
-                by_model: dict[str, list[Run]] = {}
-                for run in group:
-                    by_model.setdefault(run.info.model, []).append(run)
-                rows = [_measured_row(model_runs, t5_columns) for model_runs in by_model.values()]
+                rows = [_measured_row(row_runs, t5_columns) for row_runs in _rows_of_runs(group)]
                 if protocol == "syncr1" and key in reported:
                     rows = _reported_rows(reported[key], key) + rows
                 rows = _ordered(rows)
+                distinct_names(rows)
                 rank_cells(rows, t5_columns)
                 title = reported[key]["title"] if key in reported else key
                 if rows and any(r.source == "measured" for r in rows):
@@ -335,6 +363,22 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
                                                           else [], sorted({r.info.benchmark_version for r in group})),
                                     t5_columns, rows, protocol))
     return tables
+
+
+def _rows_of_runs(runs: list[Run]) -> list[list[Run]]:
+    """Table 5's rows: a model's runs on different benchmarks share one row; a second run of the model on a
+    benchmark its row already has (another checkpoint or seed) starts another row instead of hiding behind the
+    first."""
+    rows: list[list[Run]] = []
+    for run in runs:
+        formats = run_formats(run)
+        row = next((r for r in rows if r[0].info.model == run.info.model
+                    and not formats & set().union(*map(run_formats, r))), None)
+        if row is None:
+            rows.append([run])
+        else:
+            row.append(run)
+    return rows
 
 
 def format_cell(cell: Cell) -> str:

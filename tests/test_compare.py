@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,33 @@ def test_leaderboard_marks_each_column_against_the_compared_row(two_runs: tuple[
     page = (tmp_path / "site" / "index.html").read_text()
     assert f"vs always-yes: {rec.versus.difference:+.3f}" in page
 
+
+
+def test_runs_sharing_a_name_are_compared_only_with_an_unambiguous_row(two_runs: tuple[Path, Path, Path],
+                                                                     tmp_path: Path) -> None:
+    """Two runs named text-echo are labelled by folder and each compared with always-yes; with two always-yes
+    runs, which one is the baseline is ambiguous: no arrow, a note instead."""
+    from leaderboard.page import build_site
+
+    yes, echo, _ = two_runs
+    echo_again = tmp_path / "again" / "echo-2"
+    shutil.copytree(echo, echo_again)
+    site = build_site([yes, echo, echo_again], tmp_path / "site", include_reported=False, baseline="always-yes")
+    [table] = [t for t in site.tables if t.key == "table1-syncr1"]
+    rows = {r.method: r for r in table.rows}
+    assert sorted(rows) == ["always-yes", f"text-echo (run {echo.name})", "text-echo (run echo-2)"]
+    expected = {d.metric: d for d in compare_runs(read_run(echo), read_run(yes))}["rec.weight"].difference
+    for name in (f"text-echo (run {echo.name})", "text-echo (run echo-2)"):
+        assert rows[name].compared_with == "always-yes"
+        assert rows[name].cells["rec.weight"].versus.difference == pytest.approx(expected)
+
+    yes_again = tmp_path / "again" / "yes-2"
+    shutil.copytree(yes, yes_again)
+    site = build_site([yes, yes_again, echo], tmp_path / "site2", include_reported=False, baseline="always-yes")
+    [table] = [t for t in site.tables if t.key == "table1-syncr1"]
+    [echo_row] = [r for r in table.rows if r.method == "text-echo"]
+    assert echo_row.compared_with == "" and all(cell.versus is None for cell in echo_row.cells.values())
+    assert "not compared: 2 runs in this table are named always-yes" in echo_row.note
 
 def test_compare_lists_only_the_metrics_of_the_runs_benchmark(two_runs: tuple[Path, Path, Path]) -> None:
     """A UnifyBench++ comparison has no Table 5 rows (those metrics belong to other builds)."""

@@ -254,6 +254,23 @@ def test_runs_missing_files_or_holding_numbers_as_text_are_skipped_with_one_line
     assert [row[1] for row in csv.reader(io.StringIO(csv_text))][4:] == ["Good"]  # the only row published
 
 
+
+def test_a_leaderboard_with_no_run_to_publish_is_refused_and_keeps_the_published_site(tmp_path: Path) -> None:
+    """Every run skipped (or none found) would publish an empty table over a good one: refused, exit 2."""
+    make_run(tmp_path / "runs", "Good", {"rec.weight": 0.5}, ["understand"])
+    assert ubpp("leaderboard", "runs", "--out", "site", cwd=tmp_path).returncode == 0
+    published = _tree(tmp_path / "site")
+    broken = make_run(tmp_path / "broken", "Broken", {"rec.weight": 0.5}, ["understand"])
+    (broken / "summary.json").write_text("[]")
+    (tmp_path / "empty").mkdir()
+    for root, expected in (("broken", "no run to publish: the 1 found under broken were all skipped ("),
+                           ("empty", "no run found under empty: a run folder holds run.json; ")):
+        refused = ubpp("leaderboard", root, "--out", "site", cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith(f"error: {expected}") and "site is left as it was" in line, line
+        assert _tree(tmp_path / "site") == published
+
 def _on_build(path: Path, version: str) -> Path:
     """The run recorded as scored on another benchmark build (as `build-dataset --seed 3` makes one)."""
     _rewrite(path / "run.json", '"benchmark_version": "bench-v1"', f'"benchmark_version": "{version}"')
@@ -292,6 +309,32 @@ def test_runs_on_different_benchmark_builds_get_a_table_each(tmp_path: Path) -> 
     assert [r.method for r in tables["table5_understanding@2"].rows] == ["Yo2"]
     assert "build yollava-b" in tables["table5_understanding@2"].title
 
+
+
+def test_runs_sharing_a_model_name_get_a_row_each_labelled_by_run_folder(tmp_path: Path) -> None:
+    """Two checkpoints evaluated without --name: two rows that read differently, in the page and the exports;
+    in Table 5 the second run on a benchmark starts its own row instead of hiding behind the first."""
+    make_run(tmp_path / "runs" / "step-50", "Mine", {"rec.weight": 0.25}, ["understand"])
+    make_run(tmp_path / "runs" / "step-100", "Mine", {"rec.weight": 0.75}, ["understand"])
+    make_run(tmp_path / "runs" / "other", "Other", {"rec.weight": 0.5}, ["understand"])
+    site = build_site([tmp_path / "runs"], tmp_path / "site", include_reported=False)
+    [table] = [t for t in site.tables if t.key == "table1-syncr1"]
+    rows = {r.method: r for r in table.rows}
+    # both folders are named bench-v1, so each label is the folder's whole path
+    assert sorted(rows) == sorted(["Other", *(f"Mine (run {tmp_path / 'runs' / step / 'Mine' / 'bench-v1'})"
+                                              for step in ("step-50", "step-100"))])
+    values = {r.cells["rec.weight"].value for m, r in rows.items() if m.startswith("Mine (run ")}
+    assert values == {0.25, 0.75}
+    assert all("2 runs are named Mine" in r.note for m, r in rows.items() if m != "Other")
+    csv_rows = list(csv.reader(io.StringIO((tmp_path / "site" / "table1-syncr1.csv").read_text())))
+    assert len({row[1] for row in csv_rows[4:]}) == 3  # three rows, three names
+
+    for folder, value in (("t5a", 0.5), ("t5b", 0.75)):
+        make_run(tmp_path / "t5" / folder, "Yo", {"yollava.qa.acc": value}, ["understand"])
+    tables = {t.key: t for t in build_tables(load_runs([tmp_path / "t5"])[0], include_reported=False)}
+    t5_rows = tables["table5_understanding"].rows
+    assert len(t5_rows) == 2 and len({r.method for r in t5_rows}) == 2
+    assert sorted(r.cells["yollava.qa.acc"].value for r in t5_rows) == [0.5, 0.75]
 
 def test_baseline_that_names_no_run_is_refused(tmp_path: Path) -> None:
     make_run(tmp_path / "runs", "A", {"rec.weight": 0.5}, ["understand"])
