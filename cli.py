@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import sys
 import typing
@@ -58,6 +59,16 @@ def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
         return run
 
     return wrap
+
+
+def _model_size(value: Optional[str]) -> Optional[str]:
+    """A parameter count as the tables print one (1.3B, 350M; upper-cased), or - for unknown."""
+    if value is None or value == "-":
+        return value
+    if not re.fullmatch(r"\d+(\.\d+)?[KMBT]?", value.strip(), flags=re.IGNORECASE):
+        raise typer.BadParameter(f"a model size is a parameter count such as 1.3B, 350M or 7B (or - when unknown), "
+                                 f"not {value!r}")
+    return value.strip().upper()
 
 
 @app.command("build-dataset")
@@ -302,7 +313,8 @@ def score_predictions(
     model: Annotated[str, typer.Option(help="Model name for the run directory's leaderboard row.")] = "my-model",
     model_type: Annotated[str, typer.Option(
         help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
-    model_size: Annotated[str, typer.Option(help="Model size shown in the table, e.g. 1.3B.")] = "-",
+    model_size: Annotated[str, typer.Option(help="Model size shown in the table: a parameter count such as 1.3B, "
+                                                 "350M or 7B, or - when unknown.", callback=_model_size)] = "-",
     device: Annotated[Optional[str],
                       typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
     wait: WaitOpt = False,
@@ -358,7 +370,7 @@ def _shard(value: Optional[str]) -> tuple[int, int]:
 
 
 @app.command("evaluate")
-@keeps("the predictions written so far are kept in the run folder; re-run the same command to resume")
+@keeps("any predictions written so far are kept in its run folder; re-run the same command to resume")
 @scoring_options(*ALL_SCORING)
 def evaluate(
     model: Annotated[str, typer.Option(help="Adapter name (`ubpp models` lists them).")],
@@ -390,11 +402,12 @@ def evaluate(
         min=1, help="Outputs per prompt, each with its own seed (the paper uses 1): the summary then separates the "
              "sampling's variance from the concepts' and the judge's.")] = 1,
     name: Annotated[Optional[str], typer.Option(
-        help="The row's name on the leaderboard (default: the adapter's, e.g. Sync-R1); the run folder keeps the "
-             "adapter's name.")] = None,
+        help="The row's name on the leaderboard (default: what the run recorded, so a resume keeps it, else the "
+             "adapter's, e.g. Sync-R1); the run folder keeps the adapter's name.")] = None,
     model_size: Annotated[Optional[str], typer.Option(
-        help="The size the row shows, e.g. 1.3B (default: the adapter's: the released model's, or what it counts in "
-             "the checkpoint). Set it for a checkpoint of another size, such as the tiny demo models.")] = None,
+        help="The size the row shows, a parameter count such as 1.3B or 350M (default: what the run recorded, else "
+             "the adapter's: the released model's, or what it counts in the checkpoint). Set it for a checkpoint of "
+             "another size, such as the tiny demo models.", callback=_model_size)] = None,
     wait: WaitOpt = False,
     require_complete: RequireCompleteOpt = False,
     scoring=None,

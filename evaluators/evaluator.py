@@ -40,16 +40,16 @@ def evaluate_model(bench: Benchmark, model: str, *, checkpoint: str | None = Non
     check_settings(scoring)
     spec = adapters().get(model)
     chosen = {**(spec.options_for(scoring.protocol) if spec else {}), **(options or {})}
-    implied = {"model_type": spec.model_type, "model_size": spec.model_size,
-               "display_name": spec.display_name or model} if spec else {"display_name": model}
+    implied = {"model_type": spec.model_type, "default_size": spec.model_size,
+               "default_name": spec.display_name or model} if spec else {}
     config = EvalConfig(model=model, checkpoint=checkpoint, options=chosen, device=device, scoring=scoring,
                         **{"reasoning_input": HARNESS_FLOW, **implied, **settings})  # checked before weights load
     if spec:  # an unknown task, or one the model cannot do, is refused before its weights load
         check_selection(bench, config)
         check_capabilities(spec.capabilities, config)
     built = create(model, checkpoint, device, **chosen)
-    if config.model_size == "-" and getattr(built, "size", None):  # the adapter knows its checkpoint's
-        config = replace(config, model_size=built.size)
+    if config.default_size == "-" and getattr(built, "size", None):  # the adapter knows its checkpoint's
+        config = replace(config, default_size=built.size)
     return run_evaluation(bench, built, config, on_task, say=say)
 
 

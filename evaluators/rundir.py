@@ -253,12 +253,17 @@ _SCORE = TypeAdapter(_ScoreLine)
 _AGREEMENTS = TypeAdapter(list[dict[str, Any]])
 
 
+def read_run_info(path: Path) -> RunInfo:
+    """A run's run.json, validated as `read_run` validates it (RunError naming the problem)."""
+    return _validated(_RUN_INFO, _load_json(path, "run.json"), str(path / "run.json"))
+
+
 def read_run(path: Path) -> Run:
     """Load and validate a run directory; per-item scores are attached to their metric.
 
     Every file is read only inside `path`, and every image output must name a file inside it.
     """
-    info = _validated(_RUN_INFO, _load_json(path, "run.json"), str(path / "run.json"))
+    info = read_run_info(path)
     summary = _load_json(path, "summary.json")
     if not isinstance(summary, list):
         raise RunError(f"{path / 'summary.json'}: expected a list of metric records")

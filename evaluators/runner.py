@@ -58,7 +58,7 @@ from unifybench_pp.runlock import run_lock, utc_now
 from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS, task_capability
 
 from .metrics import MetricResult
-from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, write_results
+from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, read_run_info, write_results
 from .scoring import Scorers, score
 from .scoring_config import ScoringConfig
 from .variance import observation_id
@@ -84,8 +84,13 @@ class EvalConfig:
     runs_dir: Path = Path("runs")
     shard: tuple[int, int] = (0, 1)
     model_type: str = "Unified Model"
-    model_size: str = "-"
+    model_size: str = ""
+    """The size the row shows (`--model-size`); empty: the one the run recorded, else `default_size`."""
     display_name: str = ""
+    """The row's name (`--name`); empty: the one the run recorded (a resume keeps it), else `default_name`."""
+    default_size: str = "-"
+    default_name: str = ""
+    """The row's name for a new run when none is given (the adapter's display name); empty: `model`."""
     reasoning_input: str = "own"
     """What the two-stage generation tasks draw from: own | implicit | explicit (see module doc), or harness:
     what the authors' harness gives this model, resolved by `run_evaluation` (the model's
@@ -432,8 +437,11 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
     recipe = dict(getattr(model, "recipe", {}))
     run_dir = config.runs_dir.joinpath(*named, _config_hash(config, checkpoint_sha, recipe))
     run_dir.mkdir(parents=True, exist_ok=True)
+    recorded = _recorded_info(run_dir)
     info = RunInfo(
-        model=config.display_name or config.model, model_type=config.model_type, model_size=config.model_size,
+        model=config.display_name or (recorded.model if recorded else config.default_name or config.model),
+        model_type=config.model_type,
+        model_size=config.model_size or (recorded.model_size if recorded else config.default_size),
         capabilities=sorted(model.capabilities), benchmark_version=bench.version, protocol=config.scoring.protocol,
         adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
         commit=_git_commit(), date=utc_now(), seed=config.seed, reasoning_input=config.reasoning_input,
@@ -441,6 +449,15 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         packages=package_versions(), recipe=recipe,
     )
     return run_dir, info
+
+
+def _recorded_info(run_dir: Path) -> RunInfo | None:
+    """What an earlier launch of this run recorded (None for a new run, or a run.json that cannot be read: the
+    run then takes the labels it is given, and scoring writes run.json again)."""
+    try:
+        return read_run_info(run_dir) if (run_dir / "run.json").exists() else None
+    except RunError:
+        return None
 
 
 def _shard_files(run_dir: Path, shard: tuple[int, int]) -> tuple[Path, Path]:

@@ -242,6 +242,8 @@ CASES = [
     Case("`--device meta`", evaluate("--device", "meta"), 2, "models run on cpu, cuda or mps"),
     Case("`score --device bogus`", lambda tmp, bench: ["score", str(bench), str(tmp / "predictions.jsonl"),
                                                        "--device", "bogus"], 2, "is not a device"),
+    Case("`--model-size 'about 1B'`", evaluate("--model-size", "about 1B"), 2,
+         "a model size is a parameter count such as 1.3B"),
     Case("`compare --alpha nan`", lambda tmp, bench: ["compare", str(tmp), str(tmp), "--alpha", "nan"], 2,
          "a significance level is between 0 and 1"),
     Case("a leaderboard of a folder that does not exist", leaderboard_of_a_missing_folder, 2, "no such folder"),

@@ -164,19 +164,35 @@ def test_plan_shows_list_settings_as_written() -> None:
 
 def test_evaluate_names_the_row_and_its_size_as_told(mini_build: Path, tmp_path: Path) -> None:
     """A checkpoint of another size than the adapter's release (the demo's tiny Show-o) is labelled as the user says,
-    in run.json and so on the leaderboard; the run folder keeps the adapter's name."""
+    in run.json and so on the leaderboard; the run folder keeps the adapter's name, and a resume keeps the labels."""
     import json
 
     from typer.testing import CliRunner
 
     from cli import app
 
-    result = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--runs-dir",
-                                      str(tmp_path), "--tasks", "rec", "--name", "Yes (tiny)", "--model-size", "7M"])
+    command = ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--runs-dir", str(tmp_path),
+               "--tasks", "rec"]
+    result = CliRunner().invoke(app, [*command, "--name", "Yes (tiny)", "--model-size", "7M"])
     assert result.exit_code == 0, result.output
     [run] = list(tmp_path.glob("always-yes/*/*/run.json"))
-    info = json.loads(run.read_text())
-    assert (info["model"], info["model_size"], info["adapter"]) == ("Yes (tiny)", "7M", "always-yes")
+
+    def labels() -> tuple[str, str, str]:
+        info = json.loads(run.read_text())
+        return info["model"], info["model_size"], info["adapter"]
+
+    assert labels() == ("Yes (tiny)", "7M", "always-yes")
+    # re-running the same command without the labels resumes the run and keeps them; giving one changes it
+    assert CliRunner().invoke(app, command).exit_code == 0
+    assert labels() == ("Yes (tiny)", "7M", "always-yes")
+    assert CliRunner().invoke(app, [*command, "--model-size", "8M"]).exit_code == 0
+    assert labels() == ("Yes (tiny)", "8M", "always-yes")
+    assert list(tmp_path.glob("always-yes/*/*/run.json")) == [run]  # one run all along
+    fresh = tmp_path / "fresh"
+    assert CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--runs-dir",
+                                    str(fresh), "--tasks", "rec"]).exit_code == 0
+    [new_run] = list(fresh.glob("always-yes/*/*/run.json"))
+    assert json.loads(new_run.read_text())["model"] == "always-yes"  # a new run takes the adapter's labels
 
 
 def test_an_evaluation_with_nothing_to_predict_says_so(mini_build: Path, tmp_path: Path) -> None:
