@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evaluators.availability import SCORER_OPTIONS, check, hub_model
+from evaluators.availability import check, hub_model
 from unifybench_pp import MINI_SOURCE, load
 from unifybench_pp.sources.release import read_release
 
@@ -24,22 +23,7 @@ from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
 from .memory import GB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
 from .pretrain_tiny import TINY_BASE
-from .rewards import reward, scoring_config
-
-REWARD_MODEL_SETTINGS = {"blip2": "blip2", "dino": "dinov2", "facenet": "facenet", "clip": "clip",
-                         "text_sim": "text_embedder", "judge": "judge_base_url"}
-"""The `rewards.*` setting that names each scorer's model (the availability check words its fix as evaluate's
-option, `SCORER_OPTIONS`; the plan words it as this setting)."""
-
-
-def training_fix(scorer: str, fix: str) -> str:
-    """An availability fix in a training user's words: evaluate's `--blip2 PATH` becomes `--set rewards.blip2=PATH`."""
-    if scorer not in REWARD_MODEL_SETTINGS:
-        return fix
-    setting = f"--set rewards.{REWARD_MODEL_SETTINGS[scorer]}="
-    return re.sub(rf"{re.escape(SCORER_OPTIONS[scorer])}(?: ([A-Z]+\b|vggface2))?",
-                  lambda found: setting + (found.group(1) or "..."), fix)
-
+from .rewards import reward, scoring_config, training_option
 
 KNOWN_BASES = {"showlab/show-o-512x512": SHOWO_512, "showlab/show-o": Arch(image_tokens=256)}
 """Show-o releases whose architecture the plan knows without their config file."""
@@ -120,10 +104,9 @@ def missing_weights(config: TrainConfig) -> list[str]:
         return []
     problems = []
     for setting in ("showo", "magvit"):
-        option = f"--set {setting}=PATH"
-        found = hub_model(setting, getattr(config, setting), option)
+        found = hub_model(setting, getattr(config, setting), lambda name, value: f"--set {name}={value}")
         if not found.available:
-            problems.append(f"{setting}: {found.detail}; {found.enable.replace(f'{option} PATH', option)}")
+            problems.append(f"{setting}: {found.detail}; {found.enable}")
     return problems
 
 
@@ -164,10 +147,9 @@ def missing_inputs(config: TrainConfig) -> list[str]:
             continue
         if needs is None:
             continue
-        found = check(needs, scoring)
+        found = check(needs, scoring, training_option)
         if not found.available:
-            problems.append(f"reward {name} ({found.scorer} {found.model}): {found.detail}; "
-                            f"{training_fix(found.scorer, found.enable)}")
+            problems.append(f"reward {name} ({found.scorer} {found.model}): {found.detail}; {found.enable}")
     return problems
 
 

@@ -13,7 +13,7 @@ from evaluators.metrics import METRICS
 from evaluators.scoring_config import ScoringConfig
 
 from .config import PRESETS, load_config
-from .rewards import REWARDS, scoring_config
+from .rewards import REWARDS, scoring_config, training_option
 
 
 @dataclass
@@ -55,7 +55,7 @@ def requirements(scoring: ScoringConfig) -> Report:
             need = REWARDS[name].needs
             if need is None:  # computed from the text alone
                 continue
-            status = check(need, reward_scoring)
+            status = check(need, reward_scoring, training_option)
             by_need.setdefault(need, Requirement(status)).rewards.append(f"{name} ({preset})")
             if not status.available:
                 missing_rewards[preset].append(name)

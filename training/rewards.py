@@ -198,6 +198,17 @@ def scoring_config(config: RewardConfig, device: str | None = None) -> ScoringCo
                          judge_base_url=config.judge_base_url)
 
 
+REWARD_MODEL_SETTINGS = {"blip2": "blip2", "dino": "dinov2", "facenet": "facenet", "clip": "clip",
+                         "text_sim": "text_embedder", "judge": "judge_base_url"}
+"""The `rewards.*` setting that names each scorer's model."""
+
+
+def training_option(scorer: str, value: str) -> str:
+    """How a fix names a reward's model to a training user (`--plan`, `ubpp doctor`): `--set rewards.blip2=PATH`,
+    where evaluate's users read `--blip2 PATH` (`evaluators.availability.check`'s `option`)."""
+    return f"--set rewards.{REWARD_MODEL_SETTINGS[scorer]}={value}"
+
+
 class RewardEnsemble:
     def __init__(self, config: RewardConfig, device: str | None = None) -> None:
         self.rewards = {name: reward(name) for name in dict.fromkeys([*config.weights, config.fallback])}
