@@ -20,6 +20,8 @@ import unifybench_pp
 from unifybench_pp import SourceError, SplitConfig
 from unifybench_pp.files import MARKER, NotOurs, _held, remove_leftovers, replace_directory, staged_directory
 
+from .run_fixtures import make_run
+
 ROOT = Path(__file__).parents[1]
 
 
@@ -134,7 +136,7 @@ def test_a_folder_ubpp_wrote_as_one_kind_is_not_replaced_as_another(mini_build: 
     from cli import app
 
     site = tmp_path / "site"
-    (tmp_path / "runs").mkdir()
+    make_run(tmp_path / "runs", "A", {"rec.weight": 0.5}, ["understand"])
     built = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(site)])
     assert built.exit_code == 0, built.output
     before = sorted(p.relative_to(site) for p in site.rglob("*"))
@@ -144,6 +146,7 @@ def test_a_folder_ubpp_wrote_as_one_kind_is_not_replaced_as_another(mini_build: 
     shutil.copytree(mini_build, tmp_path / "build")
     published = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "build")])
     assert published.exit_code == 2 and (tmp_path / "build" / "manifest.json").is_file()
+    assert "not a leaderboard site to replace" in published.output, published.output
 
 
 KILLED_WRITER = textwrap.dedent("""
