@@ -77,8 +77,9 @@ def build_dataset(
     source: Annotated[Optional[Path], typer.Option(
         help="The authors' UnifyBench++ release folder, read as is (concept/train, concept/test, test_data/, "
              "black_512x512.png). Default: the bundled mini benchmark, laid out the same way.")] = None,
-    out: Annotated[Path, typer.Option(help="Output folder; an earlier build ubpp wrote there is replaced, any other "
-                                           "non-empty folder is refused.")] = DEFAULT_OUT,
+    out: Annotated[Optional[Path], typer.Option(
+        help=f"Output folder; an earlier build ubpp wrote there is replaced, any other non-empty folder is refused. "
+             f"Default (bundled mini benchmark only): {DEFAULT_OUT}; with --source it must be given.")] = None,
     seed: Annotated[Optional[int], typer.Option(
         help="Draw an alternative held-out set of extra_info entries (same size per concept) with this seed, "
              "for sensitivity studies. Default: the release's split (the last num_testing_info entries).")] = None,
@@ -100,6 +101,10 @@ def build_dataset(
     if bundled and format != "unifybench":
         raise SourceError("--source", "", f"--format {format} needs the benchmark's folder",
                           "pass --source DIR of its public release")
+    if out is None and not bundled:  # the default folder is the one evaluate and train read as the mini benchmark
+        raise SourceError("--out", "", f"no output folder: the default, {DEFAULT_OUT}, is the bundled mini "
+                          f"benchmark's", f"pass --out DIR for this build, e.g. --out ubpp_data/{format}")
+    out = out or DEFAULT_OUT
     result = build(MINI_SOURCE if bundled else source, out, SplitConfig(seed=seed),
                    name=name or (MINI_NAME if bundled else None), quiet=quiet, console=console, format=format)
     if not quiet:
@@ -226,8 +231,9 @@ WaitOpt = Annotated[bool, typer.Option(
 
 RequireCompleteOpt = Annotated[bool, typer.Option(
     "--require-complete", help="Exit with code 1 when any column has items left unscored (a judge call that never "
-                               "succeeded, an unusable output; under strict, an unparseable reply): such a column is "
-                               "printed with its coverage, e.g. 0.3750 (21/24).")]
+                               "succeeded, an unusable output; under strict, an unparseable reply) or not predicted "
+                               "(--limit, --concepts, a predictions file covering part of the benchmark): such a "
+                               "column is printed with its coverage, e.g. 0.3750 (21/24).")]
 
 
 def _say(message: str) -> None:
@@ -274,7 +280,7 @@ def _require_complete(results: list) -> None:
 
     partial = incomplete(results)
     if partial:
-        errors.print("error: incomplete columns (items left unscored): "
+        errors.print("error: incomplete columns (items left unscored or not predicted): "
                      + ", ".join(f"{r.name} {r.coverage}" for r in partial),
                      markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -382,7 +388,9 @@ def evaluate(
     tasks: Annotated[Optional[str], typer.Option(help="Comma-separated tasks (default: all the model can do).")]
         = None,
     concepts: Annotated[Optional[str], typer.Option(help="Comma-separated concept ids (default: all).")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many items per task.")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="At most this many items per task (the columns are "
+                                                      "then incomplete: shown with their coverage, never ranked).")]
+        = None,
     seed: Annotated[int, typer.Option(help="Run seed (default: the harness's); each request's seed derives from it "
                                            "and the item (the Show-o family's as the harness derives them), and "
                                            "is recorded with its prediction.")] = 3407,
@@ -519,7 +527,7 @@ def judge_agreement(
     run directory, and the leaderboard shows it beside the judged columns.
     """
     from evaluators.agreement import read_human_ratings, record_agreement, run_agreement, second_judge_judgements
-    from evaluators.rundir import read_run
+    from evaluators.rundir import RunError, read_run
 
     loaded = read_run(run)
     if human is not None:
@@ -536,6 +544,9 @@ def judge_agreement(
 
     for a in found:
         table.add_row(a.metric, str(a.units), show(a.kappa), show(a.alpha), show(a.exact), show(a.shift, True))
+    if not found and human is not None:
+        raise RunError(f"{human}: no rating matches a judgement in {run} (fix: rate the items of its scores.jsonl by "
+                       f"their id, and an image column's clauses by their number from 0)")
     console.print(table)
     if not found:
         errors.print("warning: no judged column shares judgements with the other rater", markup=False)

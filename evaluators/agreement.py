@@ -83,15 +83,23 @@ def judged_metrics() -> list[str]:
 
 
 def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
-    """metric -> unit -> score from a CSV with columns metric, id, score and optionally clause."""
+    """metric -> unit -> score from a CSV with columns metric, id, score and optionally clause (a UTF-8 BOM, as
+    spreadsheets write one, is allowed). A score is a judgement on the judges' scale, 0 to 1; a unit rated twice
+    is refused rather than one rating silently winning."""
+    columns = "(columns: metric,id,score[,clause])"
     try:
-        rows = list(csv.DictReader(read_regular_text(path).splitlines()))
+        text = read_regular_text(path).removeprefix("\ufeff")
     except (UnsafePath, NotText) as error:
         raise RunError(f"{path}: {error}") from None
     except OSError as error:
         raise RunError(f"{path}: cannot read human ratings ({error.strerror})") from None
+    reader = csv.DictReader(text.splitlines())
+    absent = [c for c in ("metric", "id", "score") if c not in (reader.fieldnames or [])]
+    if absent:
+        raise RunError(f"{path}: line 1: the header lacks {', '.join(absent)} {columns}")
     ratings: dict[str, dict[Unit, float]] = {}
-    for number, row in enumerate(rows, start=2):
+    first: dict[tuple[str, Unit], int] = {}
+    for number, row in enumerate(reader, start=2):
         try:
             metric = row["metric"]
             if metric not in judged_metrics():
@@ -100,9 +108,16 @@ def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
             score = float(row["score"])
             if not math.isfinite(score):
                 raise ValueError(f"score {row['score']!r} is not a finite number")
-            ratings.setdefault(metric, {})[(row["id"], clause)] = score
+            if not 0 <= score <= 1:
+                raise ValueError(f"score {row['score']!r} is outside the judges' scale, 0 to 1")
+            unit = (row["id"], clause)
+            if (metric, unit) in first:
+                raise ValueError(f"{metric} {row['id']}" + (f" clause {clause}" if clause >= 0 else "")
+                                 + f" is rated again (first on line {first[metric, unit]}): keep one rating per unit")
+            first[metric, unit] = number
+            ratings.setdefault(metric, {})[unit] = score
         except (KeyError, ValueError, TypeError) as error:
-            raise RunError(f"{path}: line {number}: {error} (columns: metric,id,score[,clause])") from None
+            raise RunError(f"{path}: line {number}: {error} {columns}") from None
     return ratings
 
 
@@ -123,7 +138,9 @@ def run_agreement(run: Run, other: dict[str, dict[Unit, float]], other_name: str
     for name in judged_metrics():
         result = run.results.get(name)
         if result is not None and result.value is not None and other.get(name):
-            found.append(agreement(name, judgements(result), other[name], result.model or "judge", other_name))
+            measured = agreement(name, judgements(result), other[name], result.model or "judge", other_name)
+            if measured.units:  # no unit in common: nothing measured, nothing to store
+                found.append(measured)
     return found
 
 

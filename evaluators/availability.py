@@ -55,8 +55,13 @@ def hub_model(scorer: str, spec: str, option: Option = evaluate_option) -> Avail
         return Availability(scorer, spec, False, f"folder {spec} not found",
                             f"pass an existing folder: {option(scorer, 'PATH')}")
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    cached = try_to_load_from_cache(spec, "config.json")
+    try:
+        cached = try_to_load_from_cache(spec, "config.json")
+    except HFValidationError:
+        return Availability(scorer, spec, False, f"{spec!r} is neither a folder here nor a Hugging Face model id "
+                            f"(owner/name)", f"pass an existing folder or a model id: {option(scorer, 'PATH')}")
     if isinstance(cached, str):
         return Availability(scorer, spec, True, f"Hugging Face cache ({Path(cached).parent})")
     if not go_offline_if_hub_unreachable():

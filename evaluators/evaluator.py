@@ -8,6 +8,7 @@ the caller's own options win. Everything else is `EvalConfig`'s.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -15,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from baselines.registry import adapters, create
-from unifybench_pp.errors import SourceError
+from unifybench_pp.errors import SettingsError, SourceError
 from unifybench_pp.jsonio import write_json
 from unifybench_pp.loader import Benchmark
 from unifybench_pp.runlock import run_lock
 
 from .metrics import MetricResult
-from .rundir import scored_run_info, write_run
+from .rundir import SCORED_FILE, RunError, read_run_info, scored_run_info, write_run
 from .runner import HARNESS_FLOW, EvalConfig, EvalResult, check_capabilities, check_selection, run_evaluation
 from .scoring import OutputError, Scorers, check_settings, read_predictions, score
 from .scoring_config import ScoringConfig
@@ -69,6 +70,7 @@ def score_file(bench: Benchmark, predictions: Path, *, scoring: ScoringConfig, o
     the file and the item); a run directory is written under its run lock, as `ubpp evaluate` writes one.
     """
     check_settings(scoring)
+    check_score_outputs(bench, predictions, out, run_dir)
     predicted = read_predictions(predictions, bench)
     base = predictions.parent.resolve()
     scorers = Scorers(scoring)
@@ -86,3 +88,51 @@ def score_file(bench: Benchmark, predictions: Path, *, scoring: ScoringConfig, o
                                    scorers.judge_usage())
             write_run(run_dir, info, predicted, results, base)
     return ScoredFile(results, scorers.judge_usage())
+
+
+def check_score_outputs(bench: Benchmark, predictions: Path, out: Path | None, run_dir: Path | None) -> None:
+    """SettingsError, before anything is scored (a judge costs money), when `out` or `run_dir` would replace what
+    is not a scoring's to replace: the predictions file, the benchmark build, an `ubpp evaluate` run (its
+    resume would then take the file's predictions as its own), a user's file or folder."""
+    build = bench.root.resolve()
+    fix = "fix: give a new path"
+    if out is not None:
+        target = out.resolve()
+        if target == predictions.resolve():
+            raise SettingsError(f"--out {out} is the predictions file: the scores would replace it ({fix})")
+        if target.is_relative_to(build):
+            raise SettingsError(f"--out {out} lies inside the benchmark build {bench.root} ({fix})")
+        if run_dir is not None and target.is_relative_to(run_dir.resolve()):
+            raise SettingsError(f"--out {out} lies inside --run-dir {run_dir}, which holds the scores already ({fix})")
+        if target.is_dir():
+            raise SettingsError(f"--out {out} is a folder: it names the scores' JSON file (fix: e.g. "
+                                f"--out {out / 'scores.json'})")
+        if target.exists() and not _scores_file(target):
+            raise SettingsError(f"--out {out} exists and is not a scores file ubpp wrote; it is left as it is ({fix})")
+    if run_dir is not None:
+        folder = run_dir.resolve()
+        if folder.is_relative_to(build):
+            raise SettingsError(f"--run-dir {run_dir} lies inside the benchmark build {bench.root} ({fix})")
+        if folder.exists() and not folder.is_dir():
+            raise SettingsError(f"--run-dir {run_dir} is a file, not a folder ({fix})")
+        held = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".ubpp-")) if folder.is_dir() else []
+        if held:
+            try:
+                adapter = read_run_info(folder).adapter
+            except RunError:
+                raise SettingsError(f"--run-dir {run_dir} holds {held[0]} and is not a run folder; it is left as it "
+                                    f"is ({fix}, or an empty folder)") from None
+            if adapter != SCORED_FILE:
+                raise SettingsError(f"--run-dir {run_dir} holds an `ubpp evaluate` run of {adapter}: a scored file "
+                                    f"would replace its predictions, and its resume would take them as its own "
+                                    f"({fix})")
+
+
+def _scores_file(path: Path) -> bool:
+    """Whether `path` holds what `score --out` writes (a JSON list of metric records): one a re-run may replace."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(records, list) and all(isinstance(r, dict) and {"name", "task", "protocol"} <= r.keys()
+                                             for r in records)

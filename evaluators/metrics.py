@@ -23,7 +23,7 @@ import numpy as np
 from unifybench_pp.schema import GENERATION_TASKS
 
 from .text_metrics import rec_weight
-from .variance import decompose
+from .variance import decompose, parse_observation
 
 if TYPE_CHECKING:
     from .item_scores import ItemScore
@@ -171,7 +171,8 @@ class MetricResult:
     `value is None` exactly when `not_computed` gives the reason. `failed`
     items (judge errors after retries, unusable outputs; under `strict`,
     unparseable replies) are left out of their concept's mean and counted,
-    and make the column incomplete (`coverage`); `unparseable` counts judge
+    and make the column incomplete (`coverage`), as do `missing` items (the
+    run predicted only part of the task); `unparseable` counts judge
     replies without a usable score under either protocol (scored 0 under
     `syncr1`, as the harness; a failure under `strict`).
     """
@@ -187,9 +188,13 @@ class MetricResult:
     failed: int = 0
     unparseable: int = 0
     not_computed: str | None = None
+    missing: int = 0
+    """The task's items that have no prediction (a run with --limit or --concepts, a predictions file covering
+    part of the benchmark): the value is over the rest, not the column the paper reports."""
     coverage: str | None = None
-    """"scored/expected" (e.g. "21/24") when items were left unscored (`failed`): the value covers only those,
-    so it is shown with this and never ranked as a whole column's; None when every item was scored."""
+    """"scored/expected" (e.g. "21/24") when items were left unscored (`failed`) or not predicted (`missing`): the
+    value covers only those, so it is shown with this and never ranked as a whole column's; None when every item
+    was scored."""
     template_hash: str | None = None
     per_item: dict[str, float | None] = field(default_factory=dict)
     per_concept: dict[str, float] = field(default_factory=dict)
@@ -200,7 +205,7 @@ class MetricResult:
 
     @property
     def complete(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.missing == 0
 
     def shown(self, digits: int = 4) -> str:
         """The value as printed: with its coverage when incomplete ("0.3750 (21/24)")."""
@@ -260,7 +265,11 @@ def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[
         result.details["weight_zero_concepts"] = list(weight_zero)
     result.n = sum(len(v) for v in by_concept.values())
     result.n_concepts = len(result.per_concept)
-    result.coverage = f"{result.n}/{result.n + result.failed}" if result.failed else None
+    expected = result.n + result.failed
+    if result.missing:  # as many observations (samples, judge repeats) per missing item as per predicted one
+        predicted = {parse_observation(item.id)[0] for item in items}
+        expected += round(result.missing * len(items) / max(len(predicted), 1))
+    result.coverage = f"{result.n}/{expected}" if result.failed or result.missing else None
     if result.per_concept:
         concept_values = list(result.per_concept.values())
         result.value = sum(concept_values) / len(concept_values)

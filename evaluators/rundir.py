@@ -121,6 +121,10 @@ class Run:
         return f"{self.info.model}@{self.info.benchmark_version}@{folder}"
 
 
+SCORED_FILE = "predictions-file"
+"""The adapter a run written by `ubpp score --run-dir` records: what a later `score --run-dir` may replace."""
+
+
 def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, predictions: dict[str, dict[str, str]],
                     results: list[MetricResult], config: Any, judge_usage: dict[str, Any] | None) -> RunInfo:
     """RunInfo for predictions scored outside the runner (`ubpp score --run-dir`)."""
@@ -131,7 +135,7 @@ def scored_run_info(model: str, model_type: str, model_size: str, bench: Any, pr
         model=model, model_type=model_type, model_size=model_size,
         capabilities=[c for c, group in (("understand", UNDERSTANDING_TASKS), ("generate", GENERATION_TASKS))
                       if tasks & set(group)],
-        benchmark_version=bench.version, protocol=config.protocol, adapter="predictions-file",
+        benchmark_version=bench.version, protocol=config.protocol, adapter=SCORED_FILE,
         date=utc_now(), packages=package_versions(),
     )
     info.record_scoring(results, config.judge_model, judge_usage)

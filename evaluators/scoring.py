@@ -169,6 +169,7 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
     except ScorerUnavailable as error:
         return not_computed(spec, protocol, str(error), scorer_missing=True)
     result = MetricResult(spec.name, spec.task, protocol, model)
+    result.missing = len(bench.tasks[spec.task]) - len({parse_observation(item.id)[0] for item in items})
     if spec.needs == "judge":
         judge = scorers.get("judge")
         result.template_hash = judge.template_hash(spec.judge_template)

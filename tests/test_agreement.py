@@ -109,6 +109,18 @@ def test_human_ratings_from_csv(mini_build: Path, tmp_path: Path, monkeypatch: p
     [found] = run_agreement(run, read_human_ratings(path), "people")
     flipped = sum(1 for k, (_, s) in enumerate(sorted(judged.items())) if k % 4 == 0 and s != 0.5)
     assert found.units == len(judged) and found.exact == pytest.approx(1 - flipped / len(judged))
-    (tmp_path / "bad.csv").write_text("metric,id,score\nqa.bleu,qa/x/000,1\n")
-    with pytest.raises(RunError, match="line 2: 'qa.bleu' is not a judged metric"):
-        read_human_ratings(tmp_path / "bad.csv")
+    bom = tmp_path / "spreadsheet.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())  # as spreadsheets save UTF-8 CSV
+    assert read_human_ratings(bom) == read_human_ratings(path)
+    item = next(iter(judged))[0]
+    elsewhere = tmp_path / "elsewhere.csv"
+    elsewhere.write_text("metric,id,score\nqa.gpt,qa/nobody/000,1\n")  # a unit the run has not judged
+    assert run_agreement(run, read_human_ratings(elsewhere), "people") == []  # nothing measured, nothing stored
+    for body, message in (("metric,id,score\nqa.bleu,qa/x/000,1\n", "line 2: 'qa.bleu' is not a judged metric"),
+                          (f"metric,id,score\nqa.gpt,{item},7\n", "line 2: score '7' is outside the judges' scale"),
+                          (f"metric,id,score\nqa.gpt,{item},1\nqa.gpt,{item},0\n",
+                           f"line 3: qa.gpt {item} is rated again \\(first on line 2\\)"),
+                          (f"qa.gpt,{item},1\n", "line 1: the header lacks metric, id, score")):
+        (tmp_path / "bad.csv").write_text(body)
+        with pytest.raises(RunError, match=message):
+            read_human_ratings(tmp_path / "bad.csv")

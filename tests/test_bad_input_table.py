@@ -96,6 +96,27 @@ def settings_file(text: str, name: str = "options.yaml") -> Callable[[Path], Pat
     return make
 
 
+
+def scored_into(target: Callable[[Path, Path], list[str]]) -> Callable[[Path, Path], list[str]]:
+    """A valid score command writing to what `target` prepares (options after the predictions)."""
+    return lambda tmp, bench: [*predictions(line("qa", "qa/ast/000", "x"))(tmp, bench), *target(tmp, bench)]
+
+
+def an_evaluate_run(tmp: Path, bench: Path) -> list[str]:
+    done = CliRunner().invoke(app, [*evaluate("--tasks", "rec", "--limit", "1")(tmp, bench)])
+    assert done.exit_code == 0, done.output
+    [run] = list((tmp / "runs").glob("always-yes/*/*"))
+    return ["--run-dir", str(run)]
+
+
+def a_user_file(name: str) -> Callable[[Path, Path], list[str]]:
+    def make(tmp: Path, bench: Path) -> list[str]:
+        (tmp / "mine").mkdir()
+        (tmp / "mine" / "notes.txt").write_text("mine")
+        return ["--out" if name == "out" else "--run-dir", str(tmp / "mine" / "notes.txt" if name == "out"
+                                                                  else tmp / "mine")]
+    return make
+
 def leaderboard_of_a_missing_folder(tmp: Path, bench: Path) -> list[str]:
     return ["leaderboard", str(tmp / "runz"), "--out", str(tmp / "site")]
 
@@ -167,6 +188,8 @@ CASES = [
     # 3. names that cannot collide or escape
     Case("two concepts differing only in case", case_variant, 2, "differ only in case"),
     Case("`--name ../../../escaped`", name_climbing_out, 2, "contains a path separator"),
+    Case("`--source` without `--out`", lambda tmp, bench: build(tmp, lambda root: None)[:3], 2,
+         "the default, ubpp_data/unifybench_pp-mini, is the bundled mini benchmark's"),
     Case("a prediction id given twice", predictions(QA + QA), 2, "predicted again (first on line 1)"),
     Case("an empty predictions file", predictions(b""), 2, "holds no prediction"),
     # 4. one confinement rule for what is read
@@ -195,6 +218,9 @@ CASES = [
     Case("a ratings CSV that is not UTF-8", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,\xe9\n"), 2,
          "not UTF-8 text"),
     Case("`nan` as a rating", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,nan\n"), 2, "is not a finite number"),
+    Case("`7` as a rating", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,7\n"), 2, "outside the judges' scale, 0 to 1"),
+    Case("ratings that match no judgement of the run", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,1\n"), 2,
+         "no rating matches a judgement in"),
     # 8. every setting bounded; refused writes are one line naming what is kept
     Case("`--batch-size 0`", evaluate("--batch-size", "0"), 2, "--batch-size"),
     Case("`--limit -1`", evaluate("--limit", "-1"), 2, "--limit"),
@@ -244,6 +270,15 @@ CASES = [
                                                        "--device", "bogus"], 2, "is not a device"),
     Case("`--model-size 'about 1B'`", evaluate("--model-size", "about 1B"), 2,
          "a model size is a parameter count such as 1.3B"),
+    Case("`score --out` the predictions file", scored_into(lambda tmp, bench: ["--out", str(tmp / "preds.jsonl")]),
+         2, "is the predictions file: the scores would replace it"),
+    Case("`score --out` inside the benchmark", scored_into(lambda tmp, bench: ["--out", str(bench / "manifest.json")]),
+         2, "lies inside the benchmark build"),
+    Case("`score --out` a user's file", scored_into(a_user_file("out")), 2, "exists and is not a scores file"),
+    Case("`score --run-dir` a user's folder", scored_into(a_user_file("run-dir")), 2, "holds notes.txt and is not a "
+         "run folder"),
+    Case("`score --run-dir` an `ubpp evaluate` run", scored_into(an_evaluate_run), 2,
+         "holds an `ubpp evaluate` run of always-yes"),
     Case("`compare --alpha nan`", lambda tmp, bench: ["compare", str(tmp), str(tmp), "--alpha", "nan"], 2,
          "a significance level is between 0 and 1"),
     Case("a leaderboard of a folder that does not exist", leaderboard_of_a_missing_folder, 2, "no such folder"),

@@ -195,6 +195,50 @@ def test_evaluate_names_the_row_and_its_size_as_told(mini_build: Path, tmp_path:
     assert json.loads(new_run.read_text())["model"] == "always-yes"  # a new run takes the adapter's labels
 
 
+
+def test_an_evaluation_of_part_of_the_benchmark_is_incomplete(mini_build: Path, tmp_path: Path) -> None:
+    """--limit scores a subset: the summary says how much, --require-complete fails, the leaderboard does not
+    rank it; the full run (same folder, resumed) is complete."""
+    from typer.testing import CliRunner
+
+    import unifybench_pp
+    from cli import app
+    from evaluators.rundir import read_run
+    from leaderboard.tables import build_tables
+
+    total = len(unifybench_pp.load(mini_build).tasks["rec"])
+    command = ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--runs-dir", str(tmp_path),
+               "--tasks", "rec", "--require-complete"]
+    part = CliRunner().invoke(app, [*command, "--limit", "2"], env={"COLUMNS": "300"})
+    assert part.exit_code == 1 and f"rec.weight 2/{total}" in part.stderr, part.output
+    [run] = list(tmp_path.glob("always-yes/*/*"))
+    summary = {r["name"]: r for r in json.loads((run / "summary.json").read_text())}
+    assert (summary["rec.weight"]["coverage"], summary["rec.weight"]["missing"]) == (f"2/{total}", total - 2)
+    [table] = [t for t in build_tables([read_run(run)], include_reported=False) if t.key == "table1-syncr1"]
+    assert table.rows[0].cells["rec.weight"].status == "partial"
+    whole = CliRunner().invoke(app, command)
+    assert whole.exit_code == 0, whole.output
+    summary = {r["name"]: r for r in json.loads((run / "summary.json").read_text())}
+    assert (summary["rec.weight"]["coverage"], summary["rec.weight"]["missing"]) == (None, 0)
+
+
+def test_score_replaces_only_its_own_outputs(mini_build: Path, tmp_path: Path) -> None:
+    """Re-scoring into its own --out file and --run-dir works; the refusals (the predictions file, the build, an
+    evaluate run, a user's files) are the bad-input table's rows."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    predictions = tmp_path / "preds.jsonl"
+    predictions.write_text(json.dumps({"task": "qa", "id": "qa/ast/000", "output": "x"}) + "\n")
+    command = ["score", str(mini_build), str(predictions), "--out", str(tmp_path / "scores.json"), "--run-dir",
+               str(tmp_path / "run"), "--judge-cache", str(tmp_path / "j.sqlite")]
+    for _ in range(2):
+        done = CliRunner().invoke(app, command)
+        assert done.exit_code == 0, done.output
+    assert {r["name"] for r in json.loads((tmp_path / "scores.json").read_text())} >= {"qa.bleu"}
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["adapter"] == "predictions-file"
+
 def test_an_evaluation_with_nothing_to_predict_says_so(mini_build: Path, tmp_path: Path) -> None:
     """UnifyBench++ builds hold no multiple-choice items: exit 0 (a launcher's extra shard is normal), with a note."""
     from typer.testing import CliRunner

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bench.openai_server import ScriptedServer
 from cli import app
-from evaluators.availability import check, metric_availability
+from evaluators.availability import SCORER_OPTIONS, check, metric_availability
 from evaluators.metrics import METRICS
 from evaluators.scoring_config import ScoringConfig
 
@@ -100,3 +100,11 @@ def test_each_adapter_s_libraries_are_one_extra_that_doctor_checks() -> None:
             assert "│ yes" in row
     listing = CliRunner().invoke(app, ["models"], env={"COLUMNS": "300"}).output
     assert "unifybench-pp[bagel]" in listing and "code_root=" in listing  # cells may wrap at spaces
+
+
+def test_a_model_name_that_is_no_folder_and_no_hub_id_is_missing_not_a_traceback() -> None:
+    for scorer, config in (("dino", ScoringConfig(dinov2="a b")), ("text_sim", ScoringConfig(text_embedder="bad::x")),
+                           ("blip2", ScoringConfig(blip2="My Models/blip"))):
+        found = check(scorer, config)
+        assert not found.available and "is neither a folder here nor a Hugging Face model id" in found.detail
+        assert found.enable.endswith(f"{SCORER_OPTIONS[scorer]} PATH")
