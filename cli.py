@@ -443,8 +443,8 @@ def evaluate(
     with progress:
         result = evaluate_model(
             bench, model, checkpoint=checkpoint, options=_adapter_options(config, option), scoring=scoring,
-            device=device, on_task=on_task, say=_say, tasks=None if tasks is None else tasks.split(","),
-            concepts=None if concepts is None else concepts.split(","), limit=limit, seed=seed, batch_size=batch_size,
+            device=device, on_task=on_task, say=_say, tasks=_listed(tasks),
+            concepts=_listed(concepts), limit=limit, seed=seed, batch_size=batch_size,
             runs_dir=runs_dir, shard=shard_of, reasoning_input=reasoning_input, compared_with=compared_with,
             samples=samples, wait=wait, **({"display_name": name} if name else {}),
             **({"model_size": model_size} if model_size else {}))
@@ -461,6 +461,11 @@ def evaluate(
         console.print(f"sampling: {result.info.recipe_text()}", soft_wrap=True, markup=False, highlight=False)
     if require_complete:
         _require_complete(result.results)
+
+
+def _listed(value: Optional[str]) -> Optional[list[str]]:
+    """`rec, qa` as `rec,qa`: the names of a comma-separated option, spaces around them dropped."""
+    return None if value is None else [part.strip() for part in value.split(",")]
 
 
 def _significance_level(value: float) -> float:
@@ -699,7 +704,7 @@ app.add_typer(train_app, name="train")
 
 
 @train_app.command("syncr1")
-@keeps("checkpoints saved so far are kept; re-run with --resume to continue")
+@keeps("any checkpoints saved so far are kept; re-run with --resume to continue")
 def train_syncr1(
     config: Annotated[Optional[Path], typer.Option(help="YAML settings, every one optional (--settings lists them).")]
         = None,
@@ -747,9 +752,11 @@ def train_syncr1(
     from training.config import load_config
 
     # Settings first: a wrong one, and --plan, answer before the trainer's imports (torch, the model: seconds).
+    if concept and any(pair.partition("=")[0].strip() == "concepts" for pair in set_):
+        raise typer.BadParameter("--concept and --set concepts=... both name the concepts to train: give one")
     settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
     if plan:
-        _print_plan(settings, processes)
+        _print_plan(settings, processes, out)
     from training.trainer import main_process, reward_trend, train
 
     if quiet:
@@ -795,10 +802,10 @@ def _print_settings() -> None:
     raise typer.Exit(0)
 
 
-def _print_plan(settings: Any, processes: int | None) -> None:
+def _print_plan(settings: Any, processes: int | None, out: Path) -> None:
     from training.plan import make_plan
 
-    found = make_plan(settings, processes)
+    found = make_plan(settings, processes, out)
     table = Table(title="ubpp train syncr1 --plan", show_header=False)
     for label, value in found.lines:
         table.add_row(label, value)

@@ -89,24 +89,25 @@ def model_dtype(name: str, device: str, adapter: str) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def checked_device(name: str) -> str:
+def checked_device(name: str, option: Callable[[str], str] = lambda value: f"--device {value}") -> str:
     """`name` when torch can run a model there on this machine, else ModelError saying why: a typo, a GPU that is
-    not here, a GPU index past the last one (torch would fail later, mid-run, with a traceback)."""
+    not here, a GPU index past the last one (torch would fail later, mid-run, with a traceback). `option` words
+    the setting with a value (training's: `--set device=cpu`)."""
     import torch
 
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError):
-        raise ModelError(f"--device {name!r} is not a device; e.g. cpu, cuda, cuda:1, mps") from None
+        raise ModelError(f"{option(repr(name))} is not a device; e.g. cpu, cuda, cuda:1, mps") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"--device {name}: no CUDA GPU is visible here; use --device cpu")
+        raise ModelError(f"{option(name)}: no CUDA GPU is visible here; use {option('cpu')}")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ModelError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+        raise ModelError(f"{option(name)}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
                          f"numbered from 0")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ModelError(f"--device {name}: Apple's MPS is not available here; use --device cpu")
+        raise ModelError(f"{option(name)}: Apple's MPS is not available here; use {option('cpu')}")
     if device.type not in ("cpu", "cuda", "mps"):
-        raise ModelError(f"--device {name}: models run on cpu, cuda or mps")
+        raise ModelError(f"{option(name)}: models run on cpu, cuda or mps")
     return name
 
 

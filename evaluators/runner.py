@@ -243,6 +243,7 @@ class PredictionLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done: dict[tuple[str, str], dict[str, Any]] = {}
+        self._folder = _identity(path.parent)
         try:
             raw = read_regular(path)
         except FileNotFoundError:
@@ -272,9 +273,23 @@ class PredictionLog:
             return None
 
     def append(self, records: list[dict[str, Any]]) -> None:
+        """Add records; RunError when the run folder was removed or replaced since the log was opened (writing on
+        would leave a folder that looks finished and holds part of the run)."""
+        if _identity(self.path.parent) != self._folder:
+            raise RunError(f"{self.path.parent} was removed or replaced while this run wrote to it; nothing more is "
+                           f"written (fix: run the same command again: it starts the run over)")
         append_durably(self.path, jsonl_text(records))
         for record in records:
             self.done[(record["task"], record["id"])] = record
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder is at this path (device and inode): a folder deleted and made again is another one."""
+    try:
+        found = folder.stat()
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
 
 
 def finished_elsewhere(run_dir: Path, own: Path) -> dict[tuple[str, str], dict[str, Any]]:

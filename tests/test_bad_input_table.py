@@ -249,7 +249,18 @@ CASES = [
     Case("a training `--config` that is not valid YAML", lambda tmp, bench: [
         "train", "syncr1", "--preset", "tiny", "--config", str(settings_file("steps: [\n")(tmp)),
         "--out", str(tmp / "t"), "-q"], 2, "not valid YAML (expected the node content"),
+    Case("a training `--config` with a key twice", lambda tmp, bench: [
+        "train", "syncr1", "--preset", "tiny", "--config", str(settings_file("steps: 3\nsteps: 4\n")(tmp)),
+        "--out", str(tmp / "t"), "-q"], 2, "not valid YAML (duplicate key 'steps' at line 2, column 1)"),
     Case("`--set steps=[1`", train("steps=[1"), 2, "the value is not valid YAML"),
+    Case("`--set steps=true`", train("steps=true"), 2, "steps must be a whole number, not true"),
+    Case("`--set seed=4294967296`", train("seed=4294967296"), 2, "seed must be <= 4294967295"),
+    Case("training `--set device=bogus`", train("device=bogus"), 2, "--set device='bogus' is not a device"),
+    Case("training `--concept` with `--set concepts=...`", lambda tmp, bench: [
+        *train("concepts=[cam]")(tmp, bench), "--concept", "ast"], 2, "both name the concepts to train"),
+    Case("training `--out` a folder with the user's files", lambda tmp, bench: [
+        *train("concepts=[ast]")(tmp, bench)[:-3], "--out", str(a_user_file("run-dir")(tmp, bench)[1]), "-q"], 2,
+         "mine: notes.txt is a file, so it is not a concept's training run"),
     Case("training `concepts=[]`", train("concepts=[]"), 2, "name the concept to train"),
     Case("an adapter `--config` that does not exist", lambda tmp, bench: evaluate(
         "--config", str(tmp / "missing.yaml"))(tmp, bench), 2, "cannot read the settings file"),

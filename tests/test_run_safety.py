@@ -308,4 +308,31 @@ def test_ctrl_c_is_one_line_saying_what_is_kept_and_how_to_go_on(mini_build: Pat
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert code == 130 and "Traceback" not in stderr, stderr
-    assert stderr.strip() == "interrupted; checkpoints saved so far are kept; re-run with --resume to continue"
+    assert stderr.strip() == "interrupted; any checkpoints saved so far are kept; re-run with --resume to continue"
+
+
+def test_a_run_folder_removed_while_predicting_stops_the_run(mini_build: Path, tmp_path: Path) -> None:
+    """Deleting the run folder mid-run used to end in exit 0: a recreated folder marked done, holding part of the
+    run. The next write now stops it, naming the folder; running again starts over and finishes."""
+    import shutil
+
+    from evaluators.rundir import RunError
+
+    bench = unifybench_pp.load(mini_build)
+    model = create("always-yes")
+    answer = model.understand
+    calls = []
+
+    def understand_then_delete(requests: list) -> list:
+        calls.append(len(requests))
+        if len(calls) == 2:
+            shutil.rmtree(next((tmp_path / "runs").glob("always-yes/*/*")))
+        return answer(requests)
+
+    model.understand = understand_then_delete
+    config = EvalConfig("always-yes", runs_dir=tmp_path / "runs", tasks=["rec"], batch_size=2)
+    with pytest.raises(RunError, match="was removed or replaced while this run wrote to it"):
+        run_evaluation(bench, model, config)
+    model.understand = answer
+    again = run_evaluation(bench, model, config)
+    assert again.predicted == len(bench.tasks["rec"]) and again.results is not None

@@ -56,6 +56,8 @@ def test_file_then_overrides_win(tmp_path: Path) -> None:
     # every value a controller, a budget or a reward mix cannot use is refused here, not after the model loads
     ("dgs.screen_batch=0", "dgs.screen_batch must be >= 1, not 0"),
     ("dgs.budget_factor=inf", "dgs.budget_factor must be a finite number, not 'inf'"),
+    ("steps=true", "steps must be a whole number, not true"), ("dgs.eta=true", "dgs.eta must be a number, not true"),
+    ("seed=4294967296", "seed must be <= 4294967295, not 4294967296"), ("seed=-1", "seed must be >= 0"),
     ("dgs.initial_threshold=nan", "dgs.initial_threshold must be a finite number, not 'nan'"),
     ("dgs.eta=nan", "dgs.eta must be a finite number"), ("dgs.target_pass_rate=5", "dgs.target_pass_rate must be < 1"),
     ("dgs.mu=1", "dgs.mu must be < 1, not 1"), ("dgs.mu=-7", "dgs.mu must be >= 0"), ("dgs.gamma=2", "<= 1"),
@@ -99,3 +101,14 @@ def test_every_setting_documents_itself_and_the_settings_page_is_generated_from_
     planned = CliRunner().invoke(app, ["train", "syncr1", "--preset", "tiny", "--plan"], env={"COLUMNS": "400"})
     assert "set: steps" in planned.output and "24 (default 100): Optimizer steps" in planned.output
     assert "set: beta" in planned.output and "set: seed" not in planned.output
+
+
+def test_every_allowed_seed_gives_generator_seeds_torch_accepts() -> None:
+    """The largest seed used to overflow torch's generator seed (a traceback after the model loaded)."""
+    import torch
+
+    from training.rollout import _candidate_seed
+
+    for seed in (0, 2**31 - 1, 2**32 - 1):
+        torch.Generator().manual_seed(_candidate_seed(seed, 10**6, 63))
+    assert _candidate_seed(7, 3, 2) == (7 * 1_000_003 + 3) * 10_007 + 2  # small seeds keep their trajectories

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,10 @@ def words(samples):
 
 def one(samples):
     return 0.5
+
+
+def broken(samples):
+    raise RuntimeError("my bug")
 '''
 
 
@@ -128,6 +133,12 @@ def test_a_users_reward_is_a_function_named_module_colon_function(mini_build: Pa
         ensemble = RewardEnsemble(RewardConfig(weights={f"my_rewards:{name}": 1.0}))
         with pytest.raises(SettingsError, match=re.escape(f"reward 'my_rewards:{name}' ") + ".*" + re.escape(says)):
             ensemble.compute(f"my_rewards:{name}", samples[:2])
+    # a user's function that raises keeps its own traceback, with the reward named under it
+    with pytest.raises(RuntimeError, match="my bug") as raised:
+        RewardEnsemble(RewardConfig(weights={"my_rewards:broken": 1.0})).compute("my_rewards:broken", samples[:2])
+    if sys.version_info >= (3, 11):
+        assert raised.value.__notes__ == ["raised by the custom reward 'my_rewards:broken' (rewards.weights); "
+                                          "training stopped at this step"]
 
 
 def test_the_authors_text_reward_is_their_bleu_distance_rule(mini_build: Path) -> None:

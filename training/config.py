@@ -39,7 +39,10 @@ Distribute = Literal["split_group", "group_per_rank"]
 
 
 def _whole_number(value: Any) -> Any:
-    """YAML reads `1e3` as a string (its floats need a dot): a count written so means the whole number it names."""
+    """YAML reads `1e3` as a string (its floats need a dot): a count written so means the whole number it names.
+    true/false are refused (pydantic would read them as 1 and 0: `steps=true` trained one step)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a whole number, not {str(value).lower()}")
     if isinstance(value, str):
         try:
             number = float(value)
@@ -49,18 +52,28 @@ def _whole_number(value: Any) -> Any:
     return value
 
 
+def _not_a_truth_value(value: Any) -> Any:
+    """true/false are refused where a number is meant (pydantic would read them as 1.0 and 0.0)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    return value
+
+
 def _listed(value: Any) -> Any:
-    """`report_to=wandb` means the one-item list `[wandb]`."""
-    return [value] if isinstance(value, str) else value
+    """`report_to=wandb` means the one-item list `[wandb]` (and `concepts=ast` `[ast]`; `concepts=all` stays)."""
+    return [value] if isinstance(value, str) and value != "all" else value
 
 
 Whole = Annotated[int, BeforeValidator(_whole_number)]
 Count = Annotated[Whole, Field(ge=1)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-Proportion = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
-StrictProportion = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+Seed = Annotated[Whole, Field(ge=0, le=2**32 - 1)]
+Concepts = Annotated[list[str] | Literal["all"] | None, BeforeValidator(_listed)]
+Names = Annotated[list[str], Field(min_length=1)]
+Finite = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_a_truth_value)]
+NonNegative = Annotated[Finite, Field(ge=0)]
+Positive = Annotated[Finite, Field(gt=0)]
+Proportion = Annotated[Finite, Field(ge=0, le=1)]
+StrictProportion = Annotated[Finite, Field(gt=0, lt=1)]
 SETTINGS = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 """pydantic checks every field's type (YAML's `1e-6` string read as the float it means), refuses unknown keys and
 reads each field's docstring as its description: the help `ubpp train syncr1 --settings`, `--plan` and
@@ -108,7 +121,7 @@ class DGSConfig:
     code)."""
     screening_fraction: StrictProportion = 0.2
     """Screen after this share of the denoising steps (t_s = 20% of S)."""
-    budget_factor: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 2.0
+    budget_factor: Annotated[Finite, Field(ge=1)] = 2.0
     """At most budget_factor x group size candidates are screened per group (M_max; at least 1: the budget holds
     the kept group)."""
     screen_batch: Count = 9
@@ -122,7 +135,7 @@ class DGSConfig:
     """p*; default: 0.5 for `trend`, 0.25 for `unictokens` (the authors' value)."""
     eta: NonNegative = 0.12
     """η: the trend controller's gain (Table 4; also the authors' gain)."""
-    mu: Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)] = 0.8
+    mu: Annotated[Finite, Field(ge=0, lt=1)] = 0.8
     """μ: momentum of the pass-rate error in the trend controller (below 1: at 1 the momentum never moves)."""
     gamma: Proportion = 0.25
     """γ: the gain's damping when the error turns against the momentum (0 stops, 1 does not damp)."""
@@ -146,14 +159,14 @@ class TrainConfig:
     """UniCTokens' run folder inside `concept_init/<c>/` (their `saves/<c>/<run>/`), if any."""
     concept_epoch: Whole | None = None
     """UniCTokens' epoch to start from (default: the highest found)."""
-    concepts: list[str] | Literal["all"] | None = None
+    concepts: Concepts = None
     """Concept ids to train, each with its own DGS threshold, or `all`. Unset is refused: the authors train one
     concept per run (`ubpp train syncr1 --concept NAME`)."""
     run_per_concept: bool = False
     """Train each concept in a run of its own, `steps` long, under OUT/<concept>/: one model per concept, as the
     authors train and evaluate (their `rl_weight_root/<concept>/`); `ubpp evaluate --model syncr1 --checkpoint OUT`
     loads each concept's. false: one run, one model, `steps` shared by every concept."""
-    seed: Whole = 0
+    seed: Seed = 0
     """Seeds the prompt schedule and every candidate's text and image generators (a trajectory depends on
     (seed, step, candidate) only, so resume and any process count repeat it)."""
     steps: Count = 100
@@ -183,7 +196,7 @@ class TrainConfig:
     """Gradients are clipped to this global norm before each optimizer step."""
     beta: NonNegative = 0.01
     """β: weight of the k3 KL to the frozen starting policy, per decision (0 skips the reference pass)."""
-    clip_epsilon: Annotated[float, Field(gt=0, lt=1)] = 0.2
+    clip_epsilon: Annotated[Finite, Field(gt=0, lt=1)] = 0.2
     """ε: the policy ratio is clipped to [1 - ε, 1 + ε]."""
     lambda_und: NonNegative = 0.4
     """λ_und: weight of the reasoning (text) term, per trajectory (see `training.loss`)."""
@@ -223,7 +236,7 @@ class TrainConfig:
     """LoRA rank with `trainable: lora`."""
     lora_alpha: Count = 32
     """LoRA alpha with `trainable: lora`."""
-    lora_targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "dense"])
+    lora_targets: Names = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "dense"])
     """Modules LoRA adapts (Phi's attention projections by default)."""
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = "auto"
     """`auto`: bf16 on a GPU, full precision on a CPU. Applies to rollouts (sampling, reference and log-prob passes)
@@ -332,8 +345,11 @@ ignore. docs/training.md lists the differences."""
 
 PRESETS = {"tiny": TINY_PRESET, "paper": {}, "authors": AUTHORS_PRESET}
 
-CONSTRAINED_TYPES = {"Whole": "integer (`1e3` reads as 1000)",
-                     "Count": "integer >= 1", "NonNegative": "finite number >= 0", "Positive": "finite number > 0",
+CONSTRAINED_TYPES = {"Whole": "integer (`1e3` reads as 1000)", "Count": "integer >= 1",
+                     "Seed": "integer in [0, 2^32 - 1]", "Concepts": "list of concept ids (one id alone reads as a "
+                     "list of one), `all`, or null", "Names": "non-empty list of names",
+                     "NonNegative": "finite number >= 0",
+                     "Positive": "finite number > 0",
                      "Finite": "finite number", "Proportion": "finite number in [0, 1]",
                      "StrictProportion": "finite number in (0, 1)"}
 
@@ -416,8 +432,9 @@ def _message(error: ValidationError) -> str:
             lines.append(f"{setting} cannot be {problem['input']!r}")
         elif problem["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
             lines.append(f"unknown {section} setting: {setting}")
-        elif problem["type"] == "value_error":
-            lines.append(str(problem["ctx"]["error"]))
+        elif problem["type"] == "value_error":  # a validator's own words; "must be ..." names no setting yet
+            text = str(problem["ctx"]["error"])
+            lines.append(f"{setting} {text}" if text.startswith("must be") else text)
         elif problem["type"] == "literal_error":
             expected = problem["ctx"]["expected"].replace(chr(39), "")
             lines.append(f"{setting} must be {expected}, not {problem['input']!r}")
@@ -429,7 +446,9 @@ def _message(error: ValidationError) -> str:
             lines.append(f"{setting} must be a finite number, not {problem['input']!r}")
         elif problem["type"] in BOUNDS:
             key, relation = BOUNDS[problem["type"]]
-            lines.append(f"{setting} must be {relation} {problem['ctx'][key]:g}, not {problem['input']!r}")
+            bound = problem["ctx"][key]
+            shown = f"{bound:g}" if isinstance(bound, float) else str(bound)
+            lines.append(f"{setting} must be {relation} {shown}, not {problem['input']!r}")
         else:
             lines.append(f"{setting}: {problem['msg']}")
     return "; ".join(lines)

@@ -22,6 +22,7 @@ from unifybench_pp.sources.release import read_release
 from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
 from .memory import GB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
+from .outdir import out_problem
 from .pretrain_tiny import TINY_BASE
 from .rewards import reward, scoring_config, training_option
 
@@ -84,6 +85,19 @@ def _scheduler_error(name: str) -> str | None:
     return None
 
 
+def device_problems(device: str | None) -> list[str]:
+    """The `device` setting, where this machine cannot run a model on it (unset: accelerate chooses)."""
+    from baselines.base import ModelError, checked_device
+
+    if device is None:
+        return []
+    try:
+        checked_device(device, lambda value: f"--set device={value}")
+    except ModelError as error:
+        return [str(error)]
+    return []
+
+
 def scheduler_problems(name: str) -> list[str]:
     """`lr_scheduler` must be a transformers schedule that runs on these settings alone (else the run fails after
     the model loads, or at step 1)."""
@@ -138,14 +152,23 @@ def missing_inputs(config: TrainConfig) -> list[str]:
     if config.concept_init and not Path(config.concept_init).is_dir():
         problems.append(f"concept_init: folder {config.concept_init} not found; pass the UniCTokens/SFT output folder")
     problems += missing_weights(config) + tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler)
+    problems += device_problems(config.device)
     scoring = scoring_config(config.rewards)
-    for name in dict.fromkeys([*config.rewards.weights, *([config.dgs.surrogate] if config.dgs.enabled else [])]):
+    rewards = config.rewards
+    moves = any(name in rewards.person_only for name in rewards.weights)  # pets' and objects' weight: the fallback
+    named = [*(("rewards.weights", name, True) for name in rewards.weights), ("rewards.fallback", rewards.fallback,
+             moves), *([("dgs.surrogate", config.dgs.surrogate, True)] if config.dgs.enabled else [])]
+    checked = set()
+    for setting, name, used in named:
+        if name in checked:
+            continue
+        checked.add(name)
         try:
             needs = reward(name).needs
-        except ValueError as error:
-            problems.append(f"rewards.weights: {error}")
+        except ValueError as error:  # an unknown name stops the run even when unused (the ensemble loads it)
+            problems.append(f"{setting}: {error}")
             continue
-        if needs is None:
+        if not used or needs is None:
             continue
         found = check(needs, scoring, training_option)
         if not found.available:
@@ -179,8 +202,11 @@ def _gpus() -> str:
     return ", ".join(names)
 
 
-def make_plan(config: TrainConfig, processes: int | None = None) -> Plan:
+def make_plan(config: TrainConfig, processes: int | None = None, out: Path | None = None) -> Plan:
+    """What a run with these settings would do and need; with `out`, whether that folder can hold it."""
     plan = Plan(missing=missing_inputs(config))
+    if out is not None and (problem := out_problem(out, config.run_per_concept)):
+        plan.missing.append(f"out: {problem}")
     told = processes is not None
     processes = processes or processes_launched()
     per_process = config.batch_size * config.gradient_accumulation_steps

@@ -30,6 +30,7 @@ from unifybench_pp.files import staged_directory
 from unifybench_pp.jsonio import write_json
 
 from .config import TINY_PRETRAINED, TrainConfig
+from .outdir import BUNDLE_KIND
 from .pretrain_tiny import TINY_BASE
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "config.json")
@@ -120,7 +121,13 @@ def select_trainable(pipe: ShowoPipeline, config: TrainConfig) -> list[nn.Parame
                           lora_dropout=0.0)
         with torch.random.fork_rng(devices=[]):  # LoRA's A matrices are drawn from the global generator: seed it,
             torch.manual_seed(config.seed)       # so a run (and its resume) does not depend on what ran before
-            inject_adapter_in_model(lora, model.phi.model)
+            try:
+                inject_adapter_in_model(lora, model.phi.model)
+            except ValueError:  # peft: no module of the model matches the targets
+                linear = sorted({name.rpartition(".")[2] for name, module in model.phi.model.named_modules()
+                                 if isinstance(module, nn.Linear)})
+                raise SettingsError(f"lora_targets {config.lora_targets} match no layer of the model; its linear "
+                                    f"layers are named {', '.join(linear)}") from None
         params += [p for n, p in model.named_parameters() if "lora_" in n]
     rows = row_tensors(pipe)
     for param in rows:
@@ -219,7 +226,7 @@ def export_bundle(pipe: ShowoPipeline, showo: str, magvit: str, out: Path, train
     from safetensors.torch import save_file
 
     base = resolve(showo)
-    with staged_directory(out, "model bundle") as staging:
+    with staged_directory(out, BUNDLE_KIND) as staging:
         bundle = ShowoBundle(staging)
         if trainable == "concepts":
             shutil.copytree(base, bundle.showo)  # the base weights did not change

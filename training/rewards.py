@@ -240,7 +240,12 @@ class RewardEnsemble:
     def compute(self, name: str, samples: list[RewardSample]) -> list[float]:
         """One finite float per sample, or a one-line error naming the reward: a NaN would silently turn every
         advantage of the group into NaN, and a user's function may return anything."""
-        returned = (self.rewards.get(name) or reward(name)).compute(self.scorers, samples)
+        try:
+            returned = (self.rewards.get(name) or reward(name)).compute(self.scorers, samples)
+        except Exception as error:
+            if ":" in name and hasattr(error, "add_note"):  # a user's function: its traceback, named (3.11+)
+                error.add_note(f"raised by the custom reward {name!r} (rewards.weights); training stopped at this step")
+            raise
         try:
             values = [float(v) for v in returned]
         except (TypeError, ValueError):

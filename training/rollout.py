@@ -169,7 +169,8 @@ class Share:
 
 
 def _candidate_seed(seed: int, step: int, index: int) -> int:
-    return (seed * 1_000_003 + step) * 10_007 + index
+    """A generator seed torch accepts (below 2**63) for any seed, step and index."""
+    return ((seed * 1_000_003 + step) * 10_007 + index) % 2**63
 
 
 class RolloutEngine:

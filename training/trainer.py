@@ -38,7 +38,7 @@ from baselines.showo.bundle import ShowoBundle
 from baselines.showo.sampler import SamplerConfig, masked_per_step
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import append_durably, replace_directory
-from unifybench_pp.jsonio import jsonl_text, parse_jsonl, write_json, write_jsonl
+from unifybench_pp.jsonio import BadLine, jsonl_text, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.paths import path_component
 from unifybench_pp.runlock import run_lock
 
@@ -46,7 +46,8 @@ from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
-from .plan import missing_weights, scheduler_problems, tracker_problems
+from .outdir import out_problem
+from .plan import device_problems, missing_weights, scheduler_problems, tracker_problems
 from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine, Share
@@ -81,8 +82,17 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
 
 
 def _truncate_log(path: Path, last_step: int) -> None:
-    """Drop lines of steps after `last_step`, the checkpoint we start from (0 without one): they will be redone."""
-    write_jsonl(path, [row for row in _read_log(path) if row["step"] <= last_step])
+    """Drop lines of steps after `last_step`, the checkpoint we start from (0 without one): they will be redone.
+    A line that is no step record (a file ubpp did not write) stops the run before anything is lost."""
+    try:
+        rows = _read_log(path)
+    except BadLine as error:
+        raise TrainingError(f"{path}: {error}: not a log ubpp train wrote (fix: move the file aside)") from None
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict) or isinstance(row.get("step"), bool) or not isinstance(row.get("step"), int):
+            raise TrainingError(f"{path}: line {number} is not a step record ubpp train wrote (fix: move the file "
+                                f"aside)")
+    write_jsonl(path, [row for row in rows if row["step"] <= last_step])
 
 
 TRAINABLE_FILE = "trainable.safetensors"
@@ -93,7 +103,8 @@ def preflight(config: TrainConfig) -> None:
     is written or loaded: a run that would stop or silently train something else is refused in one line."""
     refuse_sharded_launch()
     refuse_single_process_cpu_launch()
-    problems = tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler)
+    problems = tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler) + \
+        device_problems(config.device)
     if problems:
         raise TrainingError("; ".join(problems))
     if config.mixed_precision == "fp16" and _on_cpu(config):
@@ -606,6 +617,11 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
         return (resume and _finished(config, out)) or Trainer(config, out, resume, quiet, console).run(stop_after)
 
     preflight(config)
+    problem = out_problem(out, config.run_per_concept)
+    if problem:
+        raise TrainingError(problem)
+    if resume and not (out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir())):
+        say(f"--resume: {out} holds no run yet; starting one")
     concepts = _concepts(config, training_benchmark(config.benchmark, console or Console(stderr=True),
                                                     quiet).concepts) if config.run_per_concept else []
     # One run per output folder; under `accelerate launch` the main process (RANK 0) holds it for all ranks.

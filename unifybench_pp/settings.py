@@ -17,6 +17,20 @@ from .errors import SettingsError
 from .paths import NotText, UnsafePath, read_regular_text
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last one silently, so a
+    forgotten earlier `steps: 3` would win or lose unseen); the project's JSON readers refuse them too."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_settings(path: Path) -> dict[str, Any]:
     """A mapping from a YAML file, or a TOML one by its suffix; anything else in it is an error."""
     try:
@@ -26,7 +40,7 @@ def read_settings(path: Path) -> dict[str, Any]:
     except OSError as error:  # missing, a folder, unreadable: the user's file, not a write of ours
         raise SettingsError(f"{path}: cannot read the settings file ({error.strerror or error})") from None
     try:
-        loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
+        loaded = tomllib.loads(text) if path.suffix == ".toml" else yaml.load(text, Loader=_UniqueKeyLoader)
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as error:
         kind = "TOML" if path.suffix == ".toml" else "YAML"
         raise SettingsError(f"{path}: not valid {kind} ({_one_line(error)})") from None

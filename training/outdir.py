@@ -1,0 +1,66 @@
+"""Whether `ubpp train --out` may hold this run: checked before the model loads, so a mistyped --out (a user's
+folder, a benchmark build, a published site, a file) is refused in one line and nothing in it is touched.
+
+A training folder holds only what the trainer writes (`RUN_ENTRIES`), and with `run_per_concept` one such
+folder per concept; hidden entries (locks, staging folders) are the trainer's own. A folder laid out for the
+other `run_per_concept` value is refused too: resuming it with the other value used to start a fresh run beside
+the half-done one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from unifybench_pp.files import NotOurs, check_replaceable
+
+RUN_ENTRIES = frozenset({"config.yaml", "launch.json", "metrics.jsonl", "samples.jsonl", "checkpoints", "model",
+                         "syncr1"})
+"""What one training run writes in its folder (`syncr1`: the trackers' logs under accelerate's project dir)."""
+
+BUNDLE_KIND = "model bundle"
+"""The marker kind of the evaluation bundle the trainer exports to `<run>/model`."""
+
+_FIX = "fix: give a new or empty folder, or the --out of an earlier `ubpp train` run"
+
+
+def out_problem(out: Path, per_concept: bool) -> str | None:
+    """Why `out` cannot hold a training run with this `run_per_concept`, or None when it can (absent, empty, or
+    an earlier run laid out the same way)."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a folder ({_FIX})"
+    if not out.is_dir():
+        return None
+    entries = _visible(out)
+    if per_concept:
+        flat = sorted(set(entries) & RUN_ENTRIES)
+        if flat:
+            return (f"--out {out} holds {flat[0]}: a run trained with run_per_concept: false (one model for all "
+                    f"concepts); set it to false to resume that run ({_FIX})")
+        for name in entries:
+            problem = _run_folder_problem(out / name) if (out / name).is_dir() else "is a file"
+            if problem:
+                return f"--out {out}: {name} {problem}, so it is not a concept's training run ({_FIX})"
+        return None
+    nested = [name for name in entries if name not in RUN_ENTRIES and (out / name).is_dir()
+              and set(_visible(out / name)) & RUN_ENTRIES]
+    if nested:
+        return (f"--out {out} holds {nested[0]}/, a concept's own run: the folder was trained with run_per_concept: "
+                f"true; set it to true to resume those runs ({_FIX})")
+    problem = _run_folder_problem(out)
+    return None if problem is None else f"--out {out} {problem} ({_FIX})"
+
+
+def _visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _run_folder_problem(folder: Path) -> str | None:
+    """What in one run's folder the trainer did not write (its model bundle checked as the export will check it)."""
+    foreign = [name for name in _visible(folder) if name not in RUN_ENTRIES]
+    if foreign:
+        return f"holds {foreign[0]}, which `ubpp train` does not write"
+    try:
+        check_replaceable(folder / "model", BUNDLE_KIND)
+    except NotOurs as error:
+        return f"holds a model/ the run could not replace: it {error.problem}"
+    return None
