@@ -61,6 +61,13 @@ def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return wrap
 
 
+def _named(value: Optional[str]) -> Optional[str]:
+    """A name given as an option: an empty one (`--name ''`) is refused rather than read as "use the default"."""
+    if value is not None and not value.strip():
+        raise typer.BadParameter("a name cannot be empty")
+    return value
+
+
 def _model_size(value: Optional[str]) -> Optional[str]:
     """A parameter count as the tables print one (1.3B, 350M; upper-cased), or - for unknown."""
     if value is None or value == "-":
@@ -83,7 +90,8 @@ def build_dataset(
     seed: Annotated[Optional[int], typer.Option(
         help="Draw an alternative held-out set of extra_info entries (same size per concept) with this seed, "
              "for sensitivity studies. Default: the release's split (the last num_testing_info entries).")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Benchmark name recorded in the manifest and version.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Benchmark name recorded in the manifest and version.",
+                                                callback=_named)] = None,
     format: Annotated[str, typer.Option(
         help="Layout of --source: unifybench (the authors' UnifyBench++ release), or one of the paper's Table 5 "
              "benchmarks as released: dreambench (google/dreambooth dataset/), yollava (yollava-data/), "
@@ -316,7 +324,8 @@ def score_predictions(
     out: Annotated[Optional[Path], typer.Option(help="Write every metric, per-item scores included, as JSON.")] = None,
     run_dir: Annotated[Optional[Path], typer.Option(
         help="Also write a run directory (run.json, predictions, scores, summary) for `ubpp leaderboard`.")] = None,
-    model: Annotated[str, typer.Option(help="Model name for the run directory's leaderboard row.")] = "my-model",
+    model: Annotated[str, typer.Option(help="Model name for the run directory's leaderboard row.",
+                                       callback=_named)] = "my-model",
     model_type: Annotated[str, typer.Option(
         help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
     model_size: Annotated[str, typer.Option(help="Model size shown in the table: a parameter count such as 1.3B, "
@@ -411,7 +420,7 @@ def evaluate(
              "sampling's variance from the concepts' and the judge's.")] = 1,
     name: Annotated[Optional[str], typer.Option(
         help="The row's name on the leaderboard (default: what the run recorded, so a resume keeps it, else the "
-             "adapter's, e.g. Sync-R1); the run folder keeps the adapter's name.")] = None,
+             "adapter's, e.g. Sync-R1); the run folder keeps the adapter's name.", callback=_named)] = None,
     model_size: Annotated[Optional[str], typer.Option(
         help="The size the row shows, a parameter count such as 1.3B or 350M (default: what the run recorded, else "
              "the adapter's: the released model's, or what it counts in the checkpoint). Set it for a checkpoint of "

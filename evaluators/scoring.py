@@ -211,7 +211,7 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
     expected = ("expected JSON with 'task', 'id' and 'output'",
                 'write {"task": "qa", "id": "qa/bo/000", "output": "..."}')
     try:
-        lines = list(parse_jsonl(read_regular_text(path)))
+        lines = list(parse_jsonl(read_regular_text(path).removeprefix("\ufeff")))  # a BOM, as some editors save
     except FileNotFoundError:
         raise SourceError(path, "", "predictions file not found", "pass the JSONL your model wrote") from None
     except UnsafePath as error:

@@ -188,6 +188,9 @@ CASES = [
     # 3. names that cannot collide or escape
     Case("two concepts differing only in case", case_variant, 2, "differ only in case"),
     Case("`--name ../../../escaped`", name_climbing_out, 2, "contains a path separator"),
+    Case("`build-dataset --name ''`", lambda tmp, bench: [*build(tmp, lambda root: None), "--name", ""], 2,
+         "a name cannot be empty"),
+    Case("`score --model ''`", scored_into(lambda tmp, bench: ["--model", ""]), 2, "a name cannot be empty"),
     Case("`--source` without `--out`", lambda tmp, bench: build(tmp, lambda root: None)[:3], 2,
          "the default, ubpp_data/unifybench_pp-mini, is the bundled mini benchmark's"),
     Case("a prediction id given twice", predictions(QA + QA), 2, "predicted again (first on line 1)"),

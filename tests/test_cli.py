@@ -48,6 +48,18 @@ def test_export_parquet(tmp_path: Path) -> None:
     result = run("export", "b", "--out", "pq", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "pq").glob("*.parquet"))) == 11
+    assert run("export", "b", "--out", "pq", cwd=tmp_path).returncode == 0  # its own earlier export: replaced
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    manifest = (tmp_path / "b" / "manifest.json").read_bytes()
+    for out, says in (("mine", "it holds notes.txt"), ("b", "it is a benchmark build that ubpp wrote"),
+                      ("b/manifest.json", "it exists and is not a folder")):
+        refused = run("export", "b", "--out", out, cwd=tmp_path)
+        assert refused.returncode == 2 and "not a Parquet export to replace: " + says in refused.stderr, refused.stderr
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
+    assert not list((tmp_path / "b").glob("*.parquet")) and (tmp_path / "b" / "manifest.json").read_bytes() == manifest
+    here = run("build-dataset", "--out", ".", "-q", cwd=tmp_path / "b")  # the shell would be left in a deleted folder
+    assert here.returncode == 2 and "--out is the current folder" in here.stderr, here.stderr
 
 
 def test_help_explains_options(tmp_path: Path) -> None:
@@ -223,14 +235,14 @@ def test_an_evaluation_of_part_of_the_benchmark_is_incomplete(mini_build: Path, 
 
 
 def test_score_replaces_only_its_own_outputs(mini_build: Path, tmp_path: Path) -> None:
-    """Re-scoring into its own --out file and --run-dir works; the refusals (the predictions file, the build, an
-    evaluate run, a user's files) are the bad-input table's rows."""
+    """Re-scoring into its own --out file and --run-dir works (a predictions file saved with a BOM is read); the
+    refusals (the predictions file, the build, an evaluate run, a user's files) are the bad-input table's rows."""
     from typer.testing import CliRunner
 
     from cli import app
 
     predictions = tmp_path / "preds.jsonl"
-    predictions.write_text(json.dumps({"task": "qa", "id": "qa/ast/000", "output": "x"}) + "\n")
+    predictions.write_text("\ufeff" + json.dumps({"task": "qa", "id": "qa/ast/000", "output": "x"}) + "\n")  # BOM
     command = ["score", str(mini_build), str(predictions), "--out", str(tmp_path / "scores.json"), "--run-dir",
                str(tmp_path / "run"), "--judge-cache", str(tmp_path / "j.sqlite")]
     for _ in range(2):

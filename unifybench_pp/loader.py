@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import SourceError
+from .files import NotOurs, staged_directory
 from .jsonio import read_json, read_jsonl
 from .paths import UnsafePath, check_distinct, check_regular, inside, path_component
 from .schema import SCHEMA_VERSION, TASKS, Concept, ExtraInfo, TaskItem, from_record, to_record
@@ -97,14 +98,22 @@ class Benchmark:
         )
 
     def to_parquet(self, out: Path) -> list[Path]:
-        """Write one Parquet file per split of `to_hf()`; returns the files written."""
-        out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for split, dataset in self.to_hf().items():
-            path = out / f"{split}.parquet"
-            dataset.to_parquet(str(path))
-            written.append(path)
-        return written
+        """Write one Parquet file per split of `to_hf()` into `out`, replaced whole once every file is written;
+        returns the files. `out` must be absent, empty or an export written here before (a SourceError otherwise:
+        a user's folder or the benchmark build is never mixed with Parquet files)."""
+        splits = self.to_hf()
+        try:
+            with staged_directory(out, PARQUET_KIND) as staging:
+                for split, dataset in splits.items():
+                    dataset.to_parquet(str(staging / f"{split}.parquet"))
+        except NotOurs as error:
+            raise SourceError(error.path, "", f"not a Parquet export to replace: it {error.problem}",
+                              "choose a new or empty --out, or move what is there elsewhere yourself") from None
+        return [out / f"{split}.parquet" for split in splits]
+
+
+PARQUET_KIND = "parquet export"
+"""What an export's marker says it is: `export --out` replaces only an earlier export."""
 
 
 def load(path: str | Path) -> Benchmark:
