@@ -192,9 +192,9 @@ class MetricResult:
     """The task's items that have no prediction (a run with --limit or --concepts, a predictions file covering
     part of the benchmark): the value is over the rest, not the column the paper reports."""
     coverage: str | None = None
-    """"scored/expected" (e.g. "21/24") when items were left unscored (`failed`) or not predicted (`missing`): the
-    value covers only those, so it is shown with this and never ranked as a whole column's; None when every item
-    was scored."""
+    """"scored/expected" (e.g. "21/24") when items were left unscored (`failed`), "predicted/all predicted" (e.g.
+    "3/18 predicted", in items) when some were not predicted (`missing`), or both: the value covers only those, so
+    it is shown with this and never ranked as a whole column's; None when every item was scored."""
     template_hash: str | None = None
     per_item: dict[str, float | None] = field(default_factory=dict)
     per_concept: dict[str, float] = field(default_factory=dict)
@@ -265,11 +265,11 @@ def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[
         result.details["weight_zero_concepts"] = list(weight_zero)
     result.n = sum(len(v) for v in by_concept.values())
     result.n_concepts = len(result.per_concept)
-    expected = result.n + result.failed
-    if result.missing:  # as many observations (samples, judge repeats) per missing item as per predicted one
-        predicted = {parse_observation(item.id)[0] for item in items}
-        expected += round(result.missing * len(items) / max(len(predicted), 1))
-    result.coverage = f"{result.n}/{expected}" if result.failed or result.missing else None
+    parts = [f"{result.n}/{result.n + result.failed}"] if result.failed else []
+    if result.missing:  # counted in items (not observations), the items a metric skips included: exact
+        predicted = len({parse_observation(item.id)[0] for item in items})
+        parts.append(f"{predicted}/{predicted + result.missing} predicted")
+    result.coverage = ", ".join(parts) or None
     if result.per_concept:
         concept_values = list(result.per_concept.values())
         result.value = sum(concept_values) / len(concept_values)
