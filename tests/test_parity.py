@@ -146,8 +146,8 @@ def test_coverage_reaches_the_cli_summary_compare_and_leaderboard(bench, tmp_pat
                        "--run-dir", str(tmp_path / "run-a"), "--require-complete", server=server)
     assert "0.7500 (2/3)" in done.stdout  # the table is printed, then the run fails
     assert done.returncode == 1
-    assert done.stderr.strip() == ("error: incomplete columns (items left unscored or not predicted): vqa.gpt 2/3, "
-                                   + ", ".join(f"pure_gen.{m} 3/75 predicted" for m in ("face_found", "colour", "ssim")))
+    partial = ", ".join(["vqa.gpt 2/3", *(f"pure_gen.{m} 3/75 predicted" for m in ("face_found", "colour", "ssim"))])
+    assert done.stderr.strip() == f"error: incomplete columns (items left unscored or not predicted): {partial}"
     summary = {r["name"]: r for r in json.loads((tmp_path / "run-a" / "summary.json").read_text())}
     assert (summary["vqa.gpt"]["coverage"], summary["rec.weight"]["coverage"]) == ("2/3", None)
     run = read_run(tmp_path / "run-a")
