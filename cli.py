@@ -144,7 +144,7 @@ def _print_summary(manifest: dict, out: Path) -> None:
 
 
 @app.command("export")
-@keeps("files already exported are whole; re-run to write the rest")
+@keeps("--out is unchanged: an export replaces it only once complete")
 def export(
     benchmark: Annotated[Path, typer.Argument(help="A folder written by `ubpp build-dataset`.")],
     out: Annotated[Path, typer.Option(help="Folder for one Parquet file per task and table.")],

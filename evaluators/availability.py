@@ -41,7 +41,7 @@ SCORER_OPTIONS = {"text_sim": "--text-embedder", "dino": "--dinov2", "blip2": "-
 
 Option = Callable[[str, str], str]
 """How a fix tells the user to set a scorer's model: (scorer, value) -> the words to type. Evaluate's users pass
-an option (`evaluate_option`), training's a setting (`training.plan.training_option`)."""
+an option (`evaluate_option`), training's a setting (`training.rewards.training_option`)."""
 
 
 def evaluate_option(scorer: str, value: str) -> str:

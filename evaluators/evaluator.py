@@ -115,7 +115,7 @@ def check_score_outputs(bench: Benchmark, predictions: Path, out: Path | None, r
             raise SettingsError(f"--run-dir {run_dir} lies inside the benchmark build {bench.root} ({fix})")
         if folder.exists() and not folder.is_dir():
             raise SettingsError(f"--run-dir {run_dir} is a file, not a folder ({fix})")
-        held = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".ubpp-")) if folder.is_dir() else []
+        held = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
         if held:
             try:
                 adapter = read_run_info(folder).adapter

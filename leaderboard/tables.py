@@ -226,9 +226,9 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
 
 
 def distinct_names(rows: list[Row]) -> None:
-    """Label measured rows that share a model name (two checkpoints evaluated without `--name`) with their run
-    folder's name (its whole path where those names are alike too), so no table or export holds two rows that read
-    the same."""
+    """Label measured rows that share a model name (two checkpoints evaluated without `--name`) with the end of
+    their run folder's path, as few parts of it as tell them apart (the folder's name, usually its config hash), so
+    no table or export holds two rows that read the same."""
     shared: dict[str, list[Row]] = {}
     for row in rows:
         if row.source == "measured" and row.run is not None:
@@ -236,12 +236,13 @@ def distinct_names(rows: list[Row]) -> None:
     for name, group in shared.items():
         if len(group) < 2:
             continue
-        folders = [row.run.path.name for row in group]
-        for row, folder in zip(group, folders):
-            label = folder if folders.count(folder) == 1 else str(row.run.path)
+        paths = [row.run.path.parts for row in group]
+        depth = next((k for k in range(1, max(map(len, paths)) + 1)
+                      if len({parts[-k:] for parts in paths}) == len(paths)), max(map(len, paths)))
+        for row, parts in zip(group, paths):
             row.note = _joined(row.note, f"{len(group)} runs are named {name}: labelled by run folder (evaluate "
                                          f"--name gives a run its own name)")
-            row.method = f"{name} (run {label})"
+            row.method = f"{name} (run {'/'.join(parts[-depth:])})"
 
 
 def _joined(note: str, more: str) -> str:
@@ -366,19 +367,24 @@ def build_tables(runs: list[Run], include_reported: bool = True, baseline: str |
 
 
 def _rows_of_runs(runs: list[Run]) -> list[list[Run]]:
-    """Table 5's rows: a model's runs on different benchmarks share one row; a second run of the model on a
-    benchmark its row already has (another checkpoint or seed) starts another row instead of hiding behind the
-    first."""
+    """Table 5's rows: one setting's runs on different benchmarks share a row (a setting: the model name, adapter,
+    checkpoint, seed and sampling recipe a run records); a second run of a setting on a benchmark its row already
+    has starts another row instead of hiding behind the first, and runs of different settings never share one."""
     rows: list[list[Run]] = []
     for run in runs:
         formats = run_formats(run)
-        row = next((r for r in rows if r[0].info.model == run.info.model
+        row = next((r for r in rows if _setting(r[0]) == _setting(run)
                     and not formats & set().union(*map(run_formats, r))), None)
         if row is None:
             rows.append([run])
         else:
             row.append(run)
     return rows
+
+
+def _setting(run: Run) -> tuple[str, ...]:
+    info = run.info
+    return (info.model, info.adapter, info.checkpoint_sha256, str(info.seed), json.dumps(info.recipe, sort_keys=True))
 
 
 def format_cell(cell: Cell) -> str:

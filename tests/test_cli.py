@@ -56,6 +56,10 @@ def test_export_parquet(tmp_path: Path) -> None:
                       ("b/manifest.json", "it exists and is not a folder")):
         refused = run("export", "b", "--out", out, cwd=tmp_path)
         assert refused.returncode == 2 and "not a Parquet export to replace: " + says in refused.stderr, refused.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    here = run("export", str(tmp_path / "b"), "--out", ".", cwd=empty)  # the shell would sit in a deleted folder
+    assert here.returncode == 2 and "it is the current folder" in here.stderr and empty.is_dir(), here.stderr
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["notes.txt"]
     assert not list((tmp_path / "b").glob("*.parquet")) and (tmp_path / "b" / "manifest.json").read_bytes() == manifest
 

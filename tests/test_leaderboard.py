@@ -320,9 +320,8 @@ def test_runs_sharing_a_model_name_get_a_row_each_labelled_by_run_folder(tmp_pat
     site = build_site([tmp_path / "runs"], tmp_path / "site", include_reported=False)
     [table] = [t for t in site.tables if t.key == "table1-syncr1"]
     rows = {r.method: r for r in table.rows}
-    # both folders are named bench-v1, so each label is the folder's whole path
-    assert sorted(rows) == sorted(["Other", *(f"Mine (run {tmp_path / 'runs' / step / 'Mine' / 'bench-v1'})"
-                                              for step in ("step-50", "step-100"))])
+    # both folders end in Mine/bench-v1: each label is as much of the path as tells them apart, never all of it
+    assert sorted(rows) == ["Mine (run step-100/Mine/bench-v1)", "Mine (run step-50/Mine/bench-v1)", "Other"]
     values = {r.cells["rec.weight"].value for m, r in rows.items() if m.startswith("Mine (run ")}
     assert values == {0.25, 0.75}
     assert all("2 runs are named Mine" in r.note for m, r in rows.items() if m != "Other")
@@ -335,6 +334,17 @@ def test_runs_sharing_a_model_name_get_a_row_each_labelled_by_run_folder(tmp_pat
     t5_rows = tables["table5_understanding"].rows
     assert len(t5_rows) == 2 and len({r.method for r in t5_rows}) == 2
     assert sorted(r.cells["yollava.qa.acc"].value for r in t5_rows) == [0.5, 0.75]
+
+    # checkpoint A on Yo'LLaVA only, checkpoint B on Yo'LLaVA and MC-LLaVA: B's MC-LLaVA number never joins A's row
+    for folder, values, checkpoint in (("a", {"yollava.qa.acc": 0.25}, "aaa"), ("b1", {"yollava.qa.acc": 0.5}, "bbb"),
+                                       ("b2", {"mcllava.rec.weight": 0.75}, "bbb")):
+        run = make_run(tmp_path / "two" / folder, "Yo", values, ["understand"])
+        _rewrite(run / "run.json", '"checkpoint_sha256": ""', f'"checkpoint_sha256": "{checkpoint}"')
+    tables = {t.key: t for t in build_tables(load_runs([tmp_path / "two"])[0], include_reported=False)}
+    cells = sorted((r.cells["yollava.qa.acc"].value, r.cells["mcllava.rec.weight"].value)
+                   for r in tables["table5_understanding"].rows)
+    assert cells == [(0.25, None), (0.5, 0.75)]
+
 
 def test_baseline_that_names_no_run_is_refused(tmp_path: Path) -> None:
     make_run(tmp_path / "runs", "A", {"rec.weight": 0.5}, ["understand"])

@@ -57,13 +57,13 @@ def test_out_dot_does_not_empty_the_current_folder(release: Path, tmp_path: Path
     work = tmp_path / "work"
     work.mkdir()
     (work / "notes.txt").write_text("keep")
-    assert_refused(cli_build(release, ".", work), str(work), "--out is the current folder")
+    assert_refused(cli_build(release, ".", work), str(work), "is the current folder")
     assert tree(work) == {"notes.txt": b"keep"}
     ours = tmp_path / "deep" / "ours"
     unifybench_pp.build(release, ours, SplitConfig(), quiet=True)
     before = tree(ours)  # even a build of ours: replacing it would leave the shell in a deleted folder
-    assert_refused(cli_build(release, ".", ours), "--out is the current folder")
-    assert_refused(cli_build(release, str(ours.parent), ours), "--out holds the current folder")
+    assert_refused(cli_build(release, ".", ours), "is the current folder")
+    assert_refused(cli_build(release, str(ours.parent), ours), "holds the current folder")
     assert tree(ours) == before
 
 

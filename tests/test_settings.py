@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from unifybench_pp.settings import layered, merge, parse_override
+from unifybench_pp.errors import SettingsError
+from unifybench_pp.settings import layered, merge, parse_override, read_settings
 
 
 def test_yaml_and_toml_files_then_overrides_in_order(tmp_path: Path) -> None:
@@ -48,3 +50,14 @@ def test_evaluate_reads_adapter_options_with_the_same_code(mini_build: Path, tmp
     bad = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build),
                                    "--runs-dir", str(tmp_path), "--option", "colour=red"])
     assert bad.exit_code == 2 and "takes no options (got colour)" in bad.output
+
+
+def test_a_yaml_key_given_twice_is_refused_but_merge_keys_work(tmp_path: Path) -> None:
+    """Plain YAML keeps the last of two equal keys silently; `<<: *base` is a merge, not a repeated key."""
+    (tmp_path / "merged.yaml").write_text("base: &b {steps: 3, seed: 1}\nrun:\n  <<: *b\n  steps: 4\n")
+    assert read_settings(tmp_path / "merged.yaml")["run"] == {"steps": 4, "seed": 1}
+    for text, says in (("steps: 3\nsteps: 4\n", "duplicate key 'steps' at line 2"),
+                       ("? [a, b]\n: 1\n", "unusable key ['a', 'b'] at line 1")):
+        (tmp_path / "bad.yaml").write_text(text)
+        with pytest.raises(SettingsError, match=re.escape(says)):
+            read_settings(tmp_path / "bad.yaml")

@@ -30,6 +30,7 @@ from cli import app
 from training.config import load_config
 from training.dgs import UniCTokensController, make_controller
 from training.loss import group_advantages, sync_grpo_loss
+from training.outdir import out_problem
 from training.policy import concept_row_mask
 from training.pretrain_tiny import ASSET
 from training.rewards import REWARDS, Reward, RewardSample
@@ -313,6 +314,8 @@ def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_
         torch.testing.assert_close(stepwise[name], whole[name], rtol=1e-4, atol=1e-5 * scale, msg=lambda m,
                                    name=name: f"{name}: {m}")
     assert (trainer.reference.copy is None) == (trainable == "concepts")
+    assert (tmp_path / "run" / "base").is_dir()  # the random tiny base lives in the run: its --out stays resumable
+    assert out_problem(tmp_path / "run", per_concept=False) is None
 
 
 def test_a_concepts_checkpoint_holds_the_concept_rows_and_their_optimizer_state_only(mini_build: Path,

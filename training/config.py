@@ -60,14 +60,19 @@ def _not_a_truth_value(value: Any) -> Any:
 
 
 def _listed(value: Any) -> Any:
-    """`report_to=wandb` means the one-item list `[wandb]` (and `concepts=ast` `[ast]`; `concepts=all` stays)."""
-    return [value] if isinstance(value, str) and value != "all" else value
+    """`report_to=wandb` means the one-item list `[wandb]`."""
+    return [value] if isinstance(value, str) else value
+
+
+def _concepts_listed(value: Any) -> Any:
+    """`concepts=ast` means `[ast]`; `concepts=all` stays `all`."""
+    return value if value == "all" else _listed(value)
 
 
 Whole = Annotated[int, BeforeValidator(_whole_number)]
 Count = Annotated[Whole, Field(ge=1)]
 Seed = Annotated[Whole, Field(ge=0, le=2**32 - 1)]
-Concepts = Annotated[list[str] | Literal["all"] | None, BeforeValidator(_listed)]
+Concepts = Annotated[list[str] | Literal["all"] | None, BeforeValidator(_concepts_listed)]
 Names = Annotated[list[str], Field(min_length=1)]
 Finite = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_a_truth_value)]
 NonNegative = Annotated[Finite, Field(ge=0)]

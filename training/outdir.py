@@ -14,8 +14,9 @@ from pathlib import Path
 from unifybench_pp.files import NotOurs, check_replaceable
 
 RUN_ENTRIES = frozenset({"config.yaml", "launch.json", "metrics.jsonl", "samples.jsonl", "checkpoints", "model",
-                         "syncr1"})
-"""What one training run writes in its folder (`syncr1`: the trackers' logs under accelerate's project dir)."""
+                         "base", "syncr1"})
+"""What one training run writes in its folder (`base`: the tiny random base of `showo: tiny`; `syncr1`: the
+trackers' logs under accelerate's project dir)."""
 
 BUNDLE_KIND = "model bundle"
 """The marker kind of the evaluation bundle the trainer exports to `<run>/model`."""

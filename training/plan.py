@@ -158,11 +158,13 @@ def missing_inputs(config: TrainConfig) -> list[str]:
     moves = any(name in rewards.person_only for name in rewards.weights)  # pets' and objects' weight: the fallback
     named = [*(("rewards.weights", name, True) for name in rewards.weights), ("rewards.fallback", rewards.fallback,
              moves), *([("dgs.surrogate", config.dgs.surrogate, True)] if config.dgs.enabled else [])]
+    used_by = {name: any(u for _, n, u in named if n == name) for _, name, _ in named}
     checked = set()
-    for setting, name, used in named:
+    for setting, name, _ in named:
         if name in checked:
             continue
         checked.add(name)
+        used = used_by[name]
         try:
             needs = reward(name).needs
         except ValueError as error:  # an unknown name stops the run even when unused (the ensemble loads it)

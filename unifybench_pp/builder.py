@@ -67,12 +67,7 @@ BUILD_KIND = "benchmark build"
 
 
 def _check_output(out: Path) -> None:
-    """Refuse an `out` that is not a build of ours to replace (a marker we wrote, not any manifest.json), or that
-    is the current folder or holds it (replacing it would leave the user's shell in a deleted folder)."""
-    here = Path.cwd().resolve()
-    if here == out.resolve() or here.is_relative_to(out.resolve()):
-        raise SourceError(out, "", f"--out {'is' if here == out.resolve() else 'holds'} the current folder {here}: "
-                          f"a build replaces its folder whole", "choose an --out beside or below where you are")
+    """Refuse an `out` that is not a build of ours to replace (a marker we wrote, not any manifest.json)."""
     try:
         check_replaceable(out, BUILD_KIND)
     except NotOurs as error:

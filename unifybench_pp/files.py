@@ -135,8 +135,13 @@ def check_replaceable(target: Path, kind: str) -> None:
     build) is enough to refuse, and the message names it. A folder we wrote as another kind (a published
     leaderboard given to `build-dataset --out`) is refused too; markers older than kinds name none.
     """
+    target = Path(os.path.abspath(target))  # "." is the current folder, not a root (symlinks kept to be refused)
     if target == target.parent:
         raise NotOurs(target, "is the root of the file system")
+    here = Path.cwd().resolve()
+    if here == target.resolve() or here.is_relative_to(target.resolve()):
+        where = "is" if here == target.resolve() else "holds"
+        raise NotOurs(target, f"{where} the current folder: replacing it would leave the shell in a deleted folder")
     if target.is_symlink():
         raise NotOurs(target, "is a symbolic link: name the folder it points to")
     if not target.exists():
