@@ -196,6 +196,20 @@ def check_capabilities(capabilities: Collection[str], config: EvalConfig) -> Non
                                 f"{'it' if len(unable) == 1 else 'them'} out of --tasks")
 
 
+def check_served(bench: Benchmark, model: Model, config: EvalConfig) -> None:
+    """A checkpoint of per-concept models (`served_concepts`) that lacks some of the concepts asked for is refused
+    before anything is predicted, rather than when that concept's turn comes."""
+    served = getattr(model, "served_concepts", None)
+    if served is None:
+        return
+    lacking = [c for c in (config.concepts or sorted(bench.concepts)) if c not in served]
+    if lacking:
+        raise ModelError(f"{config.model}: {config.checkpoint} holds no model for concept(s) {', '.join(lacking)}; "
+                         f"it has {', '.join(sorted(served)) or 'none'} (fix: --concepts "
+                         f"{','.join(c for c in sorted(served) if c in bench.concepts)}, or train the others into the "
+                         f"same --out)")
+
+
 def plan(bench: Benchmark, model: Model, config: EvalConfig) -> list[tuple[str, Any]]:
     """(task, item) pairs this process predicts: concept-major, each concept's understanding first.
 
@@ -506,6 +520,7 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
         config = replace(config, reasoning_input=getattr(model, "harness_reasoning_input", "own"))
     check_selection(bench, config)  # a typo writes no run folder
     check_capabilities(model.capabilities, config)
+    check_served(bench, model, config)
     run_dir, info = open_run(bench, model, config)
     index, count = config.shard
     with run_lock(run_dir, "run" if count == 1 else f"shard-{index}-of-{count}", config.wait, say):

@@ -435,8 +435,11 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     summary = json.loads(next((tmp_path / "runs").rglob("summary.json")).read_text())
     rec = next(r for r in summary if r["name"] == "rec.weight")
     assert set(rec["per_concept"]) == {"chelsea", "coins"}
-    untrained = runner.invoke(app, [*evaluate, "--concepts", "ast"])
-    assert untrained.exit_code != 0 and "no model for concept ast" in untrained.output
+    fresh = [*evaluate, "--concepts", "chelsea,ast"]
+    fresh[fresh.index(str(tmp_path / "runs"))] = str(tmp_path / "fresh")
+    untrained = runner.invoke(app, fresh)
+    assert untrained.exit_code == 2 and "holds no model for concept(s) ast; it has chelsea, coins" in untrained.output
+    assert not list((tmp_path / "fresh").rglob("predictions.jsonl"))  # refused before chelsea's items were predicted
 
     # The same models in the authors' layout (rl_weight_root/<concept>/model_epoch<N>.pt, the whole state with the
     # concept's rows) on the shipped base score every item exactly as our per-concept bundles do (both seeded as the
@@ -620,3 +623,16 @@ def test_checkpoints_without_the_optimizer_state_are_smaller_and_resume(mini_bui
                         quiet=True)
         assert resumed.bundle is not None and resumed.last_step == 2
     assert sizes[False] < 0.5 * sizes[True]  # AdamW's two moments are twice the weights
+
+
+def test_evaluating_a_training_run_that_has_not_finished_says_so(tmp_path: Path) -> None:
+    """Before its model is exported a run folder holds no model/: evaluate used to fail on a missing config.json."""
+    from baselines.base import ModelError
+    from baselines.registry import create
+
+    for run in (tmp_path / "flat", tmp_path / "per" / "ast"):
+        (run / "checkpoints" / "step-000001").mkdir(parents=True)
+        (run / "config.yaml").write_text("steps: 2\n")
+    for out in (tmp_path / "flat", tmp_path / "per"):
+        with pytest.raises(ModelError, match=f"{out} is a training run that has not finished .* --resume"):
+            create("syncr1", str(out), "cpu")

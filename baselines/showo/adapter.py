@@ -107,7 +107,12 @@ class ShowoAdapter:
         max_new_tokens = checked_number(name, "max_new_tokens", max_new_tokens, whole=True, least=1)
         self.concepts_option = Path(concepts) if concepts else None
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
+        if (Path(checkpoint) / "config.yaml").is_file() and ShowoBundle.of_run(Path(checkpoint)).exists():
+            checkpoint = str(ShowoBundle.of_run(Path(checkpoint)).root)  # a finished one-model run: its model/
         own_models = ShowoBundle.per_concept(Path(checkpoint))
+        _check_training_finished(name, Path(checkpoint), own_models)
+        self.served_concepts: set[str] | None = set(own_models) if own_models else None
+        """The concepts a folder of per-concept models holds a model for (None: one model serves every concept)."""
         _check_rl_weights(name, personalization, self.rl_weights, model_epoch, bool(own_models),
                           {"concepts": concepts, "run_name": run_name, "epoch": epoch})
         opener = ModelOpener(name, magvit, device, mmu_vocab, pixels)
@@ -227,6 +232,20 @@ class OneModel:
 
     def model_for(self, concept: str) -> Loaded:
         return self.current
+
+
+def _check_training_finished(name: str, checkpoint: Path, own_models: dict[str, ShowoBundle]) -> None:
+    """A `ubpp train` folder whose runs have not exported their model yet: say so, instead of failing to read it as
+    one model (no config.json)."""
+    if not checkpoint.is_dir() or ShowoBundle(checkpoint).exists():
+        return
+    runs = [checkpoint] if (checkpoint / "config.yaml").is_file() else \
+        [child for child in sorted(checkpoint.iterdir()) if (child / "config.yaml").is_file()]
+    unfinished = [run for run in runs if run.name not in own_models and not ShowoBundle.of_run(run).exists()]
+    if unfinished and not own_models:
+        raise ModelError(f"{name}: {checkpoint} is a training run that has not finished (no model/ in "
+                         f"{', '.join(str(run) for run in unfinished)}); continue it with `ubpp train syncr1 ... "
+                         f"--out {checkpoint} --resume`")
 
 
 class ModelPerConcept:
