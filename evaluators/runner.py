@@ -40,7 +40,7 @@ import io
 import json
 import os
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from baselines.harness_seeds import HARNESS_SEED
 from unifybench_pp import Benchmark
 from unifybench_pp.errors import SettingsError
 from unifybench_pp.files import append_durably, atomic_write
-from unifybench_pp.jsonio import BadJSON, jsonl_text, loads
+from unifybench_pp.jsonio import BadJSON, jsonl_text, loads, write_json
 from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, utf8_text
 from unifybench_pp.runlock import run_lock, utc_now
 from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS, task_capability
@@ -489,6 +489,14 @@ def _recorded_info(run_dir: Path) -> RunInfo | None:
         return None
 
 
+def _relabel(run_dir: Path, info: RunInfo) -> None:
+    """Record a row name or size given on a resume at once (the rest of run.json waits for scoring), so a resume
+    that is stopped again and then run without them still keeps them."""
+    recorded = _recorded_info(run_dir)
+    if recorded is not None and (recorded.model, recorded.model_size) != (info.model, info.model_size):
+        write_json(run_dir / "run.json", asdict(replace(recorded, model=info.model, model_size=info.model_size)))
+
+
 def _shard_files(run_dir: Path, shard: tuple[int, int]) -> tuple[Path, Path]:
     index, count = shard
     if count == 1:
@@ -528,6 +536,8 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
         done_marker.unlink(missing_ok=True)  # predicting again: a merge must wait for this shard
         if not (run_dir / "run.json").exists():
             write_results(run_dir, info, [])
+        else:
+            _relabel(run_dir, info)
         log = PredictionLog(log_path)
         predicted, skipped = predict(bench, model, config, run_dir, log, on_task)
         done_marker.touch()

@@ -336,3 +336,30 @@ def test_a_run_folder_removed_while_predicting_stops_the_run(mini_build: Path, t
     model.understand = answer
     again = run_evaluation(bench, model, config)
     assert again.predicted == len(bench.tasks["rec"]) and again.results is not None
+
+
+def test_a_name_given_on_a_resume_that_stops_again_is_kept(mini_build: Path, tmp_path: Path) -> None:
+    """run.json is otherwise rewritten when scoring ends: a resume named B, stopped before that, then resumed
+    without a name, used to go back to A."""
+    bench = unifybench_pp.load(mini_build)
+    model = create("always-yes")
+    answer = model.understand
+    config = EvalConfig("always-yes", runs_dir=tmp_path / "runs", tasks=["rec"], limit=1, display_name="A")
+    run_dir = run_evaluation(bench, model, config).run_dir
+    scored = json.loads((run_dir / "run.json").read_text())
+
+    def stopped(requests: list) -> list:
+        raise KeyboardInterrupt
+
+    model.understand = stopped
+    with pytest.raises(KeyboardInterrupt):
+        run_evaluation(bench, model, EvalConfig("always-yes", runs_dir=tmp_path / "runs", tasks=["rec"], limit=2,
+                                                display_name="B", model_size="7M"))
+    recorded = json.loads((run_dir / "run.json").read_text())
+    assert (recorded["model"], recorded["model_size"]) == ("B", "7M")
+    for key in ("model", "model_size"):
+        del recorded[key], scored[key]
+    assert recorded == scored  # the rest of run.json is as scoring left it
+    model.understand = answer
+    again = run_evaluation(bench, model, EvalConfig("always-yes", runs_dir=tmp_path / "runs", tasks=["rec"], limit=2))
+    assert (again.info.model, again.info.model_size) == ("B", "7M")
