@@ -240,9 +240,10 @@ def concept_bootstrap_ci(per_concept: list[float], resamples: int = 2000, seed: 
 
 
 def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[ItemScore],
-              weight_zero: list[str] = ()) -> MetricResult:
+              weight_zero: list[str] = (), task_items: int | None = None) -> MetricResult:
     """Fill the per-item, per-concept and overall values of `result` from the item scores; `weight_zero` concepts
-    (no items, `syncr1` Rec.) join the mean over concepts with 0."""
+    (no items, `syncr1` Rec.) join the mean over concepts with 0. `task_items`: how many items the task holds
+    (the ones not among `items` are `missing`); None: `items` are all of them."""
     by_concept: dict[str, list[tuple[Any, float]]] = {}
     for item, item_score in zip(items, scores, strict=True):
         result.per_item[item.id] = item_score.value
@@ -265,10 +266,11 @@ def aggregate(spec: MetricSpec, result: MetricResult, items: list, scores: list[
         result.details["weight_zero_concepts"] = list(weight_zero)
     result.n = sum(len(v) for v in by_concept.values())
     result.n_concepts = len(result.per_concept)
+    predicted = len({parse_observation(item.id)[0] for item in items})  # items, whatever their observations
+    result.missing = 0 if task_items is None else task_items - predicted
     parts = [f"{result.n}/{result.n + result.failed}"] if result.failed else []
-    if result.missing:  # counted in items (not observations), the items a metric skips included: exact
-        predicted = len({parse_observation(item.id)[0] for item in items})
-        parts.append(f"{predicted}/{predicted + result.missing} predicted")
+    if result.missing:  # counted in items, the ones a metric skips included: exact
+        parts.append(f"{predicted}/{task_items} predicted")
     result.coverage = ", ".join(parts) or None
     if result.per_concept:
         concept_values = list(result.per_concept.values())

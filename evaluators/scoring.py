@@ -169,7 +169,6 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
     except ScorerUnavailable as error:
         return not_computed(spec, protocol, str(error), scorer_missing=True)
     result = MetricResult(spec.name, spec.task, protocol, model)
-    result.missing = len(bench.tasks[spec.task]) - len({parse_observation(item.id)[0] for item in items})
     if spec.needs == "judge":
         judge = scorers.get("judge")
         result.template_hash = judge.template_hash(spec.judge_template)
@@ -179,7 +178,7 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
             if len(errors) == len(items):
                 result.not_computed = f"judge failed on every item ({errors[-1]})"
     return aggregate(spec, result, items, scores,
-                     weight_zero_concepts(spec, bench, evaluated or set(), protocol))
+                     weight_zero_concepts(spec, bench, evaluated or set(), protocol), len(bench.tasks[spec.task]))
 
 
 def _model_id(spec: MetricSpec, scorers: Scorers) -> str:
