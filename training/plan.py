@@ -85,6 +85,12 @@ def _scheduler_error(name: str) -> str | None:
     return None
 
 
+def machine_problems(config: TrainConfig) -> list[str]:
+    """What the installed packages and this machine cannot do with these settings: the trackers, the scheduler,
+    the device (checked by `--plan` and again before a run loads anything)."""
+    return tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler) + device_problems(config.device)
+
+
 def device_problems(device: str | None) -> list[str]:
     """The `device` setting, where this machine cannot run a model on it (unset: accelerate chooses)."""
     from baselines.base import ModelError, checked_device
@@ -151,8 +157,7 @@ def missing_inputs(config: TrainConfig) -> list[str]:
                             f"{', '.join(sorted(available))}")
     if config.concept_init and not Path(config.concept_init).is_dir():
         problems.append(f"concept_init: folder {config.concept_init} not found; pass the UniCTokens/SFT output folder")
-    problems += missing_weights(config) + tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler)
-    problems += device_problems(config.device)
+    problems += missing_weights(config) + machine_problems(config)
     scoring = scoring_config(config.rewards)
     rewards = config.rewards
     moves = any(name in rewards.person_only for name in rewards.weights)  # pets' and objects' weight: the fallback

@@ -47,7 +47,7 @@ from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
 from .outdir import out_problem
-from .plan import device_problems, missing_weights, scheduler_problems, tracker_problems
+from .plan import machine_problems, missing_weights
 from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine, Share
@@ -103,8 +103,7 @@ def preflight(config: TrainConfig) -> None:
     is written or loaded: a run that would stop or silently train something else is refused in one line."""
     refuse_sharded_launch()
     refuse_single_process_cpu_launch()
-    problems = tracker_problems(config.report_to) + scheduler_problems(config.lr_scheduler) + \
-        device_problems(config.device)
+    problems = machine_problems(config)
     if problems:
         raise TrainingError("; ".join(problems))
     if config.mixed_precision == "fp16" and _on_cpu(config):
