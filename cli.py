@@ -452,8 +452,8 @@ def evaluate(
     with progress:
         result = evaluate_model(
             bench, model, checkpoint=checkpoint, options=_adapter_options(config, option), scoring=scoring,
-            device=device, on_task=on_task, say=_say, tasks=_listed(tasks),
-            concepts=_listed(concepts), limit=limit, seed=seed, batch_size=batch_size,
+            device=device, on_task=on_task, say=_say, tasks=_comma_separated(tasks),
+            concepts=_comma_separated(concepts), limit=limit, seed=seed, batch_size=batch_size,
             runs_dir=runs_dir, shard=shard_of, reasoning_input=reasoning_input, compared_with=compared_with,
             samples=samples, wait=wait, **({"display_name": name} if name else {}),
             **({"model_size": model_size} if model_size else {}))
@@ -472,7 +472,7 @@ def evaluate(
         _require_complete(result.results)
 
 
-def _listed(value: Optional[str]) -> Optional[list[str]]:
+def _comma_separated(value: Optional[str]) -> Optional[list[str]]:
     """`rec, qa` as `rec,qa`: the names of a comma-separated option, spaces around them dropped."""
     return None if value is None else [part.strip() for part in value.split(",")]
 
