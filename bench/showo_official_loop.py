@@ -38,7 +38,7 @@ def official_mask(sequence: torch.Tensor, vocab: Vocab) -> torch.Tensor:
     opened = torch.cumsum((sequence == vocab.soi).long(), 1)
     closed = torch.cumsum((sequence == vocab.eoi).long(), 1)
     in_image = (opened > closed) | (sequence == vocab.soi) | (sequence == vocab.eoi)
-    position = torch.arange(length)
+    position = torch.arange(length, device=sequence.device)
     causal = position[:, None] >= position[None, :]
     pad_positions = torch.where(is_pad, position, torch.full_like(position, -1))
     last_pad = pad_positions.max(1).values  # -1 where a row has no padding
@@ -61,10 +61,10 @@ def official_generate(model: Showo, vocab: Vocab, prefix: torch.Tensor, uncond: 
                       n_tokens: int, steps: int, guidance: float, temperature: float,
                       generator: torch.Generator) -> torch.Tensor:
     """(B, n_tokens) codes from prefixes made by `encode_prompts`, drawing from `generator` in Show-o's order."""
-    batch, offset = prefix.shape[0], vocab.image_offset
-    image_part = lambda ids: torch.cat([torch.full((batch, 1), vocab.soi), ids,  # noqa: E731
-                                        torch.full((batch, 1), vocab.eoi)], dim=1)
-    sequence = torch.cat([prefix, image_part(torch.full((batch, n_tokens), vocab.mask))], dim=1)
+    batch, offset, device = prefix.shape[0], vocab.image_offset, prefix.device
+    image_part = lambda ids: torch.cat([torch.full((batch, 1), vocab.soi, device=device), ids,  # noqa: E731
+                                        torch.full((batch, 1), vocab.eoi, device=device)], dim=1)
+    sequence = torch.cat([prefix, image_part(torch.full((batch, n_tokens), vocab.mask, device=device))], dim=1)
     guided = uncond is not None and guidance > 0
     if guided:
         mask = official_mask(torch.cat([sequence, torch.cat([uncond, sequence[:, prefix.shape[1]:]], 1)]), vocab)
@@ -89,8 +89,9 @@ def official_generate(model: Showo, vocab: Vocab, prefix: torch.Tensor, uncond: 
         ratio = 1.0 * (step + 1) / steps
         chosen = torch.gather(probs, -1, sampled[..., None]).squeeze(-1)
         chosen = torch.where(unknown, chosen, torch.finfo(chosen.dtype).max)
-        mask_len = official_mask_len(step, steps, n_tokens)
-        mask_len = torch.max(torch.tensor([1]), torch.min(unknown.sum(dim=-1, keepdim=True) - 1, mask_len))
+        mask_len = official_mask_len(step, steps, n_tokens).to(device)  # Show-o moves it to the logits' device
+        mask_len = torch.max(torch.tensor([1], device=device),
+                             torch.min(unknown.sum(dim=-1, keepdim=True) - 1, mask_len))
         temperature = temperature * (1.0 - ratio)
         uniform = torch.zeros_like(chosen).uniform_(0, 1, generator=generator)
         gumbel = -torch.log(torch.clamp(-torch.log(torch.clamp(uniform, min=1e-20)), min=1e-20))
