@@ -76,6 +76,28 @@ def test_released_layout_loads_with_no_missing_or_unexpected_keys(tmp_path: Path
         Showo.from_pretrained(released)
 
 
+def test_loading_reads_every_weight_without_a_random_initialisation(tmp_path: Path) -> None:
+    """The model is built on the meta device and takes the file's tensors: in the model's dtype (a bf16 file
+    gives float32 weights, as copying into built weights did), with the rotary table that no file holds, and
+    nothing left on the meta device; saving it back into the folder it came from keeps its weights."""
+    model, vocab, _ = tiny()
+    built = {k: v.clone() for k, v in model.named_buffers()}
+    model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
+    loaded = Showo.from_pretrained(tmp_path / "bf16")
+    tensors = dict(loaded.named_parameters()) | dict(loaded.named_buffers())
+    assert all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors.values())
+    assert built.keys() == dict(loaded.named_buffers()).keys() and all(
+        torch.equal(built[k], v) for k, v in loaded.named_buffers())
+    reference = tiny()[0]  # built as before: random weights, then the file's (bf16-rounded) ones copied in
+    reference.load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    ids = torch.randint(0, vocab.size, (2, 20), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        assert torch.equal(loaded(ids).logits, reference(ids).logits)
+    before = {k: v.clone() for k, v in loaded.state_dict().items()}
+    loaded.save_pretrained(tmp_path / "bf16")
+    assert all(torch.equal(before[k], v) for k, v in Showo.from_pretrained(tmp_path / "bf16").state_dict().items())
+
+
 def released_showo_checkpoint(layers: int, hidden: int, heads: int, vocab_size: int) -> dict[str, torch.Tensor]:
     """Random tensors under exactly the keys and shapes a released Show-o checkpoint holds.
 

@@ -89,8 +89,9 @@ class Showo(nn.Module):
     def from_pretrained(cls, path_or_hub_id: str | Path, dtype: torch.dtype | None = None) -> Showo:
         folder = resolve(path_or_hub_id)
         config = ShowoConfig.from_json(json.loads((folder / "config.json").read_text()))
-        model = cls(config)
-        model.load_weights(read_state_dict(folder), str(path_or_hub_id))
+        with torch.device("meta"):  # no random initialisation (12 s at Show-o's size): every weight is read
+            model = cls(config)
+        model.load_weights(read_state_dict(folder), str(path_or_hub_id), assign=True)
         if dtype is not None:
             model = model.to(dtype)
         return model.eval()
@@ -111,10 +112,16 @@ class Showo(nn.Module):
         if mismatched:
             raise ValueError(f"checkpoint {source} does not match this Show-o's shapes: {', '.join(mismatched[:3])}")
 
-    def load_weights(self, state: dict[str, torch.Tensor], source: str) -> None:
-        """Every Show-o key, strictly and in shape."""
+    def load_weights(self, state: dict[str, torch.Tensor], source: str, assign: bool = False) -> None:
+        """Every Show-o key, strictly and in shape. `assign` takes the state's tensors as the weights (in the
+        model's dtypes) on a model built on the meta device, and builds the rotary table, which no file holds."""
         self.check_weights(state, source)
-        self.load_state_dict({k: v for k, v in state.items() if not k.endswith(ROTARY)}, strict=False)
+        dtypes = {k: v.dtype for k, v in self.state_dict().items()}
+        weights = {k: v.to(dtypes[k]) if assign else v for k, v in state.items() if not k.endswith(ROTARY)}
+        self.load_state_dict(weights, strict=False, assign=assign)
+        if assign:
+            model = self.showo.model
+            model.rotary_emb = type(model.rotary_emb)(config=self.showo.config)
 
     def save_pretrained(self, path: Path) -> None:
         """Save in the released layout (config.json + safetensors with `showo.` keys)."""
