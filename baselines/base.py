@@ -121,6 +121,17 @@ class ModelError(UbppError):
     """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""
 
 
+def weights_not_found(adapter: str, checkpoint: str | Path, error: Exception,
+                      fix: str = "pass --checkpoint PATH or a hub id") -> ModelError:
+    """Every adapter's one line for weights that did not load. A path that names nothing says so: the loaders
+    read such a path as a hub id and quote the hub's rules for repository names, which it was never meant to be."""
+    text = str(checkpoint)
+    local = Path(text).expanduser()
+    looks_local = local.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1
+    reason = "no such file or folder" if looks_local and not local.exists() else str(error).splitlines()[0][:160]
+    return ModelError(f"weights for {adapter} not found at {text!r} ({reason}): {fix}")
+
+
 def checked_number(adapter: str, option: str, value: object, *, whole: bool = False, least: float = 0.0
                    ) -> float:
     """An `--option` value as the number it must be (a whole one where `whole`, finite, at least `least`): a

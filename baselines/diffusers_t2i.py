@@ -17,7 +17,7 @@ from PIL import Image
 
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, weights_not_found
 
 
 def _load_pipeline(path: str, device: str, dtype: torch.dtype | None) -> Any:
@@ -27,8 +27,7 @@ def _load_pipeline(path: str, device: str, dtype: torch.dtype | None) -> Any:
         pipe = DiffusionPipeline.from_pretrained(path, torch_dtype=dtype, safety_checker=None,
                                                  requires_safety_checker=False)
     except (OSError, ValueError) as error:
-        raise ModelError(f"weights for diffusers-t2i not found at {path!r} ({str(error).splitlines()[0][:160]}): "
-                         f"pass --checkpoint PATH or a hub id") from None
+        raise weights_not_found("diffusers-t2i", path, error) from None
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
 

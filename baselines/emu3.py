@@ -26,7 +26,7 @@ from PIL import Image
 from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, model_dtype
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, model_dtype, weights_not_found
 from .harness_inputs import shown_image, source_prompt
 
 CHAT, GEN = "BAAI/Emu3-Chat-hf", "BAAI/Emu3-Gen-hf"
@@ -48,8 +48,8 @@ def _load(checkpoint: str, precision: torch.dtype, device: str, role: str) -> tu
         model = Emu3ForConditionalGeneration.from_pretrained(checkpoint, dtype=precision).to(device).eval()
     except (OSError, ValueError) as error:
         option = "--checkpoint " if role == "Chat" else "--option gen="
-        raise ModelError(f"weights for Emu3-{role} not found at {checkpoint!r} ({str(error).splitlines()[0][:160]}): "
-                         f"pass {option}PATH or a hub id ({CHAT if role == 'Chat' else GEN})") from None
+        raise weights_not_found(f"Emu3-{role}", checkpoint, error,
+                                f"pass {option}PATH or a hub id ({CHAT if role == 'Chat' else GEN})") from None
     return processor, model
 
 

@@ -16,7 +16,7 @@ from PIL import Image
 from unifybench_pp.prompts import tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb, weights_not_found
 
 
 class HFVisionLanguageModel:
@@ -39,8 +39,7 @@ class HFVisionLanguageModel:
             self.model = AutoModelForImageTextToText.from_pretrained(
                 checkpoint, dtype=getattr(torch, dtype) if dtype else None).to(device).eval()
         except (OSError, ValueError) as error:
-            raise ModelError(f"weights for hf-vlm not found at {checkpoint!r} ({str(error).splitlines()[0][:160]}): "
-                             f"pass --checkpoint PATH or a hub id") from None
+            raise weights_not_found("hf-vlm", checkpoint, error) from None
         self.processor.tokenizer.padding_side = "left"
         self.device, self.mode = device, mode
         self.max_new_tokens, self.ip_images = max_new_tokens, ip_images

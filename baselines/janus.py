@@ -43,7 +43,16 @@ from PIL import Image
 from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, cache_keyword, checked_number, model_dtype, open_rgb
+from .base import (
+    GenerateRequest,
+    ModelError,
+    UnderstandRequest,
+    cache_keyword,
+    checked_number,
+    model_dtype,
+    open_rgb,
+    weights_not_found,
+)
 from .harness_inputs import conditioning_text, joined, shown_image, source_prompt
 from .harness_seeds import request_seed, stable_seed
 
@@ -106,8 +115,7 @@ class Janus:
             self.processor = JanusProcessor.from_pretrained(checkpoint)
             self.model = JanusForConditionalGeneration.from_pretrained(checkpoint, dtype=precision).to(device).eval()
         except (OSError, ValueError) as error:
-            raise ModelError(f"weights for janus not found at {checkpoint!r} ({str(error).splitlines()[0][:160]}): "
-                             f"pass --checkpoint PATH or a hub id") from None
+            raise weights_not_found("janus", checkpoint, error) from None
         self.processor.use_default_system_prompt = False  # the system prompt is written into the text below
         self.device = device
         self.cfg_weight, self.temperature = cfg_weight, temperature

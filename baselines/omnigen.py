@@ -24,7 +24,7 @@ from PIL import Image
 
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb
+from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb, weights_not_found
 
 IMAGE_TAG = "<img><|image_1|></img>"
 
@@ -59,8 +59,7 @@ class OmniGen:
             precision = getattr(torch, dtype) if dtype else None
             self.pipe = OmniGenPipeline.from_pretrained(checkpoint, torch_dtype=precision).to(device)
         except (OSError, ValueError, AttributeError) as error:
-            raise ModelError(f"weights for omnigen-ip not found at {checkpoint!r} "
-                             f"({str(error).splitlines()[0][:160]}): pass --checkpoint PATH or a hub id") from None
+            raise weights_not_found("omnigen-ip", checkpoint, error) from None
         self.pipe.set_progress_bar_config(disable=True)
         self.call_options = {"num_inference_steps": steps, "guidance_scale": guidance_scale,
                              "img_guidance_scale": img_guidance_scale, "height": height, "width": width,

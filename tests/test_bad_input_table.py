@@ -278,6 +278,9 @@ CASES = [
         "evaluate", "--model", "showo-tp", "--checkpoint", str(TINY_BASE.showo), "--option",
         f"magvit={TINY_BASE.magvit}", "--option", "steps=abc", "--benchmark", str(bench), "--runs-dir",
         str(tmp / "runs")], 2, "showo-tp: steps must be a whole number >= 1, not 'abc'"),
+    Case("Show-o `--checkpoint` a folder that does not exist", lambda tmp, bench: [
+        "evaluate", "--model", "showo-tp", "--checkpoint", str(tmp / "no-such-model"), "--benchmark", str(bench),
+        "--runs-dir", str(tmp / "runs")], 2, "no-such-model' (no such file or folder): pass --checkpoint PATH"),
     Case("`--device bogus`", evaluate("--device", "bogus"), 2, "is not a device"),
     Case("`--device meta`", evaluate("--device", "meta"), 2, "models run on cpu, cuda or mps"),
     Case("`score --device bogus`", lambda tmp, bench: ["score", str(bench), str(tmp / "predictions.jsonl"),

@@ -62,7 +62,7 @@ from unifybench_pp.paths import path_component
 from unifybench_pp.prompts import name_substituted
 from unifybench_pp.schema import Concept
 
-from ..base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb
+from ..base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb, weights_not_found
 from ..harness_seeds import request_seed
 from .bundle import ShowoBundle
 from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
@@ -210,8 +210,7 @@ class ModelOpener:
             pipe = ShowoPipeline.from_pretrained(showo, magvit, device=self.device, mmu_vocab=self.mmu_vocab,
                                                  pixels=self.pixels)
         except (OSError, ValueError) as error:
-            raise ModelError(f"weights for {self.name} not found at {str(checkpoint)!r} "
-                             f"({str(error).splitlines()[0][:160]}): pass --checkpoint PATH or a hub id") from None
+            raise weights_not_found(self.name, checkpoint, error) from None
         return Loaded(pipe, bundle.concepts if is_bundle else None)
 
 
