@@ -150,6 +150,9 @@ def export(
     out: Annotated[Path, typer.Option(help="Folder for one Parquet file per task and table.")],
 ) -> None:
     """Export a built benchmark to Parquet (the same tables as `unifybench_pp.load(path).to_hf()`)."""
+    import datasets
+
+    datasets.disable_progress_bars()  # a bar per file, each done in a millisecond: noise around the one line
     written = load(benchmark).to_parquet(out)
     console.print(f"wrote {len(written)} Parquet files to {out}")
 
@@ -427,6 +430,8 @@ def evaluate(
              "another size, such as the tiny demo models.", callback=_model_size)] = None,
     wait: WaitOpt = False,
     require_complete: RequireCompleteOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars (the results are still printed).")]
+        = False,
     scoring=None,
 ) -> None:
     """Run a model on a built benchmark and score it; re-running resumes, a changed config starts a new run.
@@ -442,7 +447,7 @@ def evaluate(
     checked_device(device)
     bench = load(benchmark)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                        console=console)
+                        console=console, disable=quiet)
 
     def on_task(task: str, total: int):
         handle = progress.add_task(TASK_TITLES[task], total=total)

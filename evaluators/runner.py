@@ -59,7 +59,7 @@ from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UND
 
 from .metrics import MetricResult
 from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, read_run_info, write_results
-from .scoring import Scorers, score
+from .scoring import NO_PREDICTIONS, Scorers, score
 from .scoring_config import ScoringConfig
 from .variance import observation_id
 
@@ -551,6 +551,22 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
         return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped, info)
 
 
+CAN_DO = {"understand": "answer questions", "generate": "generate images"}
+"""A capability (`task_capability`) in words."""
+
+
+def why_unpredicted(result: MetricResult, capabilities: Collection[str], tasks: list[str] | None) -> MetricResult:
+    """A task a run made no prediction for says why, where the run knows: the model cannot do it, or --tasks left
+    it out (scoring alone only sees that there is none)."""
+    if result.not_computed == NO_PREDICTIONS:
+        needed = task_capability(result.task)
+        if needed not in capabilities:
+            result.not_computed = f"the model does not {CAN_DO[needed]}"
+        elif tasks is not None and result.task not in tasks:
+            result.not_computed = "not asked for (--tasks)"
+    return result
+
+
 def _score_run(bench: Benchmark, config: EvalConfig, info: RunInfo, run_dir: Path, scorers: Scorers | None
                ) -> list[MetricResult]:
     """Score predictions.jsonl and write run.json, scores and summary (the caller holds the run lock)."""
@@ -558,7 +574,8 @@ def _score_run(bench: Benchmark, config: EvalConfig, info: RunInfo, run_dir: Pat
     for (task, item_id), record in PredictionLog(run_dir / "predictions.jsonl").done.items():
         predictions.setdefault(task, {})[item_id] = record["output"]
     scorers = scorers or Scorers(config.scoring)
-    results = score(bench, predictions, scorers, base=run_dir, unusable="fail")
+    results = [why_unpredicted(result, info.capabilities, config.tasks)
+               for result in score(bench, predictions, scorers, base=run_dir, unusable="fail")]
     info.record_scoring(results, config.scoring.judge_model, scorers.judge_usage())
     write_results(run_dir, info, results)
     return results

@@ -138,6 +138,10 @@ def weight_zero_concepts(spec: MetricSpec, bench: Benchmark, evaluated: set[str]
     return sorted(evaluated - with_items)
 
 
+NO_PREDICTIONS = "no predictions for this task"
+"""Why a task without a single prediction is not computed (a run says more: see `runner.why_unpredicted`)."""
+
+
 def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scorers: Scorers,
                  base: Path, unusable: dict[str, str] | None = None, evaluated: set[str] | None = None
                  ) -> MetricResult:
@@ -158,7 +162,7 @@ def score_metric(spec: MetricSpec, bench: Benchmark, preds: dict[str, str], scor
         for repeat in range(repeats):
             observed, outputs = observations(bench, spec.task, preds, repeat)
             if not observed:
-                return not_computed(spec, protocol, "no predictions for this task")
+                return not_computed(spec, protocol, NO_PREDICTIONS)
             problem = {i.id: unusable.get(observation_id(*parse_observation(i.id)[:2])) for i in observed}
             usable = [i for i in observed if problem[i.id] is None]
             ctx = Context(bench, outputs, protocol, scorers.get, base, repeat, spec.judge_template)

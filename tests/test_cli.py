@@ -48,6 +48,7 @@ def test_export_parquet(tmp_path: Path) -> None:
     result = run("export", "b", "--out", "pq", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "pq").glob("*.parquet"))) == 11
+    assert "Parquet files to pq" in result.stdout and result.stderr == ""  # no progress bars
     assert run("export", "b", "--out", "pq", cwd=tmp_path).returncode == 0  # its own earlier export: replaced
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
@@ -262,3 +263,31 @@ def test_an_evaluation_with_nothing_to_predict_says_so(mini_build: Path, tmp_pat
     result = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build),
                                       "--runs-dir", str(tmp_path), "--tasks", "qa_choice"], env={"COLUMNS": "300"})
     assert result.exit_code == 0 and "note: no item to predict" in result.output, result.output
+
+
+def test_evaluate_quiet_drops_the_progress_bars_not_the_results(mini_build: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    command = ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--tasks", "rec"]
+    loud = CliRunner().invoke(app, [*command, "--runs-dir", str(tmp_path / "a")])
+    quiet = CliRunner().invoke(app, [*command, "--runs-dir", str(tmp_path / "b"), "-q"])
+    assert loud.exit_code == quiet.exit_code == 0, loud.output + quiet.output
+    assert "Rec. ━" in loud.output and "━━ 24/24" in loud.output and "24/24" not in quiet.output
+    assert "rec.weight" in quiet.output and "24 items predicted" in quiet.output
+
+
+def test_a_run_says_why_a_task_has_no_predictions(mini_build: Path, tmp_path: Path) -> None:
+    """Scoring only sees that a task has none; the run knows whether the model cannot do it or --tasks left it out."""
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["evaluate", "--model", "always-yes", "--benchmark", str(mini_build), "--tasks",
+                                      "rec", "--runs-dir", str(tmp_path), "-q"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    [run] = list(tmp_path.glob("always-yes/*/*/summary.json"))
+    reasons = {row["name"]: row["not_computed"] for row in json.loads(run.read_text())}
+    assert reasons["qa.bleu"] == "not asked for (--tasks)" and reasons["rec.weight"] is None
+    assert reasons["pure_gen.colour"] == "the model does not generate images"
