@@ -27,7 +27,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from baselines.base import size_label
 from baselines.showo.bundle import ShowoBundle
+from baselines.showo.checkpoints import parameter_count
 from evaluators.evaluator import evaluate_model
 from evaluators.runner import EvalResult
 from evaluators.scoring_config import ScoringConfig
@@ -104,9 +106,10 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
 
     done = _stage(seconds, "4/5 evaluate five models on all nine tasks", console)
     base, start = "Show-o+TP (tiny, demo)", "UniCTokens (tiny, demo)"
-    models = [("syncr1", str(result.bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", "tiny", start),
-              ("unictokens", str(tokens.root), TINY_SAMPLER, start, "tiny", base),
-              ("showo-tp", str(ASSET), TINY_SAMPLER, base, "tiny", ""),
+    tiny = size_label(parameter_count(ShowoBundle(ASSET).showo))  # the three rows share the tiny Show-o's shape
+    models = [("syncr1", str(result.bundle), TINY_SAMPLER, "Sync-R1 (tiny, demo)", tiny, start),
+              ("unictokens", str(tokens.root), TINY_SAMPLER, start, tiny, base),
+              ("showo-tp", str(ASSET), TINY_SAMPLER, base, tiny, ""),
               ("real-images", None, {}, "Real Images (mini)", None, ""),
               ("always-yes", None, {}, "always-yes", None, "")]
     runs = {}

@@ -121,6 +121,11 @@ class ModelError(UbppError):
     """A user-facing problem with a model (missing weights, bad option): printed as one line, exit code 2."""
 
 
+def size_label(parameters: int) -> str:
+    """A parameter count as a leaderboard's size column prints it (1.3B, 7.6M), the form `--model-size` takes."""
+    return f"{parameters / 1e9:.1f}B" if parameters >= 1e8 else f"{parameters / 1e6:.1f}M"
+
+
 def weights_not_found(adapter: str, checkpoint: str | Path, error: Exception,
                       fix: str = "pass --checkpoint PATH or a hub id") -> ModelError:
     """Every adapter's one line for weights that did not load. A path that names nothing says so: the loaders

@@ -51,6 +51,7 @@ from .base import (
     checked_number,
     model_dtype,
     open_rgb,
+    size_label,
     weights_not_found,
 )
 from .harness_inputs import conditioning_text, joined, shown_image, source_prompt
@@ -253,8 +254,7 @@ def checkpoint_size(checkpoint: str, model: torch.nn.Module) -> str:
     named = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)[Bb](?![\w])", Path(checkpoint).name)
     if named:
         return f"{named.group(1)}B"
-    count = sum(p.numel() for p in model.parameters())
-    return f"{count / 1e9:.1f}B" if count >= 1e8 else f"{count / 1e6:.1f}M"
+    return size_label(sum(p.numel() for p in model.parameters()))
 
 
 def janus_tp(checkpoint: str | None = None, device: str = "cpu", **options: Any) -> Janus:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from safetensors.torch import load_file
 
 from embedded_demo import run_demo
 from tests.training_settings import FAST
+from training.pretrain_tiny import ASSET
 from training.sft import ConceptSFTConfig
 
 QUICK = {"train_overrides": ["steps=2", *FAST], "sft": ConceptSFTConfig(steps=2, views_per_photo=2)}
@@ -24,6 +26,9 @@ def test_every_demo_stage_hands_its_output_to_the_next(tmp_path: Path) -> None:
     assert set(result.runs) == {"syncr1", "unictokens", "showo-tp", "real-images", "always-yes"}
     assert all(run.predicted > 0 for run in result.runs.values())
     assert result.runs["syncr1"].info.compared_with == "UniCTokens (tiny, demo)"
+    weights = load_file(ASSET / "showo" / "model.safetensors")  # the tiny rows' size: their parameter count
+    size = f"{sum(t.numel() for t in weights.values()) / 1e6:.1f}M"
+    assert [result.runs[m].info.model_size for m in ("syncr1", "unictokens", "showo-tp")] == [size] * 3
     assert Path(result.runs["unictokens"].info.checkpoint) == tmp_path / "demo" / "sft" / "model"
     start = tmp_path / "demo" / "sft" / "model" / "concepts"
     assert f"concept_init: {start}" in (tmp_path / "demo" / "train" / "chelsea" / "config.yaml").read_text()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 from pathlib import Path
@@ -36,6 +37,17 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     for file in bins:
         state.update(torch.load(file, map_location="cpu", weights_only=True))
     return state
+
+
+def parameter_count(folder: Path) -> int:
+    """The parameters of a Show-o folder's safetensors weights, read from their headers (nothing is loaded)."""
+    from safetensors import safe_open
+
+    count = 0
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), "pt") as weights:
+            count += sum(math.prod(weights.get_slice(key).get_shape()) for key in weights.keys())
+    return count
 
 
 def epochs_in(folder: Path, pattern: str) -> list[int]:
