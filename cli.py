@@ -771,6 +771,7 @@ def train_syncr1(
     settings = load_config(config, preset, [*set_, *([f"concepts={json.dumps(concept)}"] if concept else [])])
     if plan:
         _print_plan(settings, processes, out)
+    from training.outdir import METRICS
     from training.trainer import main_process, reward_trend, train
 
     if quiet:
@@ -783,7 +784,7 @@ def train_syncr1(
         return
     if result.metrics:
         first, last = reward_trend(result.metrics)
-        log = out / ("<concept>" if settings.run_per_concept else "") / "metrics.jsonl"
+        log = out / ("<concept>" if settings.run_per_concept else "") / METRICS
         console.print(f"mean reward: first third {first:.4f} -> last third {last:.4f} "
                       f"({len(result.metrics)} step{'s' * (len(result.metrics) != 1)} logged in {log})", soft_wrap=True)
     if result.bundle is None:

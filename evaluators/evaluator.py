@@ -8,7 +8,6 @@ the caller's own options win. Everything else is `EvalConfig`'s.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
@@ -17,7 +16,7 @@ from typing import Any
 
 from baselines.registry import adapters, create
 from unifybench_pp.errors import SettingsError, SourceError
-from unifybench_pp.jsonio import write_json
+from unifybench_pp.jsonio import loads, write_json
 from unifybench_pp.loader import Benchmark
 from unifybench_pp.runlock import run_lock
 
@@ -131,7 +130,7 @@ def check_score_outputs(bench: Benchmark, predictions: Path, out: Path | None, r
 def _scores_file(path: Path) -> bool:
     """Whether `path` holds what `score --out` writes (a JSON list of metric records): one a re-run may replace."""
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
+        records = loads(path.read_text(encoding="utf-8"))  # strict, as ubpp writes it
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return isinstance(records, list) and all(isinstance(r, dict) and {"name", "task", "protocol"} <= r.keys()

@@ -11,12 +11,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from baselines.showo.bundle import RUN_CONFIG, TRAINED_MODEL
 from unifybench_pp.files import NotOurs, check_replaceable
 
-RUN_ENTRIES = frozenset({"config.yaml", "launch.json", "metrics.jsonl", "samples.jsonl", "checkpoints", "model",
-                         "base", "syncr1"})
-"""What one training run writes in its folder (`base`: the tiny random base of `showo: tiny`; `syncr1`: the
-trackers' logs under accelerate's project dir)."""
+LAUNCH = "launch.json"
+"""How the run was launched (processes, groups per step)."""
+METRICS = "metrics.jsonl"
+SAMPLES = "samples.jsonl"
+CHECKPOINTS = "checkpoints"
+BASE = "base"
+"""The tiny random base that `showo: tiny` builds in the run."""
+TRACKERS = "syncr1"
+"""The trackers' logs, under accelerate's project dir (the run)."""
+RUN_ENTRIES = frozenset({RUN_CONFIG, LAUNCH, METRICS, SAMPLES, CHECKPOINTS, TRAINED_MODEL, BASE, TRACKERS})
+"""What one training run writes in its folder; the trainer writes each under these names."""
 
 BUNDLE_KIND = "model bundle"
 """The marker kind of the evaluation bundle the trainer exports to `<run>/model`."""

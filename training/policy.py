@@ -30,7 +30,7 @@ from unifybench_pp.files import staged_directory
 from unifybench_pp.jsonio import write_json
 
 from .config import TINY_PRETRAINED, TrainConfig
-from .outdir import BUNDLE_KIND
+from .outdir import BASE, BUNDLE_KIND
 from .pretrain_tiny import TINY_BASE
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "config.json")
@@ -43,7 +43,7 @@ def base_folders(config: TrainConfig, out: Path) -> tuple[str, str]:
         return str(TINY_BASE.showo), str(TINY_BASE.magvit)
     if config.showo != "tiny":
         return config.showo, config.magvit
-    base = ShowoBundle(out / "base")
+    base = ShowoBundle(out / BASE)
     if not (base.showo / "config.json").is_file():
         with staged_directory(base.root, "tiny random Show-o base") as staging:
             build_tiny_checkpoint(staging, seed=config.seed)

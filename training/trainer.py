@@ -34,7 +34,7 @@ from accelerate.utils import parse_flag_from_env
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from baselines.showo.bundle import ShowoBundle
+from baselines.showo.bundle import RUN_CONFIG, ShowoBundle
 from baselines.showo.sampler import SamplerConfig, masked_per_step
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import append_durably, replace_directory
@@ -46,7 +46,7 @@ from .config import TrainConfig, load_config, save_config
 from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
-from .outdir import out_problem
+from .outdir import CHECKPOINTS, LAUNCH, METRICS, SAMPLES, TRACKERS, out_problem
 from .plan import machine_problems, missing_weights
 from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
@@ -74,7 +74,7 @@ class TrainResult:
 
 
 def _checkpoints(out: Path) -> list[Path]:
-    return sorted((out / "checkpoints").glob("step-[0-9]*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
+    return sorted((out / CHECKPOINTS).glob("step-[0-9]*[0-9]"), key=lambda p: int(p.name.split("-")[1]))
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -212,7 +212,7 @@ class Trainer:
         self.schedule = PromptSchedule(self.bench, _concepts(config, self.bench.concepts), config.seed,
                                        config.visual_share)
         if self.accelerator.is_main_process:
-            save_config(config, out / "config.yaml")
+            save_config(config, out / RUN_CONFIG)
         missing = missing_weights(config)
         if missing:
             raise TrainingError("; ".join(missing))
@@ -251,11 +251,11 @@ class Trainer:
         if self.start_checkpoint is not None:
             self._load(self.start_checkpoint)
         if self.accelerator.is_main_process:  # lines of steps after the checkpoint (or of a run that never saved one)
-            for name in ("metrics.jsonl", "samples.jsonl"):  # are redone: drop them
+            for name in (METRICS, SAMPLES):  # are redone: drop them
                 if (self.out / name).is_file():
                     _truncate_log(self.out / name, self.step)
         if config.report_to:
-            self.accelerator.init_trackers("syncr1", config={k: v for k, v in config.to_dict().items()
+            self.accelerator.init_trackers(TRACKERS, config={k: v for k, v in config.to_dict().items()
                                                             if isinstance(v, (int, float, str, bool))})
 
     def _gather(self, values: list) -> list:
@@ -271,7 +271,7 @@ class Trainer:
             return
         launch = {"processes": self.accelerator.num_processes, "distribute": self.config.distribute,
                   "groups_per_step": self.groups_per_step, "group_size": self.config.group_size}
-        write_json(self.out / "launch.json", launch)
+        write_json(self.out / LAUNCH, launch)
         if not self.quiet:
             self.console.print(f"{self.groups_per_step} group(s) of {self.config.group_size} per optimizer step "
                                f"({launch['processes']} process(es), distribute: {self.config.distribute})")
@@ -284,7 +284,7 @@ class Trainer:
         return per_process * (1 if split else self.accelerator.num_processes)
 
     def _check_resume(self, resume: bool) -> Path | None:
-        saved = self.out / "config.yaml"
+        saved = self.out / RUN_CONFIG
         checkpoints = _checkpoints(self.out)
         if checkpoints and not resume:
             raise TrainingError(f"{self.out} already holds a run (last checkpoint {checkpoints[-1].name}): "
@@ -345,7 +345,7 @@ class Trainer:
         models.clear()
 
     def _save(self) -> None:
-        target = self.out / "checkpoints" / f"step-{self.step:06d}"
+        target = self.out / CHECKPOINTS / f"step-{self.step:06d}"
         staging = target.with_name(target.name + ".tmp")
         if self.accelerator.is_main_process:
             shutil.rmtree(staging, ignore_errors=True)
@@ -568,7 +568,7 @@ class Trainer:
         config, accelerator = self.config, self.accelerator
         start = self.step
         end = config.steps if stop_after is None else min(config.steps, self.step + stop_after)
-        metrics_path, samples_path = self.out / "metrics.jsonl", self.out / "samples.jsonl"
+        metrics_path, samples_path = self.out / METRICS, self.out / SAMPLES
         columns = [TextColumn("[bold]Sync-R1"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                    TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=self.console, disable=self.quiet or not accelerator.is_main_process) as bar:
@@ -599,7 +599,7 @@ class Trainer:
 def _finished(config: TrainConfig, out: Path) -> TrainResult | None:
     """The run in `out` when it has trained these settings to the last step and exported its model (nothing is
     loaded or written again), else None."""
-    saved, metrics = out / "config.yaml", _read_log(out / "metrics.jsonl")
+    saved, metrics = out / RUN_CONFIG, _read_log(out / METRICS)
     bundle = ShowoBundle.of_run(out)
     if not (bundle.exists() and saved.is_file() and metrics and metrics[-1]["step"] >= config.steps):
         return None

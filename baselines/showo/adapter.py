@@ -64,7 +64,7 @@ from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb, weights_not_found
 from ..harness_seeds import request_seed
-from .bundle import ShowoBundle
+from .bundle import RUN_CONFIG, ShowoBundle
 from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
 from .concepts import ConceptTokens
 from .personalize import generation_condition, understanding_system
@@ -107,7 +107,7 @@ class ShowoAdapter:
         max_new_tokens = checked_number(name, "max_new_tokens", max_new_tokens, whole=True, least=1)
         self.concepts_option = Path(concepts) if concepts else None
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
-        if (Path(checkpoint) / "config.yaml").is_file() and ShowoBundle.of_run(Path(checkpoint)).exists():
+        if (Path(checkpoint) / RUN_CONFIG).is_file() and ShowoBundle.of_run(Path(checkpoint)).exists():
             checkpoint = str(ShowoBundle.of_run(Path(checkpoint)).root)  # a finished one-model run: its model/
         own_models = ShowoBundle.per_concept(Path(checkpoint))
         _check_training_finished(name, Path(checkpoint), own_models)
@@ -238,8 +238,8 @@ def _check_training_finished(name: str, checkpoint: Path, own_models: dict[str, 
     one model (no config.json)."""
     if not checkpoint.is_dir() or ShowoBundle(checkpoint).exists():
         return
-    runs = [checkpoint] if (checkpoint / "config.yaml").is_file() else \
-        [child for child in sorted(checkpoint.iterdir()) if (child / "config.yaml").is_file()]
+    runs = [checkpoint] if (checkpoint / RUN_CONFIG).is_file() else \
+        [child for child in sorted(checkpoint.iterdir()) if (child / RUN_CONFIG).is_file()]
     unfinished = [run for run in runs if run.name not in own_models and not ShowoBundle.of_run(run).exists()]
     if unfinished and not own_models:
         raise ModelError(f"{name}: {checkpoint} is a training run that has not finished (no model/ in "

@@ -17,6 +17,8 @@ from unifybench_pp.paths import path_component
 
 TRAINED_MODEL = "model"
 """The folder inside a training run's output that holds its bundle."""
+RUN_CONFIG = "config.yaml"
+"""The settings file a training run writes first: what marks a folder as one (`training/outdir.py` names the rest)."""
 
 
 @dataclass(frozen=True)
