@@ -1,5 +1,5 @@
-"""Loading a Show-o checkpoint: built on the meta device and given the file's tensors vs built with random
-weights that the file's are then copied into (what `from_pretrained` did before, and what transformers' own
+"""Loading a Show-o checkpoint: weights built on the meta device and given copies of the file's tensors vs built
+with random weights that the file's are then copied into (what `from_pretrained` did before, and what transformers' own
 `from_pretrained` avoids the same way).
 
 On an H200 the random initialisation took 12 of the 16 s that loading the 1.3B base took (docs/training.md).

@@ -77,9 +77,9 @@ def test_released_layout_loads_with_no_missing_or_unexpected_keys(tmp_path: Path
 
 
 def test_loading_reads_every_weight_without_a_random_initialisation(tmp_path: Path) -> None:
-    """The model is built on the meta device and takes the file's tensors: in the model's dtype (a bf16 file
-    gives float32 weights, as copying into built weights did), with the rotary table that no file holds, and
-    nothing left on the meta device; saving it back into the folder it came from keeps its weights."""
+    """The weights are built on the meta device and take copies of the file's tensors: in the model's dtype (a bf16
+    file gives float32 weights, as copying into built weights did), with the rotary table that no file holds, and
+    nothing left on the meta device; a file written over after loading leaves the model as it was."""
     model, vocab, _ = tiny()
     built = {k: v.clone() for k, v in model.named_buffers()}
     model.to(torch.bfloat16).save_pretrained(tmp_path / "bf16")
@@ -93,9 +93,13 @@ def test_loading_reads_every_weight_without_a_random_initialisation(tmp_path: Pa
     ids = torch.randint(0, vocab.size, (2, 20), generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         assert torch.equal(loaded(ids).logits, reference(ids).logits)
-    before = {k: v.clone() for k, v in loaded.state_dict().items()}
-    loaded.save_pretrained(tmp_path / "bf16")
-    assert all(torch.equal(before[k], v) for k, v in Showo.from_pretrained(tmp_path / "bf16").state_dict().items())
+    float32, _, _ = tiny(seed=1)  # a file in the model's dtype: no conversion, so the weights must be copies
+    float32.save_pretrained(tmp_path / "f32")
+    loaded = Showo.from_pretrained(tmp_path / "f32")
+    file = tmp_path / "f32" / "model.safetensors"
+    with file.open("r+b") as weights:  # written over in place, as cp or rsync --inplace would
+        weights.write(bytes(file.stat().st_size))
+    assert all(torch.equal(float32.state_dict()[k], v) for k, v in loaded.state_dict().items())
 
 
 def released_showo_checkpoint(layers: int, hidden: int, heads: int, vocab_size: int) -> dict[str, torch.Tensor]:

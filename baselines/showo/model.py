@@ -87,9 +87,13 @@ class Showo(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path_or_hub_id: str | Path, dtype: torch.dtype | None = None) -> Showo:
+        from accelerate import init_empty_weights
+
         folder = resolve(path_or_hub_id)
         config = ShowoConfig.from_json(json.loads((folder / "config.json").read_text()))
-        with torch.device("meta"):  # no random initialisation (12 s at Show-o's size): every weight is read
+        # the weights on the meta device: no random initialisation (12 s at Show-o's size), since every weight is
+        # read; buffers (the rotary tables, which no file holds) are built as usual
+        with init_empty_weights(include_buffers=False):
             model = cls(config)
         model.load_weights(read_state_dict(folder), str(path_or_hub_id), assign=True)
         if dtype is not None:
@@ -113,15 +117,20 @@ class Showo(nn.Module):
             raise ValueError(f"checkpoint {source} does not match this Show-o's shapes: {', '.join(mismatched[:3])}")
 
     def load_weights(self, state: dict[str, torch.Tensor], source: str, assign: bool = False) -> None:
-        """Every Show-o key, strictly and in shape. `assign` takes the state's tensors as the weights (in the
-        model's dtypes) on a model built on the meta device, and builds the rotary table, which no file holds."""
+        """Every Show-o key, strictly and in shape. `assign` (a model built with its weights on the meta device):
+        the weights become copies of the state's tensors in the model's dtypes; copies, since a file's tensors
+        may be its memory-mapped pages, which a later write over the file would change under the model."""
         self.check_weights(state, source)
+        if not assign:
+            self.load_state_dict({k: v for k, v in state.items() if not k.endswith(ROTARY)}, strict=False)
+            return
         dtypes = {k: v.dtype for k, v in self.state_dict().items()}
-        weights = {k: v.to(dtypes[k]) if assign else v for k, v in state.items() if not k.endswith(ROTARY)}
-        self.load_state_dict(weights, strict=False, assign=assign)
-        if assign:
-            model = self.showo.model
-            model.rotary_emb = type(model.rotary_emb)(config=self.showo.config)
+        self.load_state_dict({k: v.to(dtypes[k], copy=True) for k, v in state.items() if not k.endswith(ROTARY)},
+                             strict=False, assign=True)
+        self.showo.tie_weights()  # as building does: nothing unless the config ties the embeddings
+        left = [name for name, t in [*self.named_parameters(), *self.named_buffers()] if t.is_meta]
+        if left:
+            raise ValueError(f"checkpoint {source} left {', '.join(left[:3])} unread")
 
     def save_pretrained(self, path: Path) -> None:
         """Save in the released layout (config.json + safetensors with `showo.` keys)."""
