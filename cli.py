@@ -445,6 +445,10 @@ def evaluate(
     from evaluators.evaluator import evaluate_model
 
     checked_device(device)
+    if quiet:  # hub downloads' bars too (transformers' own are off for every scoring command)
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
     bench = load(benchmark)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                         console=console, disable=quiet)

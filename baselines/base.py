@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,9 +132,15 @@ def weights_not_found(adapter: str, checkpoint: str | Path, error: Exception,
     """Every adapter's one line for weights that did not load. A path that names nothing says so: the loaders
     read such a path as a hub id and quote the hub's rules for repository names, which it was never meant to be."""
     text = str(checkpoint)
-    local = Path(text).expanduser()
-    looks_local = local.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1
-    reason = "no such file or folder" if looks_local and not local.exists() else str(error).splitlines()[0][:160]
+    path = Path(text)
+    if text.startswith("~"):  # a shell leaves it as it is after `=` (--checkpoint=~/x), and the loaders too
+        reason = "a leading ~ is not expanded here: give the whole path"
+    elif path.is_file():
+        reason = "a file: give the folder that holds it"
+    elif not path.exists() and (path.is_absolute() or text.startswith(".") or len(re.split(r"[\\/]", text)) > 2):
+        reason = "no such file or folder"
+    else:
+        reason = str(error).splitlines()[0][:160]
     return ModelError(f"weights for {adapter} not found at {text!r} ({reason}): {fix}")
 
 

@@ -311,3 +311,25 @@ def test_every_adapter_checks_its_numbers_before_loading(model: str, extra: dict
 
     with pytest.raises(ModelError, match=re.escape(says)):
         create(model, "/nonexistent", **extra, **option)
+
+
+@pytest.mark.parametrize(("given", "says"), [
+    ("org/name", "hub says"),  # a hub id: the loader's own reason
+    ("/no/such/model", "no such file or folder"),
+    ("./model", "no such file or folder"),
+    ("runs/train/model", "no such file or folder"),
+    ("runs\\train\\model", "no such file or folder"),
+    ("~/models/showo", "a leading ~ is not expanded here"),
+    ("FILE", "a file: give the folder that holds it"),
+])
+def test_missing_weights_say_what_the_path_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str,
+                                               says: str) -> None:
+    """A local path that names nothing must not be answered with the hub's rules for repository names."""
+    from baselines.base import weights_not_found
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "weights.safetensors").write_bytes(b"")
+    checkpoint = str(tmp_path / "weights.safetensors") if given == "FILE" else given
+    message = str(weights_not_found("showo-tp", checkpoint, OSError("hub says: Repo id must use alphanumeric chars")))
+    assert says in message and message.startswith(f"weights for showo-tp not found at {checkpoint!r}"), message
+    assert message.endswith("pass --checkpoint PATH or a hub id")

@@ -69,7 +69,7 @@ def _run_folder_problem(folder: Path) -> str | None:
     if foreign:
         return f"holds {foreign[0]}, which `ubpp train` does not write"
     try:
-        check_replaceable(folder / "model", BUNDLE_KIND)
+        check_replaceable(folder / TRAINED_MODEL, BUNDLE_KIND)
     except NotOurs as error:
         return f"holds a model/ the run could not replace: it {error.problem}"
     return None
