@@ -16,6 +16,7 @@ from typing import Any
 
 from baselines.registry import adapters, create
 from unifybench_pp.errors import SettingsError, SourceError
+from unifybench_pp.files import visible_entries
 from unifybench_pp.jsonio import loads, write_json
 from unifybench_pp.loader import Benchmark
 from unifybench_pp.runlock import run_lock
@@ -114,7 +115,7 @@ def check_score_outputs(bench: Benchmark, predictions: Path, out: Path | None, r
             raise SettingsError(f"--run-dir {run_dir} lies inside the benchmark build {bench.root} ({fix})")
         if folder.exists() and not folder.is_dir():
             raise SettingsError(f"--run-dir {run_dir} is a file, not a folder ({fix})")
-        held = sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
+        held = visible_entries(folder) if folder.is_dir() else []
         if held:
             try:
                 adapter = read_run_info(folder).adapter

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from baselines.showo.bundle import RUN_CONFIG, TRAINED_MODEL
-from unifybench_pp.files import NotOurs, check_replaceable
+from unifybench_pp.files import NotOurs, check_replaceable, visible_entries
 
 LAUNCH = "launch.json"
 """How the run was launched (processes, groups per step)."""
@@ -39,7 +39,7 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
         return f"--out {out} is a file, not a folder ({_FIX})"
     if not out.is_dir():
         return None
-    entries = _visible(out)
+    entries = visible_entries(out)
     if per_concept:
         flat = sorted(set(entries) & RUN_ENTRIES)
         if flat:
@@ -51,7 +51,7 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
                 return f"--out {out}: {name} {problem}, so it is not a concept's training run ({_FIX})"
         return None
     nested = [name for name in entries if name not in RUN_ENTRIES and (out / name).is_dir()
-              and set(_visible(out / name)) & RUN_ENTRIES]
+              and set(visible_entries(out / name)) & RUN_ENTRIES]
     if nested:
         return (f"--out {out} holds {nested[0]}/, a concept's own run: the folder was trained with run_per_concept: "
                 f"true; set it to true to resume those runs ({_FIX})")
@@ -59,13 +59,9 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
     return None if problem is None else f"--out {out} {problem} ({_FIX})"
 
 
-def _visible(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
-
-
 def _run_folder_problem(folder: Path) -> str | None:
     """What in one run's folder the trainer did not write (its model bundle checked as the export will check it)."""
-    foreign = [name for name in _visible(folder) if name not in RUN_ENTRIES]
+    foreign = [name for name in visible_entries(folder) if name not in RUN_ENTRIES]
     if foreign:
         return f"holds {foreign[0]}, which `ubpp train` does not write"
     try:

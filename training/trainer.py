@@ -37,7 +37,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from baselines.showo.bundle import RUN_CONFIG, ShowoBundle
 from baselines.showo.sampler import SamplerConfig, masked_per_step
 from unifybench_pp.errors import UbppError
-from unifybench_pp.files import append_durably, replace_directory
+from unifybench_pp.files import append_durably, replace_directory, visible_entries
 from unifybench_pp.jsonio import BadLine, jsonl_text, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.paths import path_component
 from unifybench_pp.runlock import run_lock
@@ -619,7 +619,7 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
     problem = out_problem(out, config.run_per_concept)
     if problem:
         raise TrainingError(problem)
-    if resume and not (out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir())):
+    if resume and not (out.is_dir() and visible_entries(out)):
         say(f"--resume: {out} holds no run yet; starting one")
     concepts = _concepts(config, training_benchmark(config.benchmark, console or Console(stderr=True),
                                                     quiet).concepts) if config.run_per_concept else []

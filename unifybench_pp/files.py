@@ -89,6 +89,12 @@ def append_durably(path: Path, data: str) -> None:
         os.fsync(handle.fileno())
 
 
+def visible_entries(folder: Path) -> list[str]:
+    """The names in `folder`, sorted, hidden ones left out: locks, markers and staging folders are ubpp's own, and
+    a `.DS_Store` says nothing of what the folder holds."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def _entries(folder: Path) -> list[str]:
     """Every file, folder and link under `folder` (links not followed), relative, sorted; the marker excluded."""
     found = []
