@@ -166,19 +166,18 @@ def missing_inputs(config: TrainConfig) -> list[str]:
     moves = any(name in rewards.person_only for name in rewards.weights)  # pets' and objects' weight: the fallback
     named = [*(("rewards.weights", name, True) for name in rewards.weights), ("rewards.fallback", rewards.fallback,
              moves), *([("dgs.surrogate", config.dgs.surrogate, True)] if config.dgs.enabled else [])]
-    used_by = {name: any(u for _, n, u in named if n == name) for _, name, _ in named}
-    checked = set()
-    for setting, name, _ in named:
-        if name in checked:
-            continue
-        checked.add(name)
-        used = used_by[name]
+    first_setting: dict[str, str] = {}  # each reward once, named by the first setting that names it
+    used: dict[str, bool] = {}
+    for setting, name, use in named:
+        first_setting.setdefault(name, setting)
+        used[name] = used.get(name, False) or use
+    for name, setting in first_setting.items():
         try:
             needs = reward(name).needs
         except ValueError as error:  # an unknown name stops the run even when unused (the ensemble loads it)
             problems.append(f"{setting}: {error}")
             continue
-        if not used or needs is None:
+        if not used[name] or needs is None:
             continue
         found = check(needs, scoring, training_option)
         if not found.available:

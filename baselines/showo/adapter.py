@@ -107,8 +107,9 @@ class ShowoAdapter:
         max_new_tokens = checked_number(name, "max_new_tokens", max_new_tokens, whole=True, least=1)
         self.concepts_option = Path(concepts) if concepts else None
         self.rl_weights, self.model_epoch = (Path(rl_weights) if rl_weights else None), model_epoch
-        if (Path(checkpoint) / RUN_CONFIG).is_file() and ShowoBundle.of_run(Path(checkpoint)).exists():
-            checkpoint = str(ShowoBundle.of_run(Path(checkpoint)).root)  # a finished one-model run: its model/
+        trained = ShowoBundle.of_run(Path(checkpoint))
+        if (Path(checkpoint) / RUN_CONFIG).is_file() and trained.exists():
+            checkpoint = str(trained.root)  # a finished one-model run: its model/
         own_models = ShowoBundle.per_concept(Path(checkpoint))
         _check_training_finished(name, Path(checkpoint), own_models)
         self.served_concepts: set[str] | None = set(own_models) if own_models else None
