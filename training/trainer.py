@@ -384,9 +384,22 @@ class Trainer:
 
     @torch.no_grad()
     def _fixed_logprobs(self, module: Any, rollout: Rollout) -> list[torch.Tensor]:
-        """Log-probs that carry no gradient (π_ref, or π_old for several updates per rollout), per piece."""
-        values = [self._logprobs(module, piece, rollout) for piece in self._pieces(rollout)]
-        return [v[0] if isinstance(v, tuple) else v for v in values]
+        """Log-probs that carry no gradient (π_ref, or π_old for several updates per rollout), per piece.
+
+        One pass per denoising step (and one for the reasoning) over every row this process holds, whatever
+        `loss_rows`: without a graph to keep, that batch needs no more memory than the rollout that sampled it, and
+        one-row passes left a GPU launch-bound (19 s of a 100 s step at real size). Each piece then takes its rows;
+        a text piece keeps the width of its own longest answer (answers are right-padded and masked)."""
+        held = list(range(len(rollout.answers)))
+        text, _ = self._logprobs(module, ("text", held, None), rollout)
+        steps = [self._logprobs(module, ("image", held, k), rollout) for k in range(self.config.generation_steps)]
+        values = []
+        for kind, rows, step in self._pieces(rollout):
+            if kind == "text":
+                values.append(text[rows, :max(1, max(len(rollout.answers[r]) for r in rows))])
+            else:
+                values.append(steps[step][rows])
+        return values
 
     def _reference_logprobs(self, rollout: Rollout) -> list[torch.Tensor] | None:
         if self.config.beta <= 0:
