@@ -26,7 +26,7 @@ from PIL import Image
 from unifybench_pp.prompts import with_tp_prefix
 from unifybench_pp.schema import Concept
 
-from .base import GenerateRequest, ModelError, UnderstandRequest, checked_number, model_dtype, weights_not_found
+from .base import GenerateRequest, UnderstandRequest, checked_number, model_dtype, weights_not_found
 from .harness_inputs import shown_image, source_prompt
 
 CHAT, GEN = "BAAI/Emu3-Chat-hf", "BAAI/Emu3-Gen-hf"
@@ -59,10 +59,6 @@ class Emu3:
     def __init__(self, chat: str, gen: str, device: str = "cpu", dtype: str = "auto", max_new_tokens: int = 100,
                  cfg: float = 3.0, top_k: int = 2048, temperature: float = 1.0, image_area: int = 518400,
                  ratio: str = "1:1") -> None:
-        try:
-            from transformers import Emu3ForConditionalGeneration  # noqa: F401 (a clear message when too old)
-        except ImportError:
-            raise ModelError("emu3 needs transformers 4.48 or newer: pip install 'unifybench-pp[emu3]'") from None
         self.name = "emu3-tp"
         max_new_tokens = checked_number(self.name, "max_new_tokens", max_new_tokens, whole=True, least=1)
         cfg = checked_number(self.name, "cfg", cfg)

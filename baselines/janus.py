@@ -91,10 +91,7 @@ class Janus:
     def __init__(self, checkpoint: str | None, device: str = "cpu", mode: str = "tp", cfg_weight: float = 4.0,
                  temperature: float = 1.0, max_new_tokens: int = 100, caption_max_new_tokens: int = 128,
                  dtype: str = "auto", answers: str = "harness", prompt_batch: int = 1) -> None:
-        try:
-            from transformers import JanusForConditionalGeneration, JanusProcessor
-        except ImportError:
-            raise ModelError("janus needs transformers 4.51 or newer: pip install 'unifybench-pp[janus]'") from None
+        from transformers import JanusForConditionalGeneration, JanusProcessor
         if mode not in ("tp", "ip"):
             raise ModelError(f"janus mode must be tp or ip, got {mode!r}")
         if answers not in ("harness", "whole"):

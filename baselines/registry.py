@@ -96,11 +96,11 @@ BUILTIN = [
                 needs="an OpenAI-compatible API: --option base_url=, the key in OPENAI_API_KEY"),
     AdapterSpec("janus-tp", "baselines.janus:janus_tp", ("understand", "generate"),
                 "Janus / Janus-Pro (transformers checkpoint), concept described in text, the Sync-R1 harness's "
-                "inputs", display_name="Janus-Pro+TP", protocol_options=JANUS_PROTOCOL_OPTIONS, extra="janus",
+                "inputs", display_name="Janus-Pro+TP", protocol_options=JANUS_PROTOCOL_OPTIONS,
                 needs=JANUS_NEEDS),
     AdapterSpec("janus-ip", "baselines.janus:janus_ip", ("understand", "generate"),
                 "Janus / Janus-Pro, the concept's first training photo shown (generation: its own caption of it)",
-                display_name="Janus-Pro+IP", protocol_options=JANUS_PROTOCOL_OPTIONS, extra="janus",
+                display_name="Janus-Pro+IP", protocol_options=JANUS_PROTOCOL_OPTIONS,
                 needs=JANUS_NEEDS),
     AdapterSpec("bagel-tp", "baselines.bagel:bagel_tp", ("understand", "generate"),
                 "BAGEL-7B-MoT through a checkout of its repository (--option code_root=), concept described in text, "
@@ -112,7 +112,7 @@ BUILTIN = [
                 needs=BAGEL_NEEDS),
     AdapterSpec("emu3-tp", "baselines.emu3:emu3_tp", ("understand", "generate"),
                 "Emu3 (transformers): Emu3-Chat answers (--checkpoint), Emu3-Gen draws (--option gen=), concept "
-                "described in text", model_size="8B", display_name="Emu3+TP", extra="emu3",
+                "described in text", model_size="8B", display_name="Emu3+TP",
                 needs="BAAI/Emu3-Chat-hf (--checkpoint) and BAAI/Emu3-Gen-hf (--option gen=), both loaded: a GPU"),
     AdapterSpec("omnigen-ip", "baselines.omnigen:omnigen_ip", ("generate",),
                 "OmniGen v1 (diffusers), zero-shot: the concept's first training photo in the prompt",
