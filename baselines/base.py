@@ -123,8 +123,12 @@ class ModelError(UbppError):
 
 
 def size_label(parameters: int) -> str:
-    """A parameter count as a leaderboard's size column prints it (1.3B, 7.6M), the form `--model-size` takes."""
-    return f"{parameters / 1e9:.1f}B" if parameters >= 1e8 else f"{parameters / 1e6:.1f}M"
+    """A parameter count as a leaderboard's size column prints it (1.3B, 7.6M, 12.3K), the form `--model-size`
+    takes; a test-sized model keeps its digits instead of showing as 0.0M."""
+    for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if parameters >= scale / 10:
+            return f"{parameters / scale:.1f}{unit}"
+    return str(parameters)
 
 
 def weights_not_found(adapter: str, checkpoint: str | Path, error: Exception,

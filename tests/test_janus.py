@@ -11,6 +11,7 @@ The expected prompts are written here from the harness's own definitions (`chawu
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from typer.testing import CliRunner
 
 import unifybench_pp
-from baselines.base import GenerateRequest, UnderstandRequest
+from baselines.base import GenerateRequest, UnderstandRequest, size_label
 from baselines.harness_seeds import stable_seed
 from baselines.registry import create
 from bench.janus_reference import harness_image
@@ -208,4 +209,12 @@ def test_the_row_shows_the_size_the_checkpoint_is_named_by(tiny_janus: Path) -> 
     assert checkpoint_size("deepseek-community/Janus-Pro-7B", janus.model) == "7B"
     assert checkpoint_size("/ckpt/janus-pro-1b", janus.model) == "1B"
     count = sum(p.numel() for p in janus.model.parameters())
-    assert janus.size == f"{count / 1e6:.1f}M"  # "tiny" names no size: the parameter count
+    assert janus.size == size_label(count)  # "tiny" names no size: the parameter count
+
+
+@pytest.mark.parametrize(("count", "label"), [(1_448_200_000, "1.4B"), (100_000_000, "0.1B"), (99_999_999, "100.0M"),
+                                              (212_992, "0.2M"), (45_123, "45.1K"), (100, "0.1K"), (99, "99"),
+                                              (0, "0")])
+def test_a_size_label_keeps_its_digits_at_every_scale(count: int, label: str) -> None:
+    assert size_label(count) == label
+    assert re.fullmatch(r"\d+(\.\d+)?[KMBT]?", label)  # what --model-size accepts
