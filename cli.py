@@ -695,6 +695,8 @@ def doctor(scoring=None) -> None:
     for preset, lacking in report.missing_rewards.items():
         state = f"missing {', '.join(lacking)}" if lacking else "ready"
         console.print(f"`ubpp train syncr1 --preset {preset}` rewards: {state}", soft_wrap=True, markup=False)
+        for name, enable in lacking.items():
+            console.print(f"  {name}: {enable}", soft_wrap=True, markup=False)
     _adapter_libraries()
 
 

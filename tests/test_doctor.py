@@ -51,6 +51,9 @@ def test_doctor_lists_metrics_and_rewards_with_what_to_do(tmp_path: Path) -> Non
     assert "metrics computable here: 21 of 39" in result.output
     assert "--preset tiny` rewards: ready" in result.output
     assert "--preset paper` rewards: missing ber, der" in result.output
+    # a reward's fix in training's words, though the table row for the same weights speaks evaluate's (--dinov2)
+    assert "  der: " in result.output and "--set rewards.dinov2=PATH" in result.output
+    assert "  fer: " in result.output and "--set rewards.facenet=FILE" in result.output
 
 
 def test_evaluate_prints_how_to_enable_what_it_could_not_compute(mini_build: Path, tmp_path: Path) -> None:

@@ -28,8 +28,9 @@ class Requirement:
 class Report:
     requirements: list[Requirement]
     missing_metrics: list[str]
-    missing_rewards: dict[str, list[str]]
-    """Preset -> the rewards (and surrogate) it lacks here."""
+    missing_rewards: dict[str, dict[str, str]]
+    """Preset -> the rewards (and surrogate) it lacks here -> how to enable each in training's own words (`--set
+    rewards.X=`; the table's rows speak for the metrics, in evaluate's options)."""
 
 
 def _preset_rewards(preset: str) -> tuple[list[str], ScoringConfig]:
@@ -47,10 +48,10 @@ def requirements(scoring: ScoringConfig) -> Report:
             by_need[need] = Requirement(check(need, scoring))
         by_need[need].metrics.append(name if spec.table1 else f"{name} (suppl.)")
     missing_metrics = [m for r in by_need.values() if not r.status.available for m in r.metrics]
-    missing_rewards: dict[str, list[str]] = {}
+    missing_rewards: dict[str, dict[str, str]] = {}
     for preset in PRESETS:
         names, reward_scoring = _preset_rewards(preset)
-        missing_rewards[preset] = []
+        missing_rewards[preset] = {}
         for name in names:
             need = REWARDS[name].needs
             if need is None:  # computed from the text alone
@@ -58,5 +59,5 @@ def requirements(scoring: ScoringConfig) -> Report:
             status = check(need, reward_scoring, training_option)
             by_need.setdefault(need, Requirement(status)).rewards.append(f"{name} ({preset})")
             if not status.available:
-                missing_rewards[preset].append(name)
+                missing_rewards[preset][name] = status.enable
     return Report(list(by_need.values()), missing_metrics, missing_rewards)
