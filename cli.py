@@ -504,7 +504,7 @@ def compare(
                                          callback=_significance_level)] = 0.05,
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
-    from evaluators.compare import compare_runs, to_frame
+    from evaluators.compare import chance_note, compare_runs, to_frame
     from evaluators.rundir import read_run
     from leaderboard.exports import check_frame_out, write_frame
 
@@ -513,17 +513,20 @@ def compare(
     a, b = read_run(run_a), read_run(run_b)
     differences = compare_runs(a, b)
     table = Table(title=f"{a.info.model} (A) vs {b.info.model} (B) on {a.info.benchmark_version} ({a.info.protocol})")
-    for column in ("metric", "A", "B", "A - B", "95% CI", "p", "concepts (items)"):
+    for column in ("metric", "A", "B", "A - B", "95% CI", "p", "q", "concepts (items)"):
         table.add_column(column)
     for d in differences:
         if d.difference is None:
-            table.add_row(d.metric, "", "", "", "", "", d.reason)
+            table.add_row(d.metric, "", "", "", "", "", "", d.reason)
             continue
         ci = f"[{d.ci95[0]:+.4f}, {d.ci95[1]:+.4f}]" if d.ci95 else d.reason  # the digits of A, B and A - B
         p = "" if d.p_value is None else f"{d.p_value:.3f}" + (" *" if d.significant(alpha) else "")
-        table.add_row(d.metric, d.shown("a"), d.shown("b"), f"{d.difference:+.4f}", ci, p, f"{d.concepts} ({d.items})")
+        q = "" if d.q_value is None else f"{d.q_value:.3f}"
+        table.add_row(d.metric, d.shown("a"), d.shown("b"), f"{d.difference:+.4f}", ci, p, q,
+                      f"{d.concepts} ({d.items})")
     console.print(table)
     console.print(f"* p < {alpha} (sign-flip permutation test over concepts; intervals resample concepts)")
+    console.print(chance_note(differences, alpha), soft_wrap=True)
     if out:
         names = ((a.info.model, b.info.model) if a.info.model != b.info.model
                  else (f"{a.info.model} (A)", f"{b.info.model} (B)"))  # one model's two runs: two columns

@@ -10,6 +10,13 @@ permutation test over concepts (exact for up to 16 concepts, Monte Carlo
 beyond), which assumes only that the per-concept differences are symmetric
 around zero under the null. The paired t-test's p-value (scipy) is reported
 beside it.
+
+Each column's p answers for that column alone: over 15 columns about one in
+twenty passes p < 0.05 by chance, and a trained model's one significant
+column may be that one. So every comparison also carries q, the
+Benjamini-Hochberg adjusted p over the columns compared together (scipy's
+`false_discovery_control`): the columns with q < α keep the expected share
+of false discoveries among them below α.
 """
 
 from __future__ import annotations
@@ -53,6 +60,8 @@ class PairedDifference:
     coverage_a: str | None = None
     """Run A's column coverage ("21/24") when it left items unscored; the means are over shared scored items."""
     coverage_b: str | None = None
+    q_value: float | None = None
+    """Benjamini-Hochberg adjusted p over the columns compared together (`with_q_values`)."""
 
     def shown(self, side: str) -> str:
         """A side's mean as printed: with its run's coverage when that column is incomplete ("0.3750 (21/24)")."""
@@ -124,6 +133,25 @@ def _paired_difference(a: MetricResult | None, b: MetricResult | None, name: str
                             sign_flip_p_value(diffs), p_t, len(concepts), len(shared))
 
 
+def with_q_values(differences: list[PairedDifference]) -> list[PairedDifference]:
+    """The same differences, each with a p-value given its q over all of them that have one."""
+    tested = [k for k, d in enumerate(differences) if d.p_value is not None]
+    if not tested:
+        return list(differences)
+    q = stats.false_discovery_control([differences[k].p_value for k in tested], method="bh")
+    adjusted = dict(zip(tested, (float(v) for v in q)))
+    return [replace(d, q_value=adjusted.get(k)) for k, d in enumerate(differences)]
+
+
+def chance_note(differences: list[PairedDifference], alpha: float) -> str:
+    """How many of the tested columns passed, against how many would by chance alone: read beside the p column."""
+    tested = [d for d in differences if d.p_value is not None]
+    passed = sum(d.significant(alpha) for d in tested)
+    discoveries = sum(d.q_value is not None and d.q_value < alpha for d in tested)
+    return (f"columns with p < {alpha}: {passed} of {len(tested)}, where chance alone gives about "
+            f"{len(tested) * alpha:.1f}; with q < {alpha} (Benjamini-Hochberg over the {len(tested)}): {discoveries}")
+
+
 def check_comparable(a: Run, b: Run) -> None:
     """Refuse (one line) to compare runs whose numbers do not mean the same thing."""
     for field, what in (("benchmark_version", "benchmark versions"), ("protocol", "protocols"),
@@ -138,8 +166,8 @@ def compare_runs(a: Run, b: Run) -> list[PairedDifference]:
     """Every metric either run reports (its benchmark's, computed or not), A minus B, paired over shared concepts
     and items, in registry order."""
     check_comparable(a, b)
-    return [paired_difference(a.results.get(name), b.results.get(name), name) for name in METRICS
-            if name in a.results or name in b.results]
+    return with_q_values([paired_difference(a.results.get(name), b.results.get(name), name) for name in METRICS
+                          if name in a.results or name in b.results])
 
 
 def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alpha: float = 0.05) -> "pd.DataFrame":
@@ -154,7 +182,8 @@ def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alph
             continue
         rows.append({"metric": d.metric, "reason": "", name_a: d.a, name_b: d.b, "difference": d.difference,
                      "ci95_low": d.ci95[0] if d.ci95 else None, "ci95_high": d.ci95[1] if d.ci95 else None,
-                     "p_value": d.p_value, "p_ttest": d.p_ttest, "significant": d.significant(alpha),
+                     "p_value": d.p_value, "q_value": d.q_value, "p_ttest": d.p_ttest,
+                     "significant": d.significant(alpha),
                      "concepts": d.concepts, "items": d.items,
                      f"{name_a} coverage": d.coverage_a or "complete",
                      f"{name_b} coverage": d.coverage_b or "complete"})

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from evaluators.compare import PairedDifference, paired_difference
+from evaluators.compare import PairedDifference, paired_difference, with_q_values
 from evaluators.metrics import METRICS, MetricResult, metrics_for
 from evaluators.rundir import MODEL_TYPES, Run
 from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES, UNDERSTANDING_TASKS, task_capability
@@ -220,9 +220,11 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
         if not targets or targets[0] is row:
             continue
         row.compared_with = targets[0].method
-        for column in columns:
-            row.cells[column.key].versus = paired_difference(row.run.results.get(column.key),
-                                                             targets[0].run.results.get(column.key), column.key)
+        differences = with_q_values([paired_difference(row.run.results.get(column.key),
+                                                       targets[0].run.results.get(column.key), column.key)
+                                     for column in columns])
+        for column, difference in zip(columns, differences):
+            row.cells[column.key].versus = difference
 
 
 def distinct_names(rows: list[Row]) -> None:

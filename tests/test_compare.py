@@ -15,7 +15,7 @@ from scipy import stats
 
 import unifybench_pp
 from baselines.registry import create
-from evaluators.compare import compare_runs, paired_difference, sign_flip_p_value
+from evaluators.compare import PairedDifference, compare_runs, paired_difference, sign_flip_p_value, with_q_values
 from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
@@ -61,6 +61,27 @@ def test_exact_sign_flip_p_value_by_hand() -> None:
     assert sign_flip_p_value(np.array([1.0, 2.0, 3.0])) == pytest.approx(2 / 8)
     # (1, 1, 1, -1): |mean| >= 0.5 for the 2 patterns with all equal signs (|1|) and 8 with one differing sign (0.5).
     assert sign_flip_p_value(np.array([1.0, 1.0, 1.0, -1.0])) == pytest.approx(10 / 16)
+
+
+def benjamini_hochberg(p: list[float]) -> list[float]:
+    """q_(i) = min over j >= i of p_(j) m / j, with the p sorted ascending (Benjamini & Hochberg 1995)."""
+    order = sorted(range(len(p)), key=p.__getitem__)
+    q, running = [0.0] * len(p), 1.0
+    for rank in reversed(range(len(p))):
+        running = min(running, p[order[rank]] * len(p) / (rank + 1))
+        q[order[rank]] = running
+    return q
+
+
+def test_q_values_are_benjamini_hochberg_over_the_tested_columns_by_hand() -> None:
+    def tested(metric: str, p: float | None) -> PairedDifference:
+        return PairedDifference(metric, 0.5, 0.4, 0.1, None, p, None, 6, 6)
+
+    q = [d.q_value for d in with_q_values([tested("a", 0.01), tested("b", 0.04), tested("c", None),
+                                           tested("d", 0.03), tested("e", 0.5)])]
+    # sorted 0.01, 0.03, 0.04, 0.5 over m = 4 (the untested column does not count): 0.04, 0.16/3, 0.16/3, 0.5
+    assert q == pytest.approx([0.04, 0.16 / 3, None, 0.16 / 3, 0.5])
+    assert q[:2] + q[3:] == pytest.approx(benjamini_hochberg([0.01, 0.04, 0.03, 0.5]))
 
 
 def test_differences_are_concept_means_over_shared_items_and_rec_weights_per_concept() -> None:
@@ -117,6 +138,12 @@ def test_compare_cli_writes_markdown_and_refuses_with_exit_2(two_runs: tuple[Pat
     assert done.returncode == 0, done.stderr
     table = (tmp_path / "c.md").read_text()
     assert table.startswith("| metric") and re.search(r"\| rec\.weight +\|", table) and "text-echo" in table
+    assert "q_value" in table
+    differences = compare_runs(read_run(echo), read_run(yes))
+    tested = [d for d in differences if d.p_value is not None]
+    low = sum(d.p_value < 0.05 for d in tested)
+    assert (f"columns with p < 0.05: {low} of {len(tested)}, where chance alone gives about "
+            f"{len(tested) * 0.05:.1f}") in " ".join(done.stdout.split())
     refused = subprocess.run([sys.executable, "-m", "cli", "compare", str(yes), str(strict)], capture_output=True,
                              text=True, cwd=Path(__file__).parents[1])
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
@@ -141,6 +168,11 @@ def test_leaderboard_marks_each_column_against_the_compared_row(two_runs: tuple[
     rec = rows["text-echo"].cells["rec.weight"]
     page = (tmp_path / "site" / "index.html").read_text()
     assert f"vs always-yes: {rec.versus.difference:+.3f}" in page
+    # q over the row's tested cells in this table (its own family: the page shows these together)
+    tested = [c.versus for c in rows["text-echo"].cells.values() if c.versus and c.versus.p_value is not None]
+    assert len(tested) > 2
+    assert [d.q_value for d in tested] == pytest.approx(benjamini_hochberg([d.p_value for d in tested]))
+    assert f"(q={rec.versus.q_value:.3f} over the row's columns)" in page
 
 
 
