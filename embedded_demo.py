@@ -30,7 +30,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from baselines.base import size_label
 from baselines.showo.bundle import ShowoBundle
 from baselines.showo.checkpoints import parameter_count
+from evaluators.compare import chance_note, compare_runs
 from evaluators.evaluator import evaluate_model
+from evaluators.rundir import read_run
 from evaluators.runner import EvalResult
 from evaluators.scoring_config import ScoringConfig
 from leaderboard.page import build_site, check_out
@@ -126,6 +128,11 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
                                         device=device, on_task=on_task, runs_dir=runs_dir, display_name=display,
                                         compared_with=compared_with, limit=limit,
                                         **({} if size is None else {"model_size": size}))
+    for trained, start in (("syncr1", "unictokens"), ("unictokens", "showo-tp")):
+        # what the page's arrows mean beside what chance gives; `ubpp compare` prints the whole table
+        differences = compare_runs(read_run(runs[trained].run_dir), read_run(runs[start].run_dir))
+        console.print(f"{runs[trained].info.model} vs {runs[start].info.model}: {chance_note(differences, 0.05)}",
+                      soft_wrap=True, markup=False, highlight=False)
     done()
 
     done = _stage(seconds, "5/5 leaderboard", console)

@@ -146,6 +146,8 @@ def with_q_values(differences: list[PairedDifference]) -> list[PairedDifference]
 def chance_note(differences: list[PairedDifference], alpha: float) -> str:
     """How many of the tested columns passed, against how many would by chance alone: read beside the p column."""
     tested = [d for d in differences if d.p_value is not None]
+    if not tested:
+        return "no column has two concepts both runs scored: nothing to test"
     passed = sum(d.significant(alpha) for d in tested)
     discoveries = sum(d.q_value is not None and d.q_value < alpha for d in tested)
     return (f"columns with p < {alpha}: {passed} of {len(tested)}, where chance alone gives about "

@@ -35,6 +35,10 @@ def test_every_demo_stage_hands_its_output_to_the_next(tmp_path: Path) -> None:
     page = result.site.read_text()
     for name in ("Sync-R1 (tiny, demo)", "UniCTokens (tiny, demo)", "Show-o+TP (tiny, demo)"):
         assert name in page, name
+    log = " ".join((tmp_path / "log.txt").read_text().split())
+    # one item per task is one concept: no paired test, and the demo says so rather than counting zero of zero
+    assert ("Sync-R1 (tiny, demo) vs UniCTokens (tiny, demo): no column has two concepts both runs scored: nothing "
+            "to test") in log
 
 
 @pytest.mark.slow  # over 20 s: several processes or a whole run (pytest -m slow)
@@ -57,3 +61,5 @@ def test_demo_builds_trains_evaluates_and_publishes_then_resumes(tmp_path: Path)
     assert all(run.predicted == 0 and run.skipped > 0 for run in again.runs.values())
     log = (tmp_path / "log.txt").read_text()
     assert "reusing" in log and "mean reward" in log
+    assert re.search(r"Sync-R1 \(tiny, demo\) vs UniCTokens \(tiny, demo\): columns with p < 0\.05: \d+ of 1[45], "
+                     r"where chance alone gives about 0\.[78]", " ".join(log.split()))
