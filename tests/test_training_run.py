@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -320,6 +321,20 @@ def test_per_step_backward_gives_the_whole_graph_gradient(mini_build: Path, tmp_
     assert (trainer.reference.copy is None) == (trainable == "concepts")
     assert (tmp_path / "run" / "base").is_dir()  # the random tiny base lives in the run: its --out stays resumable
     assert out_problem(tmp_path / "run", per_concept=False) is None
+
+
+def test_a_process_holding_none_of_the_group_runs_no_pass(mini_build: Path, tmp_path: Path) -> None:
+    """With the group split over more processes than it has rows, a process can hold none of it: it computes no
+    log-probs and back-propagates nothing (and still joins the gradient sum), as with one-row pieces before."""
+    trainer = Trainer(_config(mini_build, "steps=1", "beta=0.5", "updates_per_rollout=2", "dgs.enabled=false",
+                              "concepts=[chelsea]"), tmp_path / "run", quiet=True)
+    rollout = trainer.engine.rollout(trainer.schedule.prompt(0), 0, None)
+    none_held = dataclasses.replace(rollout, answers=[], reasoning=[], run=None, images=[], rewards=[], rows=[])
+    policy = trainer.accelerator.unwrap_model(trainer.policy)
+    assert trainer._reference_logprobs(none_held) == [] and trainer._fixed_logprobs(policy, none_held) == []
+    parts = trainer._backward(none_held, 1.0, [], [])
+    assert all(part.tokens == 0 for part in parts.values())
+    assert all(p.grad is None for p in trainer.pipe.model.parameters())
 
 
 def test_a_concepts_checkpoint_holds_the_concept_rows_and_their_optimizer_state_only(mini_build: Path,

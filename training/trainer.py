@@ -391,6 +391,8 @@ class Trainer:
         one-row passes left a GPU launch-bound (19 s of a 100 s step at real size). Each piece then takes its rows;
         a text piece keeps the width of its own longest answer (answers are right-padded and masked)."""
         held = list(range(len(rollout.answers)))
+        if not held:  # a process that holds none of the group (split over more processes than it kept)
+            return []
         text, _ = self._logprobs(module, ("text", held, None), rollout)
         steps = [self._logprobs(module, ("image", held, k), rollout) for k in range(self.config.generation_steps)]
         values = []
