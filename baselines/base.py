@@ -123,10 +123,10 @@ class ModelError(UbppError):
 
 
 def size_label(parameters: int) -> str:
-    """A parameter count as a leaderboard's size column prints it (1.3B, 7.6M, 12.3K), the form `--model-size`
-    takes; a test-sized model keeps its digits instead of showing as 0.0M."""
+    """A parameter count as a leaderboard's size column prints it (1.3B, 350.0M, 211.8K), the form `--model-size`
+    takes: the largest unit it holds at least one of once rounded, so a test-sized model keeps its digits."""
     for scale, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if parameters >= scale / 10:
+        if round(parameters / scale, 1) >= 1:
             return f"{parameters / scale:.1f}{unit}"
     return str(parameters)
 

@@ -11,12 +11,15 @@ beyond), which assumes only that the per-concept differences are symmetric
 around zero under the null. The paired t-test's p-value (scipy) is reported
 beside it.
 
-Each column's p answers for that column alone: over 15 columns about one in
+Each column's p answers for that column alone: over 15 columns up to one in
 twenty passes p < 0.05 by chance, and a trained model's one significant
-column may be that one. So every comparison also carries q, the
-Benjamini-Hochberg adjusted p over the columns compared together (scipy's
-`false_discovery_control`): the columns with q < α keep the expected share
-of false discoveries among them below α.
+column may be that one. So a comparison also says how many columns chance
+alone would pass (each column's own rate: the exact test's p is discrete, so
+with six concepts only the two all-same-sign patterns of 64 pass, 0.031), and
+every column carries q, the Benjamini-Hochberg adjusted p over the columns
+compared together (scipy's `false_discovery_control`): the columns with
+q < α keep the expected share of false discoveries among them below α. With
+six concepts the smallest p is 0.031, so q < 0.05 needs most columns there.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ class PairedDifference:
     coverage_b: str | None = None
     q_value: float | None = None
     """Benjamini-Hochberg adjusted p over the columns compared together (`with_q_values`)."""
+    concept_differences: tuple[float, ...] = ()
+    """The per-concept differences the test flipped (what `chance_rate` needs)."""
 
     def shown(self, side: str) -> str:
         """A side's mean as printed: with its run's coverage when that column is incomplete ("0.3750 (21/24)")."""
@@ -100,6 +105,18 @@ def sign_flip_p_value(differences: np.ndarray, resamples: int = 20000, seed: int
     return (hits + 1) / (resamples + 1)  # the observed pattern counts once: a Monte Carlo p is never 0
 
 
+def chance_rate(differences: np.ndarray, alpha: float) -> float:
+    """How often the sign-flip test gives p < alpha when nothing differs (every sign pattern of these differences
+    equally likely): the exact share of patterns for up to EXACT_UP_TO concepts, alpha beyond (Monte Carlo)."""
+    n = len(differences)
+    if n > EXACT_UP_TO:
+        return alpha
+    signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
+    spread = np.sort(np.abs((signs * differences).mean(axis=1)))
+    at_least = len(spread) - np.searchsorted(spread, spread - 1e-12, side="left")  # patterns as extreme as each
+    return float((at_least / len(spread) < alpha).mean())
+
+
 def paired_bootstrap_ci(differences: np.ndarray, resamples: int = 4000, seed: int = 0) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     means = differences[rng.integers(0, len(differences), size=(resamples, len(differences)))].mean(axis=1)
@@ -130,7 +147,8 @@ def _paired_difference(a: MetricResult | None, b: MetricResult | None, name: str
                                 len(shared), "one shared concept: no interval")
     p_t = float(stats.ttest_1samp(diffs, 0.0).pvalue) if diffs.std() > 0 else (1.0 if diffs.mean() == 0 else 0.0)
     return PairedDifference(name, mean_a, mean_b, float(diffs.mean()), paired_bootstrap_ci(diffs),
-                            sign_flip_p_value(diffs), p_t, len(concepts), len(shared))
+                            sign_flip_p_value(diffs), p_t, len(concepts), len(shared),
+                            concept_differences=tuple(float(d) for d in diffs))
 
 
 def with_q_values(differences: list[PairedDifference]) -> list[PairedDifference]:
@@ -149,9 +167,10 @@ def chance_note(differences: list[PairedDifference], alpha: float) -> str:
     if not tested:
         return "no column has two concepts both runs scored: nothing to test"
     passed = sum(d.significant(alpha) for d in tested)
+    chance = sum(chance_rate(np.array(d.concept_differences), alpha) for d in tested)
     discoveries = sum(d.q_value is not None and d.q_value < alpha for d in tested)
-    return (f"columns with p < {alpha}: {passed} of {len(tested)}, where chance alone gives about "
-            f"{len(tested) * alpha:.1f}; with q < {alpha} (Benjamini-Hochberg over the {len(tested)}): {discoveries}")
+    return (f"columns with p < {alpha}: {passed} of {len(tested)}, where chance alone gives {chance:.2f}; "
+            f"with q < {alpha} (Benjamini-Hochberg over the {len(tested)}): {discoveries}")
 
 
 def check_comparable(a: Run, b: Run) -> None:

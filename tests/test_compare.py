@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import subprocess
@@ -15,7 +16,14 @@ from scipy import stats
 
 import unifybench_pp
 from baselines.registry import create
-from evaluators.compare import PairedDifference, compare_runs, paired_difference, sign_flip_p_value, with_q_values
+from evaluators.compare import (
+    PairedDifference,
+    chance_rate,
+    compare_runs,
+    paired_difference,
+    sign_flip_p_value,
+    with_q_values,
+)
 from evaluators.metrics import METRICS, MetricResult
 from evaluators.rundir import RunError, read_run
 from evaluators.runner import EvalConfig, run_evaluation
@@ -84,6 +92,17 @@ def test_q_values_are_benjamini_hochberg_over_the_tested_columns_by_hand() -> No
     assert q[:2] + q[3:] == pytest.approx(benjamini_hochberg([0.01, 0.04, 0.03, 0.5]))
 
 
+@pytest.mark.parametrize("concepts", [3, 5, 6, 8])
+def test_the_chance_rate_is_how_often_the_test_itself_passes_over_every_sign_pattern(concepts: int) -> None:
+    """Under the null every sign pattern of the differences is equally likely: run the test on each and count."""
+    differences = np.random.default_rng(concepts).normal(0.0, 0.1, concepts)
+    patterns = [np.array(signs) * differences for signs in itertools.product((1.0, -1.0), repeat=concepts)]
+    passed = np.mean([sign_flip_p_value(pattern) < 0.05 for pattern in patterns])
+    assert chance_rate(differences, 0.05) == pytest.approx(passed)
+    assert chance_rate(differences, 0.05) == {3: 0.0, 5: 0.0, 6: 2 / 64, 8: pytest.approx(passed)}[concepts]
+    assert chance_rate(np.random.default_rng(0).normal(0, 1, 20), 0.05) == 0.05  # Monte Carlo beyond 16
+
+
 def test_differences_are_concept_means_over_shared_items_and_rec_weights_per_concept() -> None:
     a = result("qa.gpt", {"qa/x/000": 1.0, "qa/x/001": 0.0, "qa/y/000": 1.0, "qa/z/000": 0.5})
     b = result("qa.gpt", {"qa/x/000": 0.5, "qa/x/001": 0.5, "qa/y/000": 0.0})  # z missing in B
@@ -142,8 +161,10 @@ def test_compare_cli_writes_markdown_and_refuses_with_exit_2(two_runs: tuple[Pat
     differences = compare_runs(read_run(echo), read_run(yes))
     tested = [d for d in differences if d.p_value is not None]
     low = sum(d.p_value < 0.05 for d in tested)
-    assert (f"columns with p < 0.05: {low} of {len(tested)}, where chance alone gives about "
-            f"{len(tested) * 0.05:.1f}") in " ".join(done.stdout.split())
+    chance = sum(chance_rate(np.array(d.concept_differences), 0.05) for d in tested)
+    assert 0 < chance <= 0.05 * len(tested)
+    assert (f"columns with p < 0.05: {low} of {len(tested)}, where chance alone gives {chance:.2f}; "
+            f"with q < 0.05") in " ".join(done.stdout.split())
     refused = subprocess.run([sys.executable, "-m", "cli", "compare", str(yes), str(strict)], capture_output=True,
                              text=True, cwd=Path(__file__).parents[1])
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1

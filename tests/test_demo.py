@@ -27,7 +27,7 @@ def test_every_demo_stage_hands_its_output_to_the_next(tmp_path: Path) -> None:
     assert all(run.predicted > 0 for run in result.runs.values())
     assert result.runs["syncr1"].info.compared_with == "UniCTokens (tiny, demo)"
     weights = load_file(ASSET / "showo" / "model.safetensors")  # the tiny rows' size: their parameter count
-    size = f"{sum(t.numel() for t in weights.values()) / 1e6:.1f}M"
+    size = f"{sum(t.numel() for t in weights.values()) / 1e3:.1f}K"  # some 200K: thousands, with their digits
     assert [result.runs[m].info.model_size for m in ("syncr1", "unictokens", "showo-tp")] == [size] * 3
     assert Path(result.runs["unictokens"].info.checkpoint) == tmp_path / "demo" / "sft" / "model"
     start = tmp_path / "demo" / "sft" / "model" / "concepts"
@@ -62,4 +62,4 @@ def test_demo_builds_trains_evaluates_and_publishes_then_resumes(tmp_path: Path)
     log = (tmp_path / "log.txt").read_text()
     assert "reusing" in log and "mean reward" in log
     assert re.search(r"Sync-R1 \(tiny, demo\) vs UniCTokens \(tiny, demo\): columns with p < 0\.05: \d+ of 1[45], "
-                     r"where chance alone gives about 0\.[78]", " ".join(log.split()))
+                     r"where chance alone gives 0\.\d\d;", " ".join(log.split()))

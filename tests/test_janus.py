@@ -212,8 +212,8 @@ def test_the_row_shows_the_size_the_checkpoint_is_named_by(tiny_janus: Path) -> 
     assert janus.size == size_label(count)  # "tiny" names no size: the parameter count
 
 
-@pytest.mark.parametrize(("count", "label"), [(1_448_200_000, "1.4B"), (100_000_000, "0.1B"), (99_999_999, "100.0M"),
-                                              (212_992, "0.2M"), (45_123, "45.1K"), (100, "0.1K"), (99, "99"),
+@pytest.mark.parametrize(("count", "label"), [(1_448_200_000, "1.4B"), (999_960_000, "1.0B"), (350_000_000, "350.0M"),
+                                              (212_992, "213.0K"), (45_123, "45.1K"), (999, "1.0K"), (949, "949"),
                                               (0, "0")])
 def test_a_size_label_keeps_its_digits_at_every_scale(count: int, label: str) -> None:
     assert size_label(count) == label

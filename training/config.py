@@ -252,7 +252,7 @@ class TrainConfig:
     """Trajectories per backward piece; each piece is their reasoning or one denoising step of them, back-propagated
     alone (same gradient as the whole loss; peak memory independent of the steps). 1 at real size; the tiny preset
     takes its whole group (fewer, larger passes are faster for a tiny model). The no-grad reference and old-policy
-    passes take the whole group whatever this is."""
+    passes take every row the process holds, whatever this is."""
     activation_checkpointing: bool = False
     """Recompute decoder layers in the backward pass (~1/3 more compute; see `training.memory` for what it saves)."""
     save_every: Count = 25

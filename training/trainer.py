@@ -388,7 +388,7 @@ class Trainer:
 
         One pass per denoising step (and one for the reasoning) over every row this process holds, whatever
         `loss_rows`: without a graph to keep, that batch needs no more memory than the rollout that sampled it, and
-        one-row passes left a GPU launch-bound (19 s of a 100 s step at real size). Each piece then takes its rows;
+        one-row passes took 19 s of a 100 s step at real size on a GPU. Each piece then takes its rows;
         a text piece keeps the width of its own longest answer (answers are right-padded and masked)."""
         held = list(range(len(rollout.answers)))
         if not held:  # a process that holds none of the group (split over more processes than it kept)
