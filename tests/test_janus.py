@@ -118,7 +118,7 @@ def test_every_task_end_to_end_with_the_recipe_recorded(tiny_janus: Path, mini_b
         [run] = (tmp_path / "runs" / f"janus-{mode}").glob("*/*/run.json")
         info = json.loads(run.read_text())
         assert info["recipe"]["cfg"] == 4.0 and info["recipe"]["resolution"] == 32
-        assert info["model_size"].endswith("M")  # the adapter's size of its checkpoint
+        assert re.fullmatch(r"\d{3}\.\dK", info["model_size"])  # the adapter's count for its tiny checkpoint
         assert "sampling: " in result.stdout and "cfg 4.0" in result.stdout
         every_task_predicted(run.parent, image_size=(32, 32))
     site = CliRunner().invoke(app, ["leaderboard", str(tmp_path / "runs"), "--out", str(tmp_path / "site")])
