@@ -32,7 +32,7 @@ from unifybench_pp.files import atomic_write
 from unifybench_pp.jsonio import BadJSON, BadLine, jsonl_text, loads, parse_jsonl, write_json, write_jsonl
 from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, read_regular_text
 from unifybench_pp.runlock import utc_now
-from unifybench_pp.schema import GENERATION_TASKS
+from unifybench_pp.schema import GENERATION_TASKS, error_location
 
 from .metrics import METRICS, MetricResult
 
@@ -203,7 +203,7 @@ def _validated(adapter: TypeAdapter, value: Any, where: str) -> Any:
         return adapter.validate_json(json.dumps(value), strict=True)
     except ValidationError as error:
         first = error.errors()[0]
-        place = ".".join(str(part) for part in first["loc"])
+        place = error_location(first["loc"])
         got = f", not {first['input']!r}" if not isinstance(first["input"], (dict, list)) else ""
         raise RunError(f"{where}: {place + ': ' if place else ''}{first['msg']}{got}") from None
     except RunError as error:

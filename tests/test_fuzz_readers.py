@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import unifybench_pp
@@ -97,6 +97,7 @@ METRIC = {"name": "qa.bleu", "task": "qa", "protocol": "syncr1", "model": "rule"
 
 
 @FUZZ
+@example(info={**RUN_INFO, "metric_models": {"\n": False}}, summary=[], scores=[], predictions=[])  # found by CI
 @given(info=mutated(RUN_INFO), summary=st.one_of(st.lists(mutated(METRIC), max_size=3), json_values),
        scores=st.lists(lines_of({"metric": "qa.bleu", "id": "qa/ast/000", "score": 0.5}), max_size=3),
        predictions=st.lists(lines_of({"task": "qa", "id": "qa/ast/000", "output": "x"}), max_size=3))

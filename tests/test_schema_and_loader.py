@@ -11,7 +11,7 @@ import pytest
 
 import unifybench_pp
 from unifybench_pp import SCHEMA_VERSION, TASKS, SourceError
-from unifybench_pp.schema import TABLE1_TASKS, Concept, ExtraInfo, RecItem, from_record, to_record
+from unifybench_pp.schema import TABLE1_TASKS, Concept, ExtraInfo, RecItem, error_location, from_record, to_record
 
 
 @pytest.mark.parametrize("cls", [Concept, ExtraInfo, *TASKS.values()])
@@ -69,3 +69,10 @@ def test_items_filters_by_concept(mini_build: Path) -> None:
     assert {i.concept for i in bench.items("qa", ["ast", "coins"])} == {"ast", "coins"}
     with pytest.raises(KeyError, match="unknown task"):
         bench.items("captioning")
+
+
+@pytest.mark.parametrize(("loc", "shown"), [(("concepts", 0, "id"), "concepts.0.id"),
+                                            (("metric_models", "\n"), "metric_models.'\\n'"),
+                                            (("judge", "a.b", "model"), "judge.'a.b'.model")])
+def test_an_error_place_is_one_line_with_the_files_own_keys_quoted(loc: tuple, shown: str) -> None:
+    assert error_location(loc) == shown and "\n" not in error_location(loc)

@@ -240,7 +240,13 @@ def from_record(cls: type, record: dict[str, Any]) -> Any:
         return _adapter(cls).validate_python(record)
     except ValidationError as error:
         first = error.errors()[0]
-        raise ValueError(f"{cls.__name__}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise ValueError(f"{cls.__name__}: {error_location(first['loc'])}: {first['msg']}") from None
+
+
+def error_location(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error's place as one line: a key the file chose ("\n", "a.b") is quoted, names and indices are
+    not, so an error message never spans lines."""
+    return ".".join(str(part) if isinstance(part, int) or part.isidentifier() else repr(part) for part in loc)
 
 
 @functools.cache
