@@ -128,10 +128,10 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
                                         device=device, on_task=on_task, runs_dir=runs_dir, display_name=display,
                                         compared_with=compared_with, limit=limit,
                                         **({} if size is None else {"model_size": size}))
-    for trained, start in (("syncr1", "unictokens"), ("unictokens", "showo-tp")):
+    for trained, origin in (("syncr1", "unictokens"), ("unictokens", "showo-tp")):
         # what the page's arrows mean beside what chance gives; `ubpp compare` prints the whole table
-        differences = compare_runs(read_run(runs[trained].run_dir), read_run(runs[start].run_dir))
-        console.print(f"{runs[trained].info.model} vs {runs[start].info.model}: {chance_note(differences, 0.05)}",
+        differences = compare_runs(read_run(runs[trained].run_dir), read_run(runs[origin].run_dir))
+        console.print(f"{runs[trained].info.model} vs {runs[origin].info.model}: {chance_note(differences, 0.05)}",
                       soft_wrap=True, markup=False, highlight=False)
     done()
 

@@ -93,26 +93,30 @@ def concept_scores(result: MetricResult, items: set[str]) -> dict[str, float]:
     return scores
 
 
+def _flipped_means(differences: np.ndarray, signs: np.ndarray | None = None) -> np.ndarray:
+    """|mean| of the differences under each sign pattern: every one of the 2^n unless `signs` are given."""
+    if signs is None:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(differences))))
+    return np.abs((signs * differences).mean(axis=1))
+
+
 def sign_flip_p_value(differences: np.ndarray, resamples: int = 20000, seed: int = 0) -> float:
     """Two-sided p-value of mean(differences) under random sign flips of each concept's difference."""
     observed = abs(differences.mean()) - 1e-12
     n = len(differences)
     if n <= EXACT_UP_TO:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-        return float((np.abs((signs * differences).mean(axis=1)) >= observed).mean())
+        return float((_flipped_means(differences) >= observed).mean())
     signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(resamples, n))
-    hits = int((np.abs((signs * differences).mean(axis=1)) >= observed).sum())
+    hits = int((_flipped_means(differences, signs) >= observed).sum())
     return (hits + 1) / (resamples + 1)  # the observed pattern counts once: a Monte Carlo p is never 0
 
 
 def chance_rate(differences: np.ndarray, alpha: float) -> float:
     """How often the sign-flip test gives p < alpha when nothing differs (every sign pattern of these differences
     equally likely): the exact share of patterns for up to EXACT_UP_TO concepts, alpha beyond (Monte Carlo)."""
-    n = len(differences)
-    if n > EXACT_UP_TO:
+    if len(differences) > EXACT_UP_TO:
         return alpha
-    signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))
-    spread = np.sort(np.abs((signs * differences).mean(axis=1)))
+    spread = np.sort(_flipped_means(differences))
     at_least = len(spread) - np.searchsorted(spread, spread - 1e-12, side="left")  # patterns as extreme as each
     return float((at_least / len(spread) < alpha).mean())
 

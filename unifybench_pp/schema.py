@@ -244,7 +244,7 @@ def from_record(cls: type, record: dict[str, Any]) -> Any:
 
 
 def error_location(loc: tuple[int | str, ...]) -> str:
-    """A pydantic error's place as one line: a key the file chose ("\n", "a.b") is quoted, names and indices are
+    """A pydantic error's place as one line: a key the file chose (a line break, "a.b") is quoted, names and indices are
     not, so an error message never spans lines."""
     return ".".join(str(part) if isinstance(part, int) or part.isidentifier() else repr(part) for part in loc)
 
