@@ -6,10 +6,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 import unifybench_pp
 from bench.release_fixture import write_release
 from unifybench_pp import MINI_SOURCE, SplitConfig
+
+settings.register_profile("fixed", derandomize=True, max_examples=60)
+"""The default: the same generated cases on every run, so CI fails only on what a change broke."""
+settings.register_profile("explore", derandomize=False, max_examples=600)
+"""`pytest tests/test_fuzz_readers.py --hypothesis-profile explore`: fresh cases, ten times as many, to look for
+new bugs (a failure prints the case to pin with `@example`)."""
+settings.load_profile("fixed")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Property-based tests of every reader of user files: any input gives a result or the project's one-line error.
 
-Budget: CASES generated cases per reader (about a second or two each on a 2-core CPU).
+Budget: the loaded Hypothesis profile's cases per reader (`tests/conftest.py`: 60 fixed ones by default, about a
+second or two each on a 2-core CPU; `--hypothesis-profile explore` draws fresh ones).
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from evaluators.text_metrics import judge_score, judge_unparseable, rec_correct
 from leaderboard.tables import build_tables
 from unifybench_pp import SourceError
 
-CASES = 60
-FUZZ = settings(max_examples=CASES, deadline=None, database=None,
+FUZZ = settings(deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
