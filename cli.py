@@ -495,7 +495,8 @@ def _significance_level(value: float) -> float:
 @app.command("compare")
 @keeps("--out is written only at the end")
 def compare(
-    run_a: Annotated[Path, typer.Argument(help="A run directory (holds run.json, scores.jsonl, summary.json).")],
+    run_a: Annotated[Path, typer.Argument(help="A run directory (holds run.json, scores.jsonl, summary.json), or a "
+                                               "folder above exactly one, such as runs/MODEL.")],
     run_b: Annotated[Path, typer.Argument(help="The run to compare with (same benchmark build and protocol).")],
     out: Annotated[Optional[Path], typer.Option(
         help="Also write the table, in the format its extension names: .md (Markdown), .csv or .tex (LaTeX); "
@@ -505,12 +506,12 @@ def compare(
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
     from evaluators.compare import chance_note, compare_runs, to_frame
-    from evaluators.rundir import read_run
+    from evaluators.rundir import locate_run, read_run
     from leaderboard.exports import check_frame_out, write_frame
 
     if out:
         check_frame_out(out)  # before any work: an unknown extension is refused, nothing written
-    a, b = read_run(run_a), read_run(run_b)
+    a, b = read_run(locate_run(run_a)), read_run(locate_run(run_b))
     differences = compare_runs(a, b)
     table = Table(title=f"{a.info.model} (A) vs {b.info.model} (B) on {a.info.benchmark_version} ({a.info.protocol})")
     for column in ("metric", "A", "B", "A - B", "95% CI", "p", "q", "concepts (items)"):
@@ -539,7 +540,8 @@ def compare(
 @scoring_options("judge_model", "judge_base_url", "judge_concurrency", "judge_cache", "judge_timeout", "judge_retries",
                  judge_model="gpt-4o-mini")
 def judge_agreement(
-    run: Annotated[Path, typer.Argument(help="A run directory whose judged columns were scored.")],
+    run: Annotated[Path, typer.Argument(help="A run directory whose judged columns were scored (or a folder above "
+                                             "exactly one, such as runs/MODEL).")],
     benchmark: Annotated[Path, typer.Option(help="The benchmark build the run used.")] = DEFAULT_OUT,
     human: Annotated[Optional[Path], typer.Option(
         help="Compare with people instead: a CSV with columns metric,id,score[,clause].")] = None,
@@ -553,8 +555,9 @@ def judge_agreement(
     run directory, and the leaderboard shows it beside the judged columns.
     """
     from evaluators.agreement import read_human_ratings, record_agreement, run_agreement, second_judge_judgements
-    from evaluators.rundir import RunError, read_run
+    from evaluators.rundir import RunError, locate_run, read_run
 
+    run = locate_run(run)
     loaded = read_run(run)
     if human is not None:
         other, other_name = read_human_ratings(human), name

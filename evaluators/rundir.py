@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -296,6 +297,25 @@ def read_run(path: Path) -> Run:
     agreements = (_validated(_AGREEMENTS, _load_json(path, AGREEMENT_FILE), str(path / AGREEMENT_FILE))
                   if _text(path, AGREEMENT_FILE) is not None else [])
     return Run(path, info, results, predictions, agreements)
+
+
+def locate_run(path: Path) -> Path:
+    """The run a user names on the command line: a run directory, or a folder above exactly one (`runs/MODEL` or
+    `runs/MODEL/BUILD`, the levels `ubpp evaluate` writes above a run's own), since the hash level is the one
+    nobody types. Several runs below are listed to choose from, never picked. A run.json of any kind (a broken
+    link, a folder) makes `path` the run, for the reader to name what is wrong with it."""
+    if os.path.lexists(path / "run.json"):
+        return path
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run directory" + ("" if path.exists() else " (nothing is there)"))
+    runs = find_runs([path])
+    if len(runs) == 1:
+        return runs[0]
+    if not runs:
+        raise RunError(f"{path}: no run here or below (a run directory holds run.json; `ubpp evaluate` writes one "
+                       f"to RUNS/MODEL/BUILD/HASH)")
+    shown = ", ".join(str(run) for run in runs[:5]) + (f" and {len(runs) - 5} more" if len(runs) > 5 else "")
+    raise RunError(f"{path} holds {len(runs)} runs; name one: {shown}")
 
 
 def find_runs(roots: Iterable[Path]) -> list[Path]:

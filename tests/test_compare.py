@@ -171,6 +171,22 @@ def test_compare_cli_writes_markdown_and_refuses_with_exit_2(two_runs: tuple[Pat
     assert "different protocols" in refused.stderr
 
 
+def test_compare_takes_a_folder_above_one_run_and_lists_several(two_runs: tuple[Path, Path, Path],
+                                                                 tmp_path: Path) -> None:
+    yes, echo, strict = two_runs
+    model_folder = yes.parent.parent  # runs/always-yes: one run below it
+    named = ubpp("compare", str(echo), str(yes), "--out", "named.csv", cwd=tmp_path)
+    above = ubpp("compare", str(echo), str(model_folder), "--out", "above.csv", cwd=tmp_path)
+    assert named.returncode == above.returncode == 0, above.stderr
+    assert (tmp_path / "named.csv").read_text() == (tmp_path / "above.csv").read_text()
+    both = ubpp("compare", str(echo.parent.parent), str(yes), cwd=tmp_path)  # text-echo: two runs (two protocols)
+    assert both.returncode == 2 and len(both.stderr.strip().splitlines()) == 1
+    assert "holds 2 runs; name one" in both.stderr and str(echo) in both.stderr and str(strict) in both.stderr
+    assert "nothing is there" in ubpp("compare", str(tmp_path / "gone"), str(yes), cwd=tmp_path).stderr
+    (tmp_path / "empty").mkdir()
+    assert "no run here or below" in ubpp("compare", str(tmp_path / "empty"), str(yes), cwd=tmp_path).stderr
+
+
 def test_leaderboard_marks_each_column_against_the_compared_row(two_runs: tuple[Path, Path, Path],
                                                                 tmp_path: Path) -> None:
     from leaderboard.page import build_site
