@@ -129,10 +129,11 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
                                         compared_with=compared_with, limit=limit,
                                         **({} if size is None else {"model_size": size}))
     for trained, origin in (("syncr1", "unictokens"), ("unictokens", "showo-tp")):
-        # what the page's arrows mean beside what chance gives; `ubpp compare` prints the whole table
-        differences = compare_runs(read_run(runs[trained].run_dir), read_run(runs[origin].run_dir))
-        console.print(f"{runs[trained].info.model} vs {runs[origin].info.model}: {chance_note(differences, 0.05)}",
-                      soft_wrap=True, markup=False, highlight=False)
+        # what the page's arrows mean beside what chance gives, and the command that prints the whole table
+        a, b = runs[trained].run_dir, runs[origin].run_dir
+        differences = compare_runs(read_run(a), read_run(b))
+        console.print(f"{runs[trained].info.model} vs {runs[origin].info.model}: {chance_note(differences, 0.05)} "
+                      f"(per column: ubpp compare {a} {b})", soft_wrap=True, markup=False, highlight=False)
     done()
 
     done = _stage(seconds, "5/5 leaderboard", console)
