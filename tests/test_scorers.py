@@ -134,6 +134,33 @@ def test_mtcnn_finds_real_faces_only() -> None:
     assert probs[2] < 0.5 and probs[3] == 0.0
 
 
+def test_batched_detection_equals_mtcnn_one_image_at_a_time() -> None:
+    """Faces and no faces in one batch (MTCNN's own batched selection fails on that mix), two sizes, crops of
+    real photos: every crop and probability as MTCNN gives them for each image alone."""
+    from evaluators.scorers.face import DETECT_BATCH, FaceScorer
+
+    scorer = FaceScorer()
+    photos = [Image.open(MINI_SOURCE / name).convert("RGB") for name in
+              ("concept/test/ast/0.jpg", "concept/train/cam/0.jpg", "concept/test/coffee/0.jpg")]
+    rng = np.random.default_rng(0)
+    images = []
+    for index in range(DETECT_BATCH + 4):  # more than one batch of the common size
+        photo = photos[index % 3]
+        side = int(rng.integers(min(photo.size) // 2, min(photo.size)))
+        x, y = (int(rng.integers(0, bound - side + 1)) for bound in photo.size)
+        images.append(photo.crop((x, y, x + side, y + side)).resize((160, 160) if index % 4 else (200, 120)))
+    images.insert(5, Image.new("RGB", (160, 160), (128, 128, 128)))
+    alone = [scorer._mtcnn(image, return_prob=True) for image in images]
+    together = scorer.detect(images)
+    assert sum(crop is not None for crop, _ in alone) >= 6  # the check covers found faces, not only misses
+    for (crop, prob), (ours, our_prob) in zip(alone, together, strict=True):
+        assert (crop is None) == (ours is None)
+        if crop is not None:
+            assert torch.equal(crop, ours) and our_prob == float(prob)
+        else:
+            assert our_prob == 0.0
+
+
 def test_facenet_cosine_with_local_weights(tmp_path: Path) -> None:
     from facenet_pytorch import InceptionResnetV1
 
