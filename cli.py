@@ -500,17 +500,18 @@ def compare(
     run_b: Annotated[Path, typer.Argument(help="The run to compare with (same benchmark build and protocol).")],
     out: Annotated[Optional[Path], typer.Option(
         help="Also write the table, in the format its extension names: .md (Markdown), .csv or .tex (LaTeX); "
-             "any other extension is refused.")] = None,
+             "any other extension, an existing file other than an earlier table of this command, or a path inside a "
+             "benchmark build is refused.")] = None,
     alpha: Annotated[float, typer.Option(help="Significance level for the 'significant' column, between 0 and 1.",
                                          callback=_significance_level)] = 0.05,
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
-    from evaluators.compare import chance_note, compare_runs, to_frame
+    from evaluators.compare import FRAME_KEYS, chance_note, compare_runs, to_frame
     from evaluators.rundir import locate_run, read_run
     from leaderboard.exports import check_frame_out, write_frame
 
     if out:
-        check_frame_out(out)  # before any work: an unknown extension is refused, nothing written
+        check_frame_out(out, FRAME_KEYS)  # before any work: a user's file, a build, an unknown extension refused
     a, b = read_run(locate_run(run_a)), read_run(locate_run(run_b))
     differences = compare_runs(a, b)
     table = Table(title=f"{a.info.model} (A) vs {b.info.model} (B) on {a.info.benchmark_version} ({a.info.protocol})")
@@ -531,7 +532,7 @@ def compare(
     if out:
         names = ((a.info.model, b.info.model) if a.info.model != b.info.model
                  else (f"{a.info.model} (A)", f"{b.info.model} (B)"))  # one model's two runs: two columns
-        write_frame(to_frame(differences, *names, alpha), out, table.title)
+        write_frame(to_frame(differences, *names, alpha), out, FRAME_KEYS, table.title)
         console.print(f"written to {out}")
 
 

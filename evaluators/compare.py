@@ -195,6 +195,10 @@ def compare_runs(a: Run, b: Run) -> list[PairedDifference]:
                           if name in a.results or name in b.results])
 
 
+FRAME_KEYS = ("metric", "reason")
+"""The first columns of every `to_frame` table, whatever the runs: how `compare --out` knows its own earlier file."""
+
+
 def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alpha: float = 0.05) -> "pd.DataFrame":
     """One row per metric, for Markdown / CSV / LaTeX output: its difference, or (numbers empty) why there is none,
     as the terminal table shows it."""
@@ -203,9 +207,9 @@ def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alph
     rows = []
     for d in differences:
         if d.difference is None:
-            rows.append({"metric": d.metric, "reason": d.reason})
+            rows.append(dict(zip(FRAME_KEYS, (d.metric, d.reason))))
             continue
-        rows.append({"metric": d.metric, "reason": "", name_a: d.a, name_b: d.b, "difference": d.difference,
+        rows.append({**dict(zip(FRAME_KEYS, (d.metric, ""))), name_a: d.a, name_b: d.b, "difference": d.difference,
                      "ci95_low": d.ci95[0] if d.ci95 else None, "ci95_high": d.ci95[1] if d.ci95 else None,
                      "p_value": d.p_value, "q_value": d.q_value, "p_ttest": d.p_ttest,
                      "significant": d.significant(alpha),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from baselines.registry import adapters, create
+from unifybench_pp.builder import build_holding
 from unifybench_pp.errors import SettingsError, SourceError
 from unifybench_pp.files import visible_entries
 from unifybench_pp.jsonio import loads, write_json
@@ -92,16 +93,15 @@ def score_file(bench: Benchmark, predictions: Path, *, scoring: ScoringConfig, o
 
 def check_score_outputs(bench: Benchmark, predictions: Path, out: Path | None, run_dir: Path | None) -> None:
     """SettingsError, before anything is scored (a judge costs money), when `out` or `run_dir` would replace what
-    is not a scoring's to replace: the predictions file, the benchmark build, an `ubpp evaluate` run (its
-    resume would then take the file's predictions as its own), a user's file or folder."""
-    build = bench.root.resolve()
+    is not a scoring's to replace: the predictions file, a benchmark build (`build_holding`), an `ubpp evaluate`
+    run (its resume would then take the file's predictions as its own), a user's file or folder."""
     fix = "fix: give a new path"
     if out is not None:
         target = out.resolve()
         if target == predictions.resolve():
             raise SettingsError(f"--out {out} is the predictions file: the scores would replace it ({fix})")
-        if target.is_relative_to(build):
-            raise SettingsError(f"--out {out} lies inside the benchmark build {bench.root} ({fix})")
+        if holder := build_holding(target, bench.root):
+            raise SettingsError(f"--out {out} lies inside the benchmark build {holder} ({fix})")
         if run_dir is not None and target.is_relative_to(run_dir.resolve()):
             raise SettingsError(f"--out {out} lies inside --run-dir {run_dir}, which holds the scores already ({fix})")
         if target.is_dir():
@@ -111,8 +111,8 @@ def check_score_outputs(bench: Benchmark, predictions: Path, out: Path | None, r
             raise SettingsError(f"--out {out} exists and is not a scores file ubpp wrote; it is left as it is ({fix})")
     if run_dir is not None:
         folder = run_dir.resolve()
-        if folder.is_relative_to(build):
-            raise SettingsError(f"--run-dir {run_dir} lies inside the benchmark build {bench.root} ({fix})")
+        if holder := build_holding(folder, bench.root):
+            raise SettingsError(f"--run-dir {run_dir} lies inside the benchmark build {holder} ({fix})")
         if folder.exists() and not folder.is_dir():
             raise SettingsError(f"--run-dir {run_dir} is a file, not a folder ({fix})")
         held = visible_entries(folder) if folder.is_dir() else []

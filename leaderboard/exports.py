@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from unifybench_pp.builder import build_holding
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import atomic_write
 from unifybench_pp.markdown import markdown_text
@@ -86,9 +89,11 @@ FRAME_FORMATS = (".md", ".csv", ".tex")
 """What a table file's extension says it holds: Markdown, CSV, LaTeX (booktabs), as the leaderboard exports."""
 
 
-def check_frame_out(out: Path) -> None:
-    """ExportError unless `out`'s extension names one of FRAME_FORMATS and `out` can be a file (not a folder, not
-    under a file): checked before any work is done."""
+def check_frame_out(out: Path, header: Sequence[str]) -> None:
+    """ExportError, before any work is done, unless `out` can take the table: its extension names one of
+    FRAME_FORMATS, it can be a file (not a folder, not under a file), it lies in no benchmark build
+    (`build_holding`, as `score --out` decides), and it is absent or a table whose header row begins with `header`
+    (the command's own earlier output, which a re-run replaces). Anything else there is someone's file."""
     if out.suffix.lower() not in FRAME_FORMATS:
         raise ExportError(f"{out}: unknown table format {out.suffix or '(no extension)'!r} (fix: end the file name "
                           f"with {', '.join(FRAME_FORMATS)})")
@@ -97,6 +102,27 @@ def check_frame_out(out: Path) -> None:
     above = next(parent for parent in out.absolute().parents if parent.exists())
     if not above.is_dir():
         raise ExportError(f"{out}: cannot be written: {above} is a file, not a folder (fix: choose another --out)")
+    if build := build_holding(out):
+        raise ExportError(f"--out {out} lies inside the benchmark build {build} (fix: give a path outside it)")
+    if out.exists() and _header_row(out)[:len(header)] != list(header):
+        raise ExportError(f"--out {out} exists and is not a table ubpp wrote; it is left as it is (fix: give a new "
+                          f"path)")
+
+
+def _header_row(path: Path) -> list[str]:
+    """The column names in the header row of a table file as `frame_text` writes its format ([] when it holds no
+    such row, or is not text): what tells a table ubpp wrote from someone's file of the same name."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return next(csv.reader(lines[:1]), [])
+    if suffix == ".md":
+        return [cell.strip() for cell in lines[0].strip().strip("|").split("|")] if lines else []
+    rule = lines.index(r"\toprule") + 1 if r"\toprule" in lines else len(lines)  # .tex: the row after the top rule
+    return [cell.strip() for cell in lines[rule].rstrip().removesuffix(r"\\").split("&")] if rule < len(lines) else []
 
 
 def frame_text(frame: pd.DataFrame, suffix: str, title: str = "") -> str:
@@ -118,9 +144,10 @@ def frame_text(frame: pd.DataFrame, suffix: str, title: str = "") -> str:
     raise ExportError(f"unknown table format {suffix!r} (fix: use one of {', '.join(FRAME_FORMATS)})")
 
 
-def write_frame(frame: pd.DataFrame, out: Path, title: str = "") -> None:
-    """`frame` written to `out` in the format its extension names (check_frame_out), atomically."""
-    check_frame_out(out)
+def write_frame(frame: pd.DataFrame, out: Path, header: Sequence[str], title: str = "") -> None:
+    """`frame` written to `out` in the format its extension names, atomically; `out` as `check_frame_out` allows,
+    checked again (a file may have appeared there since)."""
+    check_frame_out(out, header)
     atomic_write(out, frame_text(frame, out.suffix, title))
 
 

@@ -278,6 +278,36 @@ def test_compare_out_format_follows_the_extension(two_runs: tuple[Path, Path, Pa
     assert list(pd.read_csv(tmp_path / "same.csv").columns[2:4]) == ["always-yes (A)", "always-yes (B)"]
 
 
+def test_compare_out_replaces_only_its_own_table_and_never_writes_in_a_build(
+        two_runs: tuple[Path, Path, Path], mini_build: Path, tmp_path: Path) -> None:
+    """A user's README.md (or .csv, .tex) is refused before any work, as is any path inside a benchmark build (its
+    card, or a new file the build would then hold); the command's own earlier table is rewritten."""
+    yes, echo, _ = two_runs
+    build = tmp_path / "build"
+    shutil.copytree(mini_build, build)  # sealed by build-dataset, as the user's build is
+    (build / "tables").mkdir()
+    card = (build / "README.md").read_bytes()
+    for name in ("README.md", "notes.csv", "paper.tex"):
+        (tmp_path / name).write_text("years of work\n")
+    for name, says in (("README.md", "exists and is not a table ubpp wrote; it is left as it is"),
+                       ("notes.csv", "exists and is not a table ubpp wrote"),
+                       ("paper.tex", "exists and is not a table ubpp wrote"),
+                       ("build/README.md", f"lies inside the benchmark build {build.resolve()}"),
+                       ("build/new.md", "lies inside the benchmark build"),
+                       ("build/tables/new.csv", "lies inside the benchmark build")):
+        refused = ubpp("compare", str(echo), str(yes), "--out", name, cwd=tmp_path)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert says in refused.stderr and "--out" in refused.stderr
+        assert refused.stdout == ""  # refused before the runs were read: no table printed
+    assert all((tmp_path / name).read_text() == "years of work\n" for name in ("README.md", "notes.csv", "paper.tex"))
+    assert (build / "README.md").read_bytes() == card
+    assert not (build / "new.md").exists() and not (build / "tables" / "new.csv").exists()
+    for name in ("mine.md", "mine.csv", "mine.tex"):  # its own table: a re-run replaces it, B vs A too
+        assert ubpp("compare", str(echo), str(yes), "--out", name, cwd=tmp_path).returncode == 0
+        again = ubpp("compare", str(yes), str(echo), "--out", name, cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+
+
 def test_compare_prints_intervals_with_the_digits_of_their_values(two_runs: tuple[Path, Path, Path],
                                                                    tmp_path: Path) -> None:
     yes, echo, _ = two_runs

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .card import write_card
 from .errors import SourceError
-from .files import NotOurs, check_replaceable, staged_directory
+from .files import NotOurs, check_replaceable, sealed_kind, staged_directory
 from .images import ImageStore
 from .jsonio import dumps, write_json, write_jsonl
 from .paths import UnsafePath, check_distinct, path_component
@@ -64,6 +64,19 @@ def _sha256(path: Path) -> str:
 
 BUILD_KIND = "benchmark build"
 """What a build's marker says it is: `--out` replaces only a build (never a leaderboard site or a model ubpp wrote)."""
+
+
+def build_holding(path: Path, loaded: Path | None = None) -> Path | None:
+    """The benchmark build `path` lies in, or None: `loaded` (the build the command read, sealed or written before
+    markers existed) when it holds `path`, else the nearest folder at or above `path` sealed as a build.
+
+    No output but `build-dataset --out` goes there: a name in a build may be its own (README.md, a task's file),
+    and a file added to it is one ubpp did not write, so the build could no longer be replaced.
+    """
+    target = path.resolve()
+    if loaded is not None and target.is_relative_to(loaded.resolve()):
+        return loaded
+    return next((folder for folder in (target, *target.parents) if sealed_kind(folder) == BUILD_KIND), None)
 
 
 def _check_output(out: Path) -> None:

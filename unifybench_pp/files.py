@@ -133,6 +133,13 @@ def sealed_entries(folder: Path) -> list[str] | None:
     return None if marker is None else marker["entries"]
 
 
+def sealed_kind(folder: Path) -> str | None:
+    """What ubpp sealed `folder` as (a benchmark build, a leaderboard site, a model bundle; "" for markers older
+    than kinds), or None when it holds no valid marker of ours: how an output knows a folder it must not write in."""
+    marker = _marker(folder)
+    return None if marker is None else marker.get("kind", "")
+
+
 def check_replaceable(target: Path, kind: str) -> None:
     """NotOurs unless `target` is absent, an empty folder, or a `kind` folder we sealed that holds only what we
     wrote.
