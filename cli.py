@@ -506,9 +506,9 @@ def compare(
                                          callback=_significance_level)] = 0.05,
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
-    from evaluators.compare import FRAME_KEYS, chance_note, compare_runs, to_frame
+    from evaluators.compare import FRAME_KEYS, chance_note, compare_runs, p_text, to_frame, value_text
     from evaluators.rundir import locate_run, read_run
-    from leaderboard.exports import check_frame_out, write_frame
+    from leaderboard.exports import check_frame_out, for_people, write_frame
 
     if out:
         check_frame_out(out, FRAME_KEYS)  # before any work: a user's file, a build, an unknown extension refused
@@ -521,18 +521,17 @@ def compare(
         if d.difference is None:
             table.add_row(d.metric, "", "", "", "", "", "", d.reason)
             continue
-        ci = f"[{d.ci95[0]:+.4f}, {d.ci95[1]:+.4f}]" if d.ci95 else d.reason  # the digits of A, B and A - B
-        p = "" if d.p_value is None else f"{d.p_value:.3f}" + (" *" if d.significant(alpha) else "")
-        q = "" if d.q_value is None else f"{d.q_value:.3f}"
-        table.add_row(d.metric, d.shown("a"), d.shown("b"), f"{d.difference:+.4f}", ci, p, q,
-                      f"{d.concepts} ({d.items})")
+        ci = f"[{value_text(d.ci95[0], True)}, {value_text(d.ci95[1], True)}]" if d.ci95 else d.reason
+        p = p_text(d.p_value) + (" *" if d.significant(alpha) else "")
+        table.add_row(d.metric, d.shown("a"), d.shown("b"), value_text(d.difference, True), ci, p,
+                      p_text(d.q_value), f"{d.concepts} ({d.items})")
     console.print(table)
     console.print(f"* p < {alpha} (sign-flip permutation test over concepts; intervals resample concepts)")
     console.print(chance_note(differences, alpha), soft_wrap=True)
     if out:
         names = ((a.info.model, b.info.model) if a.info.model != b.info.model
                  else (f"{a.info.model} (A)", f"{b.info.model} (B)"))  # one model's two runs: two columns
-        write_frame(to_frame(differences, *names, alpha), out, FRAME_KEYS, table.title)
+        write_frame(to_frame(differences, *names, alpha, shown=for_people(out)), out, FRAME_KEYS, table.title)
         console.print(f"written to {out}")
 
 

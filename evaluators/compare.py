@@ -44,6 +44,17 @@ EXACT_UP_TO = 16
 """Concepts up to which the permutation test enumerates every sign pattern."""
 
 
+def value_text(value: float, signed: bool = False) -> str:
+    """A mean, a difference or an interval bound as every shown comparison prints it (the terminal, .md, .tex):
+    4 decimals, so a difference and its interval read with the digits of the means."""
+    return f"{value:+.4f}" if signed else f"{value:.4f}"
+
+
+def p_text(value: float | None) -> str:
+    """A p or q value as every shown comparison prints it: 3 decimals ("" when the column has none)."""
+    return "" if value is None else f"{value:.3f}"
+
+
 @dataclass(frozen=True)
 class PairedDifference:
     metric: str
@@ -71,7 +82,7 @@ class PairedDifference:
     def shown(self, side: str) -> str:
         """A side's mean as printed: with its run's coverage when that column is incomplete ("0.3750 (21/24)")."""
         value, coverage = (self.a, self.coverage_a) if side == "a" else (self.b, self.coverage_b)
-        return f"{value:.4f}" + (f" ({coverage})" if coverage else "")
+        return value_text(value) + (f" ({coverage})" if coverage else "")
 
     def significant(self, alpha: float = 0.05) -> bool:
         return self.p_value is not None and self.p_value < alpha
@@ -199,21 +210,28 @@ FRAME_KEYS = ("metric", "reason")
 """The first columns of every `to_frame` table, whatever the runs: how `compare --out` knows its own earlier file."""
 
 
-def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alpha: float = 0.05) -> "pd.DataFrame":
+def to_frame(differences: list[PairedDifference], name_a: str, name_b: str, alpha: float = 0.05,
+             shown: bool = False) -> "pd.DataFrame":
     """One row per metric, for Markdown / CSV / LaTeX output: its difference, or (numbers empty) why there is none,
-    as the terminal table shows it."""
+    as the terminal table shows it. Counts are whole numbers. `shown`: the numbers as text with the terminal's digits
+    (`value_text`, `p_text`: files people read), else at full precision (files programs read)."""
     import pandas as pd
 
+    def value(number: float | None, signed: bool = False) -> float | str:
+        return "" if number is None else value_text(number, signed) if shown else number
+
+    def p(number: float | None) -> float | str:
+        return p_text(number) if shown or number is None else number
+
+    columns = [*FRAME_KEYS, name_a, name_b, "difference", "ci95_low", "ci95_high", "p_value", "q_value", "p_ttest",
+               "significant", "concepts", "items", f"{name_a} coverage", f"{name_b} coverage"]
     rows = []
     for d in differences:
         if d.difference is None:
-            rows.append(dict(zip(FRAME_KEYS, (d.metric, d.reason))))
+            rows.append([d.metric, d.reason, *[""] * (len(columns) - len(FRAME_KEYS))])
             continue
-        rows.append({**dict(zip(FRAME_KEYS, (d.metric, ""))), name_a: d.a, name_b: d.b, "difference": d.difference,
-                     "ci95_low": d.ci95[0] if d.ci95 else None, "ci95_high": d.ci95[1] if d.ci95 else None,
-                     "p_value": d.p_value, "q_value": d.q_value, "p_ttest": d.p_ttest,
-                     "significant": d.significant(alpha),
-                     "concepts": d.concepts, "items": d.items,
-                     f"{name_a} coverage": d.coverage_a or "complete",
-                     f"{name_b} coverage": d.coverage_b or "complete"})
-    return pd.DataFrame(rows).astype(object).where(lambda frame: frame.notna(), "")
+        low, high = d.ci95 or (None, None)
+        rows.append([d.metric, "", value(d.a), value(d.b), value(d.difference, True), value(low, True),
+                     value(high, True), p(d.p_value), p(d.q_value), p(d.p_ttest), d.significant(alpha), d.concepts,
+                     d.items, d.coverage_a or "complete", d.coverage_b or "complete"])
+    return pd.DataFrame(rows, columns=columns, dtype=object)  # object: a count stays an int beside empty cells

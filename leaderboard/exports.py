@@ -135,13 +135,19 @@ def frame_text(frame: pd.DataFrame, suffix: str, title: str = "") -> str:
         return frame.map(_csv_safe).to_csv(index=False)
     if suffix == ".md":
         frame.columns = frame.columns.map(lambda key: _markdown_safe(str(key)))
-        return frame.map(_markdown_safe).to_markdown(index=False) + "\n"
+        return frame.map(_markdown_safe).to_markdown(index=False, disable_numparse=True) + "\n"  # cells as given
     if suffix == ".tex":
         frame.columns = frame.columns.map(lambda key: _latex_escape(str(key)))
         frame = frame.map(lambda value: _latex_escape(value) if isinstance(value, str) else value)
         return frame.style.hide(axis="index").format(precision=4).to_latex(
             hrules=True, caption=_latex_escape(title) if title else None)
     raise ExportError(f"unknown table format {suffix!r} (fix: use one of {', '.join(FRAME_FORMATS)})")
+
+
+def for_people(out: Path) -> bool:
+    """Whether `out`'s format is one people read (.md, .tex: numbers with the digits the terminal shows) rather than
+    one programs read (.csv: numbers at full precision)."""
+    return out.suffix.lower() != ".csv"
 
 
 def write_frame(frame: pd.DataFrame, out: Path, header: Sequence[str], title: str = "") -> None:

@@ -308,6 +308,40 @@ def test_compare_out_replaces_only_its_own_table_and_never_writes_in_a_build(
         assert again.returncode == 0, again.stderr
 
 
+def test_compare_files_show_the_terminals_digits_and_whole_counts(two_runs: tuple[Path, Path, Path],
+                                                                  tmp_path: Path) -> None:
+    """.md and .tex print every number as the terminal does (means, differences, bounds: 4 decimals; p and q: 3), no
+    1.7e-07 or 0.0775396; counts are whole numbers in every format, and CSV keeps the numbers' full precision."""
+    yes, echo, _ = two_runs
+    done = ubpp("compare", str(echo), str(yes), cwd=tmp_path, env={"COLUMNS": "250"})
+    [line] = [line for line in done.stdout.splitlines() if " rec.weight " in line]
+    a, b, difference, low, high, p, q = re.findall(r"[+-]?\d+\.\d+", line)[:7]
+    concepts, items = re.search(r"(\d+) \((\d+)\)", line).groups()
+    expected = {"text-echo": a, "always-yes": b, "difference": difference, "ci95_low": low, "ci95_high": high,
+                "p_value": p, "q_value": q, "concepts": concepts, "items": items}
+    for name in ("c.md", "c.tex", "c.csv"):
+        assert ubpp("compare", str(echo), str(yes), "--out", name, cwd=tmp_path).returncode == 0
+    markdown = (tmp_path / "c.md").read_text().splitlines()
+    latex = (tmp_path / "c.tex").read_text().splitlines()
+    header_row = latex.index(r"\toprule") + 1
+    for cells in ([c.strip() for c in line.strip().strip("|").split("|")] for line in (markdown[0], markdown[2])), \
+            ([c.strip().replace(r"\_", "_") for c in line.removesuffix(r"\\").split("&")]
+             for line in (latex[header_row], latex[header_row + 2])):
+        header, rec = cells
+        row = dict(zip(header, rec))
+        assert row["metric"] == "rec.weight" and {k: row[k] for k in expected} == expected
+        assert re.fullmatch(r"\d\.\d{3}", row["p_ttest"])
+    for text in ("\n".join(markdown), "\n".join(latex)):
+        assert "e-0" not in text and not re.search(r"\d\.\d{5}", text)  # no raw floats
+    import csv
+    rows = {r["metric"]: r for r in csv.DictReader((tmp_path / "c.csv").open())}
+    assert (rows["rec.weight"]["concepts"], rows["rec.weight"]["items"]) == (concepts, items)
+    assert all(re.fullmatch(r"\d*", r[k]) for r in rows.values() for k in ("concepts", "items"))
+    exact = {d.metric: d for d in compare_runs(read_run(echo), read_run(yes))}["rec.weight"]
+    assert float(rows["rec.weight"]["difference"]) == exact.difference  # full precision
+    assert float(rows["rec.weight"]["p_value"]) == exact.p_value
+
+
 def test_compare_prints_intervals_with_the_digits_of_their_values(two_runs: tuple[Path, Path, Path],
                                                                    tmp_path: Path) -> None:
     yes, echo, _ = two_runs
