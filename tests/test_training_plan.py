@@ -12,7 +12,7 @@ from cli import app
 from training.config import load_config
 from training.memory import GB, predict
 from training.plan import DDP_BUCKET_FACTOR, architecture, make_plan
-from training.trainer import Trainer
+from training.trainer import Trainer, train
 
 from .training_settings import fast_config as _config
 
@@ -75,6 +75,34 @@ def test_the_plan_adds_what_the_memory_model_leaves_out(mini_build: Path) -> Non
     assert lines["groups per optimizer step"].startswith("4 of G = 9")
     assert "1 of G" in dict(make_plan(load_config(None, "paper", [f"benchmark={mini_build}", "showo=tiny-mini"]),
                                       processes=4).lines)["groups per optimizer step"]
+
+
+def _megabytes(line: str) -> float:
+    """The leading size of a plan line ("9.11 MB per concept (...)"), in MB."""
+    number, unit = line.split()[:2]
+    return float(number) * {"MB": 1.0, "GB": 1000.0}[unit]
+
+
+def test_the_plan_s_disk_lines_are_what_a_tiny_run_leaves(mini_build: Path, tmp_path: Path) -> None:
+    """The tiny base brings its own few-MB MAGVIT: the plan used to count the released one (0.48 GB) in each run's
+    bundle. A real run's files are what `disk per run` says; a run per concept adds the total of all its runs,
+    and no GPU is asked for."""
+    config = _config(mini_build, "steps=2", "concepts=[chelsea]")
+    train(config, tmp_path / "run", quiet=True)
+    written = sum(f.stat().st_size for f in (tmp_path / "run" / "chelsea").rglob("*") if f.is_file()) / 1e6
+    lines = dict(make_plan(config).lines)
+    assert _megabytes(lines["disk per run"]) == pytest.approx(written, rel=0.1), lines["disk per run"]
+    assert "per concept (2 checkpoints kept" in lines["disk per run"]
+    every = dict(make_plan(load_config(None, "tiny", [f"benchmark={mini_build}"])).lines)
+    assert every["optimizer steps"] == "24 per concept, 6 runs"
+    assert every["disk, all runs"].endswith("(6 concepts, a run each)")
+    assert _megabytes(every["disk, all runs"]) == pytest.approx(6 * _megabytes(every["disk per run"]), rel=0.01)
+    paper = dict(make_plan(load_config(None, "paper", [f"benchmark={mini_build}", "concepts=[chelsea]"])).lines)
+    assert paper["disk per run"] == "41.03 GB (2 checkpoints kept + the model bundle 6.27)"  # as docs/training.md
+    assert "disk, all runs" not in paper
+    if not torch.cuda.is_available():
+        assert every["GPU"] == "none visible (not needed: a tiny base trains on the CPU)"
+        assert paper["GPU"] == "none visible (a full-size Show-o needs one: bf16, ~80 GB for the paper preset)"
 
 
 def test_missing_show_o_weights_name_the_setting_and_the_fix(mini_build: Path, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from unifybench_pp.errors import SettingsError
 from .config import TrainConfig
 
 GB = 1e9
+MB = 1e6
 
 SHOWO_VOCAB = Vocab(text_size=50305, codebook_size=8192, pad=50295, bos=50256, eos=50256, soi=50296, eoi=50297,
                     t2i=50300, mmu=50301)

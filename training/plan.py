@@ -4,13 +4,14 @@ A run on a rented GPU that stops at step 0 for a missing model, or at step 40
 for a full disk, costs hours; the plan says it in seconds: the effective batch
 over the processes, the predicted peak memory per GPU (`training.memory`, plus
 what that model leaves out: DDP's gradient buckets, MAGVIT's decode, the CUDA
-context), the disk a checkpoint and a run take, whether a GPU is visible, and
+context), the disk a checkpoint and a run take, whether a GPU is visible (and needed), and
 every missing input with its fix. Nothing is loaded but the model's config.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from unifybench_pp.sources.release import read_release
 
 from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
-from .memory import GB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
+from .memory import GB, MB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
 from .outdir import out_problem
 from .pretrain_tiny import TINY_BASE
 from .rewards import reward, scoring_config, training_option
@@ -121,9 +122,14 @@ def scheduler_problems(name: str) -> list[str]:
     return [f"lr_scheduler {name!r} {why}; choose from {', '.join(usable)}"]
 
 
+def _tiny_base(config: TrainConfig) -> bool:
+    """`tiny-mini` (shipped) or `tiny` (built in the run): a few MB, with their own MAGVIT, no download."""
+    return config.showo in ("tiny", TINY_PRETRAINED)
+
+
 def missing_weights(config: TrainConfig) -> list[str]:
     """The Show-o and MAGVIT weights the settings name, where they are not here: setting, problem, fix."""
-    if config.showo in ("tiny", TINY_PRETRAINED):
+    if _tiny_base(config):
         return []
     problems = []
     for setting in ("showo", "magvit"):
@@ -191,7 +197,7 @@ def architecture(config: TrainConfig) -> tuple[Arch | None, str]:
 
     if config.showo in KNOWN_BASES:
         return KNOWN_BASES[config.showo], f"{config.showo} (known release)"
-    folder = TINY_BASE.showo if config.showo in ("tiny", TINY_PRETRAINED) else Path(config.showo)
+    folder = TINY_BASE.showo if _tiny_base(config) else Path(config.showo)
     if not (folder / "config.json").is_file():
         return None, f"{config.showo}: no config.json here"
     showo = json.loads((folder / "config.json").read_text())
@@ -201,14 +207,66 @@ def architecture(config: TrainConfig) -> tuple[Arch | None, str]:
                 showo["num_vq_tokens"], vocab), str(folder)
 
 
-def _gpus() -> str:
+def _gpus(config: TrainConfig) -> str:
+    """The GPUs seen; where none is, whether these settings need one: the tiny bases train on a CPU, fp16 refuses
+    to start without a GPU, a full-size Show-o would take days on a CPU."""
     import torch
 
-    if not torch.cuda.is_available():
-        return "none visible (the paper preset needs one: bf16, ~80 GB)"
-    names = [f"{torch.cuda.get_device_name(k)} ({torch.cuda.get_device_properties(k).total_memory / GB:.0f} GB)"
-             for k in range(torch.cuda.device_count())]
-    return ", ".join(names)
+    if torch.cuda.is_available():
+        return ", ".join(f"{torch.cuda.get_device_name(k)} ({torch.cuda.get_device_properties(k).total_memory / GB:.0f}"
+                         f" GB)" for k in range(torch.cuda.device_count()))
+    if config.mixed_precision == "fp16":
+        return "none visible (mixed_precision fp16 needs one)"
+    if _tiny_base(config):
+        return "none visible (not needed: a tiny base trains on the CPU)"
+    return "none visible (a full-size Show-o needs one: bf16, ~80 GB for the paper preset)"
+
+
+def _concept_count(config: TrainConfig) -> int | None:
+    """How many concepts the run trains: those named, or the benchmark's for `all` (None where it is not here)."""
+    if isinstance(config.concepts, list):
+        return len(config.concepts)
+    available = _concepts_in(config.benchmark) if config.concepts == "all" else None
+    return None if available is None else len(available)
+
+
+def magvit_bytes(config: TrainConfig) -> float:
+    """The MAGVIT a run's bundle copies: the tiny bases' own (`tiny` builds one like the shipped asset's), a local
+    folder as it is on disk, else the released MAGVIT-v2's float32 weights."""
+    folder = TINY_BASE.magvit if _tiny_base(config) else Path(config.magvit)
+    if folder.is_dir():
+        return float(sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()))
+    return 4.0 * SCORER_PARAMETERS["magvit"]
+
+
+def _unit(total: float) -> tuple[float, str]:
+    """GB from 1 GB up, MB below: a tiny run's few MB would all read 0.00 GB."""
+    return (GB, "GB") if total >= GB else (MB, "MB")
+
+
+def disk_lines(config: TrainConfig, arch: Arch, trained: float, runs: int | None) -> list[tuple[str, str]]:
+    """What one checkpoint and one run leave on disk, and all the runs of a run per concept together: the
+    checkpoints kept (the run saves every `save_every` steps and at the end) and the exported bundle (the weights
+    without concept rows, its MAGVIT; `tiny` builds its random base into the run as well)."""
+    weights = 4.0 * (arch.parameters if config.trainable == "full" else trained)
+    adamw = 8.0 * trained if config.save_optimizer else 0.0
+    checkpoint = weights + adamw
+    kept = min(config.keep_checkpoints, math.ceil(config.steps / config.save_every))
+    bundle = 4.0 * arch.parameters + magvit_bytes(config)
+    built = bundle if config.showo == "tiny" else 0.0
+    per_run = kept * checkpoint + bundle + built
+    scale, unit = _unit(checkpoint)
+    lines = [("disk per checkpoint", f"{checkpoint / scale:.2f} {unit} (weights {weights / scale:.2f}"
+                                     + (f" + AdamW {adamw / scale:.2f})" if adamw else ", no optimizer state)"))]
+    scale, unit = _unit(per_run)
+    lines.append(("disk per run", f"{per_run / scale:.2f} {unit}{' per concept' * config.run_per_concept} ({kept} "
+                                  f"checkpoint{'s' * (kept != 1)} kept + the model bundle {bundle / scale:.2f}"
+                                  + (f" + the tiny random base {built / scale:.2f})" if built else ")")))
+    if config.run_per_concept and runs:
+        scale, unit = _unit(runs * per_run)
+        lines.append(("disk, all runs", f"{runs * per_run / scale:.2f} {unit} ({runs} concept{'s' * (runs != 1)}, "
+                                        f"a run each)"))
+    return lines
 
 
 def make_plan(config: TrainConfig, processes: int | None = None, out: Path | None = None) -> Plan:
@@ -221,8 +279,7 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
     per_process = config.batch_size * config.gradient_accumulation_steps
     split = config.distribute == "split_group"
     groups = per_process * (1 if split else processes)
-    concepts = len(config.concepts) if isinstance(config.concepts, list) else None
-    runs = (concepts or 1) if config.run_per_concept else 1
+    concepts = _concept_count(config)
     per_concept = "" if not config.run_per_concept else \
         f" per concept, {concepts} run{'s' * (concepts != 1)}" if concepts else " per concept, a run per concept"
     source = "--processes" if told else "WORLD_SIZE" if "WORLD_SIZE" in os.environ else \
@@ -237,7 +294,7 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
          {"auto": "bf16 autocast on a GPU, float32 on a CPU (memory predicted for a GPU)",
                                            "bf16": "bf16 autocast", "fp16": "fp16 autocast",
                                            "no": "float32"}[config.mixed_precision]),
-        ("GPU", _gpus()),
+        ("GPU", _gpus(config)),
     ]
     plan.lines += [(f"set: {doc.name}", f"{yaml_value(value)} (default {yaml_value(doc.default)}): {doc.summary}")
                    for doc, value in changed_settings(config)]
@@ -248,7 +305,7 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
     plan.lines.append(("architecture", f"{arch.layers} layers, width {arch.hidden}, {arch.image_tokens} image tokens, "
                                        f"{arch.parameters / 1e6:,.1f} M parameters ({source})"))
     gpu = config.mixed_precision in ("bf16", "auto")
-    prediction = predict(config, arch, scorers=config.showo not in ("tiny", TINY_PRETRAINED))
+    prediction = predict(config, arch, scorers=not _tiny_base(config))
     trained, _ = trainable_parameters(config, arch, concept_rows=25)
     if processes > 1:
         prediction.parts["DDP gradient buckets"] = DDP_BUCKET_FACTOR * 4.0 * trained
@@ -262,15 +319,5 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
         plan.lines.append((f"memory: {name}", f"{value / GB:.2f} GB"))
     plan.peak = prediction.total
     plan.lines.append(("predicted peak per GPU", f"{plan.peak / GB:.1f} GB"))
-    weights = 4.0 * (arch.parameters if config.trainable == "full" else trained)
-    checkpoint = weights + (8.0 * trained if config.save_optimizer else 0.0)
-    bundle = 4.0 * arch.parameters + 4.0 * SCORER_PARAMETERS["magvit"]
-    per_run = config.keep_checkpoints * checkpoint + bundle
-    plan.lines += [
-        ("disk per checkpoint", f"{checkpoint / GB:.2f} GB (weights {weights / GB:.2f}"
-                                + (f" + AdamW {8.0 * trained / GB:.2f}" if config.save_optimizer else
-                                   ", no optimizer state") + ")"),
-        ("disk per run", f"{per_run / GB:.2f} GB ({config.keep_checkpoints} checkpoints kept + the model bundle "
-                         f"{bundle / GB:.2f})" + (f"; {runs} runs: {runs * per_run / GB:.1f} GB" if runs > 1 else "")),
-    ]
+    plan.lines += disk_lines(config, arch, trained, concepts)
     return plan
