@@ -13,11 +13,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from textwrap import shorten
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from PIL import Image
 
 from unifybench_pp.errors import UbppError
+from unifybench_pp.hub import go_offline_if_hub_unreachable
 from unifybench_pp.schema import Concept
 
 if TYPE_CHECKING:
@@ -134,7 +136,8 @@ def size_label(parameters: int) -> str:
 def weights_not_found(adapter: str, checkpoint: str | Path, error: Exception,
                       fix: str = "pass --checkpoint PATH or a hub id") -> ModelError:
     """Every adapter's one line for weights that did not load. A path that names nothing says so: the loaders
-    read such a path as a hub id and quote the hub's rules for repository names, which it was never meant to be."""
+    read such a path as a hub id and quote the hub's rules for repository names, which it was never meant to be.
+    A hub id with the Hub out of reach says that, rather than each library's own long wording of it."""
     text = str(checkpoint)
     path = Path(text)
     if text.startswith("~"):  # a shell leaves it as it is after `=` (--checkpoint=~/x), and the loaders too
@@ -143,8 +146,10 @@ def weights_not_found(adapter: str, checkpoint: str | Path, error: Exception,
         reason = "a file: give the folder that holds it"
     elif not path.exists() and (path.is_absolute() or text.startswith(".") or len(re.split(r"[\\/]", text)) > 2):
         reason = "no such file or folder"
+    elif not path.exists() and go_offline_if_hub_unreachable():
+        reason = "not in the local Hugging Face cache, and the Hub cannot be reached from here"
     else:
-        reason = str(error).splitlines()[0][:160]
+        reason = shorten(str(error).splitlines()[0], 160, placeholder=" ...")
     return ModelError(f"weights for {adapter} not found at {text!r} ({reason}): {fix}")
 
 

@@ -7,6 +7,10 @@ A third-party package registers `name = "pkg.module:factory"` under
 
 from __future__ import annotations
 
+import difflib
+import inspect
+import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module, metadata
@@ -14,6 +18,8 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from packaging.requirements import Requirement
+
+from unifybench_pp.hub import go_offline_if_hub_unreachable
 
 from .base import Model, ModelError
 
@@ -162,12 +168,46 @@ def create(name: str, checkpoint: str | None = None, device: str = "cpu", **opti
     specs = adapters()
     if name not in specs:
         raise ModelError(f"unknown model {name!r}; `ubpp models` lists the {len(specs)} available")
+    factory = specs[name].load()
+    go_offline_if_hub_unreachable()  # else a hub id (or a bundle naming one) retries downloads for minutes
     try:
-        model = specs[name].load()(checkpoint=checkpoint, device=device, **options)
+        model = factory(checkpoint=checkpoint, device=device, **options)
     except TypeError as error:
-        if "unexpected keyword argument" not in str(error):
+        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
+        fixed = re.search(r"got multiple values for (?:keyword )?argument '(\w+)'", str(error))
+        if fixed:
+            raise ModelError(f"{name}: option {fixed.group(1)!r} is set by the adapter itself") from None
+        if unknown is None:
             raise
-        raise ModelError(f"{name}: unknown option ({error})") from None
+        raise _unknown_option(name, unknown.group(1), option_names(factory)) from None
     if not isinstance(model, Model):
         raise ModelError(f"adapter {name!r} did not return a Model (see baselines/base.py)")
     return model
+
+
+def option_names(factory: Callable[..., Model]) -> list[str]:
+    """The `--option` names an adapter takes: its factory's own keywords, and, where the factory passes the rest
+    on (`**options`), the keywords with defaults of the class it returns (its return annotation)."""
+    names: set[str] = set()
+    forwarded = False
+    for parameter in inspect.signature(factory).parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            forwarded = True
+        elif parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY):
+            names.add(parameter.name)
+    try:
+        target = typing.get_type_hints(factory).get("return") if forwarded else None
+    except (NameError, TypeError):  # an annotation that does not resolve names no class
+        target = None
+    if inspect.isclass(target):
+        names |= {p.name for p in inspect.signature(target).parameters.values()
+                  if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.default is not p.empty}
+    return sorted(names - {"checkpoint", "device"})
+
+
+def _unknown_option(adapter: str, given: str, known: list[str]) -> ModelError:
+    """One line naming the option, the nearest known one and all of them (where they can be read off the
+    adapter's signatures), instead of Python's TypeError."""
+    near = difflib.get_close_matches(given, known, n=1, cutoff=0.7)
+    return ModelError(f"{adapter}: unknown option {given!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                      + (f"; it takes {', '.join(known)}" if known else ""))

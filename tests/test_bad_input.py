@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -314,7 +315,7 @@ def test_every_adapter_checks_its_numbers_before_loading(model: str, extra: dict
 
 
 @pytest.mark.parametrize(("given", "says"), [
-    ("org/name", "hub says"),  # a hub id: the loader's own reason
+    ("org/name", "not in the local Hugging Face cache, and the Hub cannot be reached from here"),  # HF_HUB_OFFLINE
     ("/no/such/model", "no such file or folder"),
     ("./model", "no such file or folder"),
     ("runs/train/model", "no such file or folder"),
@@ -328,8 +329,53 @@ def test_missing_weights_say_what_the_path_is(tmp_path: Path, monkeypatch: pytes
     from baselines.base import weights_not_found
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "weights.safetensors").write_bytes(b"")
     checkpoint = str(tmp_path / "weights.safetensors") if given == "FILE" else given
     message = str(weights_not_found("showo-tp", checkpoint, OSError("hub says: Repo id must use alphanumeric chars")))
     assert says in message and message.startswith(f"weights for showo-tp not found at {checkpoint!r}"), message
     assert message.endswith("pass --checkpoint PATH or a hub id")
+
+
+def test_a_hub_id_with_the_hub_in_reach_keeps_the_loaders_reason_cut_at_a_word(monkeypatch: pytest.MonkeyPatch
+                                                                               ) -> None:
+    """The network is simulated (a connection that opens); the reason is the loader's first line, shortened."""
+    import socket
+
+    from baselines.base import weights_not_found
+    from unifybench_pp import hub
+
+    class Open:
+        def close(self) -> None:
+            pass
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", lambda *args, **kwargs: Open())
+    hub._hub_unreachable.cache_clear()
+    try:
+        reason = "Cannot load model org/name: the model is not fully cached locally " * 4
+        message = str(weights_not_found("omnigen-ip", "org/name", OSError(reason + "\nsecond line")))
+    finally:
+        hub._hub_unreachable.cache_clear()
+    inner = message[message.index("(") + 1:message.rindex(")")]
+    assert inner.startswith("Cannot load model org/name") and inner.endswith(" ...") and len(inner) <= 160
+    assert reason.startswith(inner.removesuffix(" ...")) and reason[len(inner) - 4] == " "  # cut between words
+    assert "second line" not in message
+
+
+def test_an_unknown_adapter_option_is_named_with_the_nearest_and_all_known_ones() -> None:
+    from baselines.base import ModelError
+    from baselines.registry import create, option_names
+    from baselines.showo.adapter import ShowoAdapter, syncr1
+
+    with pytest.raises(ModelError) as raised:
+        create("syncr1", "org/name", stpes=8)
+    message = str(raised.value)
+    known = option_names(syncr1)
+    signature = inspect.signature(ShowoAdapter).parameters
+    assert known == sorted(n for n, p in signature.items() if p.default is not p.empty and n != "device")
+    assert message == f"syncr1: unknown option 'stpes' (did you mean 'steps'?); it takes {', '.join(known)}"
+    with pytest.raises(ModelError, match="^janus-tp: option 'mode' is set by the adapter itself$"):
+        create("janus-tp", "org/name", mode="ip")
+    with pytest.raises(ModelError, match="^bagel-tp: option 'mode' is set by the adapter itself$"):
+        create("bagel-tp", None, mode="ip")

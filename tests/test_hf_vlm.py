@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,13 @@ def test_hf_vlm_errors(tmp_path: Path) -> None:
         create("hf-vlm")
     with pytest.raises(ModelError, match="weights for hf-vlm not found at"):
         create("hf-vlm", str(tmp_path / "missing"))
+
+
+def test_a_hub_id_fails_at_once_whether_or_not_the_hub_is_in_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without HF_HUB_OFFLINE set: offline, transformers alone retries the download for minutes before failing;
+    online, the hub answers that the repository does not exist."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(ModelError, match="weights for hf-vlm not found at 'ubpp-tests/no-such-model'"):
+        create("hf-vlm", "ubpp-tests/no-such-model")
+    assert time.perf_counter() - start < 60
