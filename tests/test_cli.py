@@ -53,10 +53,14 @@ def test_export_parquet(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
     manifest = (tmp_path / "b" / "manifest.json").read_bytes()
-    for out, says in (("mine", "it holds notes.txt"), ("b", "it is a benchmark build that ubpp wrote"),
-                      ("b/manifest.json", "it exists and is not a folder")):
+    refused = run("export", "b", "--out", "mine", cwd=tmp_path)
+    assert refused.returncode == 2 and "not a Parquet export to replace: it holds notes.txt" in refused.stderr
+    for out, says in (("b", "it is the benchmark build"),
+                      ("b/manifest.json", f"it lies inside the build {tmp_path / 'b'}"),
+                      ("b/sub", "it lies inside the build")):  # a new folder in it: the build could not be rebuilt
         refused = run("export", "b", "--out", out, cwd=tmp_path)
-        assert refused.returncode == 2 and "not a Parquet export to replace: " + says in refused.stderr, refused.stderr
+        assert refused.returncode == 2 and "not a place for a Parquet export: " + says in refused.stderr, refused.stderr
+    assert not (tmp_path / "b" / "sub").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     here = run("export", str(tmp_path / "b"), "--out", ".", cwd=empty)  # the shell would sit in a deleted folder

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .builder import build_holding
 from .errors import SourceError
 from .files import NotOurs, staged_directory
 from .jsonio import read_json, read_jsonl
@@ -100,7 +101,12 @@ class Benchmark:
     def to_parquet(self, out: Path) -> list[Path]:
         """Write one Parquet file per split of `to_hf()` into `out`, replaced whole once every file is written;
         returns the files. `out` must be absent, empty or an export written here before (a SourceError otherwise:
-        a user's folder or the benchmark build is never mixed with Parquet files)."""
+        a user's folder or the benchmark build is never mixed with Parquet files, not even in a new folder inside it:
+        a build holding what `build-dataset` did not write can no longer be rebuilt)."""
+        if holder := build_holding(out, self.root):
+            where = "is the benchmark build" if out.resolve() == holder.resolve() else f"lies inside the build {holder}"
+            raise SourceError(out, "", f"not a place for a Parquet export: it {where}",
+                              "choose an --out outside the build")
         splits = self.to_hf()
         try:
             with staged_directory(out, PARQUET_KIND) as staging:
