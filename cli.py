@@ -163,7 +163,7 @@ SCORING_HELP: dict[str, str] = {
                 "Rec. replies parsed: yes-and-no is wrong, 'Nope' is no; concepts without negatives not halved, "
                 "without Rec. items left out instead of 0; Rea. Gen. CLIP-T with the class noun, CLIP-I on all test "
                 "images; Show-o family: no test-image flips, latent tokens out of answers, Pure Gen. names replaced "
-                "only as tokens). README's protocol table lists every rule.",
+                "only as tokens). docs/protocols.md lists every rule.",
     "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG (default: OpenAI's ViT-B/32 with QuickGELU, the authors'), "
             "open_clip:ARCH/FILE, open_clip:local-dir:FOLDER, or a transformers hub id or folder; a spec whose "
             "activation does not match its weights is refused.",
@@ -243,7 +243,8 @@ WaitOpt = Annotated[bool, typer.Option(
 RequireCompleteOpt = Annotated[bool, typer.Option(
     "--require-complete", help="Exit with code 1 when any column has items left unscored (a judge call that never "
                                "succeeded, an unusable output; under strict, an unparseable reply) or not predicted "
-                               "(--limit, --concepts, a predictions file covering part of the benchmark): such a "
+                               "(evaluate's --limit or --concepts, a predictions file covering part of the "
+                               "benchmark): such a "
                                "column is printed with its coverage, e.g. 0.3750 (21/24).")]
 
 
@@ -623,7 +624,9 @@ def leaderboard(
         help="Folder for index.html, per-run pages and the exports; a site ubpp wrote there before is replaced, "
              "any other non-empty folder is refused.")] = Path("site"),
     benchmark: Annotated[Optional[Path], typer.Option(
-        help="The benchmark build the runs used: adds prompts and reference images to the per-sample pages.")] = None,
+        help="The benchmark build the runs used: adds prompts and reference images to the per-sample pages. One "
+             "that cannot be loaded is refused; runs scored on another build get a warning and pages without them.")
+        ] = None,
     reported: Annotated[bool, typer.Option(
         "--reported/--no-reported", help="Include the paper-reported rows (a toggle on the page hides them too).")]
         = True,
@@ -638,6 +641,8 @@ def leaderboard(
     site = build_site(runs, out, benchmark, include_reported=reported, baseline=baseline)
     for path, reason in site.skipped:
         errors.print(f"warning: skipped {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    for warning in site.warnings:
+        errors.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"{len(site.runs)} runs, {len(site.tables)} tables; open {(out / 'index.html').resolve().as_uri()}")
 
 
@@ -818,9 +823,10 @@ def _evaluate_command(settings: Any, bundle: Path) -> str:
 
 
 def _print_settings() -> None:
-    from training.config import setting_docs, yaml_value
+    from training.config import setting_docs, type_legend, yaml_value
 
-    table = Table(title="ubpp train syncr1 settings (--set KEY=VALUE, or keys of a --config YAML file)")
+    table = Table(title="ubpp train syncr1 settings (--set KEY=VALUE, or keys of a --config YAML file)",
+                  caption=f"Types: {type_legend()}")
     for column in ("setting", "type", "default", "what it does"):
         table.add_column(column, overflow="fold")
     for doc in setting_docs():

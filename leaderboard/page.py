@@ -45,10 +45,12 @@ class Site:
     """(path, reason) for every run directory that could not be read."""
     pages: dict[str, str] = field(default_factory=dict)
     """run id -> its browser page, relative to `out`."""
+    warnings: list[str] = field(default_factory=list)
+    """What the site lacks that the user asked for, once each: runs whose build --benchmark is not."""
 
 
 class SiteError(UbppError):
-    """An --out or --baseline the leaderboard cannot use; nothing was written."""
+    """An --out, --baseline or --benchmark the leaderboard cannot use; nothing was written."""
 
 
 RUN_FILES = ("run.json", "predictions.jsonl", "scores.jsonl", "summary.json")
@@ -172,6 +174,7 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
     """
     out = Path(os.path.abspath(out))
     check_out(out)
+    bench = None if benchmark is None else _benchmark(benchmark)
     runs, skipped = load_runs(roots)
     if not runs:  # an empty table would replace the published one
         raise SiteError(_nothing_to_publish(roots, out, skipped))
@@ -179,14 +182,8 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
     if baseline is not None and baseline not in models:
         raise SiteError(f"--baseline {baseline!r} names no run read (models: {', '.join(models) or 'none'}) "
                         f"(fix: give one of those model names, or drop --baseline)")
-    bench = None
-    if benchmark is not None:
-        try:
-            bench = load(benchmark)
-        except SourceError as error:
-            skipped.append((str(benchmark), f"benchmark not loaded: {error}"))
     tables = build_tables(runs, include_reported, baseline)
-    site = Site(out, tables, runs, skipped)
+    site = Site(out, tables, runs, skipped, warnings=_other_builds(runs, bench) if bench else [])
     try:
         with staged_directory(out, SITE_KIND) as staging:
             _write_site(site, staging, bench, include_reported)
@@ -194,6 +191,30 @@ def build_site(roots: list[Path], out: Path, benchmark: Path | None = None, incl
         raise SiteError(f"{error.path}: not a leaderboard site to replace: it {error.problem} (fix: {_OUT_FIX})"
                         ) from None
     return site
+
+
+def _benchmark(path: Path) -> Benchmark:
+    """The build --benchmark names, loaded, else SiteError: a user who names one wants its prompts on the pages, so
+    one that cannot be loaded (a typo, a folder that is not a build) is refused as a mistyped runs folder is."""
+    try:
+        return load(path)
+    except SourceError as error:
+        place = f"{error.file}:{error.where}" if error.where else error.file
+        raise SiteError(f"--benchmark {path} cannot be loaded: {place}: {error.problem} (fix: name the folder "
+                        f"`ubpp build-dataset` wrote for these runs, or leave --benchmark out)") from None
+
+
+def _other_builds(runs: list[Run], bench: Benchmark) -> list[str]:
+    """One warning per build the runs were scored on that `bench` is not: its items are not theirs, so their
+    samples pages show no prompts or reference images (a site may hold several builds' runs, so this is no
+    reason to refuse)."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        if run.info.benchmark_version != bench.version:
+            counts[run.info.benchmark_version] = counts.get(run.info.benchmark_version, 0) + 1
+    return [f"{count} run{'s' if count > 1 else ''} scored on build {version}, but --benchmark {bench.root} is build "
+            f"{bench.version}: their samples pages show no prompts or reference images (fix: pass the build they "
+            f"were scored on)" for version, count in sorted(counts.items())]
 
 
 def _nothing_to_publish(roots: list[Path], out: Path, skipped: list[tuple[str, str]]) -> str:
@@ -212,10 +233,12 @@ def _write_site(site: Site, folder: Path, bench: Benchmark | None, include_repor
     for run in site.runs:
         page = f"runs/{slug(run.id)}.html"
         site.pages[run.id] = page
-        rows = _item_rows(run, bench if bench and bench.version == run.info.benchmark_version else None)
+        own = bench if bench and bench.version == run.info.benchmark_version else None
+        rows = _item_rows(run, own)
         html = _ENV.get_template("run.html.j2").render(
             run=run, rows=rows, metrics=METRICS, tasks=sorted({r["task"] for r in rows}),
-            concepts=sorted({r["concept"] for r in rows}), bench_loaded=bench is not None)
+            concepts=sorted({r["concept"] for r in rows}), bench_loaded=own is not None,
+            other_build=bench.version if bench and own is None else "")
         (folder / page).write_text(html, encoding="utf-8")
     charts = []
     for table in site.tables:

@@ -271,6 +271,32 @@ def test_a_leaderboard_with_no_run_to_publish_is_refused_and_keeps_the_published
         assert line.startswith(f"error: {expected}") and "site is left as it was" in line, line
         assert _tree(tmp_path / "site") == published
 
+def test_a_benchmark_that_cannot_be_loaded_is_refused_and_another_build_is_warned_about(
+        tmp_path: Path, mini_build: Path) -> None:
+    """--benchmark is asked for by name: a typo or a folder that is no build is refused (exit 2, one line, nothing
+    written), as a mistyped runs folder is; a build other than the runs' is published with one warning per build,
+    since its prompts are not theirs."""
+    make_run(tmp_path / "runs", "A", {"rec.weight": 0.5}, ["understand"])  # scored on bench-v1
+    make_run(tmp_path / "runs", "B", {"rec.weight": 0.6}, ["understand"])
+    (tmp_path / "docs").mkdir()
+    for benchmark in ("nope", "docs"):
+        says = f"--benchmark {benchmark} cannot be loaded: {tmp_path / benchmark}: benchmark not built here"
+        refused = ubpp("leaderboard", "runs", "--benchmark", benchmark, "--out", "site", cwd=tmp_path)
+        assert refused.returncode == 2, refused.stderr
+        [line] = refused.stderr.strip().splitlines()
+        assert line.startswith(f"error: {says}") and "leave --benchmark out" in line, line
+        assert not (tmp_path / "site").exists()
+    built = ubpp("leaderboard", "runs", "--benchmark", str(mini_build), "--out", "site", cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    version = json.loads((mini_build / "manifest.json").read_text())["version"]
+    [line] = built.stderr.strip().splitlines()
+    assert line == (f"warning: 2 runs scored on build bench-v1, but --benchmark {mini_build} is build {version}: "
+                    f"their samples pages show no prompts or reference images (fix: pass the build they were "
+                    f"scored on)"), line
+    page = next((tmp_path / "site" / "runs").glob("A*.html")).read_text()
+    assert f"this run used (bench-v1); this site was built with build {version}." in page
+
+
 def _on_build(path: Path, version: str) -> Path:
     """The run recorded as scored on another benchmark build (as `build-dataset --seed 3` makes one)."""
     _rewrite(path / "run.json", '"benchmark_version": "bench-v1"', f'"benchmark_version": "{version}"')
