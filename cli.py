@@ -163,7 +163,7 @@ SCORING_HELP: dict[str, str] = {
                 "Rec. replies parsed: yes-and-no is wrong, 'Nope' is no; concepts without negatives not halved, "
                 "without Rec. items left out instead of 0; Rea. Gen. CLIP-T with the class noun, CLIP-I on all test "
                 "images; Show-o family: no test-image flips, latent tokens out of answers, Pure Gen. names replaced "
-                "only as tokens). docs/protocols.md lists every rule.",
+                "only as tokens). README's protocol table lists every rule.",
     "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG (default: OpenAI's ViT-B/32 with QuickGELU, the authors'), "
             "open_clip:ARCH/FILE, open_clip:local-dir:FOLDER, or a transformers hub id or folder; a spec whose "
             "activation does not match its weights is refused.",
@@ -243,8 +243,7 @@ WaitOpt = Annotated[bool, typer.Option(
 RequireCompleteOpt = Annotated[bool, typer.Option(
     "--require-complete", help="Exit with code 1 when any column has items left unscored (a judge call that never "
                                "succeeded, an unusable output; under strict, an unparseable reply) or not predicted "
-                               "(evaluate's --limit or --concepts, a predictions file covering part of the "
-                               "benchmark): such a "
+                               "(--limit, --concepts, a predictions file covering part of the benchmark): such a "
                                "column is printed with its coverage, e.g. 0.3750 (21/24).")]
 
 
@@ -823,10 +822,9 @@ def _evaluate_command(settings: Any, bundle: Path) -> str:
 
 
 def _print_settings() -> None:
-    from training.config import setting_docs, type_legend, yaml_value
+    from training.config import setting_docs, yaml_value
 
-    table = Table(title="ubpp train syncr1 settings (--set KEY=VALUE, or keys of a --config YAML file)",
-                  caption=f"Types: {type_legend()}")
+    table = Table(title="ubpp train syncr1 settings (--set KEY=VALUE, or keys of a --config YAML file)")
     for column in ("setting", "type", "default", "what it does"):
         table.add_column(column, overflow="fold")
     for doc in setting_docs():

@@ -103,6 +103,30 @@ def test_every_setting_documents_itself_and_the_settings_page_is_generated_from_
     assert "set: beta" in planned.output and "set: seed" not in planned.output
 
 
+def test_setting_types_read_as_words_and_every_named_type_is_in_the_legend() -> None:
+    """docs/config.md and `--settings` used to show `Annotated[Whole, Field(ge=0)]`, `Literal['auto', ...]` and
+    `Annotated[list[str], BeforeValidator(_listed)]`, and named types (`Distribute`, `Trainable`, ...) that the
+    "Types:" legend left out."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from cli import app
+    from training.config import CONSTRAINED_TYPES, setting_docs
+
+    kinds = {doc.name: doc.kind for doc in setting_docs()}
+    assert kinds["warmup_steps"] == "Whole (≥ 0)" and kinds["dgs.mu"] == "Finite (≥ 0, < 1)"
+    assert kinds["report_to"] == "list of str" and kinds["rewards.weights"] == "str → Finite"
+    assert kinds["mixed_precision"] == "auto / no / bf16 / fp16" and kinds["concept_epoch"] == "Whole or null"
+    for kind in kinds.values():
+        assert not re.search(r"Annotated|Literal|Field|Validator|None|[\[|']", kind), kind
+    named = {word for kind in kinds.values() for word in re.findall(r"\b[A-Z]\w*", kind)}
+    assert {"Distribute", "Controller", "ImagePositions", "Trainable"} <= named <= set(CONSTRAINED_TYPES)
+    listed = CliRunner().invoke(app, ["train", "syncr1", "--settings"], env={"COLUMNS": "400"}).output
+    page = (Path(__file__).parents[1] / "docs" / "config.md").read_text()
+    assert "`Distribute`: split_group / group_per_rank" in listed and "`Distribute`: split_group" in page
+
+
 def test_every_allowed_seed_gives_generator_seeds_torch_accepts() -> None:
     """The largest seed used to overflow torch's generator seed (a traceback after the model loaded)."""
     import torch

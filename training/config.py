@@ -11,10 +11,11 @@ that FER applies to persons.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 from dataclasses import field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -351,13 +352,54 @@ ignore. docs/training.md lists the differences."""
 
 PRESETS = {"tiny": TINY_PRESET, "paper": {}, "authors": AUTHORS_PRESET}
 
-CONSTRAINED_TYPES = {"Whole": "integer (`1e3` reads as 1000)", "Count": "integer >= 1",
+CONSTRAINED_TYPES = {"Whole": "integer (`1e3` reads as 1000)", "Count": "integer ≥ 1",
                      "Seed": "integer in [0, 2^32 - 1]", "Concepts": "list of concept ids (one id alone reads as a "
                      "list of one), `all`, or null", "Names": "non-empty list of names",
-                     "NonNegative": "finite number >= 0",
+                     "NonNegative": "finite number ≥ 0",
                      "Positive": "finite number > 0",
                      "Finite": "finite number", "Proportion": "finite number in [0, 1]",
-                     "StrictProportion": "finite number in (0, 1)"}
+                     "StrictProportion": "finite number in (0, 1)",
+                     **{name: " / ".join(get_args(choices)) for name, choices in (
+                         ("Trainable", Trainable), ("Controller", Controller), ("ImagePositions", ImagePositions),
+                         ("Distribute", Distribute))}}
+"""What each named type of the settings means: the legend under docs/config.md's and `--settings`' type column."""
+
+FIELD_BOUNDS = {"ge": "≥", "gt": ">", "le": "≤", "lt": "<"}
+"""`Field` bounds, as the type column writes them."""
+
+
+def type_legend() -> str:
+    """The named types the settings' type column uses, each with its meaning, on one line."""
+    return "; ".join(f"`{name}`: {meaning}" for name, meaning in CONSTRAINED_TYPES.items())
+
+
+def readable_type(annotation: str) -> str:
+    """A setting's declared type (the source text `from __future__ import annotations` keeps) in a reader's words:
+    `Annotated[Whole, Field(ge=0)]` reads `Whole (≥ 0)`, `list[str]` `list of str`, a `Literal` its choices
+    `a / b`, `X | None` `X or null`; the named types stay named (`type_legend` says what they mean)."""
+    return _readable(ast.parse(annotation, mode="eval").body)
+
+
+def _readable(node: ast.expr) -> str:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return f"{_readable(node.left)} or {_readable(node.right)}"
+    if isinstance(node, ast.Constant):
+        return "null" if node.value is None else str(node.value)
+    if not isinstance(node, ast.Subscript):
+        return ast.unparse(node)
+    args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+    generic = ast.unparse(node.value)
+    if generic == "Literal":
+        return " / ".join(_readable(arg) for arg in args)  # not `|`: GitHub would split docs/config.md's cell
+    if generic == "list":
+        return f"list of {_readable(args[0])}"
+    if generic == "dict":
+        return f"{_readable(args[0])} → {_readable(args[1])}"
+    if generic == "Annotated":  # the bounds of a `Field(...)`; validators change how a value is read, not its type
+        bounds = [f"{FIELD_BOUNDS[k.arg]} {ast.unparse(k.value)}" for call in args[1:] if isinstance(call, ast.Call)
+                  for k in call.keywords if k.arg in FIELD_BOUNDS]
+        return _readable(args[0]) + (f" ({', '.join(bounds)})" if bounds else "")
+    return ast.unparse(node)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -365,7 +407,7 @@ class SettingDoc:
     name: str
     """Dotted for nested settings (`dgs.eta`), as `--set` takes it."""
     kind: str
-    """The type as declared."""
+    """The type, readable (`readable_type`)."""
     default: Any
     help: str
 
@@ -383,7 +425,7 @@ def setting_docs(cls: type = TrainConfig, prefix: str = "") -> list[SettingDoc]:
         if dataclasses.is_dataclass(default):
             docs += setting_docs(type(default), f"{prefix}{name}.")
         else:
-            docs.append(SettingDoc(prefix + name, str(cls.__annotations__[name]).replace(" | ", " or "), default,
+            docs.append(SettingDoc(prefix + name, readable_type(cls.__annotations__[name]), default,
                                    " ".join((info.description or "").split())))
     return docs
 
@@ -406,7 +448,6 @@ def yaml_value(value: Any) -> str:
 
 def settings_markdown() -> str:
     """docs/config.md: every setting of `ubpp train syncr1`, as `--set` and the YAML files name it."""
-    kinds = "; ".join(f"`{name}`: {meaning}" for name, meaning in CONSTRAINED_TYPES.items())
     rows = [f"| `{d.name}` | `{d.kind}` | `{yaml_value(d.default)}` | {d.help.replace('|', '&#124;')} |"
             for d in setting_docs()]
     presets = ", ".join(f"`{name}`" for name in PRESETS)
@@ -416,7 +457,7 @@ def settings_markdown() -> str:
         "rewrites this page when they change). Settings come from these defaults (the paper's Table 4), then "
         f"`--preset` ({presets}), then `--config FILE.yaml`, then `--set KEY=VALUE` (dotted for nested ones). "
         "`ubpp train syncr1 --settings` prints the same list; `--plan` prints the ones a run changes.", "",
-        f"Types: {kinds}.", "",
+        f"Types: {type_legend()}.", "",
         "| setting | type | default | what it does |", "|---|---|---|---|", *rows, ""])
 
 
