@@ -20,13 +20,27 @@ from unifybench_pp.errors import UbppError
 from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES
 
 app = typer.Typer(
-    help="UnifyBench++: benchmark, evaluation harness and leaderboard for personalized unified multimodal models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 console = Console()
 errors = Console(stderr=True)
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from importlib.metadata import version
+
+        console.print(f"ubpp {version('unifybench-pp')}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the installed version and exit.")] = False,
+             ) -> None:
+    """UnifyBench++: benchmark, evaluation harness and leaderboard for personalized unified multimodal models."""
 
 DEFAULT_OUT = MINI_DEFAULT_OUT
 
@@ -163,7 +177,7 @@ SCORING_HELP: dict[str, str] = {
                 "Rec. replies parsed: yes-and-no is wrong, 'Nope' is no; concepts without negatives not halved, "
                 "without Rec. items left out instead of 0; Rea. Gen. CLIP-T with the class noun, CLIP-I on all test "
                 "images; Show-o family: no test-image flips, latent tokens out of answers, Pure Gen. names replaced "
-                "only as tokens). README's protocol table lists every rule.",
+                "only as tokens). docs/protocols.md lists every rule.",
     "clip": "CLIP for CLIP-T/CLIP-I: open_clip:ARCH/TAG (default: OpenAI's ViT-B/32 with QuickGELU, the authors'), "
             "open_clip:ARCH/FILE, open_clip:local-dir:FOLDER, or a transformers hub id or folder; a spec whose "
             "activation does not match its weights is refused.",
@@ -243,7 +257,8 @@ WaitOpt = Annotated[bool, typer.Option(
 RequireCompleteOpt = Annotated[bool, typer.Option(
     "--require-complete", help="Exit with code 1 when any column has items left unscored (a judge call that never "
                                "succeeded, an unusable output; under strict, an unparseable reply) or not predicted "
-                               "(--limit, --concepts, a predictions file covering part of the benchmark): such a "
+                               "(evaluate's --limit or --concepts, a predictions file covering part of the "
+                               "benchmark): such a "
                                "column is printed with its coverage, e.g. 0.3750 (21/24).")]
 
 

@@ -83,7 +83,7 @@ BUILTIN = [
     AdapterSpec("syncr1", "baselines.showo.adapter:syncr1", ("understand", "generate"),
                 "Sync-R1 (Show-o 1.3B + concept tokens trained with Sync-GRPO)", model_size="1.3B",
                 display_name="Sync-R1", protocol_options=SHOWO_PROTOCOL_OPTIONS,
-                needs="a Show-o bundle with the concepts' tokens by --checkpoint (see README: Show-o checkpoints)"),
+                needs="a Show-o bundle with the concepts' tokens by --checkpoint (docs/models.md: The Show-o family)"),
     AdapterSpec("unictokens", "baselines.showo.adapter:unictokens", ("understand", "generate"),
                 "UniCTokens (Show-o 1.3B + unified concept tokens)", model_size="1.3B", display_name="UniCTokens",
                 protocol_options=SHOWO_PROTOCOL_OPTIONS,

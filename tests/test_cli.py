@@ -43,6 +43,21 @@ def test_bad_option_value(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
+def test_version_is_the_installed_packages(tmp_path: Path) -> None:
+    from importlib.metadata import version
+
+    result = run("--version", cwd=tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == f"ubpp {version('unifybench-pp')}"
+    assert "benchmark, evaluation harness and leaderboard" in run("--help", cwd=tmp_path).stdout
+
+
+def test_a_file_given_as_the_source_is_named_as_one(tmp_path: Path) -> None:
+    (tmp_path / "release.zip").write_bytes(b"PK")
+    result = run("build-dataset", "--source", "release.zip", "--out", "b", cwd=tmp_path)
+    assert result.returncode == 2 and "release.zip: a file, not the source folder" in result.stderr, result.stderr
+    assert not (tmp_path / "b").exists()
+
+
 def test_export_parquet(tmp_path: Path) -> None:
     assert run("build-dataset", "--out", "b", "-q", cwd=tmp_path).returncode == 0
     result = run("export", "b", "--out", "pq", cwd=tmp_path)

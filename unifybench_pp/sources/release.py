@@ -281,7 +281,8 @@ def release_reader(root: Path, hint: str, inner: str | None = None, marker: str 
     if inner is not None and (root / inner / marker).is_file():
         root = root / inner
     if not root.is_dir():
-        raise SourceError(root, "", "source folder not found", hint)
+        raise SourceError(root, "", "a file, not the source folder" if root.is_file() else "source folder not found",
+                          hint)
     return SourceReader(root)
 
 
