@@ -837,9 +837,10 @@ def _evaluate_command(settings: Any, bundle: Path) -> str:
 
 
 def _print_settings() -> None:
-    from training.config import setting_docs, yaml_value
+    from training.config import setting_docs, type_legend, yaml_value
 
-    table = Table(title="ubpp train syncr1 settings (--set KEY=VALUE, or keys of a --config YAML file)")
+    table = Table(title="ubpp train syncr1 settings (--set KEY=VALUE, or keys of a --config YAML file)",
+                  caption=f"Types: {type_legend()}")
     for column in ("setting", "type", "default", "what it does"):
         table.add_column(column, overflow="fold")
     for doc in setting_docs():
