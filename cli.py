@@ -819,7 +819,7 @@ def train_syncr1(
         console.print(f"mean reward: first third {first:.4f} -> last third {last:.4f} "
                       f"({len(result.metrics)} step{'s' * (len(result.metrics) != 1)} logged in {log})", soft_wrap=True)
     if result.bundle is None:
-        console.print(f"stopped at step {result.last_step} of {result.total_steps}; continue with --resume")
+        console.print(f"stopped at {result.stopped_at}; continue with --resume", markup=False, soft_wrap=True)
     else:
         console.print(f"model: {result.bundle}  (evaluate: {_evaluate_command(settings, result.bundle)})",
                       soft_wrap=True, markup=False, highlight=False)

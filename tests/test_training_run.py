@@ -480,6 +480,19 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert scores[0] == scores[1] and len(scores[0]) > 10
 
 
+def test_a_stopped_run_per_concept_says_where_it_stopped_as_its_bar_counts(mini_build: Path, tmp_path: Path) -> None:
+    """Each concept's run has its own bar (`2/24`): the closing line used to count every concept's steps instead
+    (`step 2 of 144`). Both now name the concept and its own step, the line the whole as well."""
+    args = ["train", "syncr1", "--preset", "tiny", "--out", str(tmp_path / "run"), "--set", f"benchmark={mini_build}",
+            "--set", "steps=2", *[x for s in FAST for x in ("--set", s)], "--concept", "ast", "--concept", "cam",
+            "--stop-after", "3"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Sync-R1 ast .* 2/2 ", result.output) and re.search(r"Sync-R1 cam .* 1/2 ", result.output)
+    assert "stopped at concept cam's step 1 of 2 (3 of 4 steps over all concepts); continue with --resume" \
+        in result.output
+
+
 def test_the_tiny_preset_runs_in_a_fresh_empty_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No prior build: the default benchmark path gets the bundled mini benchmark built, as the demo does."""
     monkeypatch.chdir(tmp_path)

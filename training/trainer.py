@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from accelerate.utils import parse_flag_from_env
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from baselines.showo.bundle import RUN_CONFIG, ShowoBundle
@@ -71,6 +72,20 @@ class TrainResult:
     metrics: list[dict[str, Any]]
     ran: int = 0
     """Steps this invocation trained."""
+    concept: str | None = None
+    """With `run_per_concept`, one concept's run: that concept (its progress bar's label)."""
+    last_run: TrainResult | None = None
+    """With `run_per_concept`, all the runs: the concept's run this invocation reached last."""
+
+    @property
+    def stopped_at(self) -> str:
+        """Where an unfinished run stands, in its progress bar's count: the run's step, or with `run_per_concept`
+        the step of the concept's own run (its bar) and of all of them together."""
+        run = self.last_run
+        if run is None:
+            return f"step {self.last_step} of {self.total_steps}"
+        return (f"concept {run.concept}'s step {run.last_step} of {run.total_steps} ({self.last_step} of "
+                f"{self.total_steps} steps over all concepts)")
 
 
 def _checkpoints(out: Path) -> list[Path]:
@@ -584,7 +599,8 @@ class Trainer:
         start = self.step
         end = config.steps if stop_after is None else min(config.steps, self.step + stop_after)
         metrics_path, samples_path = self.out / METRICS, self.out / SAMPLES
-        columns = [TextColumn("[bold]Sync-R1"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+        label = f"Sync-R1 {escape(config.concepts[0])}" if config.run_per_concept else "Sync-R1"  # its own steps
+        columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
                    TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=self.console, disable=self.quiet or not accelerator.is_main_process) as bar:
             task = bar.add_task("train", total=config.steps, completed=self.step, status="")
@@ -648,11 +664,11 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
             if left == 0:
                 break
             own = dataclasses.replace(config, concepts=[concept])
-            runs.append(one(own, out / path_component(concept, "concept"), left))
+            runs.append(dataclasses.replace(one(own, out / path_component(concept, "concept"), left), concept=concept))
         finished = len(runs) == len(concepts) and all(r.bundle is not None for r in runs)
         return TrainResult(out, out if finished else None, sum(r.last_step for r in runs),
                            config.steps * len(concepts), [row for r in runs for row in r.metrics],
-                           sum(r.ran for r in runs))
+                           sum(r.ran for r in runs), last_run=runs[-1] if runs else None)
 
 
 def main_process() -> bool:
