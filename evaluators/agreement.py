@@ -82,6 +82,18 @@ def judged_metrics() -> list[str]:
     return [name for name, spec in METRICS.items() if spec.needs == "judge"]
 
 
+def judged_in(run: Run) -> list[str]:
+    """The judged columns the run computed with judgements behind them: the only ones agreement can measure, so
+    the only ones worth paying a second judge for; none is a RunError (exit 2), with a second judge or people."""
+    found = [name for name in judged_metrics() if (result := run.results.get(name)) is not None
+             and result.value is not None and judgements(result)]
+    if not found:
+        raise RunError(f"{run.path}: no judged column was computed in this run, so there is no judgement to agree "
+                       f"with (fix: score it with a judge first: ubpp evaluate or ubpp score with OPENAI_API_KEY or "
+                       f"--judge-base-url)")
+    return found
+
+
 def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
     """metric -> unit -> score from a CSV with columns metric, id, score and optionally clause (a UTF-8 BOM, as
     spreadsheets write one, is allowed). A score is a judgement on the judges' scale, 0 to 1; a unit rated twice
@@ -122,22 +134,22 @@ def read_human_ratings(path: Path) -> dict[str, dict[Unit, float]]:
 
 
 def rescore_with(run: Run, bench, scorers) -> dict[str, MetricResult]:
-    """The run's outputs scored again by another judge (`scorers`): every judged metric."""
+    """The run's outputs scored again by another judge (`scorers`): every judged metric the run computed."""
     from .scoring import score_metric
 
     predictions: dict[str, dict[str, str]] = {}
     for (task, item), record in run.predictions.items():
         predictions.setdefault(task, {})[item] = record["output"]
     return {name: score_metric(METRICS[name], bench, predictions.get(METRICS[name].task, {}), scorers, run.path)
-            for name in judged_metrics()}
+            for name in judged_in(run)}
 
 
 def run_agreement(run: Run, other: dict[str, dict[Unit, float]], other_name: str) -> list[Agreement]:
     """Per judged metric the run computed: its judge against `other` (another judge's or people's judgements)."""
     found = []
-    for name in judged_metrics():
-        result = run.results.get(name)
-        if result is not None and result.value is not None and other.get(name):
+    for name in judged_in(run):
+        result = run.results[name]
+        if other.get(name):
             measured = agreement(name, judgements(result), other[name], result.model or "judge", other_name)
             if measured.units:  # no unit in common: nothing measured, nothing to store
                 found.append(measured)

@@ -92,6 +92,31 @@ def test_cli_scores_again_with_a_second_judge_and_the_leaderboard_shows_it(
             f"({stored['qa.gpt']['units']} judgements)") in page
 
 
+def test_a_run_without_judged_columns_is_refused_before_a_judge_is_asked(
+        mini_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    bench = unifybench_pp.load(mini_build)
+    run = run_evaluation(bench, create("text-echo"), EvalConfig(
+        "text-echo", runs_dir=tmp_path / "runs", tasks=["rec"],
+        scoring=ScoringConfig(judge_cache=tmp_path / "a.sqlite"))).run_dir
+    (tmp_path / "ratings.csv").write_text("metric,id,score\nqa.gpt,qa/ast/000,1\n")
+    with ScriptedServer(judge_b) as second:
+        by_judge = CliRunner().invoke(app, ["judge-agreement", str(run), "--benchmark", str(mini_build),
+                                            "--judge-base-url", second.base_url,
+                                            "--judge-cache", str(tmp_path / "b.sqlite")])
+        assert second.requests == []
+    by_people = CliRunner().invoke(app, ["judge-agreement", str(run), "--benchmark", str(mini_build),
+                                         "--human", str(tmp_path / "ratings.csv")])
+    for result in (by_judge, by_people):
+        assert result.exit_code == 2, result.output
+        assert "no judged column was computed in this run" in result.output
+    assert not (run / AGREEMENT_FILE).exists()
+
+
 def test_human_ratings_from_csv(mini_build: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     bench = unifybench_pp.load(mini_build)

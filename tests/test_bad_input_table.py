@@ -222,8 +222,8 @@ CASES = [
          "not UTF-8 text"),
     Case("`nan` as a rating", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,nan\n"), 2, "is not a finite number"),
     Case("`7` as a rating", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,7\n"), 2, "outside the judges' scale, 0 to 1"),
-    Case("ratings that match no judgement of the run", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,1\n"), 2,
-         "no rating matches a judgement in"),
+    Case("ratings for a run scored without a judge", ratings(b"metric,id,score\nqa.gpt,qa/ast/000,1\n"), 2,
+         "no judged column was computed in this run"),
     # 8. every setting bounded; refused writes are one line naming what is kept
     Case("`--batch-size 0`", evaluate("--batch-size", "0"), 2, "--batch-size"),
     Case("`--limit -1`", evaluate("--limit", "-1"), 2, "--limit"),
