@@ -141,6 +141,13 @@ def test_human_ratings_from_csv(mini_build: Path, tmp_path: Path, monkeypatch: p
     elsewhere = tmp_path / "elsewhere.csv"
     elsewhere.write_text("metric,id,score\nqa.gpt,qa/nobody/000,1\n")  # a unit the run has not judged
     assert run_agreement(run, read_human_ratings(elsewhere), "people") == []  # nothing measured, nothing stored
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    refused = CliRunner().invoke(app, ["judge-agreement", str(run.path), "--benchmark", str(mini_build),
+                                       "--human", str(elsewhere)])
+    assert refused.exit_code == 2 and "no rating matches a judgement in" in refused.output, refused.output
     for body, message in (("metric,id,score\nqa.bleu,qa/x/000,1\n", "line 2: 'qa.bleu' is not a judged metric"),
                           (f"metric,id,score\nqa.gpt,{item},7\n", "line 2: score '7' is outside the judges' scale"),
                           (f"metric,id,score\nqa.gpt,{item},1\nqa.gpt,{item},0\n",
