@@ -286,6 +286,7 @@ def read_run(path: Path) -> Run:
             result.per_item[line["id"]] = line["score"]
             if line.get("details"):
                 result.item_details[line["id"]] = line["details"]
+    _check_scores_agree(path, results)
     predictions = {}
     for record in _load_jsonl(path, "predictions.jsonl", _PREDICTION):
         if record["task"] in GENERATION_TASKS:
@@ -297,6 +298,21 @@ def read_run(path: Path) -> Run:
     agreements = (_validated(_AGREEMENTS, _load_json(path, AGREEMENT_FILE), str(path / AGREEMENT_FILE))
                   if _text(path, AGREEMENT_FILE) is not None else [])
     return Run(path, info, results, predictions, agreements)
+
+
+def _check_scores_agree(path: Path, results: dict[str, MetricResult]) -> None:
+    """RunError unless every metric has as many scored items in scores.jsonl as summary.json's `n` counts (failed
+    and skipped items are written with a null score, and `n` leaves them out): an emptied or cut-short scores.jsonl
+    beside an intact summary (a copy, an edit) would be published as a complete run, and compared as "no item scored
+    in both runs"."""
+    scores = path / "scores.jsonl"
+    for name, result in results.items():
+        scored = sum(score is not None for score in result.per_item.values())
+        if scored == result.n:
+            continue
+        held = "missing" if not os.path.lexists(scores) else f"holds {scored} scored items of {name}"
+        raise RunError(f"{scores}: {held}, but summary.json counts n={result.n} for {name} (the two files come from "
+                       f"different scorings, or one was cut short; re-run the command that scored the run)")
 
 
 def locate_run(path: Path) -> Path:

@@ -103,8 +103,8 @@ def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
 
 def check_run(run: Run) -> None:
     """RunError naming the file when a run read by `read_run` is not fit to publish: `read_run` takes a missing
-    scores or predictions file as empty, and an empty summary as a run (one still predicting, or stopped before
-    scoring); the page would show it as measured."""
+    predictions file (or a scores file, when the summary counts no score) as empty, and an empty summary as a run
+    (one still predicting, or stopped before scoring); the page would show it as measured."""
     for name in RUN_FILES:
         path = run.path / name
         if not (path.exists() or path.is_symlink()):

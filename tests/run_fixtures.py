@@ -23,7 +23,8 @@ def make_run(root: Path, model: str, values: dict[str, float | None], capabiliti
         if name in values:
             value = values[name]
             result = MetricResult(name, spec.task, protocol, "test-model", value=value,
-                                  ci95=(value - 0.01, value + 0.01) if value is not None else None, n=10,
+                                  ci95=(value - 0.01, value + 0.01) if value is not None else None,
+                                  n=int(value is not None),
                                   not_computed=None if value is not None else "no judge: set OPENAI_API_KEY")
             result.per_item = {f"{spec.task}/ast/000": value}
             results.append(result)

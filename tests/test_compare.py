@@ -342,6 +342,36 @@ def test_compare_files_show_the_terminals_digits_and_whole_counts(two_runs: tupl
     assert float(rows["rec.weight"]["p_value"]) == exact.p_value
 
 
+def test_a_run_whose_scores_disagree_with_its_summary_is_refused_not_read_as_empty(
+        two_runs: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """An emptied or cut-short scores.jsonl beside an intact summary.json (n=24 for Rec.) is no run: compare stops
+    with one line naming the file (not "no item scored in both runs", exit 0), the leaderboard skips it with one."""
+    yes, echo, _ = two_runs
+    n = read_run(echo).results["rec.weight"].n
+    lines = (echo / "scores.jsonl").read_text().splitlines(keepends=True)
+    for name, kept, says in (("emptied", [], f"holds 0 scored items of rec.weight, but summary.json counts n={n}"),
+                             ("cut", [line for line in lines if '"rec/' not in line or "/000" not in line],
+                              "scored items of rec.weight, but summary.json counts"),
+                             ("missing", None, f"scores.jsonl: missing, but summary.json counts n={n}")):
+        run = tmp_path / "runs" / name
+        shutil.copytree(echo, run)
+        if kept is None:
+            (run / "scores.jsonl").unlink()
+        else:
+            (run / "scores.jsonl").write_text("".join(kept))
+        with pytest.raises(RunError, match=re.escape(says)):
+            read_run(run)
+        refused = ubpp("compare", str(run), str(yes), cwd=tmp_path)
+        assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert f"{run / 'scores.jsonl'}: " in refused.stderr and says in refused.stderr
+    shutil.copytree(yes, tmp_path / "runs" / "good")
+    site = ubpp("leaderboard", "runs", "--out", "site", "--no-reported", cwd=tmp_path)
+    assert site.returncode == 0, site.stderr
+    warnings = site.stderr.strip().splitlines()
+    assert len(warnings) == 3 and all(w.startswith("warning: skipped runs/") for w in warnings), warnings
+    assert "text-echo" not in (tmp_path / "site" / "index.html").read_text()
+
+
 def test_compare_prints_intervals_with_the_digits_of_their_values(two_runs: tuple[Path, Path, Path],
                                                                    tmp_path: Path) -> None:
     yes, echo, _ = two_runs
