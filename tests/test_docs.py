@@ -73,3 +73,11 @@ def test_every_bench_module_the_pages_name_exists() -> None:
     named = {m for page in PAGES for m in re.findall(r"-m (bench\.[a-z_]+)", page.read_text())}
     assert named, "the pages name the bench modules"
     assert [m for m in sorted(named) if importlib.util.find_spec(m) is None] == []
+
+
+def test_every_training_launch_the_pages_show_starts_the_processes_it_asks_for() -> None:
+    """`accelerate launch --num_processes N` without --multi_gpu starts one process on a machine of fewer than 2
+    GPUs (README's training command lacked it, docs/training.md's had it)."""
+    launches = [(page.name, line) for page in PAGES for line in shell_lines(page)
+                if re.search(r"accelerate launch .*--num_processes \S+ .*-m cli train", line)]
+    assert launches and [launch for launch in launches if "--multi_gpu" not in launch[1]] == []

@@ -639,6 +639,22 @@ def test_a_cpu_launch_that_asked_for_several_processes_is_refused(mini_build: Pa
         Trainer(_config(mini_build, "steps=1"), tmp_path / "run", quiet=True)
 
 
+@pytest.mark.skipif(torch.cuda.device_count() > 1, reason="accelerate turns on --multi_gpu itself with 2+ GPUs")
+def test_a_plain_launch_that_asked_for_several_processes_is_warned_about(tmp_path: Path) -> None:
+    """`accelerate launch --num_processes 2` without --multi_gpu starts one process on a machine of fewer than 2
+    GPUs and used to train on it without a word (README's command lacked --multi_gpu)."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no"]
+    taken = tmp_path / "taken"
+    taken.write_text("not a run folder")  # refused right after the launch checks: nothing trains
+    run = subprocess.run([*launch, "-m", "cli", "train", "syncr1", "--preset", "tiny", "--out", str(taken)],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    notes = [line for line in run.stderr.splitlines() if line.startswith("note:") and "--multi_gpu" in line]
+    assert len(notes) == 1 and "without --multi_gpu started one process" in notes[0], run.stderr
+    assert "error: --out" in run.stderr and run.returncode != 0
+
+
 def test_checkpoints_without_the_optimizer_state_are_smaller_and_resume(mini_build: Path, tmp_path: Path) -> None:
     """`save_optimizer: false`: the checkpoint holds the weights, scheduler and RNG but no AdamW moments (the
     paper preset's is ~2/3 of its size), and --resume still continues the run to its end."""

@@ -191,15 +191,25 @@ def loss_constants(config: TrainConfig, image_tokens: int) -> tuple[float, float
     return float(config.und_constant or config.reasoning_max_new_tokens), float(config.gen_constant or decisions)
 
 
+def one_process_of_several() -> bool:
+    """Whether `accelerate launch --num_processes N` (N > 1) started this process alone. Its plain launcher (taken
+    with --cpu, or without --multi_gpu on a machine of fewer than 2 GPUs) sets ACCELERATE_USE_CPU, and MASTER_ADDR
+    when asked for several processes, then starts one; the launchers that start several (torchrun, --multi_gpu)
+    give each WORLD_SIZE (accelerate 1.x, `commands/launch.py`: `simple_launcher`)."""
+    return "ACCELERATE_USE_CPU" in os.environ and "MASTER_ADDR" in os.environ and "WORLD_SIZE" not in os.environ
+
+
+ONE_OF_SEVERAL_FIX = ("use `accelerate launch --multi_gpu --num_processes N` on GPUs, or `torchrun --nproc_per_node N "
+                      "-m cli train syncr1 ...` for N processes on the CPU (gloo)")
+
+
 def refuse_single_process_cpu_launch() -> None:
     """`accelerate launch --cpu --num_processes N` starts one process (and says nothing): the user asked for N."""
     from accelerate.utils import str_to_bool
 
-    several = "MASTER_ADDR" in os.environ and "WORLD_SIZE" not in os.environ
-    if several and str_to_bool(os.environ.get("ACCELERATE_USE_CPU", "false")):
-        raise TrainingError("`accelerate launch --cpu` starts one process whatever --num_processes says: use "
-                            "`accelerate launch --multi_gpu --num_processes N` on GPUs, or `torchrun "
-                            "--nproc_per_node N -m cli train syncr1 ...` for N processes on the CPU (gloo)")
+    if one_process_of_several() and str_to_bool(os.environ["ACCELERATE_USE_CPU"]):
+        raise TrainingError(f"`accelerate launch --cpu` starts one process whatever --num_processes says: "
+                            f"{ONE_OF_SEVERAL_FIX}")
 
 
 class Trainer:
@@ -647,6 +657,9 @@ def train(config: TrainConfig, out: Path, resume: bool = False, stop_after: int 
         return (resume and _finished(config, out)) or Trainer(config, out, resume, quiet, console).run(stop_after)
 
     preflight(config)
+    if one_process_of_several():  # --cpu is refused above; this launch trains, on one process
+        say(f"`accelerate launch --num_processes N` without --multi_gpu started one process (accelerate does on a "
+            f"machine of fewer than 2 GPUs), so this run trains on 1; for N processes {ONE_OF_SEVERAL_FIX}")
     problem = out_problem(out, config.run_per_concept)
     if problem:
         raise TrainingError(problem)
