@@ -81,3 +81,26 @@ def test_every_training_launch_the_pages_show_starts_the_processes_it_asks_for()
     launches = [(page.name, line) for page in PAGES for line in shell_lines(page)
                 if re.search(r"accelerate launch .*--num_processes \S+ .*-m cli train", line)]
     assert launches and [launch for launch in launches if "--multi_gpu" not in launch[1]] == []
+
+
+def test_the_tiny_preset_s_evaluate_command_samples_as_the_demo_evaluates() -> None:
+    """docs/training.md's command evaluated the tiny models with the adapter's defaults (CFG 5.0, 100 tokens), not
+    the CFG 2.0 and 40 tokens they are trained and the demo evaluates with."""
+    from embedded_demo import TINY_SAMPLER
+
+    commands = [line for line in shell_lines(ROOT / "docs" / "training.md")
+                if line.startswith("ubpp evaluate --model syncr1 --checkpoint runs/train/syncr1 ")]
+    assert len(commands) == 1
+    assert dict(o.split("=") for o in re.findall(r"--option (\S+)", commands[0])) == \
+        {name: str(value) for name, value in TINY_SAMPLER.items()}
+
+
+def test_the_training_output_section_names_everything_a_run_writes() -> None:
+    """It said `checkpoints/step-N/` for `checkpoints/step-000002/` and left out launch.json."""
+    from training.outdir import RUN_ENTRIES
+
+    text = (ROOT / "docs" / "training.md").read_text()
+    section = text[text.index("\n## Output\n"):]
+    section = section[:section.index("\n## ", 1)]
+    assert [name for name in sorted(RUN_ENTRIES) if f"`{name}" not in section] == []
+    assert re.search(r"`checkpoints/step-\d{6}/`", section) and "step-N" not in section

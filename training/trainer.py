@@ -5,7 +5,10 @@ Output folder:
     metrics.jsonl          one line per optimizer step: rewards by component, loss parts, KL, pass rate, τ,
                            denoising steps spent and what finishing every screened candidate would cost
     samples.jsonl          one line per kept trajectory: reasoning text, every reward component, advantage
-    checkpoints/step-N/    accelerate state (weights, optimizer, scheduler, RNG) + trainer_state.json
+    launch.json            processes, distribute, groups per optimizer step, group size (rewritten at each start)
+    checkpoints/step-000020/
+                           accelerate state (weights, optimizer, scheduler, RNG) + trainer_state.json; the step
+                           zero-padded to 6 digits, the last `keep_checkpoints` kept
     model/                 the evaluation bundle (`ubpp evaluate --model syncr1 --checkpoint OUT/model`)
 With `run_per_concept`, OUT/<concept>/ holds each concept's own run as above,
 and `ubpp evaluate --model syncr1 --checkpoint OUT` evaluates each concept
