@@ -69,6 +69,8 @@ class Model(Protocol):
 # An adapter that reproduces a harness's seeding also defines
 #     request_seed(base_seed: int, task: str, concept: str, item_id: str) -> int
 # and the runner seeds each request with it (see evaluators.runner.seed_for).
+# A sanity baseline (a trivial answer that checks each metric can tell a model from it) states `sanity = True`:
+# run.json records it, and the leaderboard tags its row and never ranks it or compares other rows with it by default.
 
 
 def open_rgb(path: Path) -> Image.Image:

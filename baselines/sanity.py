@@ -48,6 +48,8 @@ class RealImages(_NoWeights):
 
 class AlwaysYes(_NoWeights):
     capabilities = {"understand"}
+    sanity = True
+    """A sanity baseline, not a model (baselines.base): Rec. weight 0.5 by construction."""
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         return ["Yes" for _ in requests]
@@ -55,6 +57,9 @@ class AlwaysYes(_NoWeights):
 
 class TextEcho(_NoWeights):
     capabilities = {"understand"}
+    sanity = True
+    """A sanity baseline, not a model: the question it echoes holds both "yes" and "no", so the syncr1 protocol's
+    Rec. reads it as right on every item (weight 1.000), and BLEU credits the copied words."""
 
     def understand(self, requests: list[UnderstandRequest]) -> list[str]:
         return [request.prompt for request in requests]

@@ -76,6 +76,10 @@ class RunInfo:
     recipe: dict[str, Any] = field(default_factory=dict)
     """How the model sampled (resolution, steps, guidance, temperature, top-k/p, seeds, precision), for adapters
     that state it (`Model.recipe`)."""
+    sanity: bool = False
+    """A sanity baseline's run (its adapter states `sanity`: always-yes, text-echo), which can score high for a
+    trivial reason (text-echo's Rec. under syncr1): the leaderboard tags it and never ranks it. False in runs
+    written before the field."""
 
     def recipe_text(self) -> str:
         """The recipe on one line, for the CLI summary and the leaderboard row's hover."""

@@ -475,7 +475,7 @@ def open_run(bench: Benchmark, model: Model, config: EvalConfig) -> tuple[Path, 
         adapter=config.model, checkpoint=config.checkpoint or "", checkpoint_sha256=checkpoint_sha,
         commit=_git_commit(), date=utc_now(), seed=config.seed, reasoning_input=config.reasoning_input,
         compared_with=config.compared_with,
-        packages=package_versions(), recipe=recipe,
+        packages=package_versions(), recipe=recipe, sanity=bool(getattr(model, "sanity", False)),
     )
     return run_dir, info
 

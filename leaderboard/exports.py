@@ -17,14 +17,16 @@ from .tables import Cell, Table, format_cell
 
 
 def _frame(table: Table, mark: dict[int, str] | None) -> pd.DataFrame:
-    """Rows indexed (Type, Method, Size, Source); columns (group, task, metric)."""
+    """Rows indexed (Type, Method, Size, Source), a sanity row's method ending in "(sanity)" as its tag on the page
+    (tables.SANITY_NOTE); columns (group, task, metric)."""
     def text(cell: Cell) -> str | float | None:
         if mark is None:
             return cell.value if cell.status == "ok" else format_cell(cell)
         rank = cell.rank.get("all")
         return mark[rank].format(format_cell(cell)) if rank in mark else format_cell(cell)
 
-    index = pd.MultiIndex.from_tuples([(r.type, r.method, r.size, r.source) for r in table.rows],
+    index = pd.MultiIndex.from_tuples([(r.type, f"{r.method} (sanity)" if r.sanity else r.method, r.size, r.source)
+                                       for r in table.rows],
                                       names=["Type", "Method", "Size", "Source"])
     columns = pd.MultiIndex.from_tuples([(c.group, c.task, c.metric) for c in table.columns])
     data = [[text(r.cells[c.key]) for c in table.columns] for r in table.rows]

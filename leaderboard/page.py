@@ -29,11 +29,12 @@ from unifybench_pp.schema import GENERATION_TASKS, TASK_TITLES
 
 from .charts import radar, task_bars
 from .exports import write_exports
-from .tables import Table, build_tables, format_cell, slug
+from .tables import SANITY_NOTE, Table, build_tables, format_cell, slug
 
 _ENV = Environment(loader=PackageLoader("leaderboard", "templates"), autoescape=select_autoescape(["html", "j2"]),
                    trim_blocks=True, lstrip_blocks=True)
 _ENV.filters["cell"] = format_cell
+_ENV.globals["sanity_note"] = SANITY_NOTE
 
 
 @dataclass

@@ -17,6 +17,10 @@ REPORTED_FILE = Path(__file__).parent / "data" / "reported.json"
 
 CellStatus = Literal["ok", "partial", "na", "nc"]
 
+SANITY_NOTE = ("sanity baseline: a trivial answer (always Yes, the question echoed back) that checks each metric can "
+               "tell a model from it; never ranked best or second, and compared with only when --baseline names it")
+"""What a sanity row's tag says on hover, and what the exports' method names end in "(sanity)" for."""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -66,6 +70,12 @@ class Row:
     note: str = ""
     compared_with: str = ""
     """Method name of the row its cells' `versus` differences are taken against."""
+
+    @property
+    def sanity(self) -> bool:
+        """A sanity baseline's row, as its run records (`RunInfo.sanity`): tagged, never ranked, and compared with
+        only when --baseline names it."""
+        return self.run is not None and self.run.info.sanity
 
 
 @dataclass
@@ -187,8 +197,10 @@ def judge_note(run: Run, result: MetricResult) -> str:
 
 def rank_cells(rows: list[Row], columns: list[Column]) -> None:
     """Mark best (1) and second (2) per column, over all rows and over measured rows only, in the direction the
-    metric registry gives (`higher_is_better`)."""
-    for view, members in (("all", rows), ("measured", [r for r in rows if r.source == "measured"])):
+    metric registry gives (`higher_is_better`). Sanity rows take no part: a trivial answer that scores high (text-echo's
+    Rec. 1.000) shows a metric's blind spot, not the best model."""
+    ranked = [r for r in rows if not r.sanity]
+    for view, members in (("all", ranked), ("measured", [r for r in ranked if r.source == "measured"])):
         for column in columns:
             values = sorted({r.cells[column.key].value for r in members if r.cells[column.key].status == "ok"},
                             reverse=METRICS[column.key].higher_is_better)
@@ -208,7 +220,8 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
 
     The compared row is the run whose model name is `baseline` when given, else the one the run records
     (its untrained starting point); rows without one, or whose name several runs in the table share, stay
-    unmarked (the latter with a note).
+    unmarked (the latter with a note), as do rows whose recorded one is a sanity baseline: arrows against a
+    trivial answer say little, so only an explicit `baseline` makes one the compared row.
     """
     measured = [r for r in rows if r.source == "measured" and r.run is not None]
     for row in measured:
@@ -218,6 +231,10 @@ def mark_comparisons(rows: list[Row], columns: list[Column], baseline: str | Non
             row.note = _joined(row.note, f"not compared: {len(targets)} runs in this table are named {name}")
             continue
         if not targets or targets[0] is row:
+            continue
+        if targets[0].sanity and baseline is None:
+            row.note = _joined(row.note, f"not compared: {name} is a sanity baseline (--baseline {name} compares "
+                                         f"with it)")
             continue
         row.compared_with = targets[0].method
         differences = with_q_values([paired_difference(row.run.results.get(column.key),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import shutil
 import subprocess
@@ -238,6 +239,44 @@ def test_runs_sharing_a_name_are_compared_only_with_an_unambiguous_row(two_runs:
     [echo_row] = [r for r in table.rows if r.method == "text-echo"]
     assert echo_row.compared_with == "" and all(cell.versus is None for cell in echo_row.cells.values())
     assert "not compared: 2 runs in this table are named always-yes" in echo_row.note
+
+def test_sanity_rows_are_tagged_never_ranked_and_compared_with_only_by_name(two_runs: tuple[Path, Path, Path],
+                                                                          tmp_path: Path) -> None:
+    """text-echo scores Rec. 1.000 under syncr1 (the question it echoes holds "yes" and "no"): the adapters say they
+    are sanity baselines, run.json records it, and the leaderboard tags their rows and ranks the rest. The same
+    scores from a run that is no sanity baseline are ranked best; its recorded start being a sanity run gives no
+    arrows unless --baseline names it."""
+    from leaderboard.page import build_site
+
+    yes, echo, _ = two_runs
+    assert read_run(yes).info.sanity and read_run(echo).info.sanity
+    model = tmp_path / "runs" / "model"
+    shutil.copytree(echo, model)
+    info = json.loads((model / "run.json").read_text())
+    (model / "run.json").write_text(json.dumps({**info, "model": "Mine", "sanity": False,
+                                                "compared_with": "always-yes"}))
+    site = build_site([yes, echo], tmp_path / "site")
+    [table] = [t for t in site.tables if t.key == "table1-syncr1"]
+    rows = {r.method: r for r in table.rows}
+    rec = rows["text-echo"].cells["rec.weight"]
+    assert rec.value == 1.0 > max(r.cells["rec.weight"].value or 0 for r in table.rows if r.source == "reported")
+    assert rec.rank == {} and rows["always-yes"].cells["rec.weight"].rank == {}
+    best = [r.method for r in table.rows if r.cells["rec.weight"].rank.get("all") == 1]
+    assert best and all(rows[m].source == "reported" for m in best)  # the paper's best row, not a sanity one
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert page.count('<span class="badge sanity" title="sanity baseline: a trivial answer') == 3  # 2 rows + legend
+    markdown = (tmp_path / "site" / "table1-syncr1.md").read_text()
+    assert "text-echo (sanity)" in markdown and "**1.000**" not in markdown
+
+    site = build_site([yes, echo, model], tmp_path / "site2")
+    [table] = [t for t in site.tables if t.key == "table1-syncr1"]
+    rows = {r.method: r for r in table.rows}
+    assert rows["Mine"].cells["rec.weight"].rank == {"all": 1, "measured": 1} and not rows["Mine"].sanity
+    assert rows["Mine"].compared_with == "" and "not compared: always-yes is a sanity baseline" in rows["Mine"].note
+    site = build_site([yes, echo, model], tmp_path / "site3", baseline="always-yes")
+    [table] = [t for t in site.tables if t.key == "table1-syncr1"]
+    assert {r.method: r for r in table.rows}["Mine"].compared_with == "always-yes"
+
 
 def test_compare_lists_only_the_metrics_of_the_runs_benchmark(two_runs: tuple[Path, Path, Path]) -> None:
     """A UnifyBench++ comparison has no Table 5 rows (those metrics belong to other builds)."""
