@@ -673,6 +673,19 @@ def test_checkpoints_without_the_optimizer_state_are_smaller_and_resume(mini_bui
     assert sizes[False] < 0.5 * sizes[True]  # AdamW's two moments are twice the weights
 
 
+def test_resuming_one_concept_s_folder_names_the_run_per_concept_s_out(mini_build: Path, tmp_path: Path) -> None:
+    """`--out OUT/<concept> --resume` (what `ubpp evaluate --checkpoint OUT/<concept>` suggested) was refused as
+    "a run trained with run_per_concept: false ... set it to false"; it now names OUT, and OUT goes on."""
+    config = _config(mini_build, "steps=2", "concepts=[chelsea]")
+    out = tmp_path / "train"
+    train(config, out, stop_after=1, quiet=True)
+    for per_concept in ("true", "false"):
+        with pytest.raises(TrainingError, match=f"give --out {re.escape(str(out))} .*to resume it"):
+            train(_config(mini_build, "steps=2", "concepts=[chelsea]", f"run_per_concept={per_concept}"),
+                  out / "chelsea", resume=True, quiet=True)
+    assert train(config, out, resume=True, quiet=True).bundle == out
+
+
 def test_evaluating_a_training_run_that_has_not_finished_says_so(tmp_path: Path) -> None:
     """Before its model is exported a run folder holds no model/: evaluate used to fail on a missing config.json."""
     from baselines.base import ModelError

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import yaml
+
 from baselines.showo.bundle import RUN_CONFIG, TRAINED_MODEL
 from unifybench_pp.files import NotOurs, check_replaceable, visible_entries
 
@@ -39,6 +41,9 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
         return f"--out {out} is a file, not a folder ({_FIX})"
     if not out.is_dir():
         return None
+    if _concept_run(out):
+        return (f"--out {out} is the run of concept folder {out.name} inside a run per concept: give --out "
+                f"{out.parent} (with run_per_concept: true) to resume it; each concept's run there goes on")
     entries = visible_entries(out)
     if per_concept:
         flat = sorted(set(entries) & RUN_ENTRIES)
@@ -57,6 +62,17 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
                 f"true; set it to true to resume those runs ({_FIX})")
     problem = _run_folder_problem(out)
     return None if problem is None else f"--out {out} {problem} ({_FIX})"
+
+
+def _concept_run(folder: Path) -> bool:
+    """Whether `folder` is one concept's run of a run per concept: the trainer writes `run_per_concept: true` into
+    each concept's config.yaml (a run of one model says false). Resumed alone it would be a run of the other
+    layout, and `ubpp evaluate` used to suggest exactly that."""
+    try:
+        settings = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(settings, dict) and settings.get("run_per_concept") is True
 
 
 def _run_folder_problem(folder: Path) -> str | None:
