@@ -15,6 +15,7 @@ import yaml
 
 from baselines.showo.bundle import RUN_CONFIG, TRAINED_MODEL
 from unifybench_pp.files import NotOurs, check_replaceable, visible_entries
+from unifybench_pp.paths import UnsafePath, path_component
 
 LAUNCH = "launch.json"
 """How the run was launched (processes, groups per step)."""
@@ -65,14 +66,15 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
 
 
 def _concept_run(folder: Path) -> bool:
-    """Whether `folder` is one concept's run of a run per concept: the trainer writes `run_per_concept: true` into
-    each concept's config.yaml (a run of one model says false). Resumed alone it would be a run of the other
+    """Whether `folder` is one concept's run of a run per concept, as `train` lays it out: `<out>/<concept>/` with a
+    config.yaml of `run_per_concept: true` and that one concept. Resumed alone it would be a run of the other
     layout, and `ubpp evaluate` used to suggest exactly that."""
     try:
         settings = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        concepts = settings["concepts"] if settings["run_per_concept"] is True else None
+        return isinstance(concepts, list) and len(concepts) == 1 and folder.name == path_component(concepts[0])
+    except (OSError, yaml.YAMLError, TypeError, KeyError, UnsafePath):  # not a config.yaml the trainer wrote
         return False
-    return isinstance(settings, dict) and settings.get("run_per_concept") is True
 
 
 def _run_folder_problem(folder: Path) -> str | None:
