@@ -683,6 +683,9 @@ def test_resuming_one_concept_s_folder_names_the_run_per_concept_s_out(mini_buil
         with pytest.raises(TrainingError, match=f"give --out {re.escape(str(out))} .*to resume it"):
             train(_config(mini_build, "steps=2", "concepts=[chelsea]", f"run_per_concept={per_concept}"),
                   out / "chelsea", resume=True, quiet=True)
+    for checkpoint in (out / "chelsea", out):  # the hint evaluate gives for either folder
+        with pytest.raises(ModelError, match=f"continue it with .* --out {re.escape(str(out))} --resume"):
+            create("syncr1", str(checkpoint), "cpu")
     assert train(config, out, resume=True, quiet=True).bundle == out
 
 

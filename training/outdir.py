@@ -11,11 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
-from baselines.showo.bundle import RUN_CONFIG, TRAINED_MODEL
+from baselines.showo.bundle import RUN_CONFIG, TRAINED_MODEL, is_concept_run
 from unifybench_pp.files import NotOurs, check_replaceable, visible_entries
-from unifybench_pp.paths import UnsafePath, path_component
 
 LAUNCH = "launch.json"
 """How the run was launched (processes, groups per step)."""
@@ -42,7 +39,7 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
         return f"--out {out} is a file, not a folder ({_FIX})"
     if not out.is_dir():
         return None
-    if _concept_run(out):
+    if is_concept_run(out):
         return (f"--out {out} is the run of concept folder {out.name} inside a run per concept: give --out "
                 f"{out.parent} (with run_per_concept: true) to resume it; each concept's run there goes on")
     entries = visible_entries(out)
@@ -63,18 +60,6 @@ def out_problem(out: Path, per_concept: bool) -> str | None:
                 f"true; set it to true to resume those runs ({_FIX})")
     problem = _run_folder_problem(out)
     return None if problem is None else f"--out {out} {problem} ({_FIX})"
-
-
-def _concept_run(folder: Path) -> bool:
-    """Whether `folder` is one concept's run of a run per concept, as `train` lays it out: `<out>/<concept>/` with a
-    config.yaml of `run_per_concept: true` and that one concept. Resumed alone it would be a run of the other
-    layout, and `ubpp evaluate` used to suggest exactly that."""
-    try:
-        settings = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8"))
-        concepts = settings["concepts"] if settings["run_per_concept"] is True else None
-        return isinstance(concepts, list) and len(concepts) == 1 and folder.name == path_component(concepts[0])
-    except (OSError, yaml.YAMLError, TypeError, KeyError, UnsafePath):  # not a config.yaml the trainer wrote
-        return False
 
 
 def _run_folder_problem(folder: Path) -> str | None:

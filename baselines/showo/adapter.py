@@ -64,7 +64,7 @@ from unifybench_pp.schema import Concept
 
 from ..base import GenerateRequest, ModelError, UnderstandRequest, checked_number, open_rgb, weights_not_found
 from ..harness_seeds import request_seed
-from .bundle import RUN_CONFIG, ShowoBundle
+from .bundle import RUN_CONFIG, ShowoBundle, is_concept_run
 from .checkpoints import SYNC_R1_FILE, epochs_in, sync_r1_model_file
 from .concepts import ConceptTokens
 from .personalize import generation_condition, understanding_system
@@ -245,7 +245,7 @@ def _check_training_finished(name: str, checkpoint: Path, own_models: dict[str, 
     if unfinished and not own_models:
         raise ModelError(f"{name}: {checkpoint} is a training run that has not finished (no model/ in "
                          f"{', '.join(str(run) for run in unfinished)}); continue it with `ubpp train syncr1 ... "
-                         f"--out {checkpoint} --resume`")
+                         f"--out {checkpoint.parent if is_concept_run(checkpoint) else checkpoint} --resume`")
 
 
 class ModelPerConcept:

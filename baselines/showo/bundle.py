@@ -13,12 +13,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from unifybench_pp.paths import path_component
+import yaml
+
+from unifybench_pp.paths import UnsafePath, path_component
 
 TRAINED_MODEL = "model"
 """The folder inside a training run's output that holds its bundle."""
 RUN_CONFIG = "config.yaml"
 """The settings file a training run writes first: what marks a folder as one (`training/outdir.py` names the rest)."""
+
+
+def is_concept_run(folder: Path) -> bool:
+    """Whether `folder` is one concept's run of a run per concept, as `train` lays it out: `<out>/<concept>/` with a
+    config.yaml of `run_per_concept: true` and that one concept. It resumes only from the folder above (`ubpp
+    train` refuses it alone as --out), which is what `ubpp evaluate`'s hint for an unfinished run names."""
+    try:
+        settings = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8"))
+        concepts = settings["concepts"] if settings["run_per_concept"] is True else None
+        return isinstance(concepts, list) and len(concepts) == 1 and folder.name == path_component(concepts[0])
+    except (OSError, yaml.YAMLError, TypeError, KeyError, UnsafePath):  # not a config.yaml the trainer wrote
+        return False
 
 
 @dataclass(frozen=True)
