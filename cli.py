@@ -826,11 +826,13 @@ def train_syncr1(
 
 
 def _evaluate_command(settings: Any, bundle: Path) -> str:
-    """The `ubpp evaluate` line for a trained bundle: its benchmark, and only its concepts when it has a subset
-    (the others have no model in it)."""
+    """The `ubpp evaluate` line for a trained bundle: its benchmark, a tiny model's sampler as it trained, and only
+    its concepts when it has a subset (the others have no model in it)."""
     command = f"ubpp evaluate --model syncr1 --checkpoint {shlex.quote(str(bundle))}"
     if settings.benchmark is not None and Path(settings.benchmark) != DEFAULT_OUT:
         command += f" --benchmark {shlex.quote(str(settings.benchmark))}"
+    for name, value in settings.evaluate_options.items():  # a tiny model samples as it trained
+        command += f" --option {name}={value}"
     if isinstance(settings.concepts, list):
         command += f" --concepts {shlex.quote(','.join(settings.concepts))}"
     return command

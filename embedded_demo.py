@@ -36,15 +36,14 @@ from evaluators.rundir import read_run
 from evaluators.runner import EvalResult
 from evaluators.scoring_config import ScoringConfig
 from leaderboard.page import build_site, check_out
-from training.config import TINY_PRESET, load_config
+from training.config import load_config
 from training.data import ensure_mini
 from training.pretrain_tiny import ASSET, TINY_BASE
 from training.sft import ConceptSFTConfig, finetune_concepts
 from training.trainer import reward_trend, train
 from unifybench_pp import load
 
-TINY_SAMPLER = {"steps": TINY_PRESET["generation_steps"], "guidance_scale": TINY_PRESET["guidance_scale"],
-                "max_new_tokens": TINY_PRESET["reasoning_max_new_tokens"]}
+TINY_SAMPLER = load_config(preset="tiny").evaluate_options
 """The tiny Show-o models are evaluated as Sync-R1 trains them (denoising steps, CFG, answer length)."""
 
 

@@ -431,7 +431,8 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     hint = re.search(r"\(evaluate: ubpp (evaluate .*)\)", result.output)  # what a user copies: run below
     printed = shlex.split(hint.group(1)) if hint else []
     assert printed == ["evaluate", "--model", "syncr1", "--checkpoint", str(out), "--benchmark", str(mini_build),
-                       "--concepts", "chelsea,coins"]
+                       "--option", "steps=4", "--option", "guidance_scale=2.0", "--option", "max_new_tokens=4",
+                       "--concepts", "chelsea,coins"]  # FAST's generation_steps and answer length, the preset's CFG
     assert f"logged in {out / '<concept>' / 'metrics.jsonl'}" in result.output
     metrics = [json.loads(line) for line in (out / "chelsea" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["loss"] == pytest.approx(metrics[0]["loss_und"] + metrics[0]["loss_gen"])

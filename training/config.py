@@ -304,6 +304,21 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def tiny_base(self) -> bool:
+        """`tiny-mini` (shipped) or `tiny` (built in the run): a few MB, with their own MAGVIT, no download."""
+        return self.showo in ("tiny", TINY_PRETRAINED)
+
+    @property
+    def evaluate_options(self) -> dict[str, Any]:
+        """The syncr1 adapter options a tiny model is evaluated with: as it was trained (denoising steps, CFG,
+        answer length), as the demo evaluates it. None for a full-size Show-o: the harness evaluates that with its
+        own sampler, whatever the training used."""
+        if not self.tiny_base:
+            return {}
+        return {"steps": self.generation_steps, "guidance_scale": self.guidance_scale,
+                "max_new_tokens": self.reasoning_max_new_tokens}
+
 
 TINY_PRETRAINED = "tiny-mini"
 """The `showo` value naming the shipped tiny pretrained base (`training.pretrain_tiny.ASSET`)."""

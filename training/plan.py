@@ -20,7 +20,7 @@ from evaluators.availability import check, hub_model
 from unifybench_pp import MINI_SOURCE, load
 from unifybench_pp.sources.release import read_release
 
-from .config import TINY_PRETRAINED, TrainConfig, changed_settings, yaml_value
+from .config import TrainConfig, changed_settings, yaml_value
 from .data import MINI_BENCHMARK, NO_BENCHMARK
 from .memory import GB, MB, SCORER_PARAMETERS, SHOWO_512, Arch, predict, trainable_parameters
 from .outdir import out_problem
@@ -122,14 +122,9 @@ def scheduler_problems(name: str) -> list[str]:
     return [f"lr_scheduler {name!r} {why}; choose from {', '.join(usable)}"]
 
 
-def _tiny_base(config: TrainConfig) -> bool:
-    """`tiny-mini` (shipped) or `tiny` (built in the run): a few MB, with their own MAGVIT, no download."""
-    return config.showo in ("tiny", TINY_PRETRAINED)
-
-
 def missing_weights(config: TrainConfig) -> list[str]:
     """The Show-o and MAGVIT weights the settings name, where they are not here: setting, problem, fix."""
-    if _tiny_base(config):
+    if config.tiny_base:
         return []
     problems = []
     for setting in ("showo", "magvit"):
@@ -197,7 +192,7 @@ def architecture(config: TrainConfig) -> tuple[Arch | None, str]:
 
     if config.showo in KNOWN_BASES:
         return KNOWN_BASES[config.showo], f"{config.showo} (known release)"
-    folder = TINY_BASE.showo if _tiny_base(config) else Path(config.showo)
+    folder = TINY_BASE.showo if config.tiny_base else Path(config.showo)
     if not (folder / "config.json").is_file():
         return None, f"{config.showo}: no config.json here"
     showo = json.loads((folder / "config.json").read_text())
@@ -217,7 +212,7 @@ def _gpus(config: TrainConfig) -> str:
                          f" GB)" for k in range(torch.cuda.device_count()))
     if config.mixed_precision == "fp16":
         return "none visible (mixed_precision fp16 needs one)"
-    if _tiny_base(config):
+    if config.tiny_base:
         return "none visible (not needed: a tiny base trains on the CPU)"
     return "none visible (a full-size Show-o needs one: bf16, ~80 GB for the paper preset)"
 
@@ -233,7 +228,7 @@ def _concept_count(config: TrainConfig) -> int | None:
 def magvit_bytes(config: TrainConfig) -> float:
     """The MAGVIT a run's bundle copies: the tiny bases' own (`tiny` builds one like the shipped asset's), a local
     folder as it is on disk, else the released MAGVIT-v2's float32 weights."""
-    folder = TINY_BASE.magvit if _tiny_base(config) else Path(config.magvit)
+    folder = TINY_BASE.magvit if config.tiny_base else Path(config.magvit)
     if folder.is_dir():
         return float(sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()))
     return 4.0 * SCORER_PARAMETERS["magvit"]
@@ -305,7 +300,7 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
     plan.lines.append(("architecture", f"{arch.layers} layers, width {arch.hidden}, {arch.image_tokens} image tokens, "
                                        f"{arch.parameters / 1e6:,.1f} M parameters ({source})"))
     gpu = config.mixed_precision in ("bf16", "auto")
-    prediction = predict(config, arch, scorers=not _tiny_base(config))
+    prediction = predict(config, arch, scorers=not config.tiny_base)
     trained, _ = trainable_parameters(config, arch, concept_rows=25)
     if processes > 1:
         prediction.parts["DDP gradient buckets"] = DDP_BUCKET_FACTOR * 4.0 * trained
