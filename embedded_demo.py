@@ -19,6 +19,7 @@ evaluation keeps its finished items.
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -132,7 +133,8 @@ def run_demo(out: Path, console: Console, device: str = "cpu", scoring: ScoringC
         a, b = runs[trained].run_dir, runs[origin].run_dir
         differences = compare_runs(read_run(a), read_run(b))
         console.print(f"{runs[trained].info.model} vs {runs[origin].info.model}: {chance_note(differences, 0.05)} "
-                      f"(per column: ubpp compare {a} {b})", soft_wrap=True, markup=False, highlight=False)
+                      f"(per column: ubpp compare {shlex.quote(str(a))} {shlex.quote(str(b))})", soft_wrap=True,
+                      markup=False, highlight=False)
     done()
 
     done = _stage(seconds, "5/5 leaderboard", console)

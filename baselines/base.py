@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from PIL import Image
 
 from unifybench_pp.errors import UbppError
-from unifybench_pp.hub import go_offline_if_hub_unreachable
+from unifybench_pp.hub import go_offline_if_hub_unreachable, offline_by_setting
 from unifybench_pp.schema import Concept
 
 if TYPE_CHECKING:
@@ -148,8 +148,9 @@ def weights_not_found(adapter: str, checkpoint: str | Path, error: Exception,
         reason = "a file: give the folder that holds it"
     elif not path.exists() and (path.is_absolute() or text.startswith(".") or len(re.split(r"[\\/]", text)) > 2):
         reason = "no such file or folder"
-    elif not path.exists() and go_offline_if_hub_unreachable():
-        reason = "not in the local Hugging Face cache, and the Hub cannot be reached from here"
+    elif not path.exists() and isinstance(error, OSError) and go_offline_if_hub_unreachable():  # files not found
+        reason = "not in the local Hugging Face cache, and " + (
+            "HF_HUB_OFFLINE is set" if offline_by_setting() else "the Hub cannot be reached from here")
     else:
         reason = shorten(str(error).splitlines()[0], 160, placeholder=" ...")
     return ModelError(f"weights for {adapter} not found at {text!r} ({reason}): {fix}")

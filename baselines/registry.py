@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module, metadata
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from packaging.requirements import Requirement
@@ -169,17 +170,18 @@ def create(name: str, checkpoint: str | None = None, device: str = "cpu", **opti
     if name not in specs:
         raise ModelError(f"unknown model {name!r}; `ubpp models` lists the {len(specs)} available")
     factory = specs[name].load()
-    go_offline_if_hub_unreachable()  # else a hub id (or a bundle naming one) retries downloads for minutes
+    if checkpoint is None or not Path(checkpoint).exists():
+        go_offline_if_hub_unreachable()  # else a hub id retries downloads for minutes before failing
     try:
         model = factory(checkpoint=checkpoint, device=device, **options)
-    except TypeError as error:
-        unknown = re.search(r"unexpected keyword argument '(\w+)'", str(error))
-        fixed = re.search(r"got multiple values for (?:keyword )?argument '(\w+)'", str(error))
-        if fixed:
+    except TypeError as error:  # translated only when it names an option the user gave
+        unknown = re.search(r"unexpected keyword argument '(.+?)'", str(error))
+        fixed = re.search(r"got multiple values for (?:keyword )?argument '(.+?)'", str(error))
+        if fixed and fixed.group(1) in options:
             raise ModelError(f"{name}: option {fixed.group(1)!r} is set by the adapter itself") from None
-        if unknown is None:
-            raise
-        raise _unknown_option(name, unknown.group(1), option_names(factory)) from None
+        if unknown and unknown.group(1) in options:
+            raise _unknown_option(name, unknown.group(1), option_names(factory)) from None
+        raise
     if not isinstance(model, Model):
         raise ModelError(f"adapter {name!r} did not return a Model (see baselines/base.py)")
     return model

@@ -234,9 +234,14 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
                 raise TypeError("task and id must be strings")
         except (KeyError, TypeError):
             raise SourceError(path, f"line {number}", *expected) from None
-        if task not in known or parse_observation(item_id)[0] not in known[task]:
+        item, sample, repeat = parse_observation(item_id)
+        if task not in known or item not in known[task]:
             raise SourceError(path, f"line {number}", f"unknown item {item_id!r} of task {task!r} in {bench.version}",
                               "score against the benchmark build the predictions were made on")
+        if repeat:
+            raise SourceError(path, f"line {number}", f"{item_id!r}: '@{repeat}' marks a judge's repeat, which "
+                              f"scoring adds", "name the item, and '#N' for its N-th sample when there are several")
+        item_id = observation_id(item, sample)  # 'x#0' and 'x#00' are x: one item, scored once
         if not isinstance(output, str):
             raise SourceError(path, f"line {number}", "'output' must be a string (text or image path)",
                               "write the text, or the image path relative to the predictions file")

@@ -315,7 +315,7 @@ def test_every_adapter_checks_its_numbers_before_loading(model: str, extra: dict
 
 
 @pytest.mark.parametrize(("given", "says"), [
-    ("org/name", "not in the local Hugging Face cache, and the Hub cannot be reached from here"),  # HF_HUB_OFFLINE
+    ("org/name", "not in the local Hugging Face cache, and HF_HUB_OFFLINE is set"),
     ("/no/such/model", "no such file or folder"),
     ("./model", "no such file or folder"),
     ("runs/train/model", "no such file or folder"),
@@ -379,3 +379,29 @@ def test_an_unknown_adapter_option_is_named_with_the_nearest_and_all_known_ones(
         create("janus-tp", "org/name", mode="ip")
     with pytest.raises(ModelError, match="^bagel-tp: option 'mode' is set by the adapter itself$"):
         create("bagel-tp", None, mode="ip")
+    with pytest.raises(ModelError, match="^syncr1: unknown option 'resolution-x'; it takes concepts, "):
+        create("syncr1", "org/name", **{"resolution-x": 1})  # a name the option parser takes, not an identifier
+
+
+@pytest.mark.parametrize("setting", ["HF_ENDPOINT", "HTTPS_PROXY"])
+def test_a_mirror_or_proxy_is_not_judged_by_a_direct_connection(monkeypatch: pytest.MonkeyPatch, setting: str
+                                                                ) -> None:
+    """Through a mirror or proxy the Hub may be reachable when huggingface.co itself is not (as here)."""
+    from unifybench_pp import hub
+
+    monkeypatch.setenv(setting, "http://127.0.0.1:9")
+    hub._hub_unreachable.cache_clear()
+    try:
+        assert hub._hub_unreachable() is False
+    finally:
+        hub._hub_unreachable.cache_clear()
+
+
+def test_a_config_yaml_that_is_not_utf8_is_no_concept_run(tmp_path: Path) -> None:
+    from baselines.showo.bundle import RUN_CONFIG, is_concept_run
+
+    (tmp_path / "ast").mkdir()
+    (tmp_path / "ast" / RUN_CONFIG).write_bytes("concepts: [ast]\nrun_per_concept: true\n# caf\xe9\n".encode("latin-1"))
+    assert is_concept_run(tmp_path / "ast") is False
+    (tmp_path / "ast" / RUN_CONFIG).write_text("concepts: [ast]\nrun_per_concept: true\n")
+    assert is_concept_run(tmp_path / "ast") is True

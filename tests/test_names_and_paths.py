@@ -144,14 +144,21 @@ def test_a_name_or_version_that_climbs_out_never_names_a_run_directory(release: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench", "release"]
 
 
-@pytest.mark.parametrize("case", ["duplicate", "empty"])
+@pytest.mark.parametrize("case", ["duplicate", "sample zero", "sample 01", "repeat", "empty"])
 def test_duplicate_prediction_ids_and_an_empty_file_are_refused(case: str, mini_build: Path, tmp_path: Path) -> None:
+    """'#0' is the item itself and '#01' its sample 1: each given twice was read as two items, and the run written
+    then failed its own summary check (n counted both, the scores kept one)."""
     preds = tmp_path / "preds.jsonl"
-    line = json.dumps({"task": "qa", "id": "qa/ast/000", "output": "x"}) + "\n"
-    preds.write_text({"duplicate": line + line, "empty": ""}[case])
+
+    def line(item: str) -> str:
+        return json.dumps({"task": "qa", "id": item, "output": "x"}) + "\n"
+
+    preds.write_text({"duplicate": line("qa/ast/000") * 2, "sample zero": line("qa/ast/000") + line("qa/ast/000#0"),
+                      "sample 01": line("qa/ast/000#1") + line("qa/ast/000#01"), "repeat": line("qa/ast/000@1"),
+                      "empty": ""}[case])
     result = CliRunner().invoke(app, ["score", str(mini_build), str(preds), "--judge-cache", str(tmp_path / "j")])
-    one_line(result, *{"duplicate": ("line 2", "predicted again (first on line 1)"),
-                       "empty": ("holds no prediction",)}[case])
+    one_line(result, *{"empty": ("holds no prediction",), "repeat": ("line 1", "marks a judge's repeat")}.get(
+        case, ("line 2", "predicted again (first on line 1)")))
 
 
 # --- one confinement rule for what is read --------------------------------------------------------------------

@@ -312,7 +312,7 @@ class TrainConfig:
     @property
     def evaluate_options(self) -> dict[str, Any]:
         """The syncr1 adapter options a tiny model is evaluated with: as it was trained (denoising steps, CFG,
-        answer length), as the demo evaluates it. None for a full-size Show-o: the harness evaluates that with its
+        answer length), as the demo evaluates it. Empty for a full-size Show-o: the harness evaluates that with its
         own sampler, whatever the training used."""
         if not self.tiny_base:
             return {}

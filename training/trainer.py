@@ -613,10 +613,11 @@ class Trainer:
         end = config.steps if stop_after is None else min(config.steps, self.step + stop_after)
         metrics_path, samples_path = self.out / METRICS, self.out / SAMPLES
         label = f"Sync-R1 {escape(config.concepts[0])}" if config.run_per_concept else "Sync-R1"  # its own steps
-        columns = [TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn()]
+        columns = [TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TimeRemainingColumn()]
         with Progress(*columns, console=self.console, disable=self.quiet or not accelerator.is_main_process) as bar:
-            task = bar.add_task("train", total=config.steps, completed=self.step, status="")
+            # the label as a field: a concept id may hold braces, which the column's format string would read
+            task = bar.add_task("train", total=config.steps, completed=self.step, status="", label=label)
             while self.step < end:
                 row, samples = self.train_step()
                 if accelerator.is_main_process:

@@ -31,7 +31,7 @@ def is_concept_run(folder: Path) -> bool:
         settings = yaml.safe_load((folder / RUN_CONFIG).read_text(encoding="utf-8"))
         concepts = settings["concepts"] if settings["run_per_concept"] is True else None
         return isinstance(concepts, list) and len(concepts) == 1 and folder.name == path_component(concepts[0])
-    except (OSError, yaml.YAMLError, TypeError, KeyError, UnsafePath):  # not a config.yaml the trainer wrote
+    except (OSError, ValueError, yaml.YAMLError, TypeError, KeyError, UnsafePath):  # not a config.yaml it wrote
         return False
 
 
