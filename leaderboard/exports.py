@@ -10,7 +10,7 @@ import pandas as pd
 
 from unifybench_pp.builder import build_holding
 from unifybench_pp.errors import UbppError
-from unifybench_pp.files import atomic_write
+from unifybench_pp.files import atomic_write, sealed_kind
 from unifybench_pp.markdown import markdown_text
 
 from .tables import Cell, Table, format_cell
@@ -94,8 +94,9 @@ FRAME_FORMATS = (".md", ".csv", ".tex")
 def check_frame_out(out: Path, header: Sequence[str]) -> None:
     """ExportError, before any work is done, unless `out` can take the table: its extension names one of
     FRAME_FORMATS, it can be a file (not a folder, not under a file), it lies in no benchmark build
-    (`build_holding`, as `score --out` decides), and it is absent or a table whose header row begins with `header`
-    (the command's own earlier output, which a re-run replaces). Anything else there is someone's file."""
+    (`build_holding`, as `score --out` decides) nor any other folder ubpp sealed, and it is absent or a table whose
+    header row begins with `header` (the command's own earlier output, which a re-run replaces). Anything else there
+    is someone's file."""
     if out.suffix.lower() not in FRAME_FORMATS:
         raise ExportError(f"{out}: unknown table format {out.suffix or '(no extension)'!r} (fix: end the file name "
                           f"with {', '.join(FRAME_FORMATS)})")
@@ -106,6 +107,10 @@ def check_frame_out(out: Path, header: Sequence[str]) -> None:
         raise ExportError(f"{out}: cannot be written: {above} is a file, not a folder (fix: choose another --out)")
     if build := build_holding(out):
         raise ExportError(f"--out {out} lies inside the benchmark build {build} (fix: give a path outside it)")
+    sealed = next((folder for folder in out.absolute().parents if sealed_kind(folder) is not None), None)
+    if sealed is not None:  # a site, bundle or export: its next rewrite would refuse the file we added
+        raise ExportError(f"--out {out} lies inside {sealed}, a {sealed_kind(sealed) or 'folder'} ubpp wrote "
+                          f"(fix: give a path outside it)")
     if out.exists() and _header_row(out)[:len(header)] != list(header):
         raise ExportError(f"--out {out} exists and is not a table ubpp wrote; it is left as it is (fix: give a new "
                           f"path)")

@@ -341,6 +341,13 @@ def test_compare_out_replaces_only_its_own_table_and_never_writes_in_a_build(
     assert all((tmp_path / name).read_text() == "years of work\n" for name in ("README.md", "notes.csv", "paper.tex"))
     assert (build / "README.md").read_bytes() == card
     assert not (build / "new.md").exists() and not (build / "tables" / "new.csv").exists()
+    from leaderboard.page import build_site
+
+    build_site([yes], tmp_path / "site", include_reported=False)  # a sealed leaderboard site
+    site = tmp_path / "site"
+    refused = ubpp("compare", str(echo), str(yes), "--out", "site/compare.md", cwd=tmp_path)
+    assert refused.returncode == 2 and "a leaderboard site ubpp wrote" in refused.stderr, refused.stderr
+    assert not (site / "compare.md").exists()
     for name in ("mine.md", "mine.csv", "mine.tex"):  # its own table: a re-run replaces it, B vs A too
         assert ubpp("compare", str(echo), str(yes), "--out", name, cwd=tmp_path).returncode == 0
         again = ubpp("compare", str(yes), str(echo), "--out", name, cwd=tmp_path)
