@@ -62,6 +62,6 @@ def test_demo_builds_trains_evaluates_and_publishes_then_resumes(tmp_path: Path)
     log = (tmp_path / "log.txt").read_text()
     assert "reusing" in log and "mean reward" in log
     assert re.search(r"Sync-R1 \(tiny, demo\) vs UniCTokens \(tiny, demo\): columns with p < 0\.05: \d+ of 1[45], "
-                     r"where chance alone gives 0\.\d\d;[^(]* "
+                     r"where chance alone gives 0\.\d\d;.*? "
                      r"\(per column: ubpp compare \S+/syncr1/\S+ \S+/unictokens/\S+\)",
                      " ".join(log.split()))
