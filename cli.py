@@ -19,13 +19,38 @@ from unifybench_pp import MINI_DEFAULT_OUT, MINI_NAME, MINI_SOURCE, SourceError,
 from unifybench_pp.errors import UbppError
 from unifybench_pp.schema import TABLE1_TASKS, TASK_TITLES
 
+console = Console()
+errors = Console(stderr=True)
+
+
+class _OneLineUsageErrors(typer.core.TyperGroup):
+    """Option values the parser refuses (`--batch-size 0`, `--protocol strct`) are one line, `error: ...` and exit
+    2, as every other user error is, instead of click's usage box; the help names where to look."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.exceptions.TyperException as error:  # click's ClickException, as typer ships it
+            code = getattr(error, "exit_code", 2)
+            if type(error).__name__ != "NoArgsIsHelpError":  # that one's help is printed already (typer: by name)
+                context = getattr(error, "ctx", None)
+                command = " ".join(["ubpp", *context.command_path.split()[1:]]) if context is not None else "ubpp"
+                hint = f" (see {command} --help)"  # named as installed, whatever name this process was run by
+                message = error.format_message().removeprefix("Value error, ").replace("Value error, ", "")
+                errors.print(f"error: {' '.join(message.split())}{hint}", markup=False, highlight=False,
+                             soft_wrap=True)
+            sys.exit(code)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
 
 
 def _version(shown: bool) -> None:

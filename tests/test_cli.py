@@ -51,6 +51,22 @@ def test_version_is_the_installed_packages(tmp_path: Path) -> None:
     assert "benchmark, evaluation harness and leaderboard" in run("--help", cwd=tmp_path).stdout
 
 
+def test_a_value_the_parser_refuses_is_one_line_and_help_still_shows(tmp_path: Path) -> None:
+    """click's usage box was three lines and more; the README promises one for every user error."""
+    for args, says in ((["evaluate", "--batch-size", "0"], "error: Invalid value for '--batch-size': Input should be "
+                        "greater than or equal to 1 (see ubpp evaluate --help)"),
+                       (["evaluate", "--model", "always-yes", "--protocol", "strct"],
+                        "error: Invalid value for '--protocol': 'strct' is not one of 'syncr1', 'strict'."),
+                       (["no-such-command"], "error: No such command 'no-such-command'. (see ubpp --help)")):
+        result = run(*args, cwd=tmp_path)
+        assert result.returncode == 2 and result.stdout == "", result.stderr
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()] and says in result.stderr, result.stderr
+    bare = run(cwd=tmp_path)  # no command: the help, as before
+    assert bare.returncode == 2 and "[OPTIONS] COMMAND [ARGS]" in bare.stdout + bare.stderr
+    helped = run("evaluate", "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "--batch-size" in helped.stdout
+
+
 def test_a_file_given_as_the_source_is_named_as_one(tmp_path: Path) -> None:
     (tmp_path / "release.zip").write_bytes(b"PK")
     result = run("build-dataset", "--source", "release.zip", "--out", "b", cwd=tmp_path)
