@@ -38,7 +38,7 @@ class _OneLineUsageErrors(typer.core.TyperGroup):
                 context = getattr(error, "ctx", None)
                 command = " ".join(["ubpp", *context.command_path.split()[1:]]) if context is not None else "ubpp"
                 hint = f" (see {command} --help)"  # named as installed, whatever name this process was run by
-                message = error.format_message().removeprefix("Value error, ").replace("Value error, ", "")
+                message = error.format_message().replace("Value error, ", "")  # pydantic's, inside click's
                 errors.print(f"error: {' '.join(message.split())}{hint}", markup=False, highlight=False,
                              soft_wrap=True)
             sys.exit(code)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from unifybench_pp.builder import build_holding
+from unifybench_pp.builder import BUILD_KIND
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import atomic_write, sealed_kind
 from unifybench_pp.markdown import markdown_text
@@ -93,10 +93,9 @@ FRAME_FORMATS = (".md", ".csv", ".tex")
 
 def check_frame_out(out: Path, header: Sequence[str]) -> None:
     """ExportError, before any work is done, unless `out` can take the table: its extension names one of
-    FRAME_FORMATS, it can be a file (not a folder, not under a file), it lies in no benchmark build
-    (`build_holding`, as `score --out` decides) nor any other folder ubpp sealed, and it is absent or a table whose
-    header row begins with `header` (the command's own earlier output, which a re-run replaces). Anything else there
-    is someone's file."""
+    FRAME_FORMATS, it can be a file (not a folder, not under a file), it lies in no folder ubpp sealed (a benchmark
+    build, a site, a bundle, an export), and it is absent or a table whose header row begins with `header` (the
+    command's own earlier output, which a re-run replaces). Anything else there is someone's file."""
     if out.suffix.lower() not in FRAME_FORMATS:
         raise ExportError(f"{out}: unknown table format {out.suffix or '(no extension)'!r} (fix: end the file name "
                           f"with {', '.join(FRAME_FORMATS)})")
@@ -105,12 +104,11 @@ def check_frame_out(out: Path, header: Sequence[str]) -> None:
     above = next(parent for parent in out.absolute().parents if parent.exists())
     if not above.is_dir():
         raise ExportError(f"{out}: cannot be written: {above} is a file, not a folder (fix: choose another --out)")
-    if build := build_holding(out):
-        raise ExportError(f"--out {out} lies inside the benchmark build {build} (fix: give a path outside it)")
-    sealed = next((folder for folder in out.absolute().parents if sealed_kind(folder) is not None), None)
-    if sealed is not None:  # a site, bundle or export: its next rewrite would refuse the file we added
-        raise ExportError(f"--out {out} lies inside {sealed}, a {sealed_kind(sealed) or 'folder'} ubpp wrote "
-                          f"(fix: give a path outside it)")
+    for folder in out.resolve().parents:  # a sealed folder's next rewrite would refuse the file we added
+        if (kind := sealed_kind(folder)) is not None:
+            where = (f"the benchmark build {folder}" if kind == BUILD_KIND
+                     else f"{folder}, a {kind or 'folder'} ubpp wrote")
+            raise ExportError(f"--out {out} lies inside {where} (fix: give a path outside it)")
     if out.exists() and _header_row(out)[:len(header)] != list(header):
         raise ExportError(f"--out {out} exists and is not a table ubpp wrote; it is left as it is (fix: give a new "
                           f"path)")
