@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from training.config import load_config
-from training.memory import GB, predict
+from training.memory import GB, MB, predict
 from training.plan import DDP_BUCKET_FACTOR, architecture, make_plan
 from training.trainer import Trainer, train
 
@@ -60,9 +61,10 @@ def test_the_plan_with_tiny_stand_ins_prints_memory_and_exits_0(mini_build: Path
 
 def test_the_plan_adds_what_the_memory_model_leaves_out(mini_build: Path) -> None:
     """The peak is `training.memory`'s prediction plus DDP's buckets (several processes), MAGVIT's decode and the
-    CUDA context; one group per process makes a step of N groups."""
+    CUDA context; one group per process makes a step of N groups. (`device=cuda`: a tiny base is otherwise
+    predicted for this CPU.)"""
     config = load_config(None, "paper", [f"benchmark={mini_build}", "showo=tiny-mini", "concepts=[chelsea]",
-                                         "distribute=group_per_rank"])
+                                         "distribute=group_per_rank", "device=cuda"])
     arch, _ = architecture(config)
     base = predict(config, arch, scorers=False).total
     lines = dict(make_plan(config, processes=4).lines)
@@ -73,6 +75,24 @@ def test_the_plan_adds_what_the_memory_model_leaves_out(mini_build: Path) -> Non
     assert sum(parts.values()) - base / GB == pytest.approx(sum(v for k, v in parts.items() if "DDP" in k
                                                                  or "MAGVIT" in k or "CUDA" in k), abs=0.05)
     assert lines["groups per optimizer step"].startswith("4 of G = 9")
+    assert parts["CUDA context + slack (measured on an H200)"] > 0
+
+
+def test_a_tiny_base_without_a_gpu_is_planned_for_this_cpu(mini_build: Path) -> None:
+    """The tiny preset trains on the CPU here: float32 (what `auto` runs there), no CUDA context, MB units, and the
+    MAGVIT decode at the tiny MAGVIT's own width (32 channels, not the released 128)."""
+    config = load_config(None, "tiny", [f"benchmark={mini_build}", "concepts=[chelsea]", "device=cpu"])
+    arch, _ = architecture(config)
+    lines = dict(make_plan(config, processes=1).lines)
+    assert lines["precision (rollouts and loss)"] == "float32 (auto on a CPU)"
+    assert not any("CUDA" in name for name in lines)
+    parts = {k.removeprefix("memory: "): v for k, v in lines.items() if k.startswith("memory: ")}
+    assert all(v.endswith(" MB") for v in parts.values()), parts
+    float32 = predict(dataclasses.replace(config, mixed_precision="no"), arch, scorers=False).total
+    side, decoded = 16 * round(arch.image_tokens ** 0.5), max(config.group_size, config.dgs.screen_batch)
+    decode = decoded * 3 * 32 * side * side * 4
+    peak = lines["predicted peak per process (CPU, tensors only)"]
+    assert float(peak.removesuffix(" MB")) == pytest.approx((float32 + decode) / MB, abs=0.1)
     assert "1 of G" in dict(make_plan(load_config(None, "paper", [f"benchmark={mini_build}", "showo=tiny-mini"]),
                                       processes=4).lines)["groups per optimizer step"]
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from baselines.showo.magvit2 import Magvit2Config
 from evaluators.availability import check, hub_model
 from unifybench_pp import MINI_SOURCE, load
 from unifybench_pp.sources.release import read_release
@@ -38,8 +39,11 @@ torch 2.11, bf16, the paper preset on a random Show-o 512): the caching allocato
 41.33 GB of predicted tensors (2.00 GB of the 3.14 GB were allocated tensors the model leaves out, the rest the
 allocator's slack), plus ~0.5 GB of CUDA context, which torch does not count (stated, not measured)."""
 MAGVIT_LIVE_TENSORS = 3
-MAGVIT_TOP_CHANNELS = 128
-"""MAGVIT-v2's decoder at full resolution: 128 channels, ~3 such tensors alive at once (an estimate)."""
+"""MAGVIT-v2's decoder at full resolution: ~3 tensors of its top width alive at once (an estimate)."""
+
+
+PEAK_WHERE = {False: "per GPU", True: "per process (CPU, tensors only)"}
+"""How the peak line names what it predicts: a GPU's memory, or a CPU process's (no CUDA context)."""
 
 
 @dataclass
@@ -48,7 +52,8 @@ class Plan:
     missing: list[str] = field(default_factory=list)
     """One line per missing input: the setting, what is wrong, and the fix."""
     peak: float | None = None
-    """The predicted peak per GPU in bytes; None when the architecture is not known here."""
+    """The predicted peak per GPU (or, for a tiny base on this CPU, per process) in bytes; None when the
+    architecture is not known here."""
 
 
 def processes_launched() -> int:
@@ -202,6 +207,19 @@ def architecture(config: TrainConfig) -> tuple[Arch | None, str]:
                 showo["num_vq_tokens"], vocab), str(folder)
 
 
+def trains_on_cpu(config: TrainConfig) -> bool:
+    """Where a run with these settings trains on this machine: `device: cpu`, or no device set and no GPU seen."""
+    import torch
+
+    return config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
+
+
+def _predicts_cpu(config: TrainConfig) -> bool:
+    """The plan predicts the memory of the machine the run would use: a tiny base trains on this CPU when no GPU
+    is here; a full-size Show-o needs a GPU, so its plan predicts one even when made on a laptop beforehand."""
+    return config.tiny_base and trains_on_cpu(config)
+
+
 def _gpus(config: TrainConfig) -> str:
     """The GPUs seen; where none is, whether these settings need one: the tiny bases train on a CPU, fp16 refuses
     to start without a GPU, a full-size Show-o would take days on a CPU."""
@@ -232,6 +250,12 @@ def magvit_bytes(config: TrainConfig) -> float:
     if folder.is_dir():
         return float(sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()))
     return 4.0 * SCORER_PARAMETERS["magvit"]
+
+
+def magvit_channels(config: TrainConfig) -> int:
+    """The decoder's top width: a local folder's own config (a tiny base's 32), else the released MAGVIT-v2's."""
+    folder = TINY_BASE.magvit if config.tiny_base else Path(config.magvit)
+    return Magvit2Config.of_folder(folder).channels if folder.is_dir() else Magvit2Config().channels
 
 
 def _unit(total: float) -> tuple[float, str]:
@@ -279,16 +303,17 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
         f" per concept, {concepts} run{'s' * (concepts != 1)}" if concepts else " per concept, a run per concept"
     source = "--processes" if told else "WORLD_SIZE" if "WORLD_SIZE" in os.environ else \
         "one: pass --processes N for a launch of N"
+    cpu = _predicts_cpu(config)
+    precision = {"auto": "float32 (auto on a CPU)" if cpu else
+                 "bf16 autocast on a GPU, float32 on a CPU (memory predicted for a GPU)",
+                 "bf16": "bf16 autocast", "fp16": "fp16 autocast", "no": "float32"}[config.mixed_precision]
     plan.lines += [
         ("processes", f"{processes} ({source})"),
         ("groups per optimizer step", f"{groups} of G = {config.group_size} "
                                       f"({'each group split over the processes' if split else 'one per process'}, "
                                       f"distribute: {config.distribute})"),
         ("optimizer steps", f"{config.steps}{per_concept}"),
-        ("precision (rollouts and loss)",
-         {"auto": "bf16 autocast on a GPU, float32 on a CPU (memory predicted for a GPU)",
-                                           "bf16": "bf16 autocast", "fp16": "fp16 autocast",
-                                           "no": "float32"}[config.mixed_precision]),
+        ("precision (rollouts and loss)", precision),
         ("GPU", _gpus(config)),
     ]
     plan.lines += [(f"set: {doc.name}", f"{yaml_value(value)} (default {yaml_value(doc.default)}): {doc.summary}")
@@ -299,7 +324,9 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
         return plan
     plan.lines.append(("architecture", f"{arch.layers} layers, width {arch.hidden}, {arch.image_tokens} image tokens, "
                                        f"{arch.parameters / 1e6:,.1f} M parameters ({source})"))
-    gpu = config.mixed_precision in ("bf16", "auto")
+    if cpu and config.mixed_precision == "auto":
+        config = replace(config, mixed_precision="no")  # what the trainer runs on a CPU
+    bf16 = config.mixed_precision in ("bf16", "auto")
     prediction = predict(config, arch, scorers=not config.tiny_base)
     trained, _ = trainable_parameters(config, arch, concept_rows=25)
     if processes > 1:
@@ -307,12 +334,13 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
     side = 16 * round(arch.image_tokens ** 0.5)
     decoded = max(config.group_size, config.dgs.screen_batch)
     prediction.parts[f"MAGVIT decode, {decoded} images at {side} px (estimate)"] = \
-        decoded * MAGVIT_LIVE_TENSORS * MAGVIT_TOP_CHANNELS * side * side * (2 if gpu else 4)
-    if gpu:
+        decoded * MAGVIT_LIVE_TENSORS * magvit_channels(config) * side * side * (2 if bf16 else 4)
+    if not cpu:
         prediction.parts["CUDA context + slack (measured on an H200)"] = CUDA_OVERHEAD
+    scale, unit = _unit(prediction.total)
     for name, value in prediction.parts.items():
-        plan.lines.append((f"memory: {name}", f"{value / GB:.2f} GB"))
+        plan.lines.append((f"memory: {name}", f"{value / scale:.2f} {unit}"))
     plan.peak = prediction.total
-    plan.lines.append(("predicted peak per GPU", f"{plan.peak / GB:.1f} GB"))
+    plan.lines.append((f"predicted peak {PEAK_WHERE[cpu]}", f"{plan.peak / scale:.1f} {unit}"))
     plan.lines += disk_lines(config, arch, trained, concepts)
     return plan

@@ -51,7 +51,7 @@ from .data import training_benchmark
 from .dgs import ThresholdController, make_controller
 from .loss import LossPart, group_advantages, sync_grpo_loss
 from .outdir import CHECKPOINTS, LAUNCH, METRICS, SAMPLES, TRACKERS, out_problem
-from .plan import machine_problems, missing_weights
+from .plan import machine_problems, missing_weights, trains_on_cpu
 from .policy import ConceptRows, PolicyLogprobs, Reference, base_folders, export_bundle, load_policy, select_trainable
 from .rewards import RewardEnsemble
 from .rollout import PromptSchedule, Rollout, RolloutEngine, Share
@@ -124,13 +124,9 @@ def preflight(config: TrainConfig) -> None:
     problems = machine_problems(config)
     if problems:
         raise TrainingError("; ".join(problems))
-    if config.mixed_precision == "fp16" and _on_cpu(config):
+    if config.mixed_precision == "fp16" and trains_on_cpu(config):
         raise TrainingError("mixed_precision=fp16 needs a GPU (on a CPU it would silently run in float32); "
                             "use mixed_precision=bf16 or no on a CPU")
-
-
-def _on_cpu(config: TrainConfig) -> bool:
-    return config.device == "cpu" or (config.device is None and not torch.cuda.is_available())
 
 
 def _concepts(config: TrainConfig, available: dict[str, Any]) -> list[str]:
@@ -226,7 +222,7 @@ class Trainer:
         self.console = console or Console(stderr=True)
         out.mkdir(parents=True, exist_ok=True)
         self.start_checkpoint = self._check_resume(resume)
-        cpu = _on_cpu(config)
+        cpu = trains_on_cpu(config)
         precision = ("no" if cpu else "bf16") if config.mixed_precision == "auto" else config.mixed_precision
         try:
             # the scheduler is stepped once per optimizer step: accelerate would step it once per process

@@ -38,6 +38,12 @@ class Magvit2Config:
     def downsample_factor(self) -> int:
         return 2 ** (len(self.encoder_multipliers) - 1)
 
+    @classmethod
+    def of_folder(cls, folder: Path) -> Magvit2Config:
+        """Our folders record their config; Show-o's released one (`showlab/magvitv2`) is the default."""
+        config_file = folder / "ubpp_magvit2.json"
+        return cls(**json.loads(config_file.read_text())) if config_file.exists() else cls()
+
 
 def _norm(channels: int) -> nn.GroupNorm:
     return nn.GroupNorm(num_groups=32, num_channels=channels, eps=1e-6, affine=True)
@@ -234,9 +240,7 @@ class Magvit2Tokenizer(nn.Module):
     def from_pretrained(cls, path_or_hub_id: str | Path) -> Magvit2Tokenizer:
         """Load our folders or Show-o's released one (`showlab/magvitv2`): same keys, strict load."""
         folder = resolve(path_or_hub_id)
-        config_file = folder / "ubpp_magvit2.json"
-        config = Magvit2Config(**json.loads(config_file.read_text())) if config_file.exists() else Magvit2Config()
-        model = cls(config)
+        model = cls(Magvit2Config.of_folder(folder))
         model.load_state_dict(read_state_dict(folder), strict=True)
         return model.eval()
 
