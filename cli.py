@@ -8,6 +8,7 @@ import shlex
 import sys
 import typing
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -68,6 +69,7 @@ def _options(version: Annotated[bool, typer.Option(
     """UnifyBench++: benchmark, evaluation harness and leaderboard for personalized unified multimodal models."""
 
 DEFAULT_OUT = MINI_DEFAULT_OUT
+DEVICE_DEFAULT = "default: cuda when a GPU is visible, else cpu"
 
 
 def keeps(kept: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -373,10 +375,12 @@ def score_predictions(
         help="Leaderboard group: 'Upper Bound', 'Und. Only', 'Gen. Only' or 'Unified Model'.")] = "Unified Model",
     model_size: Annotated[str, typer.Option(help="Model size shown in the table: a parameter count such as 1.3B, "
                                                  "350M or 7B, or - when unknown.", callback=_model_size)] = "-",
-    device: Annotated[Optional[str],
-                      typer.Option(help="torch device for scorer models (default: cuda if any).")] = None,
+    device: Annotated[Optional[str], typer.Option(help=f"torch device for the scorer models ({DEVICE_DEFAULT}).")]
+        = None,
     wait: WaitOpt = False,
     require_complete: RequireCompleteOpt = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display (the results are still printed).")]
+        = False,
     scoring=None,
 ) -> None:
     """Score a predictions file on a built benchmark: every Table 1 column, or why it was not computed.
@@ -389,7 +393,7 @@ def score_predictions(
     if device is not None:
         checked_device(device)
     bench = load(benchmark)
-    with console.status("scoring..."):
+    with nullcontext() if quiet else console.status("scoring..."):
         scored = score_file(bench, predictions, scoring=scoring, out=out, run_dir=run_dir, model=model,
                             model_type=model_type, model_size=model_size, wait=wait, say=_say)
     _print_results(f"{bench.version} ({scoring.protocol})", scored.results,
@@ -447,7 +451,8 @@ def evaluate(
                                            "and the item (the Show-o family's as the harness derives them), and "
                                            "is recorded with its prediction.")] = 3407,
     batch_size: Annotated[int, typer.Option(min=1, help="Items per model call.")] = 8,
-    device: Annotated[str, typer.Option(help="torch device for the model and scorers.")] = "cpu",
+    device: Annotated[Optional[str], typer.Option(help=f"torch device for the model and scorers ({DEVICE_DEFAULT}).")]
+        = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     shard: Annotated[Optional[str], typer.Option(help="i/n: this process's share of the concepts "
                                                   "(default: from accelerate).")] = None,
@@ -481,10 +486,10 @@ def evaluate(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from baselines.base import checked_device
+    from baselines.base import checked_device, default_device
     from evaluators.evaluator import evaluate_model
 
-    checked_device(device)
+    device = checked_device(device or default_device())
     if quiet:  # hub downloads' bars too (transformers' own are off for every scoring command)
         from huggingface_hub.utils import disable_progress_bars
 

@@ -94,6 +94,14 @@ def model_dtype(name: str, device: str, adapter: str) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
+def default_device() -> str:
+    """Where a model or scorer runs when no device is given: the GPU when one is visible (a 7B model left on the
+    CPU of a GPU machine would take days), else the CPU."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def checked_device(name: str, option: Callable[[str], str] = lambda value: f"--device {value}") -> str:
     """`name` when torch can run a model there on this machine, else ModelError saying why: a typo, a GPU that is
     not here, a GPU index past the last one (torch would fail later, mid-run, with a traceback). `option` words

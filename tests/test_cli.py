@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .cli_runner import UBPP
 from .cli_runner import ubpp as run
 
@@ -119,7 +121,7 @@ def test_score_command_on_the_mini_benchmark(tmp_path: Path) -> None:
         for item in bench.tasks["qa"]:
             handle.write(json.dumps({"task": "qa", "id": item.id, "output": item.answer}) + "\n")
     env_free = {"OPENAI_API_KEY": "", "HF_HUB_OFFLINE": "1", "COLUMNS": "160"}
-    result = run("score", "b", "preds.jsonl", "--out", "scores.json", "--protocol", "strict", cwd=tmp_path,
+    result = run("score", "b", "preds.jsonl", "--out", "scores.json", "--protocol", "strict", "-q", cwd=tmp_path,
                  env=env_free)
     assert result.returncode == 0, result.stderr
     scores = {r["name"]: r for r in json.loads((tmp_path / "scores.json").read_text())}
@@ -326,3 +328,19 @@ def test_a_run_says_why_a_task_has_no_predictions(mini_build: Path, tmp_path: Pa
     reasons = {row["name"]: row["not_computed"] for row in json.loads(run.read_text())}
     assert reasons["qa.bleu"] == "not asked for (--tasks)" and reasons["rec.weight"] is None
     assert reasons["pure_gen.colour"] == "the model does not generate images"
+
+
+def test_without_a_device_models_and_scorers_use_a_gpu(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """evaluate and score share one rule: a GPU machine's run without --device uses the GPU, a CPU one the CPU."""
+    import torch
+
+    from baselines.base import default_device
+    from evaluators.scorers.base import pick_device
+
+    for visible, expected in ((True, "cuda"), (False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda visible=visible: visible)
+        assert default_device() == expected and pick_device(None).type == expected
+        assert pick_device("cpu").type == "cpu"
+    for command in ("evaluate", "score"):
+        shown = run(command, "--help", cwd=tmp_path, env={"COLUMNS": "200"}).stdout
+        assert "default: cuda when a GPU is visible, else cpu" in shown, command

@@ -9,6 +9,8 @@ from typing import TypeVar
 import torch
 from PIL import Image
 
+from baselines.base import default_device
+
 from .unavailable import ScorerUnavailable
 
 T = TypeVar("T")
@@ -28,9 +30,7 @@ def batches(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
 
 
 def pick_device(device: str | None) -> torch.device:
-    if device:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device or default_device())
 
 
 def as_tensor(output: object) -> torch.Tensor:
