@@ -129,7 +129,7 @@ def build_dataset(
         help=f"Output folder; an earlier build ubpp wrote there is replaced, any other non-empty folder is refused. "
              f"Default (bundled mini benchmark only): {DEFAULT_OUT}; with --source it must be given.")] = None,
     seed: Annotated[Optional[int], typer.Option(
-        help="Draw an alternative held-out set of extra_info entries (same size per concept) with this seed, "
+        min=0, help="Draw an alternative held-out set of extra_info entries (same size per concept) with this seed, "
              "for sensitivity studies. Default: the release's split (the last num_testing_info entries).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Benchmark name recorded in the manifest and version.",
                                                 callback=_named)] = None,

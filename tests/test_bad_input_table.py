@@ -188,6 +188,8 @@ CASES = [
     # 3. names that cannot collide or escape
     Case("two concepts differing only in case", case_variant, 2, "differ only in case"),
     Case("`--name ../../../escaped`", name_climbing_out, 2, "contains a path separator"),
+    Case("`build-dataset --seed -1`", lambda tmp, bench: [*build(tmp, lambda root: None), "--seed", "-1"], 2,
+         "Input should be greater than or equal to 0"),
     Case("`build-dataset --name ''`", lambda tmp, bench: [*build(tmp, lambda root: None), "--name", ""], 2,
          "a name cannot be empty"),
     Case("`score --model ''`", scored_into(lambda tmp, bench: ["--model", ""]), 2, "a name cannot be empty"),
