@@ -138,12 +138,12 @@ BUILTIN = [
                 display_name="Real Images",
                 needs="nothing"),
     AdapterSpec("always-yes", "baselines.sanity:always_yes", ("understand",),
-                "Sanity baseline: answers 'Yes' to everything (Rec. weight 0.5)", model_type="Und. Only",
-                model_size="0", display_name="always-yes",
+                "Sanity baseline (tagged, never ranked): answers 'Yes' to everything (Rec. weight 0.5)",
+                model_type="Und. Only", model_size="0", display_name="always-yes",
                 needs="nothing"),
     AdapterSpec("text-echo", "baselines.sanity:text_echo", ("understand",),
-                "Sanity baseline: echoes the prompt back", model_type="Und. Only", model_size="0",
-                display_name="text-echo",
+                "Sanity baseline (tagged, never ranked): echoes the prompt back", model_type="Und. Only",
+                model_size="0", display_name="text-echo",
                 needs="nothing"),
 ]
 
