@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -268,9 +269,16 @@ def _joined(note: str, more: str) -> str:
     return f"{note}; {more}" if note else more
 
 
+SLUG_LENGTH = 80
+
+
 def slug(text: str, empty: str = "run") -> str:
-    """`text` made safe for a file name and an HTML id (`empty` when nothing is left)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or empty
+    """`text` made safe for a file name and an HTML id (`empty` when nothing is left). A long one keeps its start
+    and ends with a hash of the whole text: cutting it would make two runs of a long-named model one page."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or empty
+    if len(safe) <= SLUG_LENGTH:
+        return safe
+    return f"{safe[:SLUG_LENGTH - 9]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def build_suffixes(builds: list[str]) -> dict[str, str]:

@@ -15,7 +15,7 @@ import pytest
 from evaluators.rundir import read_run
 from leaderboard.exports import to_csv, to_latex, to_markdown
 from leaderboard.page import build_site, load_runs
-from leaderboard.tables import build_tables, load_reported
+from leaderboard.tables import SLUG_LENGTH, build_tables, load_reported, slug
 
 from .cli_runner import ubpp
 from .run_fixtures import INJECTED, make_run
@@ -169,6 +169,19 @@ def test_runs_of_one_model_get_a_page_each(tmp_path: Path) -> None:
     assert len(site.runs) == 3 and len(set(site.pages.values())) == 3
     assert len(list((tmp_path / "site" / "runs").glob("*.html"))) == 3
     assert {str(p) for p in paths} == {str(r.path) for r in site.runs}
+
+
+def test_runs_of_a_long_named_model_get_a_page_each(tmp_path: Path) -> None:
+    """Page names were cut at 80 characters, which dropped the run folder's hash for names over ~40: two seeds of
+    one long-named model shared one page, and one row's samples link showed the other run."""
+    name = "My personalized unified model, full fine-tune of every weight, lr 1e-4"
+    for run in ("a", "b"):
+        make_run(tmp_path / "runs" / run, name, {"rec.weight": 0.5}, ["understand"])
+    site = build_site([tmp_path / "runs"], tmp_path / "site")
+    pages = sorted(p.name for p in (tmp_path / "site" / "runs").glob("*.html"))
+    assert len(set(site.pages.values())) == 2 and len(pages) == 2, pages
+    assert all(len(page) <= SLUG_LENGTH + len(".html") for page in pages)
+    assert slug("x" * 200) != slug("x" * 199) and slug("short name") == "short-name"
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
