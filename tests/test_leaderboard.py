@@ -174,7 +174,7 @@ def test_runs_of_one_model_get_a_page_each(tmp_path: Path) -> None:
 def test_runs_of_a_long_named_model_get_a_page_each(tmp_path: Path) -> None:
     """Page names were cut at 80 characters, which dropped the run folder's hash for names over ~40: two seeds of
     one long-named model shared one page, and one row's samples link showed the other run."""
-    name = "My personalized unified model, full fine-tune of every weight, lr 1e-4"
+    name = "My personalized unified model, full fine-tune of every weight, learning rate 1e-4, 24 steps"
     for run in ("a", "b"):
         make_run(tmp_path / "runs" / run, name, {"rec.weight": 0.5}, ["understand"])
     site = build_site([tmp_path / "runs"], tmp_path / "site")
