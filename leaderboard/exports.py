@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,15 +65,21 @@ def to_markdown(table: Table) -> str:
     frame = _frame(table, {1: "**{}**", 2: "<u>{}</u>"})
     frame.index = frame.index.map(lambda key: tuple(_markdown_safe(k) for k in key))
     frame.columns = [" ".join(dict.fromkeys(c)) for c in frame.columns]
-    return f"**{_markdown_safe(table.title)}**\n\n" + frame.reset_index().to_markdown(index=False) + "\n"
+    # cells as given: tabulate would read a model named 1e5 as 100000 and 0.500 as 0.5
+    body = frame.reset_index().to_markdown(index=False, disable_numparse=True)
+    return f"**{_markdown_safe(table.title)}**\n\n{body}\n"
+
+
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+"""What LaTeX would read as markup, or print as another glyph in its default OT1 encoding (< as ¡)."""
+_LATEX_SPECIAL = re.compile("|".join(map(re.escape, LATEX_SPECIALS)))
 
 
 def _latex_escape(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("$", r"\$"), ("#", r"\#"),
-                          ("_", r"\_"), ("{", r"\{"), ("}", r"\}"), ("~", r"\textasciitilde{}"),
-                          ("^", r"\textasciicircum{}")):
-        text = text.replace(char, escaped)
-    return text
+    """One pass, so no escape is escaped again (the braces of \\textbackslash{} were)."""
+    return _LATEX_SPECIAL.sub(lambda match: LATEX_SPECIALS[match.group()], text)
 
 
 def to_latex(table: Table) -> str:

@@ -393,3 +393,15 @@ def test_baseline_that_names_no_run_is_refused(tmp_path: Path) -> None:
     assert "--baseline 'nosuch' names no run read (models: A)" in line
     assert not (tmp_path / "site").exists()
     assert ubpp("leaderboard", "runs", "--out", "site", "--baseline", "A", cwd=tmp_path).returncode == 0
+
+
+def test_exports_keep_names_and_numbers_as_the_page_shows_them(tmp_path: Path) -> None:
+    """Markdown: tabulate read a model named 1e5 as 100000 and 0.500 as 0.5. LaTeX: the backslash's escape had its
+    own braces escaped again (C:\\{}models), and < > | printed as other glyphs (¡script¿)."""
+    make_run(tmp_path / "runs", "1e5", {"rec.weight": 0.5}, ["understand"])  # alone: a column of numbers
+    markdown = to_markdown(build_site([tmp_path / "runs"], tmp_path / "site", include_reported=False).tables[0])
+    assert "| 1e5 " in markdown and "100000" not in markdown and "0.500" in markdown
+    make_run(tmp_path / "runs", r"C:\models\v2 <b>|x</b>", {"rec.weight": 0.25}, ["understand"])
+    latex = to_latex(build_site([tmp_path / "runs"], tmp_path / "site").tables[0])
+    assert r"C:\textbackslash{}models\textbackslash{}v2 \textless{}b\textgreater{}\textbar{}x" in latex
+    assert r"\{\}" not in latex
