@@ -1,7 +1,8 @@
 """Paired comparison of two runs on the same benchmark: which column differences are real.
 
 Both runs scored the same items, so the comparison is paired: per concept,
-the difference of the two models' concept scores over the items both have
+the difference of the two models' concept scores over the items both have,
+each run's score averaging all its samples of them as its summary does
 (Rec.: the difference of the concept weights); then the mean over the
 shared concepts, as the leaderboard aggregates. Items of a concept are
 correlated and concepts are the sampling unit, so the interval resamples
@@ -36,6 +37,7 @@ from unifybench_pp.schema import item_concept
 from .metrics import METRICS, MetricResult
 from .rundir import Run, RunError
 from .text_metrics import rec_weight
+from .variance import parse_observation
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -144,15 +146,26 @@ def paired_difference(a: MetricResult | None, b: MetricResult | None, name: str)
     return replace(difference, coverage_a=a.coverage if a else None, coverage_b=b.coverage if b else None)
 
 
+def _scored_items(result: MetricResult) -> set[str]:
+    """The items a run scored, whatever its samples (`--samples`) and judge repeats."""
+    return {parse_observation(key)[0] for key, value in result.per_item.items() if value is not None}
+
+
+def _observations_of(result: MetricResult, items: set[str]) -> set[str]:
+    """Every scored observation of these items: a run of several samples is compared on all of them, as its own
+    summary averages them (pairing observation ids kept only sample 0 against a one-sample run)."""
+    return {key for key, value in result.per_item.items() if value is not None and parse_observation(key)[0] in items}
+
+
 def _paired_difference(a: MetricResult | None, b: MetricResult | None, name: str) -> PairedDifference:
     missing = [label for label, r in (("A", a), ("B", b)) if r is None or r.value is None]
     if missing:
         return PairedDifference(name, None, None, None, None, None, None, 0, 0,
                                 f"not computed in run {' and '.join(missing)}")
-    shared = {i for i, v in a.per_item.items() if v is not None and b.per_item.get(i) is not None}
+    shared = _scored_items(a) & _scored_items(b)
     if not shared:
         return PairedDifference(name, None, None, None, None, None, None, 0, 0, "no item scored in both runs")
-    scores_a, scores_b = concept_scores(a, shared), concept_scores(b, shared)
+    scores_a, scores_b = concept_scores(a, _observations_of(a, shared)), concept_scores(b, _observations_of(b, shared))
     concepts = sorted(scores_a)
     diffs = np.array([scores_a[c] - scores_b[c] for c in concepts])
     mean_a = float(np.mean([scores_a[c] for c in concepts]))

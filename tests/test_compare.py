@@ -426,3 +426,22 @@ def test_compare_prints_intervals_with_the_digits_of_their_values(two_runs: tupl
     [line] = [line for line in done.stdout.splitlines() if " rec.weight " in line]
     a, b, difference, low, high = re.findall(r"[+-]?\d+\.\d+", line)[:5]  # then p, shown to 3 digits
     assert {len(n.split(".")[1]) for n in (a, b, difference, low, high)} == {4}
+
+
+def test_a_run_of_several_samples_is_compared_on_all_of_them() -> None:
+    """Pairing observation ids kept only sample 0 of a `--samples 2` run against a one-sample run: the compared
+    mean was not the run's own. Each run's concept score averages all its observations of the shared items."""
+    rng = np.random.default_rng(3)
+    items = [f"qa/c{c}/{k:03d}" for c in range(4) for k in range(3)]
+    two = {f"{i}{suffix}": float(v) for i in items for suffix, v in zip(("", "#1"), rng.random(2))}
+    one = {i: float(v) for i, v in zip(items, rng.random(len(items)))}
+    a, b = result("qa.bleu", two), result("qa.bleu", one)
+    d = paired_difference(a, b, "qa.bleu")
+    concept_a = [np.mean([v for k, v in two.items() if k.startswith(f"qa/c{c}/")]) for c in range(4)]
+    concept_b = [np.mean([v for k, v in one.items() if k.startswith(f"qa/c{c}/")]) for c in range(4)]
+    assert d.a == pytest.approx(np.mean(concept_a), abs=1e-12)
+    assert d.difference == pytest.approx(np.mean(concept_a) - np.mean(concept_b), abs=1e-12)
+    assert d.items == len(items) and d.concepts == 4
+    # an item only run A scored (either sample) stays out of both sides
+    a_more = result("qa.bleu", {**two, "qa/c0/009#1": 1.0})
+    assert paired_difference(a_more, b, "qa.bleu").a == pytest.approx(d.a, abs=1e-12)
