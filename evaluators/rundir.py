@@ -31,6 +31,7 @@ from typing_extensions import NotRequired, TypedDict  # pydantic needs these on 
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import atomic_write
 from unifybench_pp.jsonio import BadJSON, BadLine, jsonl_text, loads, parse_jsonl, write_json, write_jsonl
+from unifybench_pp.openai_transport import added_usage
 from unifybench_pp.paths import NotText, UnsafePath, inside, path_component, read_regular, read_regular_text
 from unifybench_pp.runlock import utc_now
 from unifybench_pp.schema import GENERATION_TASKS, error_location
@@ -89,11 +90,20 @@ class RunInfo:
         if self.model_type not in MODEL_TYPES:
             raise RunError(f"model_type {self.model_type!r} is not one of {MODEL_TYPES}")
 
-    def record_scoring(self, results: list[MetricResult], judge_model: str, judge_usage: dict[str, Any] | None) -> None:
-        """Which model produced each computed metric, and the judge's model, prompt hashes and usage."""
+    def record_scoring(self, results: list[MetricResult], judge_model: str, judge_usage: dict[str, Any] | None,
+                       earlier: RunInfo | None = None) -> None:
+        """Which model produced each computed metric, and the judge's model, prompt hashes and usage: `usage` this
+        scoring's, `total_usage` every scoring of the run added up (`earlier`: what run.json held), so that a
+        resume or a re-run, which finds its answers in the cache, does not wipe what judging the run cost."""
         self.metric_models = {r.name: r.model for r in results if r.value is not None}
+        before = earlier.judge_total_usage if earlier and earlier.judge.get("model") == judge_model else {}
         self.judge = {"model": judge_model, "templates": {r.name: r.template_hash for r in results if r.template_hash},
-                      "usage": judge_usage or {}}
+                      "usage": judge_usage or {}, "total_usage": added_usage(before, judge_usage or {})}
+
+    @property
+    def judge_total_usage(self) -> dict[str, Any]:
+        """What judging this run cost over all its scorings (a run written before totals were kept: its last)."""
+        return self.judge.get("total_usage", self.judge.get("usage", {}))
 
 
 def package_versions() -> dict[str, str]:

@@ -576,6 +576,6 @@ def _score_run(bench: Benchmark, config: EvalConfig, info: RunInfo, run_dir: Pat
     scorers = scorers or Scorers(config.scoring)
     results = [why_unpredicted(result, info.capabilities, config.tasks)
                for result in score(bench, predictions, scorers, base=run_dir, unusable="fail")]
-    info.record_scoring(results, config.scoring.judge_model, scorers.judge_usage())
+    info.record_scoring(results, config.scoring.judge_model, scorers.judge_usage(), earlier=_recorded_info(run_dir))
     write_results(run_dir, info, results)
     return results

@@ -263,3 +263,33 @@ def test_judge_timeout_and_retries_are_options_with_bounds(tmp_path: Path) -> No
         result = CliRunner().invoke(app, ["score", str(tmp_path), str(tmp_path / "p.jsonl"), *bad])
         assert result.exit_code == 2 and "Invalid value" in result.output, bad
     assert "--judge-timeout" in CliRunner().invoke(app, ["evaluate", "--help"]).output
+
+
+def test_a_run_keeps_what_judging_it_cost_when_scored_again(mini_build: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run or resume finds every answer in the cache: its own usage is 0 requests, but the run's recorded
+    cost (the leaderboard's "judge cost") used to be replaced by that 0."""
+    import unifybench_pp
+    from baselines.registry import create
+    from evaluators.rundir import read_run_info
+    from evaluators.runner import EvalConfig, run_evaluation
+    from evaluators.scoring_config import ScoringConfig
+    from leaderboard.page import build_site
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    bench = unifybench_pp.load(mini_build)
+    asked = len(bench.tasks["qa"])
+    with ScriptedServer(lambda body, n: ("ok", "1")) as server:  # 100 prompt + 10 completion tokens a request
+        config = EvalConfig("text-echo", runs_dir=tmp_path / "runs", tasks=["qa"], scoring=ScoringConfig(
+            judge_base_url=server.base_url, judge_cache=tmp_path / "j.sqlite"))
+        run = run_evaluation(bench, create("text-echo"), config).run_dir
+        run_evaluation(bench, create("text-echo"), config)
+        assert len(server.requests) == asked
+    judge = read_run_info(run).judge
+    assert judge["usage"]["requests"] == 0 and judge["usage"]["cached"] == asked  # the second scoring's own
+    total = judge["total_usage"]
+    assert (total["requests"], total["prompt_tokens"], total["completion_tokens"]) == (asked, 100 * asked, 10 * asked)
+    assert total["cost_usd"] == pytest.approx(asked * (100 * 2.50 + 10 * 10.00) / 1e6)  # gpt-4o-2024-08-06's price
+    build_site([run], tmp_path / "site", include_reported=False)
+    assert f"{100 * asked} + {10 * asked} tokens, ${total['cost_usd']:.4f}" in (tmp_path / "site" / "index.html"
+                                                                                 ).read_text()

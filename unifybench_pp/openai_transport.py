@@ -86,6 +86,13 @@ class Usage:
         }
 
 
+def added_usage(earlier: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """Two `Usage.to_dict` records as one: counts and cost summed (a cost stays None where neither knows it)."""
+    total = {key: earlier.get(key, 0) + now.get(key, 0) for key in (*earlier, *now) if key != "cost_usd"}
+    costs = [usage["cost_usd"] for usage in (earlier, now) if usage.get("cost_usd") is not None]
+    return {**total, "cost_usd": sum(costs) if costs else None}
+
+
 @dataclass(frozen=True)
 class Answer:
     """One request's outcome: its value, or the error and how many attempts were made; `cached` when no call
