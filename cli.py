@@ -511,12 +511,15 @@ def evaluate(
             runs_dir=runs_dir, shard=shard_of, reasoning_input=reasoning_input, compared_with=compared_with,
             samples=samples, wait=wait, **({"display_name": name} if name else {}),
             **({"model_size": model_size} if model_size else {}))
-    console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}")
+    console.print(f"{result.predicted} items predicted, {result.skipped} already done; run: {result.run_dir}",
+                  soft_wrap=True, highlight=False)
     if result.predicted == result.skipped == 0:
         _say(f"no item to predict: the tasks and concepts asked for hold none in {bench.version}"
              + (" for this shard (more shards than concepts?)" if shard_of[1] > 1 else ""))
     if result.results is None:
-        console.print("this shard is done; the last shard to finish scores the merged predictions")
+        console.print(f"this shard is done; waiting for shard{'s' * (len(result.waiting) > 1)} "
+                      f"{', '.join(result.waiting)}: the last shard to finish scores the merged predictions",
+                      soft_wrap=True)
         return
     _print_results(f"{result.info.model} on {bench.version} ({scoring.protocol})", result.results,
                    result.info.judge.get("usage"), scoring)
@@ -552,12 +555,14 @@ def compare(
 ) -> None:
     """Paired comparison of two runs per column: A - B over shared concepts, concept-bootstrap CI, p-value."""
     from evaluators.compare import FRAME_KEYS, chance_note, compare_runs, p_text, to_frame, value_text
-    from evaluators.rundir import locate_run, read_run
+    from evaluators.rundir import check_scored, locate_run, read_run
     from leaderboard.exports import check_frame_out, for_people, write_frame
 
     if out:
         check_frame_out(out, FRAME_KEYS)  # before any work: a user's file, a build, an unknown extension refused
     a, b = read_run(locate_run(run_a)), read_run(locate_run(run_b))
+    for run in (a, b):
+        check_scored(run)
     differences = compare_runs(a, b)
     table = Table(title=f"{a.info.model} (A) vs {b.info.model} (B) on {a.info.benchmark_version} ({a.info.protocol})")
     for column in ("metric", "A", "B", "A - B", "95% CI", "p", "q", "concepts (items)"):

@@ -6,6 +6,8 @@
         scores.jsonl       one line per (metric, item): score and judge details
         summary.json       one record per metric: value, 95% CI, n, model, or why not computed
         images/            generated images
+        predictions.shard-<i>-of-<n>.jsonl, shard-<i>-of-<n>.done
+                           a sharded launch's own files; the last shard to finish merges them
 
 Writers replace each file atomically (temp file + rename) so a crash never
 leaves a half-written file; one process writes a run at a time (runlock.py).
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -270,6 +273,47 @@ _METRIC_RESULT = TypeAdapter(MetricResult)
 _PREDICTION = TypeAdapter(_PredictionLine)
 _SCORE = TypeAdapter(_ScoreLine)
 _AGREEMENTS = TypeAdapter(list[dict[str, Any]])
+
+
+RUN_FILES = ("run.json", "predictions.jsonl", "scores.jsonl", "summary.json")
+"""What a scored run directory holds (a run missing one is not published or compared)."""
+_SHARD_FILE = re.compile(r"(?:predictions\.shard-|shard-)(\d+)-of-(\d+)\.(?:jsonl|done)")
+
+
+def shard_files(run_dir: Path, shard: tuple[int, int]) -> tuple[Path, Path]:
+    """A launch's predictions file and its done marker: the run's own for one process, else shard i of n's."""
+    index, count = shard
+    if count == 1:
+        return run_dir / "predictions.jsonl", run_dir / "predictions.done"
+    return run_dir / f"predictions.shard-{index}-of-{count}.jsonl", run_dir / f"shard-{index}-of-{count}.done"
+
+
+def unfinished_shards(run_dir: Path, counts: Iterable[int] = ()) -> list[str]:
+    """`i/n` of every shard not finished, for each shard count some launch of the run started (and `counts`)."""
+    started = {int(match[2]) for path in run_dir.glob("*shard-*-of-*")
+               if (match := _SHARD_FILE.fullmatch(path.name)) and int(match[2]) > 1}
+    return [f"{i}/{n}" for n in sorted(started | set(counts)) for i in range(n)
+            if not shard_files(run_dir, (i, n))[1].exists()]
+
+
+def check_scored(run: Run) -> None:
+    """RunError naming the file when a run read by `read_run` is not a scored run: `read_run` takes a missing
+    predictions file (or a scores file, when the summary counts no score) as empty, and an empty summary as a run
+    (one still predicting, stopped before scoring, or waiting for its other shards); it would be published, or
+    compared, as measured."""
+    waiting = unfinished_shards(run.path)
+    if not (run.path / "summary.json").is_file() or not run.results:
+        if waiting:
+            raise RunError(f"{run.path}: not scored yet: shard{'s' * (len(waiting) > 1)} {', '.join(waiting)} "
+                           f"{'have' if len(waiting) > 1 else 'has'} not finished (run the evaluate command with "
+                           f"--shard {waiting[0]}; the last shard to finish scores the run)")
+    for name in RUN_FILES:
+        path = run.path / name
+        if not (path.exists() or path.is_symlink()):
+            raise RunError(f"{path}: missing")
+    if not run.results:
+        raise RunError(f"{run.path / 'summary.json'}: no metric scored yet (the run stopped before scoring, or its "
+                       f"other shards have not finished; re-run its evaluate command)")
 
 
 def read_run_info(path: Path) -> RunInfo:

@@ -58,7 +58,17 @@ from unifybench_pp.runlock import run_lock, utc_now
 from unifybench_pp.schema import GENERATION_TASKS, REASONING_SOURCES, TASKS, UNDERSTANDING_TASKS, task_capability
 
 from .metrics import MetricResult
-from .rundir import RunError, RunInfo, image_name, package_versions, prediction_record, read_run_info, write_results
+from .rundir import (
+    RunError,
+    RunInfo,
+    image_name,
+    package_versions,
+    prediction_record,
+    read_run_info,
+    shard_files,
+    unfinished_shards,
+    write_results,
+)
 from .scoring import NO_PREDICTIONS, Scorers, score
 from .scoring_config import ScoringConfig
 from .variance import observation_id
@@ -125,6 +135,8 @@ class EvalResult:
     skipped: int
     info: RunInfo
     """What run.json holds (display name, judge usage, ...)."""
+    waiting: list[str] = field(default_factory=list)
+    """The shards (`i/n`) a finished shard leaves the run waiting for."""
 
 
 def checkpoint_fingerprint(checkpoint: str | None) -> str:
@@ -497,22 +509,29 @@ def _relabel(run_dir: Path, info: RunInfo) -> None:
         write_json(run_dir / "run.json", asdict(replace(recorded, model=info.model, model_size=info.model_size)))
 
 
-def _shard_files(run_dir: Path, shard: tuple[int, int]) -> tuple[Path, Path]:
-    index, count = shard
-    if count == 1:
-        return run_dir / "predictions.jsonl", run_dir / "predictions.done"
-    return run_dir / f"predictions.shard-{index}-of-{count}.jsonl", run_dir / f"shard-{index}-of-{count}.done"
+def _shards_in_other_folders(run_dir: Path, waiting: list[str]) -> list[str]:
+    """A shard this run waits for that finished in a sibling folder was launched with other settings (the folder
+    is the settings' hash): it never merges here, and this run would wait for ever without being told."""
+    notes = []
+    for shard in waiting:
+        index, count = map(int, shard.split("/"))
+        elsewhere = sorted(folder for folder in run_dir.parent.iterdir() if folder != run_dir
+                           and shard_files(folder, (index, count))[1].exists())
+        notes += [f"shard {shard} finished in {folder}, a run with other settings (seed, protocol, samples, options "
+                  f"or checkpoint): shards merge only within one run folder, so launch shard {shard} with this "
+                  f"shard's settings" for folder in elsewhere]
+    return notes
 
 
 def _all_shards_done(run_dir: Path, count: int) -> bool:
-    return all((run_dir / f"shard-{i}-of-{count}.done").exists() for i in range(count))
+    return all(shard_files(run_dir, (i, count))[1].exists() for i in range(count))
 
 
 def _merge(run_dir: Path, count: int) -> None:
     """Append every shard's records that predictions.jsonl lacks (idempotent; the caller holds the run lock)."""
     merged = PredictionLog(run_dir / "predictions.jsonl")
     for i in range(count):
-        shard = PredictionLog(run_dir / f"predictions.shard-{i}-of-{count}.jsonl")
+        shard = PredictionLog(shard_files(run_dir, (i, count))[0])
         merged.append([r for key, r in shard.done.items() if key not in merged.done])
 
 
@@ -532,7 +551,7 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
     run_dir, info = open_run(bench, model, config)
     index, count = config.shard
     with run_lock(run_dir, "run" if count == 1 else f"shard-{index}-of-{count}", config.wait, say):
-        log_path, done_marker = _shard_files(run_dir, config.shard)
+        log_path, done_marker = shard_files(run_dir, config.shard)
         done_marker.unlink(missing_ok=True)  # predicting again: a merge must wait for this shard
         if not (run_dir / "run.json").exists():
             write_results(run_dir, info, [])
@@ -544,7 +563,10 @@ def run_evaluation(bench: Benchmark, model: Model, config: EvalConfig,
         if count == 1:
             return EvalResult(run_dir, _score_run(bench, config, info, run_dir, scorers), predicted, skipped, info)
     if not _all_shards_done(run_dir, count):
-        return EvalResult(run_dir, None, predicted, skipped, info)
+        waiting = [shard for shard in unfinished_shards(run_dir, [count]) if shard.endswith(f"/{count}")]
+        for note in _shards_in_other_folders(run_dir, waiting):
+            say(note)
+        return EvalResult(run_dir, None, predicted, skipped, info, waiting)
     # Shards never fail one another: the merge waits for whoever holds the run.
     with run_lock(run_dir, "run", wait=True, say=say):
         _merge(run_dir, count)

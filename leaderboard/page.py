@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from evaluators.metrics import METRICS
-from evaluators.rundir import Run, RunError, find_runs, read_run
+from evaluators.rundir import Run, RunError, check_scored, find_runs, read_run
 from unifybench_pp import Benchmark, SourceError, load
 from unifybench_pp.errors import UbppError
 from unifybench_pp.files import NotOurs, check_replaceable, sealed_entries, staged_directory
@@ -53,9 +53,6 @@ class Site:
 class SiteError(UbppError):
     """An --out, --baseline or --benchmark the leaderboard cannot use; nothing was written."""
 
-
-RUN_FILES = ("run.json", "predictions.jsonl", "scores.jsonl", "summary.json")
-"""What a run directory must hold to be published (a run missing one is skipped with a warning)."""
 
 SITE_ENTRY = re.compile(r"index\.html|runs|runs/[^/]+\.html|[^/]+\.(md|csv|tex)")
 """Every entry a leaderboard site holds: an --out sealed by ubpp holding anything else (a benchmark build, a
@@ -102,26 +99,13 @@ def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def check_run(run: Run) -> None:
-    """RunError naming the file when a run read by `read_run` is not fit to publish: `read_run` takes a missing
-    predictions file (or a scores file, when the summary counts no score) as empty, and an empty summary as a run
-    (one still predicting, or stopped before scoring); the page would show it as measured."""
-    for name in RUN_FILES:
-        path = run.path / name
-        if not (path.exists() or path.is_symlink()):
-            raise RunError(f"{path}: missing")
-    if not run.results:
-        raise RunError(f"{run.path / 'summary.json'}: no metric scored yet (the run stopped before scoring, or its "
-                       f"other shards have not finished; re-run its evaluate command)")
-
-
 def load_runs(roots: list[Path]) -> tuple[list[Run], list[tuple[str, str]]]:
     """Every readable run under `roots`, and (path, reason) for each one skipped."""
     runs, skipped = [], []
     for path in find_runs(roots):
         try:
             run = read_run(path)
-            check_run(run)
+            check_scored(run)
             runs.append(run)
         except (RunError, OSError, ValueError) as error:
             skipped.append((str(path), str(error)))

@@ -362,3 +362,27 @@ def test_sharded_and_unsharded_launches_of_a_run_predict_nothing_twice(mini_buil
     shard_file = alone.run_dir / "predictions.shard-1-of-2.jsonl"
     assert sorted(json.loads(line)["id"] for line in shard_file.read_text().splitlines()) == \
         sorted(item.id for item in second)
+
+
+def test_shards_launched_with_other_settings_are_named_and_the_run_is_not_taken_as_scored(
+        mini_build: Path, tmp_path: Path) -> None:
+    """Shard 1/2 with another seed lands in another run folder (the settings' hash) and never merges: both used to
+    say only "this shard is done", and compare took the unscored folder as a run with no column computed."""
+    from evaluators.rundir import RunError, check_scored, read_run
+
+    bench = unifybench_pp.load(mini_build)
+    scoring = ScoringConfig(clip="/nonexistent", judge_cache=tmp_path / "judge.sqlite")
+    config = lambda **kw: EvalConfig("always-yes", runs_dir=tmp_path / "runs", scoring=scoring, tasks=["rec"],  # noqa: E731
+                                     **kw)
+    first = run_evaluation(bench, create("always-yes"), config(shard=(0, 2)))
+    assert first.results is None and first.waiting == ["1/2"]
+    said: list[str] = []
+    other = run_evaluation(bench, create("always-yes"), config(shard=(1, 2), seed=1), say=said.append)
+    assert other.run_dir != first.run_dir and other.waiting == ["0/2"]
+    [note] = said
+    assert note.startswith(f"shard 0/2 finished in {first.run_dir}, a run with other settings") and "seed" in note
+    with pytest.raises(RunError, match=r"not scored yet: shard 1/2 has not finished \(run the evaluate command "
+                                       r"with --shard 1/2"):
+        check_scored(read_run(first.run_dir))
+    compared = in_process("compare", str(first.run_dir), str(other.run_dir), cwd=tmp_path)
+    assert compared.returncode == 2 and "shard 1/2 has not finished" in compared.stderr, compared.stderr
