@@ -22,7 +22,7 @@ from scipy import stats
 
 from unifybench_pp.schema import item_concept
 
-_SUFFIX = re.compile(r"^(?P<item>.*?)(?:#(?P<sample>\d+))?(?:@(?P<repeat>\d+))?$")
+_SUFFIX = re.compile(r"^(?P<item>.*?)(?:#(?P<sample>[0-9]+))?(?:@(?P<repeat>[0-9]+))?$")  # ASCII: #١ is no sample
 DETECT = 0.05
 """The difference the power statement is made for (two-sided alpha 0.05, power 0.8)."""
 

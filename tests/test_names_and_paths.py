@@ -144,10 +144,13 @@ def test_a_name_or_version_that_climbs_out_never_names_a_run_directory(release: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bench", "release"]
 
 
-@pytest.mark.parametrize("case", ["duplicate", "sample zero", "sample 01", "repeat", "empty"])
+@pytest.mark.parametrize("case", ["duplicate", "sample zero", "sample 01", "repeat", "empty", "read line by line",
+                                  "non-ASCII digit"])
 def test_duplicate_prediction_ids_and_an_empty_file_are_refused(case: str, mini_build: Path, tmp_path: Path) -> None:
     """'#0' is the item itself and '#01' its sample 1: each given twice was read as two items, and the run written
-    then failed its own summary check (n counted both, the scores kept one)."""
+    then failed its own summary check (n counted both, the scores kept one). The file is checked line by line (a
+    duplicate on line 2 is found before a broken line 3 is parsed, and before a huge rest would be), and a sample
+    number is ASCII digits (Python's \\d took '#١' for sample 1)."""
     preds = tmp_path / "preds.jsonl"
 
     def line(item: str) -> str:
@@ -155,9 +158,11 @@ def test_duplicate_prediction_ids_and_an_empty_file_are_refused(case: str, mini_
 
     preds.write_text({"duplicate": line("qa/ast/000") * 2, "sample zero": line("qa/ast/000") + line("qa/ast/000#0"),
                       "sample 01": line("qa/ast/000#1") + line("qa/ast/000#01"), "repeat": line("qa/ast/000@1"),
-                      "empty": ""}[case])
+                      "empty": "", "read line by line": line("qa/ast/000") * 2 + "{broken\n",
+                      "non-ASCII digit": line("qa/ast/000#\u0661")}[case])
     result = CliRunner().invoke(app, ["score", str(mini_build), str(preds), "--judge-cache", str(tmp_path / "j")])
-    one_line(result, *{"empty": ("holds no prediction",), "repeat": ("line 1", "marks a judge's repeat")}.get(
+    one_line(result, *{"empty": ("holds no prediction",), "repeat": ("line 1", "marks a judge's repeat"),
+                       "non-ASCII digit": ("line 1", "unknown item 'qa/ast/000#\u0661'")}.get(
         case, ("line 2", "predicted again (first on line 1)")))
 
 
