@@ -198,17 +198,18 @@ def judge_note(run: Run, result: MetricResult) -> str:
 
 def rank_cells(rows: list[Row], columns: list[Column]) -> None:
     """Mark best (1) and second (2) per column, over all rows and over measured rows only, in the direction the
-    metric registry gives (`higher_is_better`). Sanity rows take no part: a trivial answer that scores high (text-echo's
+    metric registry gives (`higher_is_better`), on the values as shown: rows that read the same share a mark, as
+    in the paper's tables. Sanity rows take no part: a trivial answer that scores high (text-echo's
     Rec. 1.000) shows a metric's blind spot, not the best model."""
     ranked = [r for r in rows if not r.sanity]
     for view, members in (("all", ranked), ("measured", [r for r in ranked if r.source == "measured"])):
         for column in columns:
-            values = sorted({r.cells[column.key].value for r in members if r.cells[column.key].status == "ok"},
-                            reverse=METRICS[column.key].higher_is_better)
+            values = sorted({shown_value(r.cells[column.key].value) for r in members
+                             if r.cells[column.key].status == "ok"}, reverse=METRICS[column.key].higher_is_better)
             for row in members:
                 cell = row.cells[column.key]
-                if cell.status == "ok" and cell.value in values[:2]:
-                    cell.rank[view] = values.index(cell.value) + 1
+                if cell.status == "ok" and shown_value(cell.value) in values[:2]:
+                    cell.rank[view] = values.index(shown_value(cell.value)) + 1
 
 
 def _ordered(rows: list[Row]) -> list[Row]:
@@ -414,11 +415,20 @@ def _setting(run: Run) -> tuple[str, ...]:
     return (info.model, info.adapter, info.checkpoint_sha256, str(info.seed), json.dumps(info.recipe, sort_keys=True))
 
 
+DECIMALS = 3
+"""A score's digits in the tables (the paper's)."""
+
+
+def shown_value(value: float) -> float:
+    """A score as the tables show it: what ranks compare."""
+    return round(value, DECIMALS)
+
+
 def format_cell(cell: Cell) -> str:
     if cell.status == "na":
         return "-"
     if cell.status == "nc":
         return "n/c"
     if cell.status == "partial":
-        return f"{cell.value:.3f} ({cell.coverage})"
-    return f"{cell.value:.3f}"
+        return f"{cell.value:.{DECIMALS}f} ({cell.coverage})"
+    return f"{cell.value:.{DECIMALS}f}"

@@ -405,3 +405,17 @@ def test_exports_keep_names_and_numbers_as_the_page_shows_them(tmp_path: Path) -
     latex = to_latex(build_site([tmp_path / "runs"], tmp_path / "site").tables[0])
     assert r"C:\textbackslash{}models\textbackslash{}v2 \textless{}b\textgreater{}\textbar{}x" in latex
     assert r"\{\}" not in latex
+
+
+def test_rows_that_read_the_same_share_a_mark() -> None:
+    """Ranks used full precision while the table shows three decimals: 0.8004 was bold and 0.8001 underlined,
+    both reading 0.800."""
+    from leaderboard.tables import Cell, Column, Row, rank_cells
+
+    def row(method: str, value: float) -> Row:
+        return Row(id=method, type="Unified Model", method=method, size="-", source="measured",
+                   cells={"rec.weight": Cell(value, "ok")})
+
+    rows = [row("A", 0.8004), row("B", 0.8001), row("C", 0.7)]
+    rank_cells(rows, [Column("rec.weight", "Understanding", "Rec.", "Weight")])
+    assert [r.cells["rec.weight"].rank.get("all") for r in rows] == [1, 1, 2]
