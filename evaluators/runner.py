@@ -405,21 +405,26 @@ def _call(model: Model, task: str, requests: list, device: str) -> list:
 def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, log: PredictionLog,
             on_task: Callable[[str, int], Callable[[int], None]] = lambda task, total: lambda n: None) -> tuple[int,
                                                                                                                 int]:
-    """Predict every planned item not already in the log; returns (predicted, skipped)."""
+    """Predict every planned item not already in the log; returns (predicted, skipped). A generated image deleted
+    since is predicted again, as it is when another launch's record lost its image (`finished_elsewhere`)."""
     pairs = plan(bench, model, config)
-    if any((task, item.id) not in log.done for task, item in pairs):
+    done_here = {key for key, record in log.done.items()
+                 if record["task"] not in GENERATION_TASKS or _image_here(run_dir, record)}
+    if any((task, item.id) not in done_here for task, item in pairs):
         elsewhere = finished_elsewhere(run_dir, log.path)
-        log.append([elsewhere[key] for key in ((task, item.id) for task, item in pairs)
-                    if key in elsewhere and key not in log.done])
+        taken = [elsewhere[key] for key in ((task, item.id) for task, item in pairs)
+                 if key in elsewhere and key not in done_here]
+        log.append(taken)
+        done_here.update((record["task"], record["id"]) for record in taken)
     predicted = skipped = 0
     advances = {}
     for task in dict.fromkeys(t for t, _ in pairs):
         items = [item for t, item in pairs if t == task]
-        done = sum((task, item.id) in log.done for item in items)
+        done = sum((task, item.id) in done_here for item in items)
         skipped += done
         advances[task] = on_task(task, len(items))
         advances[task](done)
-    todo = [(task, item) for task, item in pairs if (task, item.id) not in log.done]
+    todo = [(task, item) for task, item in pairs if (task, item.id) not in done_here]
     # Concept-major: each concept is personalized once (a DreamBooth pipeline is loaded once, not per task).
     for concept_id in dict.fromkeys(item.concept for _, item in todo):
         concept = bench.concepts[concept_id]

@@ -362,6 +362,10 @@ def test_sharded_and_unsharded_launches_of_a_run_predict_nothing_twice(mini_buil
     shard_file = alone.run_dir / "predictions.shard-1-of-2.jsonl"
     assert sorted(json.loads(line)["id"] for line in shard_file.read_text().splitlines()) == \
         sorted(item.id for item in second)
+    (alone.run_dir / image_name(second[1].id)).unlink()  # the same launch again: its own record lost its image too
+    again = run_evaluation(bench, create("real-images"), images())
+    assert again.predicted == 1 and (alone.run_dir / image_name(second[1].id)).is_file()
+    assert again.results is not None and all(r.failed == 0 for r in again.results if r.task == "pure_gen")
 
 
 def test_shards_launched_with_other_settings_are_named_and_the_run_is_not_taken_as_scored(
