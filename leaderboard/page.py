@@ -100,7 +100,8 @@ def thumbnail(root: Path, name: str, size: int = 160) -> str | None:
 
 
 def load_runs(roots: list[Path]) -> tuple[list[Run], list[tuple[str, str]]]:
-    """Every readable run under `roots`, and (path, reason) for each one skipped."""
+    """Every readable run under `roots`, and (path, reason) for each one skipped: the reason names a file of the run
+    by its name in the run (`summary.json: ...`), the path being said once beside it."""
     runs, skipped = [], []
     for path in find_runs(roots):
         try:
@@ -108,7 +109,10 @@ def load_runs(roots: list[Path]) -> tuple[list[Run], list[tuple[str, str]]]:
             check_scored(run)
             runs.append(run)
         except (RunError, OSError, ValueError) as error:
-            skipped.append((str(path), str(error)))
+            reason = str(error)
+            for prefix in (f"{path}{os.sep}", f"{path}: "):
+                reason = reason.removeprefix(prefix)
+            skipped.append((str(path), reason))
     return runs, skipped
 
 

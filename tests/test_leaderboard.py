@@ -263,6 +263,7 @@ def test_runs_missing_files_or_holding_numbers_as_text_are_skipped_with_one_line
     assert "scores.jsonl: line 1: score: Input should be a valid number, not '0.75'" in reasons["TextScore"]
     assert "rec.weight appears twice" in reasons["TwoRecords"]
     assert "summary.json: no metric scored yet" in reasons["Unscored"]
+    assert all(warning.count(str(paths[model].relative_to(tmp_path))) == 1 for model, warning in reasons.items())
     csv_text = (tmp_path / "site" / "table1-syncr1.csv").read_text()
     assert [row[1] for row in csv.reader(io.StringIO(csv_text))][4:] == ["Good"]  # the only row published
 
