@@ -613,6 +613,24 @@ def test_two_processes_splitting_a_group_train_what_one_process_trains(mini_buil
             torch.testing.assert_close(split[name], value, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
 
 
+def test_the_schedule_spans_the_steps_whatever_the_updates_per_rollout(mini_build: Path, tmp_path: Path) -> None:
+    """The scheduler stepped once per update: with 2 updates per rollout a cosine over 4 steps reached 0 at step 3
+    and climbed back. Each step's updates now share its rate, the schedule's over `steps`."""
+    from transformers import get_scheduler
+
+    config = _config(mini_build, "steps=4", "updates_per_rollout=2", "lr_scheduler=cosine", "warmup_steps=1",
+                     "concepts=[chelsea]", "run_per_concept=false", "save_every=4")
+    logged = [m["lr"] for m in train(config, tmp_path / "run", quiet=True).metrics]
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=config.learning_rate)
+    schedule = get_scheduler("cosine", optimizer, num_warmup_steps=1, num_training_steps=4)
+    expected = []
+    for _ in range(4):
+        expected.append(schedule.get_last_lr()[0])
+        optimizer.step()
+        schedule.step()
+    assert logged == pytest.approx(expected) and expected[1] == pytest.approx(config.learning_rate)
+
+
 def test_a_group_per_process_makes_a_step_of_two_groups(mini_build: Path, tmp_path: Path) -> None:
     """`distribute: group_per_rank`: each process rolls out a group of its own (different prompts), the step's
     metrics hold both groups, gradients are averaged and the processes stay in sync."""

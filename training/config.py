@@ -176,7 +176,8 @@ class TrainConfig:
     """Seeds the prompt schedule and every candidate's text and image generators (a trajectory depends on
     (seed, step, candidate) only, so resume and any process count repeat it)."""
     steps: Count = 100
-    """Optimizer steps (per concept with `run_per_concept`); the learning-rate schedule spans them."""
+    """Optimizer steps (per concept with `run_per_concept`); the learning-rate schedule spans them (with
+    `updates_per_rollout` above 1, a step's updates share its rate)."""
     group_size: Whole = 9
     """G: trajectories per prompt; advantages are centred on their mean."""
     batch_size: Count = 1

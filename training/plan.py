@@ -312,7 +312,9 @@ def make_plan(config: TrainConfig, processes: int | None = None, out: Path | Non
         ("groups per optimizer step", f"{groups} of G = {config.group_size} "
                                       f"({'each group split over the processes' if split else 'one per process'}, "
                                       f"distribute: {config.distribute})"),
-        ("optimizer steps", f"{config.steps}{per_concept}"),
+        ("optimizer steps", f"{config.steps}{per_concept}" + (
+            f" ({config.updates_per_rollout} updates each, at the step's rate)" if config.updates_per_rollout > 1
+            else "")),
         ("precision (rollouts and loss)", precision),
         ("GPU", _gpus(config)),
     ]

@@ -507,7 +507,7 @@ class Trainer:
             policy = accelerator.unwrap_model(self.policy)
             olds = [self._fixed_logprobs(policy, r) if config.updates_per_rollout > 1 else None for r in rollouts]
             references = [self._reference_logprobs(r) for r in rollouts]
-        grad_norm, lr = 0.0, self.scheduler.get_last_lr()[0]  # the rate this step's first update uses
+        grad_norm, lr = 0.0, self.scheduler.get_last_lr()[0]  # the rate every update of this step uses
         for _ in range(config.updates_per_rollout):
             with accelerator.no_sync(self.policy):
                 parts = [self._backward(r, 1.0 / per_process, old, ref)
@@ -519,8 +519,8 @@ class Trainer:
             self.optimizer.step()
             if self.rows is not None:
                 self.rows.scatter()
-            self.scheduler.step()
             self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()  # once per step, whatever its updates: the schedule spans `steps`
         self.step += 1
         row = self._metrics(rollouts, parts, grad_norm, lr, time.perf_counter() - started)
         row.update(self._control(rollouts))
