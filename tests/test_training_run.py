@@ -150,7 +150,7 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     assert [c.name for c in sorted((tmp_path / "split" / "checkpoints").iterdir())] == ["step-000001", "step-000002"]
     with pytest.raises(TrainingError, match="--resume"):
         train(config, tmp_path / "split", quiet=True)
-    with pytest.raises(TrainingError, match="learning_rate"):
+    with pytest.raises(TrainingError, match="learning_rate: 0.0001 there, 0.5 now"):
         train(_config(mini_build, "steps=3", f"trainable={trainable}", "run_per_concept=false", "learning_rate=0.5"),
               tmp_path / "split", resume=True, quiet=True)
     second = train(config, tmp_path / "split", resume=True, quiet=True)
@@ -178,6 +178,19 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     again = train(config, killed, stop_after=1, quiet=True)
     assert [m["loss"] for m in again.metrics] == [whole.metrics[0]["loss"]]
     assert [json.loads(line)["step"] for line in (killed / "samples.jsonl").read_text().splitlines()] == [1] * 3
+
+
+def test_a_resume_on_a_rebuilt_benchmark_is_refused(mini_build: Path, tmp_path: Path) -> None:
+    """The build at --set benchmark= rebuilt with another split between a stop and its resume: the resumed steps
+    trained on entries the new build holds out, without a word."""
+    bench = tmp_path / "bench"
+    shutil.copytree(mini_build, bench)
+    config = _config(bench, "steps=2", "concepts=[chelsea]", "run_per_concept=false")
+    train(config, tmp_path / "run", stop_after=1, quiet=True)
+    unifybench_pp.build(unifybench_pp.MINI_SOURCE, bench, unifybench_pp.SplitConfig(seed=1),
+                        name=unifybench_pp.MINI_NAME, quiet=True)
+    with pytest.raises(TrainingError, match=r"it trained on the build .+, and .+ now holds .+ \(rebuilt"):
+        train(config, tmp_path / "run", resume=True, quiet=True)
 
 
 def test_a_run_per_concept_gives_each_concept_the_model_a_run_of_its_own_would(mini_build: Path,

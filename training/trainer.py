@@ -316,9 +316,10 @@ class Trainer:
         if resume and saved.is_file():
             before = load_config(saved)
             if before.to_dict() != self.config.to_dict():
-                changed = sorted(k for k, v in self.config.to_dict().items() if before.to_dict()[k] != v)
-                raise TrainingError(f"cannot resume {self.out}: settings differ from its config.yaml "
-                                    f"({', '.join(changed)})")
+                old, new = before.to_dict(), self.config.to_dict()
+                changed = ", ".join(f"{k}: {old[k]!r} there, {v!r} now" for k, v in sorted(new.items()) if old[k] != v)
+                raise TrainingError(f"cannot resume {self.out}: settings differ from its config.yaml ({changed}); "
+                                    f"resume with its settings, or train these in another --out")
         return checkpoints[-1] if resume and checkpoints else None
 
     @contextmanager
@@ -333,9 +334,15 @@ class Trainer:
             self.accelerator._optimizers = optimizers
 
     def _load(self, checkpoint: Path) -> None:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        trained_on = state.get("benchmark_version", self.bench.version)  # checkpoints before it was kept: trusted
+        if trained_on != self.bench.version:
+            raise TrainingError(f"cannot resume {self.out}: it trained on the build {trained_on}, and "
+                                f"{self.config.benchmark} now holds {self.bench.version} (rebuilt with another split "
+                                f"or source: other held-out entries); resume on that build, or train on this one "
+                                f"with another --out")
         with self._state_objects():
             self.accelerator.load_state(str(checkpoint))
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
         self.step = state["step"]
         for concept, controller in self.controllers.items():
             controller.load_state_dict(state["controllers"][concept])
@@ -377,7 +384,8 @@ class Trainer:
         with self._state_objects():
             self.accelerator.save_state(str(staging))
         if self.accelerator.is_main_process:
-            state = {"step": self.step, "controllers": {c: k.state_dict() for c, k in self.controllers.items()}}
+            state = {"step": self.step, "controllers": {c: k.state_dict() for c, k in self.controllers.items()},
+                     "benchmark_version": self.bench.version}
             write_json(staging / "trainer_state.json", state)
             replace_directory(staging, target, "checkpoint")
             for old in _checkpoints(self.out)[: -self.config.keep_checkpoints]:
