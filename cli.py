@@ -850,9 +850,12 @@ def train_syncr1(
         return
     if result.metrics:
         first, last = reward_trend(result.metrics)
-        log = out / ("<concept>" if settings.run_per_concept else "") / METRICS
+        one = isinstance(settings.concepts, list) and len(settings.concepts) == 1
+        log = (f"{out / settings.concepts[0] / METRICS}" if settings.run_per_concept and one else
+               f"{out / '<concept>' / METRICS}, one per concept" if settings.run_per_concept else f"{out / METRICS}")
         console.print(f"mean reward: first third {first:.4f} -> last third {last:.4f} "
-                      f"({len(result.metrics)} step{'s' * (len(result.metrics) != 1)} logged in {log})", soft_wrap=True)
+                      f"({len(result.metrics)} step{'s' * (len(result.metrics) != 1)} logged in {log})", soft_wrap=True,
+                      markup=False, highlight=False)
     if result.bundle is None:
         console.print(f"stopped at {result.stopped_at}; continue with --resume", markup=False, soft_wrap=True)
     else:
@@ -861,9 +864,16 @@ def train_syncr1(
 
 
 def _evaluate_command(settings: Any, bundle: Path) -> str:
-    """The `ubpp evaluate` line for a trained bundle: its benchmark, a tiny model's sampler as it trained, and only
-    its concepts when it has a subset (the others have no model in it)."""
+    """The `ubpp evaluate` line for a trained bundle: its benchmark, a tiny model's sampler as it trained and its
+    size (the adapter would show the released Show-o's 1.3B), and only its concepts when it has a subset (the others
+    have no model in it)."""
     command = f"ubpp evaluate --model syncr1 --checkpoint {shlex.quote(str(bundle))}"
+    if settings.tiny_base:  # `tiny` builds its base in the shipped one's shape
+        from baselines.base import size_label
+        from baselines.showo.checkpoints import parameter_count
+        from training.pretrain_tiny import TINY_BASE
+
+        command += f" --model-size {size_label(parameter_count(TINY_BASE.showo))}"
     if settings.benchmark is not None and Path(settings.benchmark) != DEFAULT_OUT:
         command += f" --benchmark {shlex.quote(str(settings.benchmark))}"
     for name, value in settings.evaluate_options.items():  # a tiny model samples as it trained

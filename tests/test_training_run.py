@@ -443,10 +443,10 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
     assert "mean reward" in result.output
     hint = re.search(r"\(evaluate: ubpp (evaluate .*)\)", result.output)  # what a user copies: run below
     printed = shlex.split(hint.group(1)) if hint else []
-    assert printed == ["evaluate", "--model", "syncr1", "--checkpoint", str(out), "--benchmark", str(mini_build),
-                       "--option", "steps=4", "--option", "guidance_scale=2.0", "--option", "max_new_tokens=4",
-                       "--concepts", "chelsea,coins"]  # FAST's generation_steps and answer length, the preset's CFG
-    assert f"logged in {out / '<concept>' / 'metrics.jsonl'}" in result.output
+    assert printed == ["evaluate", "--model", "syncr1", "--checkpoint", str(out), "--model-size", "211.8K",
+                       "--benchmark", str(mini_build), "--option", "steps=4", "--option", "guidance_scale=2.0",
+                       "--option", "max_new_tokens=4", "--concepts", "chelsea,coins"]  # FAST's steps and answer length
+    assert f"logged in {out / '<concept>' / 'metrics.jsonl'}, one per concept" in result.output
     metrics = [json.loads(line) for line in (out / "chelsea" / "metrics.jsonl").read_text().splitlines()]
     assert metrics[0]["loss"] == pytest.approx(metrics[0]["loss_und"] + metrics[0]["loss_gen"])
     assert {"reward/tier", "reward/colour", "reward/ssim", "loss", "kl_per_token", "pass_rate", "tau", "loss_und",
@@ -465,6 +465,7 @@ def test_cli_trains_the_tiny_preset_and_evaluate_loads_the_result(mini_build: Pa
                 "--option", "max_new_tokens=4", "--option", "model_epoch=2", "--clip-model", "/nonexistent"]
     evaluated = runner.invoke(app, [*evaluate, *printed[-2:]])
     assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(next((tmp_path / "runs").rglob("run.json")).read_text())["model_size"] == "211.8K"
     summary = json.loads(next((tmp_path / "runs").rglob("summary.json")).read_text())
     rec = next(r for r in summary if r["name"] == "rec.weight")
     assert set(rec["per_concept"]) == {"chelsea", "coins"}
