@@ -24,6 +24,7 @@ from typer.testing import CliRunner
 import unifybench_pp
 from baselines.base import GenerateRequest, ModelError
 from baselines.registry import create
+from baselines.showo.bundle import ShowoBundle
 from baselines.showo.pipeline import ShowoPipeline
 from baselines.showo.sampler import MaskGitSampler, SamplerConfig, encode_prompts
 from baselines.showo.understand import Understander, encode_questions
@@ -178,6 +179,25 @@ def test_resume_after_a_stop_repeats_the_uninterrupted_run(mini_build: Path, tmp
     again = train(config, killed, stop_after=1, quiet=True)
     assert [m["loss"] for m in again.metrics] == [whole.metrics[0]["loss"]]
     assert [json.loads(line)["step"] for line in (killed / "samples.jsonl").read_text().splitlines()] == [1] * 3
+
+
+def test_a_one_model_run_is_refused_concepts_it_has_no_rows_for_before_predicting(mini_build: Path,
+                                                                                tmp_path: Path) -> None:
+    """It predicted every item of the first concept, then stopped at the next one's missing concept file."""
+    from evaluators.runner import EvalConfig, run_evaluation
+
+    config = _config(mini_build, "steps=1", "concepts=[chelsea]", "run_per_concept=false")
+    out = train(config, tmp_path / "run", quiet=True).out
+    model = create("syncr1", str(out), "cpu", steps=4, max_new_tokens=4)
+    assert model.served_concepts == {"chelsea"}
+    with pytest.raises(ModelError, match=r"holds no model for concept\(s\) ast, cam, .* \(fix: --concepts chelsea"):
+        run_evaluation(unifybench_pp.load(mini_build), model, EvalConfig("syncr1", runs_dir=tmp_path / "runs",
+                                                                         tasks=["rec"]))
+    assert not list((tmp_path / "runs").rglob("predictions.jsonl"))
+    # an export stopped mid-way leaves a hidden staging folder: it was listed as a concept model
+    for folder in ("per/ast/model/showo", "per/.model.tmp-1f2e/showo"):
+        (tmp_path / folder).mkdir(parents=True)
+    assert list(ShowoBundle.per_concept(tmp_path / "per")) == ["ast"]
 
 
 def test_a_resume_on_a_rebuilt_benchmark_is_refused(mini_build: Path, tmp_path: Path) -> None:

@@ -112,8 +112,13 @@ class ShowoAdapter:
             checkpoint = str(trained.root)  # a finished one-model run: its model/
         own_models = ShowoBundle.per_concept(Path(checkpoint))
         _check_training_finished(name, Path(checkpoint), own_models)
-        self.served_concepts: set[str] | None = set(own_models) if own_models else None
-        """The concepts a folder of per-concept models holds a model for (None: one model serves every concept)."""
+        own_rows = ShowoBundle(Path(checkpoint)).concepts
+        self.served_concepts: set[str] | None = (
+            set(own_models) if own_models else
+            {path.stem for path in own_rows.glob("*.safetensors")} if own_rows.is_dir() and not concepts
+            and not self.rl_weights else None)
+        """The concepts a folder of per-concept models holds a model for, or a bundle holds concept rows for (None:
+        the concept weights come from elsewhere, `concepts=` or `rl_weights=`)."""
         _check_rl_weights(name, personalization, self.rl_weights, model_epoch, bool(own_models),
                           {"concepts": concepts, "run_name": run_name, "epoch": epoch})
         opener = ModelOpener(name, magvit, device, mmu_vocab, pixels)

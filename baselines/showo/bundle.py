@@ -70,6 +70,8 @@ class ShowoBundle:
             return {}
         found = {}
         for child in sorted(folder.iterdir()):
+            if child.name.startswith("."):  # a staging folder of an export that was stopped, never a concept
+                continue
             for bundle in (cls(child), cls.of_run(child)):
                 if bundle.exists():
                     found[child.name] = bundle
