@@ -301,12 +301,10 @@ def check_scored(run: Run) -> None:
     predictions file (or a scores file, when the summary counts no score) as empty, and an empty summary as a run
     (one still predicting, stopped before scoring, or waiting for its other shards); it would be published, or
     compared, as measured."""
-    waiting = unfinished_shards(run.path)
-    if not (run.path / "summary.json").is_file() or not run.results:
-        if waiting:
-            raise RunError(f"{run.path}: not scored yet: shard{'s' * (len(waiting) > 1)} {', '.join(waiting)} "
-                           f"{'have' if len(waiting) > 1 else 'has'} not finished (run the evaluate command with "
-                           f"--shard {waiting[0]}; the last shard to finish scores the run)")
+    if not run.results and (waiting := unfinished_shards(run.path)):  # a summary.json it lacks, read_run refused
+        raise RunError(f"{run.path}: not scored yet: shard{'s' * (len(waiting) > 1)} {', '.join(waiting)} "
+                       f"{'have' if len(waiting) > 1 else 'has'} not finished (run the evaluate command with "
+                       f"--shard {waiting[0]}; the last shard to finish scores the run)")
     for name in RUN_FILES:
         path = run.path / name
         if not (path.exists() or path.is_symlink()):

@@ -339,12 +339,15 @@ def finished_elsewhere(run_dir: Path, own: Path) -> dict[tuple[str, str], dict[s
                 record = prediction_record(record, str(path)) if record is not None else None
             except RunError:
                 continue
-            if record is not None and (record["task"] not in GENERATION_TASKS or _image_here(run_dir, record)):
+            if record is not None and _output_here(run_dir, record):
                 found.setdefault((record["task"], record["id"]), record)
     return found
 
 
-def _image_here(run_dir: Path, record: dict[str, Any]) -> bool:
+def _output_here(run_dir: Path, record: dict[str, Any]) -> bool:
+    """A record is done while its output is there: a text always, a generated image while its file is."""
+    if record["task"] not in GENERATION_TASKS:
+        return True
     try:
         return inside(run_dir, record["output"]).is_file()
     except UnsafePath:
@@ -408,8 +411,7 @@ def predict(bench: Benchmark, model: Model, config: EvalConfig, run_dir: Path, l
     """Predict every planned item not already in the log; returns (predicted, skipped). A generated image deleted
     since is predicted again, as it is when another launch's record lost its image (`finished_elsewhere`)."""
     pairs = plan(bench, model, config)
-    done_here = {key for key, record in log.done.items()
-                 if record["task"] not in GENERATION_TASKS or _image_here(run_dir, record)}
+    done_here = {key for key, record in log.done.items() if _output_here(run_dir, record)}
     if any((task, item.id) not in done_here for task, item in pairs):
         elsewhere = finished_elsewhere(run_dir, log.path)
         taken = [elsewhere[key] for key in ((task, item.id) for task, item in pairs)

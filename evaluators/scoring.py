@@ -211,6 +211,8 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
     """Predictions JSONL: one {"task", "id", "output"} per line; every id must exist in the benchmark."""
     known = {task: {item.id for item in items} for task, items in bench.tasks.items()}
     predictions: Predictions = {}
+    expected = ("expected JSON with 'task', 'id' and 'output'",
+                'write {"task": "qa", "id": "qa/bo/000", "output": "..."}')
     try:
         text = read_regular_text(path).removeprefix("\ufeff")  # a BOM, as some editors save
     except FileNotFoundError:
@@ -222,41 +224,31 @@ def read_predictions(path: Path, bench: Benchmark) -> Predictions:
     first_line: dict[tuple[str, str], int] = {}
     try:  # line by line: a bad line stops the reading there, before the rest is parsed into memory
         for number, record in parse_jsonl(text):
-            _add_prediction(path, bench, known, predictions, first_line, number, record)
+            try:
+                task, item_id, output = record["task"], record["id"], record["output"]
+                if not isinstance(task, str) or not isinstance(item_id, str):
+                    raise TypeError("task and id must be strings")
+            except (KeyError, TypeError):
+                raise SourceError(path, f"line {number}", *expected) from None
+            item, sample, repeat = parse_observation(item_id)
+            if task not in known or item not in known[task]:
+                raise SourceError(path, f"line {number}", f"unknown item {item_id!r} of task {task!r} in "
+                                  f"{bench.version}", "score against the benchmark build the predictions were made on")
+            if repeat:
+                raise SourceError(path, f"line {number}", f"{item_id!r}: '@{repeat}' marks a judge's repeat, which "
+                                  f"scoring adds", "name the item, and '#N' for its N-th sample when there are several")
+            item_id = observation_id(item, sample)  # 'x#0' and 'x#00' are x: one item, scored once
+            if not isinstance(output, str):
+                raise SourceError(path, f"line {number}", "'output' must be a string (text or image path)",
+                                  "write the text, or the image path relative to the predictions file")
+            if (task, item_id) in first_line:
+                raise SourceError(path, f"line {number}", f"item {item_id!r} of task {task!r} is predicted again "
+                                  f"(first on line {first_line[task, item_id]})", "keep one prediction per item")
+            first_line[task, item_id] = number
+            predictions.setdefault(task, {})[item_id] = output
     except BadLine as error:
-        raise SourceError(path, f"line {error.number}", f"malformed JSON ({error.reason}); {EXPECTED[0]}",
-                          EXPECTED[1]) from None
+        raise SourceError(path, f"line {error.number}", f"malformed JSON ({error.reason}); {expected[0]}",
+                          expected[1]) from None
     if not predictions:
         raise SourceError(path, "", "the predictions file holds no prediction", "pass the JSONL your model wrote")
     return predictions
-
-
-EXPECTED = ("expected JSON with 'task', 'id' and 'output'", 'write {"task": "qa", "id": "qa/bo/000", "output": "..."}')
-"""What a predictions line must be, and an example: said with the line that is not."""
-
-
-def _add_prediction(path: Path, bench: Benchmark, known: dict[str, set[str]], predictions: Predictions,
-                    first_line: dict[tuple[str, str], int], number: int, record: Any) -> None:
-    """One line's prediction into `predictions`, or SourceError naming the line."""
-    try:
-        task, item_id, output = record["task"], record["id"], record["output"]
-        if not isinstance(task, str) or not isinstance(item_id, str):
-            raise TypeError("task and id must be strings")
-    except (KeyError, TypeError):
-        raise SourceError(path, f"line {number}", *EXPECTED) from None
-    item, sample, repeat = parse_observation(item_id)
-    if task not in known or item not in known[task]:
-        raise SourceError(path, f"line {number}", f"unknown item {item_id!r} of task {task!r} in {bench.version}",
-                          "score against the benchmark build the predictions were made on")
-    if repeat:
-        raise SourceError(path, f"line {number}", f"{item_id!r}: '@{repeat}' marks a judge's repeat, which "
-                          f"scoring adds", "name the item, and '#N' for its N-th sample when there are several")
-    item_id = observation_id(item, sample)  # 'x#0' and 'x#00' are x: one item, scored once
-    if not isinstance(output, str):
-        raise SourceError(path, f"line {number}", "'output' must be a string (text or image path)",
-                          "write the text, or the image path relative to the predictions file")
-    if (task, item_id) in first_line:
-        raise SourceError(path, f"line {number}", f"item {item_id!r} of task {task!r} is predicted again "
-                          f"(first on line {first_line[task, item_id]})", "keep one prediction per item")
-    first_line[task, item_id] = number
-    predictions.setdefault(task, {})[item_id] = output

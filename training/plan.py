@@ -246,15 +246,20 @@ def _concept_count(config: TrainConfig) -> int | None:
 def magvit_bytes(config: TrainConfig) -> float:
     """The MAGVIT a run's bundle copies: the tiny bases' own (`tiny` builds one like the shipped asset's), a local
     folder as it is on disk, else the released MAGVIT-v2's float32 weights."""
-    folder = TINY_BASE.magvit if config.tiny_base else Path(config.magvit)
+    folder = _magvit_folder(config)
     if folder.is_dir():
         return float(sum(path.stat().st_size for path in folder.rglob("*") if path.is_file()))
     return 4.0 * SCORER_PARAMETERS["magvit"]
 
 
+def _magvit_folder(config: TrainConfig) -> Path:
+    """Where the run's MAGVIT is: a tiny base's own, else `magvit` (a local folder, or a hub id: no folder here)."""
+    return TINY_BASE.magvit if config.tiny_base else Path(config.magvit)
+
+
 def magvit_channels(config: TrainConfig) -> int:
     """The decoder's top width: a local folder's own config (a tiny base's 32), else the released MAGVIT-v2's."""
-    folder = TINY_BASE.magvit if config.tiny_base else Path(config.magvit)
+    folder = _magvit_folder(config)
     return Magvit2Config.of_folder(folder).channels if folder.is_dir() else Magvit2Config().channels
 
 
